@@ -1,0 +1,34 @@
+"""Babel catalogues for text that leaves the web request (SMS, calls, CLI, reports).
+
+Source strings are Simplified Chinese (the default locale); `core/translations/en` holds English.
+Web surfaces use Flask-Babel with the same directory.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from babel.support import NullTranslations, Translations
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+DEFAULT_LOCALE = "zh"
+LOCALES = ("zh", "en")
+
+
+@functools.cache
+def _catalogue(locale: str) -> NullTranslations:
+    if locale == DEFAULT_LOCALE:
+        return NullTranslations()
+    return Translations.load(str(TRANSLATIONS_DIR), [locale], domain="messages")
+
+
+def translate(message: str, locale: str = DEFAULT_LOCALE, **params: object) -> str:
+    """Translate a Chinese source string into `locale` and fill `%(name)s` parameters."""
+    text = _catalogue(locale if locale in LOCALES else DEFAULT_LOCALE).gettext(message)
+    return text % params if params else text
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional marker name
+    """Mark a string for extraction without translating it now."""
+    return message

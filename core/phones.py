@@ -1,0 +1,44 @@
+"""Phone numbers normalised to E.164, including Chinese landlines given with their area code."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+DEFAULT_REGION = "CN"
+
+
+class InvalidPhone(ValueError):
+    """The text is not a usable phone number."""
+
+
+def normalise_phone(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """Return the E.164 form of a number (mobile or landline with area code), None for empty input.
+
+    `023-4671 2345` (荣昌 landline) → `+862346712345`; `138 0000 0000` → `+8613800000000`.
+    """
+    if raw is None or not str(raw).strip():
+        return None
+    text = str(raw).strip()
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone(f"电话号码无法识别 / not a phone number: {mask_phone(text)}") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidPhone(f"电话号码位数不对 / impossible phone number: {mask_phone(text)}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def try_normalise_phone(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """Like normalise_phone, but None instead of an error (for caller IDs from a network)."""
+    try:
+        return normalise_phone(raw, region)
+    except InvalidPhone:
+        return None
+
+
+def mask_phone(number: str | None) -> str:
+    """A log-safe form of a number: only the last four digits are kept."""
+    if not number:
+        return "-"
+    digits = "".join(ch for ch in str(number) if ch.isdigit())
+    return "***" + digits[-4:] if len(digits) > 4 else "***"

@@ -1,0 +1,1 @@
+"""Services: every change to the database goes through one of these functions."""

@@ -1,0 +1,87 @@
+"""Enqueue notifications in the caller's transaction (the transactional outbox)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.models.outbox import OutboxMessage
+from core.models.staff import User
+
+DEFAULT_CHANNEL = "default"  # expanded by the dispatcher to settings.notify.default_channels
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a message is for and how they like to be reached, most preferred channel first."""
+
+    name: str
+    phone: str | None = None
+    channels: tuple[str, ...] = ()
+    user_id: int | None = None
+    locale: str = "zh"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def recipient_for_user(user: User) -> Recipient:
+    """The Recipient for a staff user."""
+    return Recipient(
+        name=user.display_name, phone=user.phone, channels=tuple(user.channels or ()),
+        user_id=user.id, locale=user.locale or "zh",
+    )
+
+
+def enqueue_message(
+    session: Session,
+    *,
+    now: dt.datetime,
+    recipient: Recipient,
+    template: str,
+    text: str,
+    params: dict[str, Any] | None = None,
+    priority: int = 5,
+    dedup_key: str | None = None,
+    not_before: dt.datetime | None = None,
+    subject: tuple[str, int] | None = None,
+    village_id: int | None = None,
+    channels: Sequence[str] | None = None,
+) -> OutboxMessage:
+    """Add a message to the outbox in the caller's transaction and return it.
+
+    A message with a `dedup_key` that is already in the outbox is not added again: the existing
+    row is returned. `channels` overrides the recipient's preference (e.g. a voice call).
+    """
+    if dedup_key is not None:
+        existing = session.scalar(sa.select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
+        if existing is not None:
+            return existing
+    chosen = list(channels or recipient.channels or (DEFAULT_CHANNEL,))
+    message = OutboxMessage(
+        idempotency_key=uuid.uuid4().hex,
+        dedup_key=dedup_key,
+        recipient_name=recipient.name,
+        recipient_phone=recipient.phone,
+        recipient_user_id=recipient.user_id,
+        channel=chosen[0],
+        fallback_channels=chosen[1:],
+        template=template,
+        params=params or {},
+        text=text,
+        priority=priority,
+        status="pending",
+        attempts=0,
+        next_attempt_at=max(now, not_before) if not_before else now,
+        subject_type=subject[0] if subject else None,
+        subject_id=subject[1] if subject else None,
+        village_id=village_id,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return message

@@ -1,0 +1,107 @@
+"""Shared fixtures: settings, clocks, databases (SQLite always, PostgreSQL when a URL is given)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from core.clock import FakeClock
+from core.db import make_engine, make_session_factory, normalise_url
+from core.models import Base
+from core.settings import load_settings
+
+PG_URL_ENV = "XIAOYUAN_TEST_DATABASE_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """CI sets XIAOYUAN_REQUIRE_POSTGRES=1 so that a missing database fails instead of skipping."""
+    if os.environ.get("XIAOYUAN_REQUIRE_POSTGRES") == "1" and not os.environ.get(PG_URL_ENV):
+        raise pytest.UsageError(f"XIAOYUAN_REQUIRE_POSTGRES=1 but {PG_URL_ENV} is not set")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at 2026-11-26 09:00 Asia/Shanghai."""
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(tmp_path):  # noqa: ANN001, ANN201
+    """Embedded-default settings with a private data dir."""
+    return load_settings(environ={}, overrides={"data": {"dir": str(tmp_path / "var")}})
+
+
+def _sqlite_url(tmp_path) -> str:  # noqa: ANN001
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests skipped: set {PG_URL_ENV} (CI does)")
+    admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
+    name = f"xiaoyuan_test_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+_pg_schema_ready: set[str] = set()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:  # noqa: ANN001
+    """A database URL with an empty schema: SQLite file, and PostgreSQL when configured."""
+    if request.param == "sqlite":
+        url = _sqlite_url(tmp_path)
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        return url
+    url = request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    if url not in _pg_schema_ready:
+        Base.metadata.drop_all(engine)
+        Base.metadata.create_all(engine)
+        _pg_schema_ready.add(url)
+    else:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """An engine on the test database."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine):  # noqa: ANN001, ANN201
+    """A session factory on the test database."""
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def sqlite_session_factory(tmp_path):  # noqa: ANN001, ANN201
+    """A session factory on a SQLite file only (for tests that need no PostgreSQL run)."""
+    eng = make_engine(_sqlite_url(tmp_path))
+    Base.metadata.create_all(eng)
+    yield make_session_factory(eng)
+    eng.dispose()
