@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "config" / "defaults.toml"
+# Each surface keeps the defaults of its own sections in a file here (merged in name order).
+DEFAULTS_DIR = ROOT / "config" / "defaults.d"
 ENV_PREFIX = "XIAOYUAN_"
 
 
@@ -227,6 +229,9 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     environ = os.environ if environ is None else environ
     with DEFAULTS_FILE.open("rb") as fh:
         tree: dict[str, Any] = tomllib.load(fh)
+    for extra in sorted(DEFAULTS_DIR.glob("*.toml")):
+        with extra.open("rb") as fh:
+            tree = _deep_merge(tree, tomllib.load(fh))
     config_file = environ.get(f"{ENV_PREFIX}CONFIG")
     if config_file:
         path = Path(config_file)

@@ -105,3 +105,27 @@ def sqlite_session_factory(tmp_path):  # noqa: ANN001, ANN201
     Base.metadata.create_all(eng)
     yield make_session_factory(eng)
     eng.dispose()
+
+
+@pytest.fixture
+def services(settings, session_factory, clock):  # noqa: ANN001, ANN201
+    """Services wired for tests: test database, fake clock, no TTS/ASR unless a test adds them."""
+    from core.container import Services
+
+    return Services(settings=settings, session_factory=session_factory, clock=clock)
+
+
+@pytest.fixture
+def app(services):  # noqa: ANN001, ANN201
+    """The whole web app on the test services."""
+    from xiaoyuan.app import create_app
+
+    application = create_app(services)
+    application.config.update(TESTING=True)
+    return application
+
+
+@pytest.fixture
+def client(app):  # noqa: ANN001, ANN201
+    """A Flask test client."""
+    return app.test_client()
