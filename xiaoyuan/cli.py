@@ -1,0 +1,96 @@
+"""The `xiaoyuan` command line: processes, database, demo, check, and each area's commands."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import logging
+import pkgutil
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from core.settings import SettingsError, load_settings
+
+
+class CliContext:
+    """Lazily built settings and services shared by the commands of one invocation."""
+
+    def __init__(self) -> None:
+        self._settings = None
+        self._services = None
+
+    @property
+    def settings(self):  # noqa: ANN201
+        """The loaded settings (a plain error message instead of a traceback when invalid)."""
+        if self._settings is None:
+            try:
+                self._settings = load_settings()
+            except SettingsError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._settings
+
+    def services(self, **kwargs: Any):  # noqa: ANN201
+        """The wired services for this process."""
+        if self._services is None:
+            from xiaoyuan.bootstrap import build_services
+
+            self._services = build_services(self.settings, **kwargs)
+        return self._services
+
+    def close(self) -> None:
+        """Release what services() built."""
+        if self._services is not None:
+            from xiaoyuan.bootstrap import close_services
+
+            close_services(self._services)
+            self._services = None
+
+
+pass_ctx = click.make_pass_decorator(CliContext, ensure=True)
+
+
+def with_services(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the process Services as its first argument and close them afterwards."""
+
+    @functools.wraps(func)
+    @pass_ctx
+    def wrapper(ctx: CliContext, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(ctx.services(), *args, **kwargs)
+        finally:
+            ctx.close()
+
+    return wrapper
+
+
+def echo_json(rows: Any) -> None:
+    """Print JSON (Chinese unescaped) for scripts."""
+    click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group()
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING …")
+@click.pass_context
+def cli(click_ctx: click.Context, log_level: str | None) -> None:
+    """小院+ — TV, phone line and wristbands for elderly villagers."""
+    click_ctx.ensure_object(CliContext)
+    logging.basicConfig(
+        level=(log_level or "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _load_command_modules() -> None:
+    from xiaoyuan import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _load_command_modules()
+    sys.exit(cli.main(standalone_mode=True))

@@ -1,0 +1,1 @@
+"""CLI command modules: each module attaches its commands to `xiaoyuan.cli.cli`."""
