@@ -23,6 +23,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"XIAOYUAN_REQUIRE_POSTGRES=1 but {PG_URL_ENV} is not set")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2 at production cost takes ~70 ms per hash; tests build many users, so use a cheap one."""
+    from argon2 import PasswordHasher
+
+    import core.services.users as users
+
+    original = users._hasher
+    users._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    users._hasher = original
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     """A fake clock at 2026-11-26 09:00 Asia/Shanghai."""

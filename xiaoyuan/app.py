@@ -1,22 +1,62 @@
-"""The app factory: one Flask app with the TV, voice, console and API surfaces."""
+"""The app factory: one Flask app with the TV, voice, console and API surfaces, /healthz and /metrics."""
 
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import pkgutil
+import secrets
+from pathlib import Path
 
-from flask import Flask
+import sqlalchemy as sa
+from flask import Flask, Response, jsonify, request
+from flask_babel import Babel
 
 import console
 import tvportal
 import voice
 from core.container import Services
+from core.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS_DIR
+
+log = logging.getLogger(__name__)
 
 
 def _import_all(package) -> None:  # noqa: ANN001
     """Import every module of a surface so all routes are attached to its blueprint."""
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+def secret_key_for(services: Services) -> str:
+    """The configured secret key, or one generated once and kept (mode 0600) in the data dir."""
+    if services.settings.web.secret_key:
+        return services.settings.web.secret_key
+    path: Path = services.settings.data_dir / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def select_locale() -> str:
+    """?lang= or the lang cookie, then the signed-in user's locale, else Chinese."""
+    wanted = request.args.get("lang") or request.cookies.get("lang")
+    if wanted in LOCALES:
+        return wanted
+    try:
+        from flask_login import current_user
+
+        user_locale = getattr(current_user, "locale", None)
+        if user_locale in LOCALES:
+            return user_locale
+    except Exception:  # noqa: BLE001 - no login manager on this request
+        log.debug("no user locale")
+    return DEFAULT_LOCALE
 
 
 def create_app(services: Services) -> Flask:
@@ -30,6 +70,74 @@ def create_app(services: Services) -> Flask:
 
     app = Flask(__name__)
     app.extensions["xiaoyuan"] = services
+    settings = services.settings
+    app.config.update(
+        SECRET_KEY=secret_key_for(services),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.web.secure_cookies,
+        REMEMBER_COOKIE_SECURE=settings.web.secure_cookies,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+    Babel(
+        app,
+        locale_selector=select_locale,
+        default_locale=DEFAULT_LOCALE,
+        default_timezone="Asia/Shanghai",
+        default_translation_directories=str(TRANSLATIONS_DIR),
+    )
     for bp in (tv_bp, voice_bp, console_bp, api_bp):
         app.register_blueprint(bp)
+    try:
+        from console.setup import init_console
+    except ImportError:
+        init_console = None
+    if init_console is not None:
+        csrf = init_console(app)
+        if csrf is not None:
+            # TV boxes authenticate with their box token; Twilio with its request signature.
+            csrf.exempt(tv_bp)
+            csrf.exempt(voice_bp)
+    _add_operations_routes(app, services)
     return app
+
+
+def _add_operations_routes(app: Flask, services: Services) -> None:
+    @app.get("/healthz")
+    def healthz():  # noqa: ANN202
+        """Database (and broker, once configured) reachability for load balancers and `make run`."""
+        checks: dict[str, str] = {}
+        healthy = True
+        try:
+            with services.session_factory() as session:
+                session.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - health checks report, never raise
+            checks["database"] = f"error: {type(exc).__name__}"
+            healthy = False
+        broker_check = services.extras.get("broker_check")
+        if broker_check is not None:
+            ok = bool(broker_check())
+            checks["broker"] = "ok" if ok else "unreachable"
+            healthy = healthy and ok
+        return jsonify(status="ok" if healthy else "degraded", checks=checks), (200 if healthy else 503)
+
+    @app.get("/metrics")
+    def metrics():  # noqa: ANN202
+        """Prometheus text exposition."""
+        from xiaoyuan.metrics import render_metrics
+
+        body, content_type = render_metrics(services)
+        return Response(body, content_type=content_type)
+
+    @app.get("/")
+    def index():  # noqa: ANN202
+        """A plain landing page pointing to the surfaces."""
+        return (
+            "<!doctype html><meta charset=utf-8><title>小院+</title>"
+            "<h1>小院+ xiaoyuan</h1><ul>"
+            "<li><a href='/tv/'>电视首页 TV</a></li><li><a href='/console/'>工作台 Console</a></li>"
+            "<li><a href='/api/v1/openapi.json'>API</a></li><li><a href='/healthz'>healthz</a></li></ul>"
+        )

@@ -1,0 +1,5 @@
+"""`python -m xiaoyuan` is the `xiaoyuan` command."""
+
+from xiaoyuan.cli import main
+
+main()

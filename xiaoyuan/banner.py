@@ -1,0 +1,28 @@
+"""What to open after `make run`: printed before the service starts."""
+
+from __future__ import annotations
+
+from core.settings import load_settings
+from xiaoyuan.demo import DEMO_PASSWORD
+
+
+def main() -> None:
+    """Print the TV, console and voice webhook URLs and the demo logins."""
+    settings = load_settings()
+    local = f"http://{settings.web.host}:{settings.web.port}"
+    base = settings.public_base_url
+    print(f"""
+小院+ 正在启动 / xiaoyuan is starting
+  电视首页 TV home (open on a set-top box or a browser):   {local}/tv/
+  工作台 Staff console:                                   {local}/console/
+      演示账号 demo logins (password {DEMO_PASSWORD}):
+      admin · zhihui (指挥中心) · cun1 (村) · yuanzhang1 (院长) · wangge1 (网格员) · cunyi1 (村医)
+  电话 Voice webhook (set as the number's Voice URL):      {base}/voice/twilio/incoming
+  健康检查 Health / metrics:                              {local}/healthz · {local}/metrics
+  电话为演示模式，不会真的拨打 / telephony: {settings.telephony.provider}
+按 Ctrl+C 停止 / press Ctrl+C to stop
+""", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Core commands: db upgrade, check, user create, request submit/list, household list, outbox list, demo."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import sqlalchemy as sa
+
+from core.db import transaction
+from core.errors import ServiceError
+from core.models.outbox import OutboxMessage
+from core.models.places import Courtyard, Household, Resident, Village
+from core.models.requests import Request
+from xiaoyuan.cli import CliContext, cli, echo_json, pass_ctx, with_services
+
+
+def _fail(exc: ServiceError) -> None:
+    raise click.ClickException(str(exc))
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: CliContext) -> None:
+    """Create or migrate the database schema to the newest revision."""
+    from core.migrate import upgrade
+
+    upgrade(ctx.settings.database_url)
+    click.echo("数据库已是最新 / database is up to date")
+
+
+@cli.command()
+@pass_ctx
+def check(ctx: CliContext) -> None:
+    """Validate configuration; print each problem in plain words; exit 1 on errors."""
+    from xiaoyuan.checks import run_checks
+
+    problems = run_checks(ctx.settings)
+    errors = [p for p in problems if p.level == "error"]
+    for problem in problems:
+        click.echo(f"[{problem.level.upper()}] {problem.message}")
+    if not problems:
+        click.echo("配置检查通过 / configuration looks complete")
+    sys.exit(1 if errors else 0)
+
+
+@cli.group()
+def user() -> None:
+    """Staff users."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", required=True, type=click.Choice(
+    ["admin", "town", "village", "courtyard_head", "grid_worker", "caregiver"]))
+@click.option("--name", "display_name", default="")
+@click.option("--phone", default=None)
+@click.option("--town-id", type=int, default=None)
+@click.option("--village-id", type=int, default=None)
+@click.option("--courtyard-id", type=int, default=None)
+@with_services
+def user_create(services, username, password, role, display_name, phone, town_id, village_id, courtyard_id) -> None:  # noqa: ANN001
+    """Create a staff user (prints the id)."""
+    from core.services.users import create_user
+
+    try:
+        with transaction(services.session_factory) as s:
+            if courtyard_id and not village_id:
+                village_id = s.get(Courtyard, courtyard_id).village_id
+            if village_id and not town_id:
+                town_id = s.get(Village, village_id).town_id
+            created = create_user(
+                s, now=services.clock.now(), username=username, password=password, role=role,
+                display_name=display_name, phone=phone, town_id=town_id, village_id=village_id,
+                courtyard_id=courtyard_id,
+            )
+            if role == "courtyard_head" and courtyard_id:
+                s.get(Courtyard, courtyard_id).head_user_id = created.id
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(created.id)
+
+
+@cli.group("request")
+def request_group() -> None:
+    """Requests (工单)."""
+
+
+@request_group.command("submit")
+@click.option("--resident", "resident_id", type=int, required=True)
+@click.option("--type", "request_type", required=True)
+@click.option("--text", required=True)
+@click.option("--channel", default="console")
+@with_services
+def request_submit(services, resident_id: int, request_type: str, text: str, channel: str) -> None:  # noqa: ANN001
+    """Submit a request for a resident (prints the id)."""
+    from core.services.requests import submit_request
+
+    try:
+        with transaction(services.session_factory) as s:
+            req = submit_request(
+                s, now=services.clock.now(), due_hours=services.settings.requests.due_hours,
+                resident_id=resident_id, type=request_type, channel=channel, text=text, system_label="cli",
+            )
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(req.id)
+
+
+@request_group.command("list")
+@click.option("--status", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def request_list(services, status: str | None, as_json: bool) -> None:  # noqa: ANN001
+    """List requests."""
+    with services.session_factory() as s:
+        query = sa.select(Request).order_by(Request.id)
+        if status:
+            query = query.where(Request.status == status)
+        rows = [
+            {
+                "id": r.id, "type": r.type, "status": r.status, "channel": r.channel, "text": r.text,
+                "resident_id": r.resident_id, "household_id": r.household_id, "courtyard_id": r.courtyard_id,
+                "village_id": r.village_id, "assignee_id": r.assignee_id, "created_at": r.created_at.isoformat(),
+                "due_at": r.due_at.isoformat() if r.due_at else None, "supervised": r.supervised,
+            }
+            for r in s.scalars(query)
+        ]
+    if as_json:
+        echo_json(rows)
+    else:
+        for row in rows:
+            click.echo(f"#{row['id']}\t{row['status']}\t{row['type']}\t{row['text'][:40]}")
+
+
+@cli.group("household")
+def household_group() -> None:
+    """Households."""
+
+
+@household_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def household_list(services, as_json: bool) -> None:  # noqa: ANN001
+    """List households with their 小院 and village."""
+    with services.session_factory() as s:
+        rows = [
+            {"id": h.id, "name": h.name, "courtyard_id": h.courtyard_id, "courtyard": c.name,
+             "village_id": c.village_id, "residents": n}
+            for h, c, n in s.execute(
+                sa.select(Household, Courtyard, sa.func.count(Resident.id))
+                .join(Courtyard, Household.courtyard_id == Courtyard.id)
+                .outerjoin(Resident, Resident.household_id == Household.id)
+                .group_by(Household.id, Courtyard.id)
+                .order_by(Household.id)
+            )
+        ]
+    if as_json:
+        echo_json(rows)
+    else:
+        for row in rows:
+            click.echo(f"{row['id']}\t{row['courtyard']}\t{row['name']}")
+
+
+@cli.group("outbox")
+def outbox_group() -> None:
+    """The notification outbox."""
+
+
+@outbox_group.command("list")
+@click.option("--status", default=None)
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def outbox_list(services, status: str | None, limit: int, as_json: bool) -> None:  # noqa: ANN001
+    """List outbox messages, newest first (dry-run rows are marked not_sent)."""
+    with services.session_factory() as s:
+        query = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        if status:
+            query = query.where(OutboxMessage.status == status)
+        rows = [
+            {"id": m.id, "channel": m.channel, "status": m.status, "template": m.template,
+             "recipient": m.recipient_name, "recipient_user_id": m.recipient_user_id,
+             "subject_type": m.subject_type, "subject_id": m.subject_id, "village_id": m.village_id,
+             "attempts": m.attempts, "text": m.text, "created_at": m.created_at.isoformat(),
+             "idempotency_key": m.idempotency_key, "last_error": m.last_error}
+            for m in s.scalars(query)
+        ]
+    if as_json:
+        echo_json(rows)
+    else:
+        for row in rows:
+            label = "未发送 NOT SENT" if row["status"] == "not_sent" else row["status"]
+            click.echo(f"#{row['id']}\t{row['channel']}\t{label}\t{row['recipient']}\t{row['text'][:50]}")
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Seed even if the database already has households.")
+@with_services
+def demo(services, force: bool) -> None:  # noqa: ANN001
+    """Seed a believable demo village (fictional names) and print the demo logins."""
+    from xiaoyuan.demo import DEMO_PASSWORD, seed_demo
+
+    with services.session_factory() as s:
+        has_data = s.scalar(sa.select(sa.func.count()).select_from(Household)) or 0
+    if has_data and not force:
+        click.echo("数据库里已有数据，跳过演示数据 / database already has data; demo not seeded")
+        return
+    summary = seed_demo(services)
+    click.echo(f"演示数据已生成 / demo seeded: {summary}")
+    click.echo(f"演示账号密码 / demo password for every demo user: {DEMO_PASSWORD}")

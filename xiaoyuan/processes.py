@@ -1,0 +1,114 @@
+"""Process runners: web (waitress), listener, worker, and `run` (all of them in one process).
+
+Ordered startup and shutdown: broker → listener → worker → web; stopping goes the other way.
+Background parts run as threads that watch one stop event.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from core.container import Services
+from xiaoyuan.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+class PortInUse(RuntimeError):
+    """A port the process must listen on is already taken."""
+
+
+def install_signal_handlers(stop: threading.Event, on_stop: Callable[[], None] | None = None) -> None:
+    """SIGINT / SIGTERM set the stop event (and call on_stop, e.g. to close the web server)."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+        if on_stop is not None:
+            on_stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def make_web_server(services: Services, host: str, port: int, threads: int = 16):  # noqa: ANN201
+    """A waitress server bound to host:port (PortInUse with a plain message when taken)."""
+    from waitress.server import create_server
+
+    app = create_app(services)
+    try:
+        return create_server(app, host=host, port=port, threads=threads, ident="xiaoyuan")
+    except OSError as exc:
+        raise PortInUse(f"端口 {port} 已被占用 / port {host}:{port} is already in use: {exc.strerror}") from exc
+
+
+def start_thread(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
+    """Start a daemon thread that logs (not raises) any crash."""
+
+    def runner() -> None:
+        try:
+            target(*args)
+        except Exception:  # noqa: BLE001 - the process keeps serving; the log says what died
+            log.exception("%s stopped with an error", name)
+
+    thread = threading.Thread(target=runner, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def start_background(services: Services, stop: threading.Event, *, listener: bool, worker: bool) -> list[Any]:
+    """Start the embedded broker (when no broker is configured), the listener and the worker."""
+    started: list[Any] = []
+    settings = services.settings
+    if listener:
+        try:
+            from devices import broker as broker_mod
+            from devices import listener as listener_mod
+        except ImportError:
+            broker_mod = listener_mod = None
+            log.warning("wristband support is not installed in this build")
+        if listener_mod is not None:
+            if not settings.mqtt.url:
+                handle = broker_mod.start_embedded_broker(settings)
+                started.append(handle)
+            started.append(start_thread("listener", listener_mod.run_listener, services, stop))
+    if worker:
+        from xiaoyuan.scheduler import run_worker
+
+        started.append(start_thread("worker", run_worker, services, stop))
+    return started
+
+
+def stop_background(started: list[Any], stop: threading.Event) -> None:
+    """Stop what start_background started, newest first."""
+    stop.set()
+    for item in reversed(started):
+        if isinstance(item, threading.Thread):
+            item.join(timeout=15)
+        elif hasattr(item, "stop"):
+            item.stop()
+
+
+def serve(services: Services, *, listener: bool, worker: bool, web: bool = True) -> None:
+    """Run the chosen parts until SIGINT/SIGTERM."""
+    stop = threading.Event()
+    settings = services.settings
+    server = make_web_server(services, settings.web.host, settings.web.port) if web else None
+    install_signal_handlers(stop, on_stop=(server.close if server is not None else None))
+    started = start_background(services, stop, listener=listener, worker=worker)
+    try:
+        if server is not None:
+            log.info("web on http://%s:%s", settings.web.host, settings.web.port)
+            try:
+                server.run()
+            except (OSError, ValueError):
+                if not stop.is_set():  # closing the server socket ends run() with an error
+                    raise
+        else:
+            stop.wait()
+    finally:
+        stop_background(started, stop)
