@@ -127,7 +127,9 @@ def seed_requests(services: Services) -> int:
         for index, (kind, text, target) in enumerate(REQUEST_SAMPLES):
             resident = residents[(index * 7) % len(residents)]
             created = now - dt.timedelta(hours=30 - index * 3)
-            req = req_svc.submit_request(s, now=created, due_hours=due, resident_id=resident.id, type=kind,
+            # The "new" sample is an unregistered caller: nobody to assign it to until staff pick it up.
+            req = req_svc.submit_request(s, now=created, due_hours=due,
+                                         resident_id=None if target == "new" else resident.id, type=kind,
                                          channel=("phone", "tv", "console")[index % 3], text=text,
                                          system_label="demo")
             later = created + dt.timedelta(hours=1)

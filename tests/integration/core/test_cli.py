@@ -1,0 +1,89 @@
+"""The operator's CLI: db upgrade, demo, request submit/list, household/outbox list, check, user create."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from xiaoyuan.cli import _load_command_modules, cli
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    _load_command_modules()
+    runner = CliRunner()
+    env = {"XIAOYUAN_DATA_DIR": str(tmp_path / "var"), "XIAOYUAN_CONFIG": ""}
+
+    def invoke(*args, extra_env=None, input=None):
+        return runner.invoke(cli, list(args), env={**env, **(extra_env or {})}, input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def test_fresh_install_upgrade_demo_and_list(run_cli):
+    """db upgrade + demo seed a village; list commands print JSON arrays with ids and foreign keys."""
+    assert run_cli("db", "upgrade").exit_code == 0
+    result = run_cli("demo")
+    assert result.exit_code == 0 and "households" in result.output
+    again = run_cli("demo")
+    assert "跳过" in again.output  # a second run never duplicates the village
+    households = json.loads(run_cli("household", "list", "--json").output)
+    assert len(households) == 40 and {"id", "courtyard_id", "village_id"} <= households[0].keys()
+    requests = json.loads(run_cli("request", "list", "--json").output)
+    assert {r["status"] for r in requests} >= {"new", "assigned", "in_progress", "resolved", "evaluated", "closed"}
+    outbox = json.loads(run_cli("outbox", "list", "--json").output)
+    assert outbox and {"id", "channel", "status", "recipient_user_id"} <= outbox[0].keys()
+
+
+def test_request_submit_prints_the_id(run_cli):
+    """`xiaoyuan request submit` creates a request for a resident and prints its id."""
+    run_cli("db", "upgrade")
+    run_cli("demo")
+    result = run_cli("request", "submit", "--resident", "1", "--type", "environment", "--text", "垃圾箱满了")
+    assert result.exit_code == 0
+    new_id = int(result.output.strip())
+    listed = json.loads(run_cli("request", "list", "--json").output)
+    mine = next(r for r in listed if r["id"] == new_id)
+    assert mine["type"] == "environment" and mine["resident_id"] == 1 and mine["status"] == "assigned"
+
+
+def test_request_submit_with_unknown_type_is_a_clear_error(run_cli):
+    """A typo in the type is refused with a message, not a traceback."""
+    run_cli("db", "upgrade")
+    run_cli("demo")
+    result = run_cli("request", "submit", "--resident", "1", "--type", "garbage", "--text", "x")
+    assert result.exit_code != 0 and "unknown request type" in result.output
+
+
+def test_user_create_scopes_a_courtyard_head(run_cli):
+    """A 院长 created from the CLI becomes the head of their 小院."""
+    run_cli("db", "upgrade")
+    run_cli("demo")
+    result = run_cli("user", "create", "--username", "newhead", "--role", "courtyard_head",
+                     "--courtyard-id", "2", "--password", "long-enough-1")
+    assert result.exit_code == 0, result.output
+
+
+def test_check_passes_on_defaults_with_warnings_and_fails_on_half_twilio(run_cli):
+    """`check` exits 0 on embedded defaults (warning about dry-run) and 1 naming what Twilio still needs."""
+    run_cli("db", "upgrade")
+    ok = run_cli("check")
+    assert ok.exit_code == 0 and "dry-run" in ok.output
+    bad = run_cli("check", extra_env={"XIAOYUAN_TELEPHONY_PROVIDER": "twilio",
+                                      "XIAOYUAN_TWILIO_ACCOUNT_SID": "ACxxx"})
+    assert bad.exit_code == 1
+    assert "XIAOYUAN_TWILIO_AUTH_TOKEN" in bad.output and "XIAOYUAN_PUBLIC_BASE_URL" in bad.output
+    assert "XIAOYUAN_TWILIO_ACCOUNT_SID" not in bad.output
+
+
+def test_check_reports_a_missing_vosk_model_path(run_cli, tmp_path):
+    """A configured model path that does not exist is an error in plain words."""
+    run_cli("db", "upgrade")
+    result = run_cli("check", extra_env={"XIAOYUAN_VOSK_MODEL": str(tmp_path / "no-model")})
+    assert result.exit_code == 1 and "XIAOYUAN_VOSK_MODEL" in result.output
+
+
+def test_unreachable_database_is_reported_not_raised(run_cli):
+    """A wrong database URL gives a plain error line and exit 1."""
+    result = run_cli("check", extra_env={"XIAOYUAN_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert result.exit_code == 1 and "cannot reach the database" in result.output

@@ -1,0 +1,61 @@
+"""/healthz and /metrics: what operators and load balancers rely on."""
+
+import sqlalchemy as sa
+
+from core.db import transaction
+from core.services import requests as svc
+from tests.factories import build_world
+
+
+def test_healthz_reports_database_ok(client):
+    """A healthy service answers 200 with the database check."""
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"]["database"] == "ok"
+
+
+def test_healthz_degrades_when_the_database_goes_away(app, services):
+    """With the database gone, /healthz says 503 instead of crashing."""
+    services.session_factory.kw["bind"] = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"].startswith("error")
+
+
+def test_healthz_includes_the_broker_once_configured(app, services):
+    """A broker check registered by the listener shows up and can fail the health check."""
+    services.extras["broker_check"] = lambda: False
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503 and response.get_json()["checks"]["broker"] == "unreachable"
+
+
+def test_metrics_count_requests_by_status_and_outbox_depth(client, session_factory, clock):
+    """Prometheus text shows requests by status and the number of messages waiting."""
+    with transaction(session_factory) as s:
+        world = build_world(s, clock.now())
+        svc.submit_request(s, now=clock.now(), due_hours={"repair": 24}, resident_id=world.residents[0].id,
+                           type="repair", channel="phone", text="水管")
+    body = client.get("/metrics").get_data(as_text=True)
+    assert 'xiaoyuan_requests{status="assigned"} 1.0' in body
+    assert "xiaoyuan_outbox_depth 1.0" in body
+
+
+def test_metrics_include_in_process_counters(app, services):
+    """Counters registered by the listener or dispatcher are exported."""
+
+    class Counters:
+        def snapshot(self):
+            return {"xiaoyuan_mqtt_dropped": ("Dropped MQTT messages", {"malformed_json": 3})}
+
+    services.extras["counters:listener"] = Counters()
+    body = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'xiaoyuan_mqtt_dropped_total{kind="malformed_json"} 3.0' in body
+
+
+def test_secret_key_is_generated_once_and_kept(app, services):
+    """Without a configured key the app makes one, stores it privately, and reuses it after a restart."""
+    from xiaoyuan.app import create_app
+
+    key_file = services.settings.data_dir / "secret_key"
+    assert key_file.stat().st_mode & 0o077 == 0
+    assert create_app(services).config["SECRET_KEY"] == app.config["SECRET_KEY"]
