@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import logging
 import pkgutil
 import sys
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any
 
 import click
 
+from core.logsafe import configure_logging
 from core.settings import SettingsError, load_settings
 
 
@@ -78,9 +78,7 @@ def echo_json(rows: Any) -> None:
 def cli(click_ctx: click.Context, log_level: str | None) -> None:
     """小院+ — TV, phone line and wristbands for elderly villagers."""
     click_ctx.ensure_object(CliContext)
-    logging.basicConfig(
-        level=(log_level or "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level or "INFO")
 
 
 def _load_command_modules() -> None:
