@@ -37,6 +37,8 @@ class RedactingFilter(logging.Filter):
 def configure_logging(level: str = "INFO") -> None:
     """Root logging with redaction on every handler."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration", "apscheduler.scheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
