@@ -118,6 +118,9 @@ def _add_operations_routes(app: Flask, services: Services) -> None:
             checks["database"] = f"error: {type(exc).__name__}"
             healthy = False
         broker_check = services.extras.get("broker_check")
+        listener = services.extras.get("devices:listener")
+        if broker_check is None and listener is not None:
+            broker_check = listener.connected.is_set
         if broker_check is not None:
             ok = bool(broker_check())
             checks["broker"] = "ok" if ok else "unreachable"

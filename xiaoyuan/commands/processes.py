@@ -16,7 +16,7 @@ def _serve(ctx: CliContext, **parts: bool) -> None:
     except PortInUse as exc:
         raise click.ClickException(str(exc)) from exc
     except Exception as exc:
-        if type(exc).__name__ == "BrokerPortInUse":
+        if type(exc).__name__ == "BrokerError":
             raise click.ClickException(str(exc)) from exc
         raise
     finally:

@@ -1,0 +1,223 @@
+"""The band registry (pairing, assignment, MQTT credentials) and telemetry retention.
+
+MQTT secrets are stored only as Mosquitto-compatible PBKDF2-SHA512 hashes (`$7$…`), so the same
+hash serves the password file exported for Mosquitto and the embedded broker's check.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.errors import InvalidInput, NotFound
+from core.models.devices import Band, TelemetryAggregate, TelemetryReading
+from core.models.places import Resident
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{2,64}$")  # safe inside an MQTT topic and an ACL line
+PBKDF2_ITERATIONS = 1000
+BUCKET = dt.timedelta(minutes=5)
+
+
+def hash_secret(secret: str, *, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
+    """Hash a secret the way `mosquitto_passwd` does (Mosquitto 2.x `$7$`: PBKDF2-SHA512, 12-byte salt)."""
+    salt = salt or secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_secret(secret: str, hashed: str) -> bool:
+    """Check a secret against a `$7$` hash in constant time."""
+    try:
+        _, kind, iterations, salt, digest = hashed.split("$")
+        if kind != "7":
+            return False
+        computed = hashlib.pbkdf2_hmac("sha512", secret.encode(), base64.b64decode(salt), int(iterations))
+        return hmac.compare_digest(base64.b64encode(computed).decode(), digest)
+    except (ValueError, TypeError):
+        return False
+
+
+def _check_id(value: str, what: str) -> str:
+    if not ID_PATTERN.match(value or ""):
+        raise InvalidInput(f"{what}只能包含字母、数字、- 和 _ / {what} may contain only letters, digits, - and _")
+    return value
+
+
+def add_band(
+    session: Session, *, now: dt.datetime, device_id: str, site: str = "default", model: str = "",
+    interval_s: int = 60, resident_id: int | None = None, secret: str | None = None,
+) -> tuple[Band, str]:
+    """Register a band; return it and its MQTT secret (shown once; only the hash is kept)."""
+    _check_id(device_id, "设备号")
+    _check_id(site, "站点")
+    if session.scalar(sa.select(Band.id).where(Band.device_id == device_id)) is not None:
+        raise InvalidInput("这个设备号已经登记过 / this device id is already registered")
+    if not 10 <= interval_s <= 86400:
+        raise InvalidInput("上报间隔应在10秒到1天之间 / interval must be 10 s – 1 day")
+    if resident_id is not None and session.get(Resident, resident_id) is None:
+        raise NotFound("找不到这位居民 / resident not found")
+    secret = secret or secrets.token_urlsafe(18)
+    band = Band(device_id=device_id, site=site, model=model, interval_s=interval_s, resident_id=resident_id,
+                mqtt_password_hash=hash_secret(secret), thresholds={}, last_reading={}, rule_state={},
+                created_at=now)
+    session.add(band)
+    session.flush()
+    return band, secret
+
+
+def get_band(session: Session, ref: str | int) -> Band:
+    """A band by row id or device id."""
+    band = None
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit() and len(ref) < 10):
+        band = session.get(Band, int(ref))
+    if band is None:
+        band = session.scalar(sa.select(Band).where(Band.device_id == str(ref)))
+    if band is None:
+        raise NotFound("找不到这个手环 / band not found")
+    return band
+
+
+def assign_band(
+    session: Session, *, band_ref: str | int, resident_id: int | None, thresholds: Mapping[str, Any] | None = None,
+    interval_s: int | None = None,
+) -> Band:
+    """Give a band to a resident (or take it back with None); optionally set threshold overrides."""
+    band = get_band(session, band_ref)
+    if resident_id is not None and session.get(Resident, resident_id) is None:
+        raise NotFound("找不到这位居民 / resident not found")
+    band.resident_id = resident_id
+    band.rule_state = {}
+    if thresholds is not None:
+        cleaned = {k: v for k, v in thresholds.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        band.thresholds = cleaned
+    if interval_s is not None:
+        band.interval_s = interval_s
+    session.flush()
+    return band
+
+
+def rotate_secret(session: Session, band_ref: str | int) -> str:
+    """Give a band a new MQTT secret; return it (export the password file again afterwards)."""
+    band = get_band(session, band_ref)
+    secret = secrets.token_urlsafe(18)
+    band.mqtt_password_hash = hash_secret(secret)
+    return secret
+
+
+def list_bands(session: Session) -> list[Band]:
+    """Every band, by id."""
+    return list(session.scalars(sa.select(Band).order_by(Band.id)))
+
+
+def band_row(band: Band) -> dict[str, Any]:
+    """A band as a JSON-friendly dict (no secrets)."""
+    return {
+        "id": band.id, "device_id": band.device_id, "resident_id": band.resident_id, "site": band.site,
+        "model": band.model, "interval_s": band.interval_s, "online": band.online, "battery": band.battery,
+        "worn": band.worn, "active": band.active,
+        "last_seen_at": band.last_seen_at.isoformat() if band.last_seen_at else None,
+        "thresholds": band.thresholds or {},
+    }
+
+
+def _floor(ts: dt.datetime) -> dt.datetime:
+    return ts - dt.timedelta(minutes=ts.minute % 5, seconds=ts.second, microseconds=ts.microsecond)
+
+
+def _merge(agg: TelemetryAggregate, rows: list[TelemetryReading]) -> None:
+    def values(name: str) -> list[Any]:
+        return [getattr(r, name) for r in rows if getattr(r, name) is not None]
+
+    def lo(current: Any, new: list[Any]) -> Any:
+        return min([*new, *([current] if current is not None else [])]) if new or current is not None else None
+
+    def hi(current: Any, new: list[Any]) -> Any:
+        return max([*new, *([current] if current is not None else [])]) if new or current is not None else None
+
+    def avg(current: float | None, count: int, new: list[Any]) -> float | None:
+        if not new:
+            return current
+        if current is None:
+            return sum(new) / len(new)
+        return (current * count + sum(new)) / (count + len(new))
+
+    hr, spo2 = values("hr"), values("spo2")
+    old = agg.samples or 0
+    agg.hr_min, agg.hr_max = lo(agg.hr_min, hr), hi(agg.hr_max, hr)
+    agg.hr_avg = avg(agg.hr_avg, old, hr)
+    agg.spo2_min = lo(agg.spo2_min, spo2)
+    agg.spo2_avg = avg(agg.spo2_avg, old, spo2)
+    agg.temp_max = hi(agg.temp_max, values("temp_c"))
+    agg.sbp_max, agg.dbp_max = hi(agg.sbp_max, values("sbp")), hi(agg.dbp_max, values("dbp"))
+    agg.steps_max = hi(agg.steps_max, values("steps"))
+    agg.battery_min = lo(agg.battery_min, values("battery"))
+    agg.samples = old + len(rows)
+
+
+def aggregate_telemetry(
+    session: Session, *, now: dt.datetime, raw_days: int, aggregate_days: int, chunk: int = 20000
+) -> int:
+    """Fold raw readings older than `raw_days` into 5-minute aggregates, delete them; drop old aggregates."""
+    cutoff = now - dt.timedelta(days=raw_days)
+    folded = 0
+    while True:
+        rows = list(session.scalars(
+            sa.select(TelemetryReading).where(TelemetryReading.ts < cutoff)
+            .order_by(TelemetryReading.band_id, TelemetryReading.ts).limit(chunk)
+        ))
+        if not rows:
+            break
+        buckets: dict[tuple[int, dt.datetime], list[TelemetryReading]] = defaultdict(list)
+        for row in rows:
+            buckets[(row.band_id, _floor(row.ts))].append(row)
+        for (band_id, start), members in buckets.items():
+            agg = session.scalar(sa.select(TelemetryAggregate).where(
+                TelemetryAggregate.band_id == band_id, TelemetryAggregate.bucket_start == start))
+            if agg is None:
+                agg = TelemetryAggregate(band_id=band_id, resident_id=members[0].resident_id, bucket_start=start,
+                                         samples=0)
+                session.add(agg)
+            _merge(agg, members)
+        session.execute(sa.delete(TelemetryReading).where(TelemetryReading.id.in_([r.id for r in rows])))
+        session.flush()
+        folded += len(rows)
+    session.execute(sa.delete(TelemetryAggregate).where(
+        TelemetryAggregate.bucket_start < now - dt.timedelta(days=aggregate_days)))
+    return folded
+
+
+def vitals_series(
+    session: Session, resident_id: int, *, since: dt.datetime, until: dt.datetime
+) -> list[dict[str, Any]]:
+    """Heart rate, SpO2 and temperature points for a resident, raw where kept, else aggregated."""
+    points = [
+        {"ts": ts, "hr": hr, "spo2": spo2, "temp_c": temp}
+        for ts, hr, spo2, temp in session.execute(
+            sa.select(TelemetryReading.ts, TelemetryReading.hr, TelemetryReading.spo2, TelemetryReading.temp_c)
+            .where(TelemetryReading.resident_id == resident_id, TelemetryReading.ts >= since,
+                   TelemetryReading.ts <= until)
+            .order_by(TelemetryReading.ts)
+        )
+    ]
+    first_raw = points[0]["ts"] if points else until
+    points[:0] = [
+        {"ts": ts, "hr": hr, "spo2": spo2, "temp_c": temp}
+        for ts, hr, spo2, temp in session.execute(
+            sa.select(TelemetryAggregate.bucket_start, TelemetryAggregate.hr_avg, TelemetryAggregate.spo2_avg,
+                      TelemetryAggregate.temp_max)
+            .where(TelemetryAggregate.resident_id == resident_id, TelemetryAggregate.bucket_start >= since,
+                   TelemetryAggregate.bucket_start < first_raw)
+            .order_by(TelemetryAggregate.bucket_start)
+        )
+    ]
+    return points

@@ -1,0 +1,312 @@
+"""The MQTT listener: a paho-mqtt 2 client with a persistent session and a worker that commits in batches.
+
+The network thread does nothing but queue messages (no callback ever raises or blocks on the
+database); the worker thread validates and stores a batch in one transaction and only then
+acknowledges the QoS 1 messages of that batch (`manual_ack`), so an event the broker handed over
+is either committed or redelivered. Events are idempotent on (band, seq).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from core.container import Services
+from core.settings import Settings
+from devices.ingest import Counters, Inbound, Ingestor
+
+log = logging.getLogger(__name__)
+
+# Errors that say "the database is not reachable right now": retry, never drop.
+TRANSIENT = (OperationalError, InterfaceError)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and how the listener connects."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    protocol: int  # 5 or 4 (3.1.1)
+    tls: bool = False
+    embedded: bool = False
+
+
+def resolve_connection(settings: Settings) -> Connection:
+    """The broker to use: `mqtt.url` (mqtt://user:pass@host:port, mqtts:// for TLS), else the embedded one."""
+    section = settings.section("devices")
+    if settings.mqtt.url:
+        parts = urlsplit(settings.mqtt.url)
+        tls = parts.scheme in ("mqtts", "ssl")
+        protocol = 5 if int(section.get("protocol", 5)) == 5 else 4
+        return Connection(
+            host=parts.hostname or "127.0.0.1", port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else settings.broker.username or None,
+            password=unquote(parts.password) if parts.password else settings.broker.password or None,
+            protocol=protocol, tls=tls,
+        )
+    from devices.broker import service_password
+
+    return Connection(host="127.0.0.1", port=settings.broker.port, username=settings.broker.username,
+                      password=service_password(settings), protocol=4, embedded=True)
+
+
+def subscriptions(root: str, shared_group: str = "") -> list[tuple[str, int]]:
+    """Topic filters and QoS. With a shared group, telemetry is spread over the members; events and
+    status still reach every listener (each keeps a durable session and (band, seq) makes the
+    duplicates harmless), so a departed member never holds alarms hostage."""
+    base = root.rstrip("/")
+    telemetry = f"{base}/+/band/+/telemetry"
+    if shared_group:
+        telemetry = f"$share/{shared_group}/{telemetry}"
+    return [(telemetry, 0), (f"{base}/+/band/+/event", 1), (f"{base}/+/band/+/status", 1)]
+
+
+class Listener:
+    """One listener process's MQTT client and ingest worker."""
+
+    def __init__(
+        self, services: Services, *, connection: Connection | None = None, counters: Counters | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        self.services = services
+        settings = services.settings
+        section = settings.section("devices")
+        self.connection = connection or resolve_connection(settings)
+        self.counters = counters or Counters()
+        self.ingestor = Ingestor(services, self.counters)
+        self.root = settings.mqtt.topic_root
+        self.client_id = client_id or settings.mqtt.client_id
+        self.shared_group = settings.mqtt.shared_group
+        self.batch_size = int(section.get("batch_size", 500))
+        self.batch_wait = float(section.get("batch_wait_ms", 20)) / 1000
+        self.session_expiry = int(section.get("session_expiry_s", 7 * 86400))
+        self.keepalive = int(section.get("keepalive_s", 30))
+        self.queue: queue.Queue[Inbound] = queue.Queue(maxsize=int(section.get("queue_max", 50000)))
+        self.stop_event = threading.Event()
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.status_topic = f"{self.root.rstrip('/')}/_service/{self.client_id}/status"
+        self.client = self._make_client()
+
+    # ---- paho client and callbacks (never raise, never block on slow work)
+    def _make_client(self) -> mqtt.Client:
+        conn = self.connection
+        if conn.protocol == 5:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                 protocol=mqtt.MQTTv5, manual_ack=True)
+        else:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                 protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
+        if conn.username:
+            client.username_pw_set(conn.username, conn.password)
+        if conn.tls:
+            client.tls_set()
+        client.will_set(self.status_topic, "offline", qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        try:
+            if reason_code.is_failure:
+                self.counters.count("errors", "connect_refused")
+                log.error("MQTT broker refused the listener: %s", reason_code)
+                return
+            log.info("MQTT listener connected (session present: %s)", getattr(flags, "session_present", None))
+            self.connected.set()
+            client.subscribe(subscriptions(self.root, self.shared_group))
+            client.publish(self.status_topic, "online", qos=1, retain=True)
+        except Exception:  # noqa: BLE001 - a callback must never raise
+            log.exception("on_connect failed")
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        try:
+            if any(rc.is_failure for rc in reason_codes):
+                self.counters.count("errors", "subscribe_refused")
+                log.error("MQTT broker refused a subscription: %s", reason_codes)
+            self.subscribed.set()
+        except Exception:  # noqa: BLE001
+            log.exception("on_subscribe failed")
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        try:
+            self.connected.clear()
+            self.subscribed.clear()
+            if not self.stop_event.is_set():
+                self.counters.count("errors", "disconnect")
+                log.warning("MQTT listener disconnected (%s); paho reconnects with backoff", reason_code)
+        except Exception:  # noqa: BLE001
+            log.exception("on_disconnect failed")
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        try:
+            self.handle(Inbound(message.topic, bytes(message.payload), message.qos, message.mid, bool(message.retain)))
+        except Exception:  # noqa: BLE001
+            self.counters.count("errors", "on_message")
+            log.exception("on_message failed")
+
+    def handle(self, inbound: Inbound) -> None:
+        """Hand one message to the worker (blocks only when the queue is full: back-pressure, not loss)."""
+        while True:
+            try:
+                self.queue.put(inbound, timeout=1.0)
+                return
+            except queue.Full:
+                self.counters.count("errors", "queue_full")
+                if self.stop_event.is_set():
+                    return
+
+    # ---- worker
+    def _take_batch(self) -> list[Inbound]:
+        try:
+            first = self.queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.batch_wait
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(self.queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+        return batch
+
+    def process_batch(self, batch: Sequence[Inbound]) -> None:
+        """Store a batch and then acknowledge its QoS 1 messages; retry while the database is unreachable."""
+        delay = 0.5
+        while True:
+            try:
+                self._process_splitting(list(batch))
+                break
+            except TRANSIENT as exc:
+                self.counters.count("errors", "database")
+                log.warning("database unavailable, keeping %d messages unacknowledged: %s", len(batch),
+                            type(exc).__name__)
+                if self.stop_event.wait(delay):
+                    return  # stopping: the broker redelivers the unacknowledged messages later
+                delay = min(delay * 2, 10)
+        for msg in batch:
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
+
+    def _process_splitting(self, batch: list[Inbound]) -> None:
+        try:
+            self.ingestor.process(batch)
+        except TRANSIENT:
+            raise
+        except Exception:  # noqa: BLE001 - isolate the message that breaks the batch, keep the rest
+            if len(batch) == 1:
+                self.counters.count("dropped", "error")
+                log.exception("dropping a message that cannot be processed")
+                return
+            middle = len(batch) // 2
+            self._process_splitting(batch[:middle])
+            self._process_splitting(batch[middle:])
+
+    def _work(self) -> None:
+        while not (self.stop_event.is_set() and self.queue.empty()):
+            batch = self._take_batch()
+            if batch:
+                try:
+                    self.process_batch(batch)
+                except Exception:  # noqa: BLE001 - the worker must survive anything
+                    self.counters.count("errors", "worker")
+                    log.exception("listener worker failed on a batch")
+
+    # ---- lifecycle
+    def start(self) -> None:
+        """Connect (retrying with backoff in the background) and start the worker."""
+        conn = self.connection
+        self._worker = threading.Thread(target=self._work, name="mqtt-ingest", daemon=True)
+        self._worker.start()
+        if conn.protocol == 5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry
+            self.client.connect_async(conn.host, conn.port, keepalive=self.keepalive, clean_start=False,
+                                      properties=props)
+        else:
+            self.client.connect_async(conn.host, conn.port, keepalive=self.keepalive)
+        self.client.loop_start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the queued work, acknowledge it, publish offline and disconnect."""
+        self.stop_event.set()
+        if self._worker is not None:
+            self._worker.join(timeout)
+        try:
+            if self.connected.is_set():
+                self.client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)
+        except Exception:  # noqa: BLE001
+            log.debug("could not publish offline status")
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def run_listener(services: Services, stop_event: threading.Event) -> None:
+    """Entry for `xiaoyuan listener` / `xiaoyuan run`: listen until stop_event is set."""
+    counters = services.extras.setdefault("counters:devices", Counters())
+    listener = Listener(services, counters=counters)
+    services.extras["devices:listener"] = listener
+    log.info("MQTT listener %s → %s:%s", listener.client_id, listener.connection.host, listener.connection.port)
+    listener.start()
+    try:
+        stop_event.wait()
+    finally:
+        listener.stop()
+
+
+def unique_client_id(prefix: str = "xiaoyuan") -> str:
+    """A random client id (simulators, benchmarks; the listener's own id is fixed)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}-{random.randint(0, 9999)}"
+
+
+def main() -> None:
+    """`python -m devices.listener`: run one listener from the environment's settings until SIGTERM/SIGINT."""
+    import signal
+
+    from core.clock import SystemClock
+    from core.db import make_engine, make_session_factory
+    from core.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    services = Services(settings=settings, session_factory=make_session_factory(engine), clock=SystemClock())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        run_listener(services, stop)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Time-driven band rules, run by the scheduler: silent bands, bands left off the wrist, no activity."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from core.clock import LOCAL_TZ, as_utc
+from core.container import Services
+from core.models.devices import Band, TelemetryReading
+from core.models.places import Resident
+from core.services.escalation import EscalationConfig
+from devices import rules
+from devices.ingest import apply_decisions, open_alert_severities
+
+log = logging.getLogger(__name__)
+
+
+def check_bands(services: Services) -> int:
+    """Evaluate the silence, removed and no-activity rules for every active band; return decisions acted on."""
+    now = services.clock.now()
+    section = services.settings.section("devices")
+    defaults = dict(section.get("thresholds", {}))
+    escalation = EscalationConfig.from_settings(services.settings)
+    local_midnight = as_utc(now).astimezone(LOCAL_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    acted = 0
+    with services.session_factory() as session, session.begin():
+        bands = list(session.scalars(sa.select(Band).where(Band.active.is_(True)).order_by(Band.id)))
+        open_alerts = open_alert_severities(session, bands)
+        alone = set(session.scalars(sa.select(Resident.id).where(Resident.lives_alone.is_(True))))
+        for band in bands:
+            th = rules.Thresholds.from_config(defaults, band.thresholds)
+            decisions = rules.evaluate_silence(last_seen_at=band.last_seen_at, online=band.online,
+                                               interval_s=band.interval_s, now=now, th=th)
+            state = dict(band.rule_state or {})
+            decisions += rules.evaluate_removed(state, now, th)
+            today = local_midnight.date().isoformat()
+            if (band.resident_id in alone and state.get("activity_day") != today
+                    and as_utc(now).astimezone(LOCAL_TZ).hour >= th.steps_by_hour):
+                seen_today = band.last_seen_at is not None and band.last_seen_at >= local_midnight
+                steps = session.scalar(sa.select(sa.func.max(TelemetryReading.steps)).where(
+                    TelemetryReading.band_id == band.id, TelemetryReading.ts >= local_midnight)) if seen_today else None
+                found = rules.evaluate_activity(lives_alone=True, steps_today=steps, seen_today=seen_today,
+                                                now=now, th=th)
+                if any(d.action == "raise" for d in found) or steps:
+                    state["activity_day"] = today  # decided for today: at most one such alert a day
+                    band.rule_state = state
+                decisions += found
+            if decisions:
+                apply_decisions(session, band, decisions, now=now, open_alerts=open_alerts, escalation=escalation)
+                acted += len(decisions)
+    return acted
+
+
+def retain_telemetry(services: Services) -> int:
+    """Fold raw telemetry older than privacy.telemetry_raw_days into 5-minute aggregates."""
+    from core.services.devices import aggregate_telemetry
+
+    privacy = services.settings.privacy
+    with services.session_factory() as session, session.begin():
+        return aggregate_telemetry(session, now=services.clock.now(), raw_days=privacy.telemetry_raw_days,
+                                   aggregate_days=privacy.telemetry_aggregate_days)
+
+

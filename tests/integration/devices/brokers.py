@@ -1,0 +1,98 @@
+"""Real brokers for tests: Mosquitto started from config/mosquitto.conf on a free port, paho publishers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+
+from core.models.devices import Band
+from core.settings import ROOT as REPO
+from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, every: float = 0.05) -> bool:
+    """Poll a real process's observable state (brokers and listeners run on real time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return predicate()
+
+
+def band_credentials(session_factory) -> list[BandCredential]:
+    with session_factory() as s:
+        return [BandCredential(*r) for r in s.execute(sa.select(Band.device_id, Band.site, Band.mqtt_password_hash))]
+
+
+class Mosquitto:
+    """A private Mosquitto with persistence, password file and ACL from config/mosquitto.conf."""
+
+    def __init__(self, workdir: Path, settings, bands: list[BandCredential]) -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        passwd, acl = export_broker_files(settings, self.dir, bands=bands)
+        template = (REPO / "config" / "mosquitto.conf").read_text()
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text(render_mosquitto_conf(template, port=self.port, passwd=passwd, acl=acl, data_dir=self.dir))
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Mosquitto:
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        assert wait_until(self._listening, 10), (self.dir / "mosquitto.log").read_text()
+        return self
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # saves the persistence file
+            self.proc.wait(10)
+        self.proc = None
+
+    def url(self, user: str, password: str) -> str:
+        return f"mqtt://{user}:{password}@127.0.0.1:{self.port}"
+
+
+def device_client(port: int, device_id: str, secret: str, *, protocol: int = 5) -> mqtt.Client:
+    """A connected band."""
+    proto = mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"band-{device_id}-{os.getpid()}",
+                         protocol=proto)
+    client.username_pw_set(device_id, secret)
+    client.max_inflight_messages_set(100)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def listener_process(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """`python -m devices.listener` in its own process (so it can be SIGKILLed)."""
+    full = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+    with log_path.open("w") as log:
+        return subprocess.Popen([sys.executable, "-m", "devices.listener"], cwd=REPO, env=full,
+                                stdout=log, stderr=subprocess.STDOUT)

@@ -1,0 +1,241 @@
+"""Wristband commands: band add|assign|list|simulate, broker export, alert list|ack|resolve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from core.db import transaction
+from core.errors import ServiceError
+from core.models.alerts import Alert
+from xiaoyuan.cli import CliContext, cli, echo_json, pass_ctx, with_services
+
+
+def _fail(exc: ServiceError) -> None:
+    raise click.ClickException(str(exc))
+
+
+def _refresh_embedded_files(settings) -> None:  # noqa: ANN001
+    """Keep the embedded broker's password file and ACL in step with the registry."""
+    if not settings.mqtt.url:
+        from devices.broker import export_broker_files
+
+        export_broker_files(settings)
+
+
+@cli.group()
+def band() -> None:
+    """Wristbands (手环)."""
+
+
+@band.command("add")
+@click.option("--device-id", required=True, help="IMEI or vendor id (also the MQTT username)")
+@click.option("--site", default="default", show_default=True)
+@click.option("--model", default="")
+@click.option("--interval", "interval_s", type=int, default=60, show_default=True, help="reporting interval (s)")
+@click.option("--resident", "resident_id", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def band_add(services, device_id, site, model, interval_s, resident_id, as_json) -> None:  # noqa: ANN001
+    """Register a band; prints its MQTT secret once (only a hash is stored)."""
+    from core.services.devices import add_band, band_row
+
+    try:
+        with transaction(services.session_factory) as s:
+            created, secret = add_band(s, now=services.clock.now(), device_id=device_id, site=site, model=model,
+                                       interval_s=interval_s, resident_id=resident_id)
+            row = band_row(created)
+    except ServiceError as exc:
+        _fail(exc)
+    _refresh_embedded_files(services.settings)
+    if as_json:
+        echo_json({**row, "mqtt_username": device_id, "mqtt_password": secret})
+    else:
+        click.echo(f"#{row['id']} {device_id}  MQTT 用户名/username: {device_id}  密码/password: {secret}")
+        click.echo("请把密码写入手环或网关；它不会再次显示。/ "
+                   "Store the password in the band now; it is not shown again.")
+
+
+@band.command("assign")
+@click.argument("band_ref")
+@click.option("--resident", "resident_id", type=int, default=None)
+@click.option("--unassign", is_flag=True)
+@click.option("--threshold", "thresholds", multiple=True, help="override, e.g. hr_high=130 (repeatable)")
+@click.option("--interval", "interval_s", type=int, default=None)
+@with_services
+def band_assign(services, band_ref, resident_id, unassign, thresholds, interval_s) -> None:  # noqa: ANN001
+    """Give a band (id or device id) to a resident, with optional threshold overrides."""
+    from core.services.devices import assign_band
+
+    if resident_id is None and not unassign:
+        raise click.UsageError("--resident or --unassign")
+    overrides = None
+    if thresholds:
+        overrides = {}
+        for item in thresholds:
+            key, _, value = item.partition("=")
+            try:
+                overrides[key.strip()] = float(value) if "." in value else int(value)
+            except ValueError as exc:
+                raise click.BadParameter(f"{item}: expected key=number") from exc
+    try:
+        with transaction(services.session_factory) as s:
+            assigned = assign_band(s, band_ref=band_ref, resident_id=None if unassign else resident_id,
+                                   thresholds=overrides, interval_s=interval_s)
+            click.echo(f"#{assigned.id} {assigned.device_id} → {assigned.resident_id}")
+    except ServiceError as exc:
+        _fail(exc)
+
+
+@band.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def band_list(services, as_json) -> None:  # noqa: ANN001
+    """List bands (JSON objects with id, device_id, resident_id, site, …)."""
+    from core.services.devices import band_row, list_bands
+
+    with services.session_factory() as s:
+        rows = [band_row(b) for b in list_bands(s)]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        state = "在线" if row["online"] else "离线"
+        click.echo(f"#{row['id']}\t{row['device_id']}\t{row['site']}\t居民 {row['resident_id']}\t{state}\t"
+                   f"电量 {row['battery'] if row['battery'] is not None else '-'}")
+
+
+@band.command("simulate")
+@click.option("--count", type=int, default=5, show_default=True, help="number of simulated bands")
+@click.option("--rate", type=float, default=5.0, show_default=True, help="messages per second (all bands)")
+@click.option("--scenario", type=click.Choice(["normal", "sos", "fall", "tachycardia", "hypoxia", "removed",
+                                               "offline"]), default="normal", show_default=True)
+@click.option("--duration", type=float, default=30.0, show_default=True, help="seconds")
+@click.option("--site", default="demo", show_default=True)
+@with_services
+def band_simulate(services, count, rate, scenario, duration, site) -> None:  # noqa: ANN001
+    """Publish realistic telemetry/events from simulated bands SIM0001… (registered and re-keyed as needed)."""
+    from core.services.devices import add_band, get_band, rotate_secret
+    from devices.listener import resolve_connection
+    from devices.simulator import SimBand, Simulator
+
+    sims = []
+    with transaction(services.session_factory) as s:
+        from core.models.places import Resident
+
+        residents = list(s.scalars(sa.select(Resident.id).where(Resident.erased.is_(False)).order_by(Resident.id)))
+        for i in range(count):
+            device_id = f"SIM{i + 1:04d}"
+            try:
+                existing = get_band(s, device_id)
+                secret = rotate_secret(s, existing.id)
+                site_used = existing.site
+            except ServiceError:
+                resident = residents[i] if i < len(residents) else None
+                _, secret = add_band(s, now=services.clock.now(), device_id=device_id, site=site, model="simulator",
+                                     resident_id=resident)
+                site_used = site
+            sims.append(SimBand(device_id, secret, site_used))
+    _refresh_embedded_files(services.settings)
+    conn = resolve_connection(services.settings)
+    sim = Simulator(conn.host, conn.port, sims, root=services.settings.mqtt.topic_root, protocol=conn.protocol)
+    try:
+        sim.connect()
+        sent = sim.run(scenario=scenario, rate=rate, duration=duration)
+    except OSError as exc:
+        raise click.ClickException(f"无法连接 MQTT 服务器 / cannot reach the MQTT broker at "
+                                   f"{conn.host}:{conn.port}: {exc}") from exc
+    finally:
+        sim.close()
+    click.echo(json.dumps({"bands": count, "scenario": scenario, "telemetry_sent": sent}))
+
+
+@cli.group()
+def broker() -> None:
+    """MQTT broker files."""
+
+
+@broker.command("export")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="directory for passwd and acl (default: {data dir}/broker)")
+@pass_ctx
+def broker_export(ctx: CliContext, out_dir: Path | None) -> None:
+    """Write a Mosquitto password file (PBKDF2-SHA512 `$7$`) and an ACL (each band only its own topic)."""
+    from devices.broker import export_broker_files
+
+    passwd, acl = export_broker_files(ctx.settings, out_dir)
+    click.echo(f"{passwd}\n{acl}")
+    click.echo("在 mosquitto.conf 里设置 password_file 和 acl_file，然后重新加载 (kill -HUP)。/ "
+               "Point password_file and acl_file at these and reload Mosquitto (SIGHUP).")
+
+
+def _alert_row(a: Alert) -> dict:
+    return {
+        "id": a.id, "type": a.type, "severity": a.severity, "status": a.status, "resident_id": a.resident_id,
+        "device_id": a.device_id, "band_id": a.band_id, "household_id": a.household_id,
+        "courtyard_id": a.courtyard_id, "village_id": a.village_id, "summary": a.summary,
+        "raised_at": a.raised_at.isoformat(), "level": a.level, "round": a.round,
+        "next_escalation_at": a.next_escalation_at.isoformat() if a.next_escalation_at else None,
+        "acknowledged_by": a.acknowledged_by, "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+    }
+
+
+@cli.group("alert")
+def alert_group() -> None:
+    """Wristband alerts."""
+
+
+@alert_group.command("list")
+@click.option("--status", default=None, help="open, notified, acknowledged, resolved, auto_cleared, or active")
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def alert_list(services, status, as_json) -> None:  # noqa: ANN001
+    """List alerts, newest first."""
+    with services.session_factory() as s:
+        query = sa.select(Alert).order_by(Alert.id.desc())
+        if status == "active":
+            query = query.where(Alert.open_key.is_not(None))
+        elif status:
+            query = query.where(Alert.status == status)
+        rows = [_alert_row(a) for a in s.scalars(query)]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"#{row['id']}\t{row['severity']}\t{row['status']}\t{row['summary']}")
+
+
+@alert_group.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--by", required=True)
+@with_services
+def alert_ack(services, alert_id, by) -> None:  # noqa: ANN001
+    """Acknowledge an alert (stops the escalation)."""
+    from core.services.alerts import acknowledge_alert
+
+    try:
+        with transaction(services.session_factory) as s:
+            acknowledge_alert(s, now=services.clock.now(), alert_id=alert_id, by=by, via="console")
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo("已确认 / acknowledged")
+
+
+@alert_group.command("resolve")
+@click.argument("alert_id", type=int)
+@click.option("--by", required=True)
+@click.option("--note", required=True)
+@with_services
+def alert_resolve(services, alert_id, by, note) -> None:  # noqa: ANN001
+    """Resolve an alert with a note."""
+    from core.services.alerts import resolve_alert
+
+    try:
+        with transaction(services.session_factory) as s:
+            resolve_alert(s, now=services.clock.now(), alert_id=alert_id, note=note, by=by)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo("已处理 / resolved")
