@@ -32,9 +32,11 @@ def build_services(settings: Settings, clock: Clock | None = None, *, tts: bool 
             services.tts = TtsService.from_settings(settings)
     if asr:
         try:
-            from voice.asr import make_asr  # noqa: F401 - optional surface service
-        except ImportError:
-            pass
+            from voice.asr import make_asr
+        except ImportError:  # the phone line is not installed in this build
+            make_asr = None
+        if make_asr is not None:
+            services.asr = make_asr(settings)
     return services
 
 

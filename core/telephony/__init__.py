@@ -1,0 +1,1 @@
+"""The telephony port and its providers (Twilio REST, dry-run); see port.py."""

@@ -10,7 +10,7 @@ from xiaoyuan.cli import CliContext, cli, pass_ctx
 def _serve(ctx: CliContext, **parts: bool) -> None:
     from xiaoyuan.processes import PortInUse, serve
 
-    services = ctx.services(tts=parts.get("web", True))
+    services = ctx.services(tts=parts.get("web", True), asr=parts.get("web", True))
     try:
         serve(services, **parts)
     except PortInUse as exc:

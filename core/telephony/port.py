@@ -1,0 +1,45 @@
+"""The telephony port: what the service needs from a phone network, whatever the provider."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+class TelephonyError(Exception):
+    """A provider refused or failed a request; `permanent` says whether retrying can help."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@runtime_checkable
+class Telephony(Protocol):
+    """A phone network: place and steer calls, send SMS, fetch call recordings.
+
+    Providers: `twilio` (and TwiML-compatible ones through the API base), `dryrun`. A domestic
+    carrier or SIP gateway is another class with these methods, returned by `make_telephony`.
+    """
+
+    name: str
+    from_number: str
+
+    @property
+    def is_dryrun(self) -> bool:
+        """True when nothing is really sent (calls and SMS are only recorded)."""
+
+    def place_call(self, to: str, from_: str, url: str, status_callback: str, timeout_s: int,
+                   idempotency_key: str | None = None) -> str:
+        """Dial `to`; the provider fetches TwiML from `url` when answered; return the call id."""
+
+    def update_call(self, call_id: str, url: str | None = None, twiml: str | None = None) -> None:
+        """Redirect a live call to new TwiML (a URL or inline markup)."""
+
+    def hangup(self, call_id: str) -> None:
+        """End a call (ringing or in progress); ending an ended call is not an error."""
+
+    def send_sms(self, to: str, from_: str, body: str, idempotency_key: str | None = None) -> str:
+        """Send one SMS and return the provider's message id."""
+
+    def fetch_recording(self, url: str) -> bytes:
+        """Download a call recording (authenticated) as WAV bytes."""

@@ -1,0 +1,176 @@
+"""The village line by keypad alone, silence, unknown callers, signatures and garbage input."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from core.models.calls import CallLog, CallRecording
+from core.models.outbox import OutboxMessage
+from core.models.requests import Request
+from tests.integration.voice.conftest import PUBLIC_BASE, fake_recording_bytes, sign, signed_post, twiml
+
+WANG = "+8613800000000"  # 王奶奶, household 椒香小院1号户, 院长 李院长 (+8613900000000)
+HEAD_A = "+8613900000000"
+
+
+def _requests(services) -> list[Request]:  # noqa: ANN001
+    with services.session_factory() as s:
+        return list(s.scalars(sa.select(Request).order_by(Request.id)))
+
+
+def test_known_caller_is_greeted_by_name_and_hears_the_menu(world, call):  # noqa: ANN001
+    doc = call(WANG).post("/voice/twilio/incoming")
+    assert "王奶奶，您好" in doc.spoken
+    assert "报告问题，请按1" in doc.spoken
+    assert doc.verbs == ["Gather", "Record", "Redirect"]
+    assert doc.url("Gather").startswith(f"{PUBLIC_BASE}/voice/twilio/menu/key")
+    assert doc.url("Redirect").startswith(f"{PUBLIC_BASE}/voice/twilio/menu/silent")
+
+
+def test_unknown_caller_is_served_asked_who_they_are_and_flagged(world, call, voice_services):  # noqa: ANN001
+    caller = call("+8613712345678")
+    doc = caller.post("/voice/twilio/incoming")
+    assert "不认识这个电话号码" in doc.spoken
+    assert doc.url("Record").startswith(f"{PUBLIC_BASE}/voice/twilio/identity")
+    # Silence falls through to the menu, not a hang-up.
+    assert "/voice/twilio/menu" in doc.url("Redirect")
+    with voice_services.session_factory() as s:
+        entry = s.scalar(sa.select(CallLog))
+        assert entry.unknown_caller and entry.resident_id is None and entry.caller == "+8613712345678"
+
+
+def test_silent_caller_hears_the_menu_twice_then_is_put_through_to_the_head(world, call):  # noqa: ANN001
+    caller = call(WANG)
+    doc = caller.post("/voice/twilio/incoming")
+    doc = caller.post(doc.url("Redirect"))
+    assert "再慢慢说一遍" in doc.spoken and doc.verbs[-1] == "Redirect"
+    doc = caller.post(doc.url("Redirect"))
+    assert "接院长" in doc.spoken
+    assert doc.first("Dial").text == HEAD_A
+    assert "Hangup" not in doc.verbs
+
+
+def test_key_1_records_a_problem_that_becomes_a_request_for_the_head(world, call, voice_services,  # noqa: ANN001
+                                                                     fake_twilio):
+    caller = call(WANG)
+    caller.post("/voice/twilio/incoming")
+    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="1")
+    assert "报告的问题" in doc.spoken
+    url = fake_twilio.add_recording(fake_recording_bytes())
+    doc = caller.post(doc.url("Record"), RecordingUrl=url, RecordingDuration="6")
+    [req] = _requests(voice_services)
+    assert req.type == "environment" and req.channel == "phone" and req.resident_id == world.residents[0].id
+    assert req.recording_url.startswith(f"{PUBLIC_BASE}/console/voice/recordings/")
+    assert f"工单号是{req.id}" in doc.spoken and "李院长" in doc.spoken
+
+
+def test_head_not_answering_turns_into_a_message_with_a_link_for_the_head(world, call, voice_services,  # noqa: ANN001
+                                                                           fake_twilio):
+    caller = call(WANG)
+    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="2")
+    assert doc.first("Dial").text == HEAD_A and doc.first("Dial").get("timeout") == "20"
+    doc = caller.post(doc.url("Dial"), DialCallStatus="no-answer")
+    assert "请在嘀声后留言" in doc.spoken
+    doc = caller.post(doc.url("Record"), RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()),
+                      RecordingDuration="8")
+    [req] = _requests(voice_services)
+    assert req.type == "find_head" and req.assignee_id == world.users["head_a"].id
+    with voice_services.session_factory() as s:
+        note = s.scalar(sa.select(OutboxMessage).where(OutboxMessage.recipient_user_id == world.users["head_a"].id))
+        assert req.recording_url in note.text
+
+
+def test_key_3_reads_the_households_points(world, call):  # noqa: ANN001
+    doc = call(WANG).post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="3")
+    assert "您家现在有0分" in doc.spoken and "排第" in doc.spoken
+
+
+def test_key_4_then_2_reads_job_notices(world, call, voice_services, clock):  # noqa: ANN001
+    from core.db import transaction
+    from core.models.notices import Notice
+
+    with transaction(voice_services.session_factory) as s:
+        s.add(Notice(title="柑橘园招采果工", body="每天120元", category="jobs", audience="village",
+                     town_id=world.town.id, village_id=world.villages[0].id, publish_from=clock.now(),
+                     created_at=clock.now(), updated_at=clock.now()))
+    caller = call(WANG)
+    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="4")
+    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/submenu4", Digits="2")
+    assert "柑橘园招采果工" in doc.spoken
+    doc = caller.post(doc.url("Gather"), Digits="1")
+    [req] = _requests(voice_services)
+    assert req.type == "job" and "工单号" in doc.spoken
+
+
+def test_an_unknown_key_says_so_and_repeats_the_menu(world, call):  # noqa: ANN001
+    doc = call(WANG).post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="7")
+    assert "没有这个选项" in doc.spoken and doc.verbs[-1] == "Redirect"
+
+
+def test_unsigned_forged_and_replayed_requests_are_refused(world, voice_client):  # noqa: ANN001
+    params = {"CallSid": "CA1", "From": WANG}
+    assert voice_client.post("/voice/twilio/incoming", data=params).status_code == 403
+    forged = sign(f"{PUBLIC_BASE}/voice/twilio/incoming", params, token="not-the-token")
+    assert voice_client.post("/voice/twilio/incoming", data=params,
+                             headers={"X-Twilio-Signature": forged}).status_code == 403
+    # A signature for another URL (or another query string) does not carry over.
+    other = sign(f"{PUBLIC_BASE}/voice/twilio/menu?t=1", params)
+    assert voice_client.post("/voice/twilio/menu?t=2", data=params,
+                             headers={"X-Twilio-Signature": other}).status_code == 403
+    # Tampered parameters break the signature too.
+    good = sign(f"{PUBLIC_BASE}/voice/twilio/incoming", params)
+    assert voice_client.post("/voice/twilio/incoming", data={**params, "From": "+8613900000000"},
+                             headers={"X-Twilio-Signature": good}).status_code == 403
+    assert signed_post(voice_client, "/voice/twilio/incoming", params).status_code == 200
+
+
+def test_garbage_parameters_still_get_valid_twiml(world, voice_client, fake_twilio):  # noqa: ANN001
+    cases = [
+        ("/voice/twilio/menu/key?t=1&f=0", {"CallSid": "CA9", "From": WANG, "Digits": "*#abc99"}),
+        ("/voice/twilio/menu/key?t=zz&f=-4", {"CallSid": "CA9", "Digits": ""}),
+        ("/voice/twilio/incoming", {"CallSid": "CA8"}),  # no From at all
+        ("/voice/twilio/incoming", {"CallSid": "CA7", "From": "anonymous"}),
+        ("/voice/twilio/menu/record?t=1", {"CallSid": "CA9", "SpeechResult": "垃圾" * 50000,
+                                           "RecordingDuration": "NaN"}),
+        ("/voice/twilio/speech/poll?r=999999&k=x", {"CallSid": "CA9", "From": WANG}),
+        ("/voice/twilio/speech/confirm?r=abc", {"CallSid": "CA9", "Digits": "1"}),
+        ("/voice/twilio/message?type=DROP%20TABLE", {"CallSid": "CA6", "From": WANG,
+                                                     "RecordingUrl": fake_twilio.url + "/x", "RecordingDuration": "3"}),
+        ("/voice/twilio/help/answer?leg=424242", {"CallSid": "CA5"}),
+        ("/voice/twilio/help/press?leg=-1", {"CallSid": "CA5", "Digits": "1"}),
+        ("/voice/twilio/confirm/press?m=77", {"CallSid": "CA4", "Digits": "1"}),
+        ("/voice/twilio/status", {"CallSid": "CA3", "CallStatus": "completed", "CallDuration": "abc"}),
+    ]
+    for path, params in cases:
+        doc = twiml(signed_post(voice_client, path, params))
+        assert doc.root.tag == "Response", path
+
+
+def test_an_internal_error_becomes_an_apology_and_a_message_path(world, call, monkeypatch,  # noqa: ANN001
+                                                                voice_services, fake_twilio):
+    from core.services import calls as call_logs
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(call_logs, "open_call_log", broken)
+    caller = call(WANG)
+    doc = caller.post("/voice/twilio/incoming")
+    assert "出了点问题" in doc.spoken
+    assert doc.url("Record").endswith("/voice/twilio/fallback/message")
+    monkeypatch.undo()
+    doc = caller.post(doc.url("Record"), RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()),
+                      RecordingDuration="5")
+    [req] = _requests(voice_services)
+    assert req.resident_id == world.residents[0].id and "工单号" in doc.spoken
+
+
+def test_status_callback_closes_the_call_log_with_its_duration(world, call, voice_services):  # noqa: ANN001
+    caller = call(WANG)
+    caller.post("/voice/twilio/incoming")
+    caller.post("/voice/twilio/status", CallStatus="completed", CallDuration="73")
+    caller.post("/voice/twilio/status", CallStatus="completed", CallDuration="73")  # repeated: harmless
+    with voice_services.session_factory() as s:
+        entry = s.scalar(sa.select(CallLog))
+        assert entry.duration_s == 73 and entry.status == "completed" and entry.path[0] == "incoming"
+        assert s.scalar(sa.select(sa.func.count()).select_from(CallRecording)) == 0

@@ -1,0 +1,85 @@
+"""Confirmations by phone: outbox `voice_call` calls (press 1) and SMS replies ("1 0427")."""
+
+from __future__ import annotations
+
+import logging
+
+from twilio.twiml.messaging_response import MessagingResponse
+
+from core.container import current_services
+from core.db import transaction
+from core.models.outbox import OutboxMessage
+from core.phones import mask_phone, try_normalise_phone
+from core.services.calls import find_message_for_reply, parse_sms_reply
+from core.services.confirmations import confirm
+from voice import twiml
+from voice.ivr import P
+from voice.webhooks import bp, form, int_arg, public_url, speaker_for, twilio_webhook
+
+BASE = "/voice/twilio/confirm"
+log = logging.getLogger(__name__)
+
+
+@bp.post("/twilio/confirm")
+@twilio_webhook
+def confirm_call() -> str:
+    """Speak the message of an outbox voice call and ask for 1."""
+    services = current_services()
+    message_id = int_arg("m")
+    with services.session_factory() as session:
+        message = session.get(OutboxMessage, message_id)
+        text = message.text if message is not None else None
+        # Follow-ups and reminders ask their own question (1/2/3); adding "按1确认" would turn a
+        # confused "1" into 满意.
+        own_keys = bool(((message.params or {}) if message is not None else {}).get("expect_digits"))
+    if text is None:
+        return twiml.speak_then(speaker_for(services), [P("goodbye")], hangup=True)
+    prompts = [(text, None)] if own_keys else [(text, None), P("confirm_ask")]
+    return twiml.ask_digit(speaker_for(services), prompts,
+                           action=public_url(services, f"{BASE}/press", m=message_id),
+                           no_input_url=public_url(services, f"{BASE}/press", m=message_id, none=1), repeat=2)
+
+
+@bp.post("/twilio/confirm/press")
+@twilio_webhook
+def confirm_press() -> str:
+    """Hand the key to the message subject's handler and speak its answer."""
+    services = current_services()
+    digit = form("Digits")[:1]
+    if form("none") or not digit:
+        return twiml.speak_then(speaker_for(services), [P("goodbye")], hangup=True)
+    with transaction(services.session_factory) as session:
+        message = session.get(OutboxMessage, int_arg("m"))
+        reply = confirm(session, now=services.clock.now(), message=message, digits=digit) if message else None
+    items = [(reply, None)] if reply else [P("confirm_thanks") if digit == "1" else P("goodbye")]
+    return twiml.speak_then(speaker_for(services), items, hangup=True)
+
+
+@bp.post("/twilio/confirm/status")
+@twilio_webhook
+def confirm_status() -> str:
+    """Status of a confirmation call (logged; escalation is the subject's business)."""
+    log.info("confirmation call for message %s: %s", int_arg("m"), form("CallStatus") or "-")
+    return twiml.empty()
+
+
+@bp.post("/twilio/sms")
+@twilio_webhook
+def sms_reply() -> str:
+    """The number's Messaging URL: an SMS reply like "1 0427" confirms that message."""
+    services = current_services()
+    phone = try_normalise_phone(form("From")) if form("From") else None
+    digit, code = parse_sms_reply(form("Body"))
+    response = MessagingResponse()
+    if phone is None or not digit:
+        return str(response)
+    with transaction(services.session_factory) as session:
+        message = find_message_for_reply(session, now=services.clock.now(), phone=phone, code=code)
+        reply = confirm(session, now=services.clock.now(), message=message, digits=digit) if message else None
+        found = message is not None
+    log.info("sms reply from %s: %s", mask_phone(phone), "matched" if found else "no message")
+    if not found:
+        response.message("没有找到要确认的消息。有事请打小院服务电话。")
+    else:
+        response.message(reply or "已收到，谢谢。")
+    return str(response)
