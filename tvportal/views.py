@@ -1,5 +1,111 @@
-"""The elder's TV: Flask blueprint at /tv/ (server-rendered, ES5 only, remote-driven)."""
+"""The elder's TV: Flask blueprint at /tv/ (server-rendered, ES5 only, remote-driven).
 
-from flask import Blueprint
+This module knows who is watching: every request is tied to a box by its token (cookie `xy_tv`,
+or `t` in the URL / form for boxes without cookies). A box that is not paired to a household sees
+only the pairing screen. POSTs carry the token in the form body, which doubles as the CSRF token
+(a page on another site cannot read it), so the TV needs no separate CSRF machinery.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, abort, g, redirect, request, url_for
+from sqlalchemy.orm import Session
+
+from core.container import Services, current_services
+from core.db import transaction
+from core.services.tvboxes import TvConfig, box_for_token, paired_household_id
 
 bp = Blueprint("tv", __name__, url_prefix="/tv", template_folder="templates", static_folder="static")
+
+COOKIE = "xy_tv"
+
+
+def _fallback_gettext(message: str, **params: Any) -> str:
+    return message % params if params else message
+
+
+@bp.record_once
+def _install_template_helpers(state: Any) -> None:
+    """Templates use `_()`; the app factory's Flask-Babel replaces this fallback when it is installed."""
+    state.app.jinja_env.globals.setdefault("_", _fallback_gettext)
+
+
+def services() -> Services:
+    """The process services."""
+    return current_services()
+
+
+def tv_config() -> TvConfig:
+    """The `[tv]` settings."""
+    return TvConfig.from_settings(services().settings)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A database transaction for one request."""
+    with transaction(services().session_factory) as session:
+        yield session
+
+
+def request_token() -> tuple[str | None, bool]:
+    """The box token of this request and whether it came from the URL/form (no cookie)."""
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        return cookie, False
+    token = request.values.get("t")
+    return (token or None), bool(token)
+
+
+@bp.before_request
+def _identify_box() -> None:
+    token, from_url = request_token()
+    g.tv_token = token
+    g.tv_url_token = from_url
+    g.tv_box_id = None
+    g.tv_household_id = None
+    g.tv_text_size = "standard"
+    if not token:
+        return
+    with unit_of_work() as session:
+        box = box_for_token(session, token)
+        if box is None:
+            return
+        from core.services.tvboxes import touch
+
+        touch(box, services().clock.now())
+        g.tv_box_id = box.id
+        g.tv_household_id = paired_household_id(box)
+        g.tv_text_size = box.text_size
+
+
+@bp.app_template_global("tvurl")
+def tvurl(endpoint: str, **values: Any) -> str:
+    """url_for for TV pages, carrying the box token in the URL when the box has no cookie."""
+    if getattr(g, "tv_url_token", False) and g.get("tv_token"):
+        values.setdefault("t", g.tv_token)
+    return url_for(endpoint, **values)
+
+
+def household_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Only a paired box may see a page; anything else is sent to the pairing screen."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.get("tv_household_id") is None:
+            return redirect(tvurl("tv.index"))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def require_form_token() -> None:
+    """Every TV POST must carry the box's own token in its body (this is the CSRF protection)."""
+    sent = request.form.get("t", "")
+    if not g.get("tv_token") or not hmac.compare_digest(sent.encode(), g.tv_token.encode()):
+        abort(403)

@@ -1,0 +1,236 @@
+"""TV benchmark: home page weight, key press → repaint under 4× CPU throttling, server latency at 200 clients,
+ranking speed for 5,000 households. Prints JSON. Also saves docs/tv-home.png (1280×720, demo-like data).
+
+Run: .venv/bin/python -m bench.tv   (needs /usr/bin/chromium; everything runs on loopback)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.clock import FakeClock  # noqa: E402
+from core.container import Services  # noqa: E402
+from core.db import make_engine, make_session_factory, transaction  # noqa: E402
+from core.models import Base  # noqa: E402
+from core.models.places import Courtyard, Household, Town, Village  # noqa: E402
+from core.models.points import PointEntry  # noqa: E402
+from core.services import points as points_service  # noqa: E402
+from core.services.tvboxes import current_code, pair_box, register_box  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from tests.e2e.tv.conftest import CHROMIUM, CHROMIUM_ARGS, seed_tv_world  # noqa: E402
+
+CLIENTS = 200
+REQUESTS_PER_CLIENT = 5
+KEY_PRESSES = 60
+
+
+def p95(values: list[float]) -> float:
+    """The 95th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+
+
+def build(tmp: Path) -> tuple[Services, str, object]:
+    """A seeded SQLite app and a paired box token."""
+    from core.telephony.factory import make_telephony
+    from core.tts import TtsService
+
+    settings = load_settings(environ={}, overrides={"data": {"dir": str(tmp / "var")}})
+    engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
+    Base.metadata.create_all(engine)
+    clock = FakeClock(dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC))
+    factory = make_session_factory(engine)
+    services = Services(settings=settings, session_factory=factory, clock=clock)
+    services.telephony = make_telephony(settings, factory, clock)
+    services.tts = TtsService.from_settings(settings)
+    with transaction(factory) as session:
+        world = seed_tv_world(session, clock.now(), households_per_courtyard=12)
+        box, token = register_box(session, now=clock.now())
+        code = current_code(session, now=clock.now(), box=box).code
+        pair_box(session, now=clock.now(), code=code, household_id=world.households[0])
+    return services, token, engine
+
+
+def serve(app, threads: int = 8):  # noqa: ANN001, ANN201
+    """waitress on a free loopback port, in a thread."""
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads, connection_limit=CLIENTS + 50,
+                           backlog=2048)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    return server, f"http://127.0.0.1:{server.effective_port}"
+
+
+def browser_figures(base: str, token: str) -> dict:
+    """Bytes and requests of the home page; key → repaint p95 under 4× CPU throttling; the screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        context.add_cookies([{"name": "xy_tv", "value": token, "url": f"{base}/tv/"}])
+        page = context.new_page()
+        sizes: list[int] = []
+        page.on("requestfinished", lambda req: sizes.append(len(req.response().body() or b"")))
+        page.goto(f"{base}/tv/", wait_until="networkidle")
+        out["home_requests"] = len(sizes)
+        out["home_bytes"] = sum(sizes)
+        shot = ROOT / "docs" / "tv-home.png"
+        shot.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(shot))
+        out["screenshot"] = str(shot.relative_to(ROOT))
+        cdp = context.new_cdp_session(page)
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
+        timings = page.evaluate(
+            """(n) => new Promise(function (resolve) {
+                 var out = [], i = 0, keys = [39, 39, 40, 37, 38, 37];
+                 function one() {
+                   if (i >= n) { resolve(out); return; }
+                   var code = keys[i % keys.length]; i++;
+                   var t0 = performance.now();
+                   document.dispatchEvent(new KeyboardEvent('keydown', {keyCode: code, which: code, bubbles: true}));
+                   requestAnimationFrame(function () { requestAnimationFrame(function () {
+                     out.push(performance.now() - t0); setTimeout(one, 30); }); });
+                 }
+                 one();
+               })""",
+            KEY_PRESSES,
+        )
+        out["key_to_repaint_ms_p95_cpu4x"] = round(p95(timings), 1)
+        out["key_to_repaint_ms_median_cpu4x"] = round(statistics.median(timings), 1)
+        browser.close()
+    return out
+
+
+def load_figures(base: str, token: str) -> dict:
+    """200 concurrent keep-alive clients: home page vs a static file from the same server."""
+    host, port = base.replace("http://", "").split(":")
+
+    def run(path: str) -> list[float]:
+        latencies: list[float] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(CLIENTS)
+
+        def client() -> None:
+            conn = http.client.HTTPConnection(host, int(port), timeout=60)
+            barrier.wait()
+            mine = []
+            for _ in range(REQUESTS_PER_CLIENT):
+                started = time.perf_counter()
+                conn.request("GET", path, headers={"Cookie": f"xy_tv={token}"})
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200, response.status
+                mine.append((time.perf_counter() - started) * 1000)
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return latencies
+
+    static = run("/tv/static/tv.css")
+    home = run("/tv/")
+    return {
+        "clients": CLIENTS, "requests_each": REQUESTS_PER_CLIENT,
+        "home_ms_median": round(statistics.median(home), 1), "home_ms_p95": round(p95(home), 1),
+        "static_ms_median": round(statistics.median(static), 1), "static_ms_p95": round(p95(static), 1),
+        "home_vs_static_median": round(statistics.median(home) / statistics.median(static), 2),
+        "home_vs_static_p95": round(p95(home) / p95(static), 2),
+    }
+
+
+def ranking_figures(tmp: Path, url: str | None = None) -> dict:
+    """Ranking queries for a village of 5,000 households (200 小院) with 20 ledger entries each."""
+    engine = make_engine(url or f"sqlite:///{tmp / 'rank.db'}")
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    now = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
+    with transaction(factory) as session:
+        town = Town(name="基准镇")
+        session.add(town)
+        session.flush()
+        village = Village(town_id=town.id, name="基准村")
+        session.add(village)
+        session.flush()
+        courtyards = [{"village_id": village.id, "name": f"院{i}", "pickup_place": ""} for i in range(200)]
+        session.execute(sa.insert(Courtyard), courtyards)
+        court_ids = list(session.scalars(sa.select(Courtyard.id).order_by(Courtyard.id)))
+        session.execute(sa.insert(Household), [
+            {"courtyard_id": court_ids[i % 200], "name": f"户{i}", "address": "", "created_at": now}
+            for i in range(5000)])
+        homes = list(session.execute(sa.select(Household.id, Household.courtyard_id)))
+        rows = []
+        for index, (hid, cid) in enumerate(homes):
+            for k in range(20):
+                rows.append({"household_id": hid, "courtyard_id": cid, "village_id": village.id, "town_id": town.id,
+                             "delta": (index * 7 + k) % 11 - 2, "category": "环境卫生", "reason": "检查",
+                             "source": "bench", "actor_label": "bench",
+                             "created_at": now - dt.timedelta(days=(k * 3) % 60, minutes=index % 600)})
+        session.execute(sa.insert(PointEntry), rows)
+        village_id, court_id = village.id, court_ids[0]
+    timings: dict[str, float] = {}
+    with factory() as session:
+        for name, scope, scope_id, period in (("village_month", "village", village_id, "month"),
+                                              ("village_all", "village", village_id, "all"),
+                                              ("village_progress", "village", village_id, "progress"),
+                                              ("courtyard_month", "courtyard", court_id, "month")):
+            runs = []
+            for _ in range(5):
+                started = time.perf_counter()
+                board = points_service.ranking(session, now=now, scope=scope, scope_id=scope_id, period=period)
+                points_service.with_reasons(session, board[:6])
+                runs.append((time.perf_counter() - started) * 1000)
+            timings[f"{name}_ms"] = round(statistics.median(runs), 1)
+    engine.dispose()
+    return {"households": 5000, "entries": 100000, **timings}
+
+
+def main() -> None:
+    """Run every figure and print one JSON object."""
+    from xiaoyuan.app import create_app
+
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as raw:
+        tmp = Path(raw)
+        services, token, engine = build(tmp)
+        app = create_app(services)
+        server, base = serve(app)
+        try:
+            results["browser"] = browser_figures(base, token)
+            results["load"] = load_figures(base, token)
+        finally:
+            server.close()
+            services.tts.close()
+            engine.dispose()
+        results["ranking_sqlite"] = ranking_figures(tmp)
+        pg = next((arg.split("=", 1)[1] for arg in sys.argv[1:] if arg.startswith("--pg=")), None)
+        if pg:
+            results["ranking_postgresql"] = ranking_figures(tmp, pg)
+    results["goals"] = {"home_bytes": 60 * 1024, "home_requests": 10, "key_to_repaint_ms_p95": 50,
+                        "home_vs_static": 2.0}
+    print(json.dumps(results, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

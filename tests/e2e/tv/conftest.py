@@ -1,0 +1,120 @@
+"""Reusable e2e pieces for the TV: demo-like data, the app on a real loopback server, Chromium."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from core.clock import FakeClock
+from core.container import Services
+from core.db import make_engine, make_session_factory, transaction
+from core.models import Base
+from core.services import notices as nt
+from core.services import points as pts
+from core.services import rewards as rw
+from core.settings import load_settings
+from tests.factories import build_world
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+
+
+@dataclass
+class TvWorld:
+    """Ids an e2e test needs."""
+
+    households: list[int]
+    oil_id: int
+    notice_id: int
+    meeting_id: int
+
+
+def seed_tv_world(session: Any, now: dt.datetime, households_per_courtyard: int = 8) -> TvWorld:
+    """A village with a points board, a catalogue and notices (also used by bench/tv.py and the screenshot)."""
+    world = build_world(session, now, households_per_courtyard=households_per_courtyard)
+    hh = [h.id for h in world.households]
+    reasons = ["门前屋后干净整洁", "参加义务修路", "照顾邻居老人", "按时参加院坝会", "垃圾分类做得好"]
+    for index, household_id in enumerate(hh):
+        pts.award_points(session, now=now - dt.timedelta(days=35), household_id=household_id, delta=10 + index,
+                       category="参加会议", reason="上月院坝会")
+        pts.award_points(session, now=now - dt.timedelta(hours=index + 1), household_id=household_id,
+                       delta=5 * ((index * 7) % 9) + 5, category="环境卫生", reason=reasons[index % len(reasons)])
+    pts.award_points(session, now=now, household_id=hh[0], delta=80, category="孝老爱亲", reason="照顾邻居老人")
+    oil = rw.create_reward(session, now=now, village_id=world.villages[0].id, name="5升菜籽油", cost=85, stock=10)
+    rw.create_reward(session, now=now, village_id=world.villages[0].id, name="香皂", cost=5, stock=40)
+    rw.create_reward(session, now=now, village_id=world.villages[0].id, name="10斤大米", cost=50, stock=20)
+    notice = nt.post_notice(session, now=now, title="冬季用火安全", category="notice", audience="village",
+                           town_id=world.town.id, village_id=world.villages[0].id,
+                           body="天气转冷，请大家注意用火用电安全。出门前关好炉火，不要在屋里烧炭取暖。")
+    meeting = nt.post_notice(session, now=now, title="本周六上午9点在椒香小院开云坝会", category="meeting",
+                            audience="courtyard", town_id=world.town.id, village_id=world.villages[0].id,
+                            courtyard_id=world.courtyards[0].id, body="请每户派一人参加，商量修路的事。",
+                            event_at=now + dt.timedelta(hours=1))
+    return TvWorld(households=hh, oil_id=oil.id, notice_id=notice.id, meeting_id=meeting.id)
+
+
+@dataclass
+class LiveTv:
+    """The app served on a free loopback port."""
+
+    url: str
+    services: Services
+    world: TvWorld
+
+
+@pytest.fixture
+def live_tv(tmp_path) -> Iterator[LiveTv]:  # noqa: ANN001
+    """The whole app (SQLite, dry-run telephony, real TTS) on a werkzeug server thread."""
+    from core.telephony.factory import make_telephony
+    from core.tts import TtsService
+    from xiaoyuan.app import create_app
+
+    settings = load_settings(environ={}, overrides={"data": {"dir": str(tmp_path / "var")},
+                                                    "tv": {"help_call_cancel_seconds": 2, "status_poll_seconds": 1}})
+    engine = make_engine(f"sqlite:///{tmp_path / 'tv.db'}")
+    Base.metadata.create_all(engine)
+    clock = FakeClock(dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC))  # 09:00 in Shanghai
+    factory = make_session_factory(engine)
+    services = Services(settings=settings, session_factory=factory, clock=clock)
+    services.telephony = make_telephony(settings, factory, clock)
+    services.tts = TtsService.from_settings(settings)
+    with transaction(factory) as session:
+        world = seed_tv_world(session, clock.now())
+    app = create_app(services)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveTv(url=f"http://127.0.0.1:{server.server_port}", services=services, world=world)
+    finally:
+        server.shutdown()
+        thread.join(5)
+        services.tts.close()
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def tv_page(chromium) -> Iterator[Any]:  # noqa: ANN001
+    """A 1280x720 page, like a set-top box screen."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 720}, locale="zh-CN")
+    page = context.new_page()
+    yield page
+    context.close()

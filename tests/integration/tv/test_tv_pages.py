@@ -1,0 +1,181 @@
+"""TV pages through the Flask client: pairing, home, isolation between households, POST protection."""
+
+from __future__ import annotations
+
+import re
+
+from core.db import transaction
+from core.models.tvbox import TvBox
+from core.services import notices as notice_service
+from core.services import points as points_service
+from core.services import rewards as reward_service
+from core.services.tvboxes import revoke_box
+from tests.integration.tv.conftest import pair_client
+
+
+def _text(response) -> str:  # noqa: ANN001
+    return response.get_data(as_text=True)
+
+
+def test_unknown_box_sees_only_the_pairing_screen(client, world_ids):  # noqa: ANN001
+    first = client.get("/tv/")
+    assert first.status_code == 302 and "t=" in first.headers["Location"]
+    page = _text(client.get(first.headers["Location"]))
+    assert "这台电视还没有配对" in page
+    assert re.search(r'id="pair-code"[^>]*>\d{6}<', page)
+    for path in ("/tv/ranking", "/tv/rewards", "/tv/notices", "/tv/call", "/tv/checkin"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/tv/")
+
+
+def test_reloading_the_pairing_screen_keeps_the_same_code(client, world_ids):  # noqa: ANN001
+    first = client.get("/tv/")
+    a = re.search(r'id="pair-code"[^>]*>(\d{6})<', _text(client.get(first.headers["Location"]))).group(1)
+    b = re.search(r'id="pair-code"[^>]*>(\d{6})<', _text(client.get("/tv/"))).group(1)
+    assert a == b
+
+
+def test_paired_box_sees_its_household_home(tv_client, services, world_ids):  # noqa: ANN001
+    with transaction(services.session_factory) as session:
+        points_service.award_points(session, now=services.clock.now(), household_id=world_ids.households[0],
+                                    delta=12, category="环境卫生", reason="门前干净")
+    page = _text(tv_client.get("/tv/"))
+    assert "椒香小院1号户" in page
+    assert "积分 12 分" in page
+    assert "本月本院第 1 名" in page
+    assert len(re.findall(r'class="tile[ "]', page)) <= 6
+    assert 'id="tile-call"' in page and "data-default-focus" in page.split('id="tile-call"')[1].split(">")[0]
+    assert tv_client.get("/tv/pair/status").get_json()["paired"] is True
+
+
+def test_cookieless_box_works_with_the_url_token(app, services, world_ids):  # noqa: ANN001
+    client = app.test_client(use_cookies=False)
+    first = client.get("/tv/")
+    token = first.headers["Location"].split("t=", 1)[1]
+    page = _text(client.get(f"/tv/?t={token}"))
+    code = re.search(r'id="pair-code"[^>]*>(\d{6})<', page).group(1)
+    from core.services.tvboxes import pair_box
+
+    with transaction(services.session_factory) as session:
+        pair_box(session, now=services.clock.now(), code=code, household_id=world_ids.households[1])
+    home = _text(client.get(f"/tv/?t={token}"))
+    assert "椒香小院2号户" in home
+    assert f"/tv/ranking?t={token}" in home  # links carry the token
+    assert client.get("/tv/ranking").status_code == 302  # without it: pairing screen
+
+
+def test_box_of_household_a_cannot_see_or_act_for_b(app, services, world_ids):  # noqa: ANN001
+    a = app.test_client()
+    a_token = pair_client(a, services, world_ids.households[0])
+    b = app.test_client()
+    b_token = pair_client(b, services, world_ids.households[3])  # another village
+    now = services.clock.now()
+    with transaction(services.session_factory) as session:
+        points_service.award_points(session, now=now, household_id=world_ids.households[3], delta=50,
+                                    category="志愿服务", reason="帮忙")
+        reward_b = reward_service.create_reward(session, now=now, village_id=world_ids.villages[1], name="大米",
+                                                cost=10, stock=5)
+        redemption_b = reward_service.redeem(session, now=now, household_id=world_ids.households[3],
+                                             reward_id=reward_b.id)
+        notice_b = notice_service.post_notice(session, now=now, title="通安村的通知", body="只给B村", category="notice",
+                                              audience="village", town_id=world_ids.town,
+                                              village_id=world_ids.villages[1])
+        reward_id, redemption_id, notice_id = reward_b.id, redemption_b.id, notice_b.id
+    call_b = b.post("/tv/call", data={"t": b_token})
+    call_id = int(call_b.headers["Location"].rsplit("/", 1)[1])
+    assert a.get(f"/tv/redemptions/{redemption_id}").status_code == 404
+    assert a.get(f"/tv/redemptions/{redemption_id}/audio").status_code == 404
+    assert a.get(f"/tv/rewards/{reward_id}").status_code == 404
+    assert a.get(f"/tv/notices/{notice_id}").status_code == 404
+    assert a.get(f"/tv/call/{call_id}").status_code == 404
+    assert a.get(f"/tv/call/{call_id}/status").status_code == 404
+    assert a.post(f"/tv/call/{call_id}/cancel", data={"t": a_token}).status_code == 404
+    assert a.post(f"/tv/rewards/{reward_id}/redeem", data={"t": a_token}).status_code == 404
+    assert "通安村的通知" not in _text(a.get("/tv/notices"))
+    # B still sees its own things
+    assert b.get(f"/tv/redemptions/{redemption_id}").status_code == 200
+    assert "通安村的通知" in _text(b.get("/tv/notices"))
+
+
+def test_posts_without_the_box_token_are_refused(tv_client):  # noqa: ANN001
+    assert tv_client.post("/tv/call").status_code == 403
+    assert tv_client.post("/tv/call", data={"t": "forged"}).status_code == 403
+    assert tv_client.post("/tv/checkin", data={}).status_code == 403
+
+
+def test_revoked_box_goes_back_to_pairing(tv_client, services):  # noqa: ANN001
+    with transaction(services.session_factory) as session:
+        box_id = session.query(TvBox.id).filter(TvBox.status == "paired").scalar()
+        revoke_box(session, now=services.clock.now(), box_id=box_id)
+    response = tv_client.get("/tv/ranking")
+    assert response.status_code == 302
+    first = tv_client.get("/tv/")
+    assert first.status_code == 302  # a new token and a new pairing code
+    assert "这台电视还没有配对" in _text(tv_client.get(first.headers["Location"]))
+
+
+def test_redeem_flow_and_double_press(tv_client, services, world_ids):  # noqa: ANN001
+    now = services.clock.now()
+    with transaction(services.session_factory) as session:
+        points_service.award_points(session, now=now, household_id=world_ids.households[0], delta=95,
+                                    category="环境卫生", reason="检查优秀")
+        oil = reward_service.create_reward(session, now=now, village_id=world_ids.villages[0], name="5升菜籽油",
+                                           cost=85, stock=3)
+        oil_id = oil.id
+    confirm = _text(tv_client.get(f"/tv/rewards/{oil_id}"))
+    assert "兑换后剩余 10 分" in confirm
+    assert 'id="cancel" href="/tv/rewards?f=reward-' in confirm
+    assert "data-default-focus" in confirm.split('id="cancel"')[1]
+    key = re.search(r'name="k" value="([0-9a-f]+)"', confirm).group(1)
+    token = tv_client.tv_token
+    first = tv_client.post(f"/tv/rewards/{oil_id}/redeem", data={"t": token, "k": key})
+    second = tv_client.post(f"/tv/rewards/{oil_id}/redeem", data={"t": token, "k": key})
+    assert first.headers["Location"] == second.headers["Location"]
+    page = _text(tv_client.get(first.headers["Location"]))
+    code = re.search(r'id="pickup-code">(\d{4})<', page).group(1)
+    assert "椒香小院" in page or "积分超市" in page
+    with transaction(services.session_factory) as session:
+        assert points_service.balance(session, world_ids.households[0]) == 10
+        redemption = reward_service.find_open_by_code(session, village_id=world_ids.villages[0], code=code)
+        assert redemption.household_id == world_ids.households[0]
+
+
+def test_help_call_from_tv_says_it_is_a_demo(tv_client, services):  # noqa: ANN001
+    response = tv_client.post("/tv/call", data={"t": tv_client.tv_token})
+    page = _text(tv_client.get(response.headers["Location"]))
+    assert "演示模式：没有真的拨打电话" in page
+    assert "王小明" in page
+    status = tv_client.get(response.headers["Location"] + "/status").get_json()
+    assert status["status"] == "calling" and status["dryrun"] is True
+    assert status["current"] == "正在呼叫 王小明"
+    assert status["dryrun_note"] == "演示模式：没有真的拨打电话"
+    again = tv_client.post("/tv/call", data={"t": tv_client.tv_token})
+    assert again.headers["Location"] == response.headers["Location"]  # pressing again joins
+    assert tv_client.get("/tv/call").headers["Location"] == response.headers["Location"]
+
+
+def test_checkin_and_text_size(tv_client, services, world_ids):  # noqa: ANN001
+    done = _text(tv_client.post("/tv/checkin", data={"t": tv_client.tv_token}))
+    assert "已报平安" in done
+    assert "今天已报平安" in _text(tv_client.get("/tv/"))
+    tv_client.post("/tv/textsize", data={"t": tv_client.tv_token, "size": "large"})
+    assert '<body class="large"' in _text(tv_client.get("/tv/"))
+
+
+def test_notice_list_detail_and_unread(tv_client, services, world_ids):  # noqa: ANN001
+    now = services.clock.now()
+    with transaction(services.session_factory) as session:
+        meeting = notice_service.post_notice(
+            session, now=now, title="本周六上午9点在椒香小院开云坝会", body="请各户派一人参加。", category="meeting",
+            audience="courtyard", town_id=world_ids.town, village_id=world_ids.villages[0],
+            courtyard_id=world_ids.courtyards[0], event_at=now + __import__("datetime").timedelta(hours=2),
+        )
+        meeting_id = meeting.id
+    home = _text(tv_client.get("/tv/"))
+    assert "1 条新通知" in home and "今天开会" in home
+    detail = _text(tv_client.get(f"/tv/notices/{meeting_id}"))
+    assert "请各户派一人参加" in detail and "读给我听" in detail
+    assert "没有新通知" in _text(tv_client.get("/tv/"))
+    # no TTS configured in this app: an honest 503 page, not a crash
+    audio = tv_client.get(f"/tv/notices/{meeting_id}/audio")
+    assert audio.status_code == 503 and "语音暂时不能播放" in _text(audio)

@@ -1,0 +1,132 @@
+"""Pure rules of the TV area: ledger validation, ranking, redemption, pairing codes, call steps, check-in time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+
+from core.clock import LOCAL_TZ, UTC
+from core.errors import InvalidInput
+from core.services import checkins as ci
+from core.services import helpcalls as hc
+from core.services import points as pts
+from core.services import rewards as rw
+from core.services import tvboxes as tvb
+
+CATS = pts.DEFAULT_CATEGORIES
+
+
+class FixedRng:
+    """randbelow() returning a fixed sequence, to make collisions happen on purpose."""
+
+    def __init__(self, values: list[int]) -> None:
+        self.values = list(values)
+
+    def randbelow(self, n: int) -> int:
+        return self.values.pop(0) % n
+
+
+@pytest.mark.parametrize("delta,category,reason", [
+    (0, "环境卫生", "x"), (5, "不存在", "x"), (5, "兑换", "x"), (5, "退还", "x"), (5, "环境卫生", " "),
+    (1001, "环境卫生", "x"), (True, "环境卫生", "x"), (2.5, "环境卫生", "x"),
+])
+def test_ledger_refuses_bad_awards(delta, category, reason):  # noqa: ANN001
+    with pytest.raises(InvalidInput):
+        pts.validate_award(delta, category, reason, CATS)
+
+
+def test_ledger_accepts_awards_and_deductions():
+    pts.validate_award(5, "环境卫生", "门前干净", CATS)
+    pts.validate_award(-5, "扣分", "垃圾乱倒", CATS)
+
+
+def test_ranking_ties_share_a_rank_and_order_is_stable():
+    rows = pts.sort_board([(3, "c", 10), (1, "a", 20), (2, "b", 10), (4, "d", 0)])
+    assert [(rank, row[0]) for rank, row in pts.assign_ranks(rows)] == [(1, 1), (2, 2), (2, 3), (4, 4)]
+
+
+def test_progress_board_lists_only_rises_biggest_first():
+    board = pts.improvement_board({1: 30, 2: 10, 3: 5}, {1: 25, 2: 0, 3: 9}, {1: "甲", 2: "乙", 3: "丙", 4: "丁"})
+    assert [(r.household_id, r.improvement, r.rank) for r in board] == [(2, 10, 1), (1, 5, 2)]
+
+
+def test_month_bounds_follow_local_calendar():
+    # 2026-11-30 20:00 UTC is already 1 December in Shanghai
+    start, end = pts.month_bounds(dt.datetime(2026, 11, 30, 20, 0, tzinfo=UTC))
+    assert start == dt.datetime(2026, 12, 1, tzinfo=LOCAL_TZ) and end == dt.datetime(2027, 1, 1, tzinfo=LOCAL_TZ)
+    start, _ = pts.month_bounds(dt.datetime(2026, 1, 15, tzinfo=UTC), months_back=1)
+    assert start == dt.datetime(2025, 12, 1, tzinfo=LOCAL_TZ)
+
+
+def test_redemption_rules():
+    assert rw.can_redeem(95, 85, 3) is None
+    assert rw.balance_after(95, 85) == 10
+    assert rw.can_redeem(84, 85, 3) == "not_enough_points"
+    assert rw.can_redeem(100, 85, 0) == "out_of_stock"
+    assert rw.can_redeem(100, 85, 3, active=False) == "inactive"
+
+
+def test_pickup_code_is_four_digits_and_skips_codes_in_use():
+    assert rw.new_pickup_code(rng=FixedRng([7])) == "0007"
+    assert rw.new_pickup_code({"0007", "0008"}, rng=FixedRng([7, 8, 9])) == "0009"
+    codes = {rw.new_pickup_code() for _ in range(200)}
+    assert all(len(c) == 4 and c.isdigit() for c in codes)
+
+
+def test_pickup_speech_reads_digits_one_by_one():
+    speech = rw.pickup_speech(SimpleNamespace(code="0427", pickup_place="高瓷村积分超市", reward_name="菜籽油"))
+    assert "0，4，2，7" in speech and "高瓷村积分超市" in speech
+
+
+def test_pairing_code_rules():
+    assert tvb.new_pairing_code(FixedRng([42])) == "000042"
+    assert tvb.normalise_code(" 123-456 ") == "123456"
+    for bad in ("12345", "1234567", "12a456", ""):
+        with pytest.raises(InvalidInput):
+            tvb.normalise_code(bad)
+    now = dt.datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    code = SimpleNamespace(used_at=None, expires_at=now + dt.timedelta(minutes=10))
+    assert tvb.code_is_usable(code, now)
+    assert not tvb.code_is_usable(code, now + dt.timedelta(minutes=10))
+    assert not tvb.code_is_usable(SimpleNamespace(used_at=now, expires_at=code.expires_at), now)
+    assert tvb.hash_token("abc") != "abc" and len(tvb.hash_token("abc")) == 64
+
+
+def _leg(id_, position, name, status, round_=1):  # noqa: ANN202
+    return SimpleNamespace(id=id_, position=position, name=name, status=status, round=round_)
+
+
+CHAIN = [{"position": 1, "name": "王小明", "kind": "family"},
+         {"position": 2, "name": "李院长", "kind": "courtyard_head"}]
+
+
+def test_help_call_steps_in_words():
+    assert hc.describe_steps(status="pending", legs=[], chain=CHAIN, reached_name=None) == ["正在准备呼叫 王小明"]
+    ringing = hc.describe_steps(status="calling", legs=[_leg(1, 1, "王小明", "ringing")], chain=CHAIN,
+                                reached_name=None)
+    assert ringing == ["正在呼叫 王小明"]
+    legs = [_leg(1, 1, "王小明", "no_answer"), _leg(2, 2, "李院长", "ringing")]
+    second = hc.describe_steps(status="calling", legs=legs, chain=CHAIN, reached_name=None)
+    assert second == ["王小明 无人接听，正在呼叫下一位", "正在呼叫 李院长", "已通知院长，请稍候"]
+    legs = [_leg(1, 1, "王小明", "no_answer"), _leg(2, 2, "李院长", "accepted")]
+    bridged = hc.describe_steps(status="bridged", legs=legs, chain=CHAIN, reached_name="李院长")
+    assert bridged[-2:] == ["李院长 已接听", "已接通"]
+    assert hc.describe_steps(status="failed_round", legs=[_leg(1, 1, "王小明", "no_answer")], chain=CHAIN,
+                            reached_name=None)[-1] == "已通知院长，请稍候"
+
+
+def test_checkin_deadline_is_local_time():
+    ten = ci.parse_deadline("10:00")
+    assert not ci.deadline_passed(dt.datetime(2026, 11, 26, 1, 59, tzinfo=UTC), ten)  # 09:59 in Shanghai
+    assert ci.deadline_passed(dt.datetime(2026, 11, 26, 2, 0, tzinfo=UTC), ten)
+    assert ci.local_date(dt.datetime(2026, 11, 26, 17, 0, tzinfo=UTC)) == dt.date(2026, 11, 27)
+    with pytest.raises(InvalidInput):
+        ci.parse_deadline("ten")
+
+
+def test_tv_config_reads_the_tv_section():
+    settings = SimpleNamespace(section=lambda name: {"checkin_deadline": "09:30", "point_categories": ["x"]})
+    config = tvb.TvConfig.from_settings(settings)
+    assert config.checkin_deadline == "09:30" and config.pairing_code_minutes == 10

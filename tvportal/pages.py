@@ -1,0 +1,484 @@
+"""TV pages: pairing, home, ranking, rewards, notices, one-key call, check-in, text size.
+
+Each view turns a remote key press (a link or a form) into one core service call and renders the
+result; the household always comes from the box, never from the URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from typing import Any
+
+from flask import g, jsonify, make_response, redirect, render_template, request, send_file
+
+from core.clock import to_local
+from core.errors import ServiceError
+from core.i18n import N_
+from core.models.places import Courtyard, Household
+from core.models.tvbox import TvBox
+from core.services import checkins as checkin_service
+from core.services import helpcalls as helpcall_service
+from core.services import notices as notice_service
+from core.services import points as points_service
+from core.services import rewards as reward_service
+from core.services.people import place_of_household
+from core.services.tvboxes import RateLimited, current_code, register_box, set_text_size
+from tvportal.views import (
+    COOKIE,
+    bp,
+    household_required,
+    require_form_token,
+    services,
+    tv_config,
+    tvurl,
+    unit_of_work,
+)
+
+log = logging.getLogger(__name__)
+
+RANK_TABS = (
+    ("courtyard", "month", N_("本院光荣榜")),
+    ("village", "month", N_("全村光荣榜")),
+    ("courtyard", "progress", N_("进步榜")),
+    ("courtyard", "all", N_("本院总榜")),
+    ("village", "all", N_("全村总榜")),
+)
+NOTICE_CHARS_PER_PAGE = {"standard": 150, "large": 100}
+
+
+def _page_slice(items: list[Any], page: int, size: int) -> tuple[list[Any], int, int]:
+    pages = max(1, math.ceil(len(items) / size))
+    page = min(max(page, 1), pages)
+    return items[(page - 1) * size: page * size], page, pages
+
+
+def _int_arg(name: str, default: int = 1) -> int:
+    try:
+        return int(request.args.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def _household_header(session: Any, household_id: int) -> dict[str, Any]:
+    household = session.get(Household, household_id)
+    return {"name": household.name if household else ""}
+
+
+def _tv_error(message: str, status: int) -> Any:
+    return make_response(render_template("tv/error.html", message=message, back=tvurl("tv.index")), status)
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Any:
+    text = str(exc).split(" / ")[0] or "出了点问题"
+    return _tv_error(text, exc.status)
+
+
+@bp.errorhandler(404)
+def _not_found(_exc: Any) -> Any:
+    return _tv_error("没有找到这个页面", 404)
+
+
+@bp.errorhandler(403)
+def _forbidden(_exc: Any) -> Any:
+    return _tv_error("这台电视不能做这件事", 403)
+
+
+# --- pairing and home --------------------------------------------------------------------------
+
+@bp.get("/")
+def index() -> Any:
+    """Home for a paired box; the pairing screen for anything else."""
+    if g.get("tv_household_id") is not None:
+        return home()
+    return pairing()
+
+
+def pairing() -> Any:
+    """Show a 6-digit code; a box seen for the first time gets its token here."""
+    now = services().clock.now()
+    config = tv_config()
+    if g.get("tv_box_id") is None:
+        try:
+            with unit_of_work() as session:
+                _box, token = register_box(session, now=now, client_addr=request.remote_addr or "", config=config)
+        except RateLimited as exc:
+            return _tv_error(str(exc).split(" / ")[0], 429)
+        response = redirect(f"{request.path}?t={token}")
+        response.set_cookie(
+            COOKIE, token, max_age=config.cookie_days * 86400, httponly=True, samesite="Lax", path="/tv",
+            secure=services().settings.web.secure_cookies,
+        )
+        return response
+    try:
+        with unit_of_work() as session:
+            box = session.get(TvBox, g.tv_box_id)
+            code = current_code(session, now=now, box=box, config=config)
+            digits, expires = code.code, code.expires_at
+    except RateLimited as exc:
+        return _tv_error(str(exc).split(" / ")[0], 429)
+    return render_template(
+        "tv/pair.html", code=digits, expires_local=to_local(expires).strftime("%H:%M"),
+        status_url=tvurl("tv.pair_status"), poll_seconds=max(2, config.status_poll_seconds),
+    )
+
+
+@bp.get("/pair/status")
+def pair_status() -> Any:
+    """Tiny JSON the pairing screen polls: has staff bound this box yet?"""
+    return jsonify({"paired": g.get("tv_household_id") is not None, "home": tvurl("tv.index")})
+
+
+def home() -> Any:
+    """At most six tiles, focus on 一键呼叫; name, points, rank, unread notices, today's meeting."""
+    household_id = g.tv_household_id
+    now = services().clock.now()
+    with unit_of_work() as session:
+        header = _household_header(session, household_id)
+        place = place_of_household(session, household_id)
+        balance = points_service.balance(session, household_id)
+        rank, total = points_service.household_rank(session, now=now, household_id=household_id,
+                                                    courtyard_id=place.courtyard_id)
+        unread = notice_service.unread_count(session, now=now, household_id=household_id, place=place)
+        meeting = notice_service.todays_meeting(session, now=now, household_id=household_id, place=place)
+        meeting_view = None
+        if meeting is not None:
+            meeting_view = {"id": meeting.id, "title": meeting.title,
+                            "time": to_local(meeting.event_at).strftime("%H:%M") if meeting.event_at else ""}
+        checked_in = checkin_service.checked_in_today(session, now=now, household_id=household_id) is not None
+    return render_template(
+        "tv/home.html", household=header, balance=balance, rank=rank, total=total, unread=unread,
+        meeting=meeting_view, checked_in=checked_in, back_url=None,
+    )
+
+
+@bp.post("/textsize")
+@household_required
+def text_size() -> Any:
+    """Switch 标准 / 大字 for this box."""
+    require_form_token()
+    size = request.form.get("size", "standard")
+    with unit_of_work() as session:
+        set_text_size(session, box=session.get(TvBox, g.tv_box_id), size=size)
+    return redirect(tvurl("tv.index", f="tile-size"))
+
+
+# --- ranking -----------------------------------------------------------------------------------
+
+@bp.get("/ranking")
+@household_required
+def ranking() -> Any:
+    """挂榜晾晒: my 小院 or my village, this month / all time / most improved; paged with up/down."""
+    household_id = g.tv_household_id
+    now = services().clock.now()
+    tab = min(max(_int_arg("tab", 0), 0), len(RANK_TABS) - 1)
+    scope, period, title = RANK_TABS[tab]
+    with unit_of_work() as session:
+        place = place_of_household(session, household_id)
+        scope_id = place.courtyard_id if scope == "courtyard" else place.village_id
+        board = points_service.ranking(session, now=now, scope=scope, scope_id=scope_id, period=period)
+        size = tv_config().ranking_page_size
+        default_page = 1
+        for index, row in enumerate(board):
+            if row.household_id == household_id:
+                default_page = index // size + 1
+        page_rows, page, pages = _page_slice(board, _int_arg("p", default_page), size)
+        page_rows = points_service.with_reasons(session, page_rows)
+        courtyard_name = session.get(Courtyard, place.courtyard_id).name
+    return render_template(
+        "tv/ranking.html", tabs=RANK_TABS, tab=tab, title=title, rows=page_rows, page=page, pages=pages,
+        mine=household_id, period=period, page_size=size, courtyard_name=courtyard_name,
+        back_url=tvurl("tv.index", f="tile-ranking"),
+    )
+
+
+# --- rewards -----------------------------------------------------------------------------------
+
+@bp.get("/rewards")
+@household_required
+def rewards() -> Any:
+    """The catalogue: name, photo, points, stock; paged."""
+    household_id = g.tv_household_id
+    with unit_of_work() as session:
+        balance = points_service.balance(session, household_id)
+        items = [{"id": r.id, "name": r.name, "cost": r.cost, "stock": r.stock, "photo_url": r.photo_url,
+                  "description": r.description}
+                 for r in session.scalars(reward_service.rewards_for_household(session, household_id))]
+    page_items, page, pages = _page_slice(items, _int_arg("p", 1), tv_config().rewards_page_size)
+    return render_template("tv/rewards.html", items=page_items, balance=balance, page=page, pages=pages,
+                           back_url=tvurl("tv.index", f="tile-rewards"))
+
+
+@bp.get("/rewards/<int:reward_id>")
+@household_required
+def reward_confirm(reward_id: int) -> Any:
+    """Confirm screen: cost and the balance after; focus starts on 取消."""
+    household_id = g.tv_household_id
+    with unit_of_work() as session:
+        reward = reward_service.get_reward_for_household(session, household_id, reward_id)
+        balance = points_service.balance(session, household_id)
+        problem = reward_service.can_redeem(balance, reward.cost, reward.stock, reward.active)
+        view = {"id": reward.id, "name": reward.name, "cost": reward.cost, "stock": reward.stock,
+                "photo_url": reward.photo_url}
+    return render_template(
+        "tv/reward_confirm.html", reward=view, balance=balance,
+        after=reward_service.balance_after(balance, view["cost"]), problem=problem,
+        request_key=secrets.token_hex(8), back_url=tvurl("tv.rewards", f=f"reward-{reward_id}"),
+    )
+
+
+@bp.post("/rewards/<int:reward_id>/redeem")
+@household_required
+def redeem(reward_id: int) -> Any:
+    """Redeem once (a double press returns the same redemption) and show the pickup code."""
+    require_form_token()
+    household_id = g.tv_household_id
+    key = (request.form.get("k") or "")[:40] or None
+    try:
+        with unit_of_work() as session:
+            redemption = reward_service.redeem(
+                session, now=services().clock.now(), household_id=household_id, reward_id=reward_id,
+                request_key=key,
+            )
+            redemption_id = redemption.id
+    except reward_service.AlreadyRedeemed as exc:
+        redemption_id = exc.redemption_id
+    return redirect(tvurl("tv.redemption", redemption_id=redemption_id))
+
+
+@bp.get("/redemptions/<int:redemption_id>")
+@household_required
+def redemption(redemption_id: int) -> Any:
+    """The pickup code, large, and read aloud."""
+    with unit_of_work() as session:
+        item = reward_service.get_redemption_for_household(session, g.tv_household_id, redemption_id)
+        view = {"id": item.id, "code": item.code, "reward_name": item.reward_name, "cost": item.cost,
+                "pickup_place": item.pickup_place, "status": item.status}
+        balance = points_service.balance(session, g.tv_household_id)
+    return render_template("tv/redemption.html", item=view, balance=balance,
+                           audio_url=tvurl("tv.redemption_audio", redemption_id=redemption_id),
+                           back_url=tvurl("tv.rewards"))
+
+
+@bp.get("/redemptions/<int:redemption_id>/audio")
+@household_required
+def redemption_audio(redemption_id: int) -> Any:
+    """The pickup code as speech (cached WAV)."""
+    with unit_of_work() as session:
+        item = reward_service.get_redemption_for_household(session, g.tv_household_id, redemption_id)
+        text = reward_service.pickup_speech(item)
+    return _speech(text)
+
+
+def _speech(text: str) -> Any:
+    tts = services().tts
+    if tts is None or not getattr(tts, "available", False):
+        return _tv_error("语音暂时不能播放，请看屏幕上的文字", 503)
+    from core.tts import TtsUnavailable
+
+    try:
+        path = tts.synthesize(text)
+    except TtsUnavailable:
+        log.warning("TTS failed for a TV page", exc_info=True)
+        return _tv_error("语音暂时不能播放，请看屏幕上的文字", 503)
+    response = send_file(path, mimetype="audio/wav", conditional=True, max_age=86400)
+    return response
+
+
+# --- notices -----------------------------------------------------------------------------------
+
+@bp.get("/notices")
+@household_required
+def notices() -> Any:
+    """Notices for my town, village and 小院: pinned first, unread marked; paged."""
+    now = services().clock.now()
+    with unit_of_work() as session:
+        rows = session.execute(notice_service.notices_for_household(session, now=now,
+                                                                    household_id=g.tv_household_id)).all()
+        items = [{"id": n.id, "title": n.title, "category": notice_service.CATEGORY_LABELS.get(n.category, "通知"),
+                  "date": f"{to_local(n.publish_from).month}月{to_local(n.publish_from).day}日",
+                  "pinned": n.pinned, "unread": read_at is None} for n, read_at in rows]
+    page = _int_arg("p", 1)
+    focus = request.args.get("f", "")
+    if focus.startswith("notice-") and "p" not in request.args:
+        for index, item in enumerate(items):
+            if f"notice-{item['id']}" == focus:
+                page = index // tv_config().notices_page_size + 1
+    page_items, page, pages = _page_slice(items, page, tv_config().notices_page_size)
+    return render_template("tv/notices.html", items=page_items, page=page, pages=pages,
+                           back_url=tvurl("tv.index", f="tile-notices"))
+
+
+def split_pages(text: str, per_page: int) -> list[str]:
+    """Cut a notice body into TV pages at paragraph or sentence ends where possible."""
+    text = text.strip()
+    if not text:
+        return [""]
+    pages: list[str] = []
+    current = ""
+    for part in text.replace("\r", "").split("\n"):
+        for sentence in _sentences(part):
+            if len(current) + len(sentence) > per_page and current:
+                pages.append(current)
+                current = ""
+            while len(sentence) > per_page:
+                pages.append(sentence[:per_page])
+                sentence = sentence[per_page:]
+            current += sentence
+        current += "\n"
+    if current.strip():
+        pages.append(current.strip("\n"))
+    return [page.strip("\n") for page in pages] or [""]
+
+
+def _sentences(text: str) -> list[str]:
+    out, current = [], ""
+    for ch in text:
+        current += ch
+        if ch in "。！？；!?;":
+            out.append(current)
+            current = ""
+    if current:
+        out.append(current)
+    return out
+
+
+@bp.get("/notices/<int:notice_id>")
+@household_required
+def notice(notice_id: int) -> Any:
+    """One notice in large text, paged, with 读给我听; opening it marks it read."""
+    now = services().clock.now()
+    with unit_of_work() as session:
+        item = notice_service.get_notice_for_household(session, now=now, household_id=g.tv_household_id,
+                                                       notice_id=notice_id)
+        notice_service.mark_read(session, now=now, household_id=g.tv_household_id, notice_id=notice_id)
+        view = {"id": item.id, "title": item.title, "photo_url": item.photo_url,
+                "category": notice_service.CATEGORY_LABELS.get(item.category, "通知"),
+                "date": to_local(item.publish_from).strftime("%m月%d日"),
+                "event": to_local(item.event_at).strftime("%m月%d日 %H:%M") if item.event_at else ""}
+        body = item.body
+    body_pages = split_pages(body, NOTICE_CHARS_PER_PAGE.get(g.tv_text_size, 150))
+    body_page, page, pages = _page_slice(body_pages, _int_arg("p", 1), 1)
+    return render_template(
+        "tv/notice.html", item=view, text=body_page[0], page=page, pages=pages,
+        audio_url=tvurl("tv.notice_audio", notice_id=notice_id),
+        back_url=tvurl("tv.notices", f=f"notice-{notice_id}"),
+    )
+
+
+@bp.get("/notices/<int:notice_id>/audio")
+@household_required
+def notice_audio(notice_id: int) -> Any:
+    """读给我听: the notice as speech from the TTS cache."""
+    with unit_of_work() as session:
+        item = notice_service.get_notice_for_household(session, now=services().clock.now(),
+                                                       household_id=g.tv_household_id, notice_id=notice_id)
+        text = notice_service.speech_text(item)
+    return _speech(text)
+
+
+# --- one-key call ------------------------------------------------------------------------------
+
+@bp.get("/call")
+@household_required
+def call() -> Any:
+    """The 5-second cancel window before a help call starts (joins a call already in progress)."""
+    config = tv_config()
+    with unit_of_work() as session:
+        active = helpcall_service.active_help_call(session, now=services().clock.now(),
+                                                   household_id=g.tv_household_id,
+                                                   active_minutes=config.help_call_active_minutes)
+        active_id = active.id if active is not None else None
+    if active_id is not None:
+        return redirect(tvurl("tv.call_status_page", help_call_id=active_id))
+    return render_template("tv/call.html", seconds=config.help_call_cancel_seconds,
+                           back_url=tvurl("tv.index", f="tile-call"))
+
+
+@bp.post("/call")
+@household_required
+def call_start() -> Any:
+    """Start (or join) the household's help call and hand it to the dialler."""
+    require_form_token()
+    svc = services()
+    config = tv_config()
+    dryrun = svc.telephony is None or svc.settings.telephony.provider == "dryrun"
+    with unit_of_work() as session:
+        help_call = helpcall_service.start_help_call(
+            session, now=svc.clock.now(), household_id=g.tv_household_id, source="tv", dryrun=dryrun,
+            active_minutes=config.help_call_active_minutes,
+        )
+        help_call_id = help_call.id
+    try:
+        from core.services.dialler import advance_help_call
+
+        advance_help_call(svc, help_call_id)
+    except Exception:  # noqa: BLE001 - the call exists; the dialler's sweep retries it
+        log.exception("dialler failed to advance help call %s", help_call_id)
+    return redirect(tvurl("tv.call_status_page", help_call_id=help_call_id))
+
+
+@bp.get("/call/<int:help_call_id>")
+@household_required
+def call_status_page(help_call_id: int) -> Any:
+    """Each step of the help call in large words; the page polls the JSON below."""
+    with unit_of_work() as session:
+        helpcall_service.get_help_call_for_household(session, g.tv_household_id, help_call_id)
+        status = helpcall_service.help_call_status(session, help_call_id)
+    return render_template("tv/call_status.html", status=status, help_call_id=help_call_id,
+                           status_url=tvurl("tv.call_status", help_call_id=help_call_id),
+                           poll_seconds=tv_config().status_poll_seconds, back_url=tvurl("tv.index", f="tile-call"))
+
+
+@bp.get("/call/<int:help_call_id>/status")
+@household_required
+def call_status(help_call_id: int) -> Any:
+    """Tiny JSON for the status page: steps in words."""
+    with unit_of_work() as session:
+        helpcall_service.get_help_call_for_household(session, g.tv_household_id, help_call_id)
+        status = helpcall_service.help_call_status(session, help_call_id)
+    response = jsonify(status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/call/<int:help_call_id>/cancel")
+@household_required
+def call_cancel(help_call_id: int) -> Any:
+    """Cancel a help call nobody has accepted yet."""
+    require_form_token()
+    with unit_of_work() as session:
+        helpcall_service.get_help_call_for_household(session, g.tv_household_id, help_call_id)
+        helpcall_service.cancel_help_call(session, now=services().clock.now(), help_call_id=help_call_id,
+                                          actor="tv")
+    return redirect(tvurl("tv.call_status_page", help_call_id=help_call_id))
+
+
+# --- check-in ----------------------------------------------------------------------------------
+
+@bp.route("/checkin", methods=["GET", "POST"])
+@household_required
+def checkin() -> Any:
+    """我很好: one key says "I'm fine today" (GET shows the button, POST records it)."""
+    now = services().clock.now()
+    if request.method == "POST":
+        require_form_token()
+        with unit_of_work() as session:
+            row, _created = checkin_service.check_in(session, now=now, household_id=g.tv_household_id)
+            at = to_local(row.at).strftime("%H:%M")
+        return render_template("tv/checkin.html", done=True, at=at, back_url=tvurl("tv.index", f="tile-checkin"))
+    with unit_of_work() as session:
+        row = checkin_service.checked_in_today(session, now=now, household_id=g.tv_household_id)
+        at = to_local(row.at).strftime("%H:%M") if row else None
+    return render_template("tv/checkin.html", done=row is not None, at=at,
+                           back_url=tvurl("tv.index", f="tile-checkin"))
+
+
+@bp.after_request
+def _no_store_html(response: Any) -> Any:
+    """TV pages show live balances: never cache them (static files and audio keep their own headers)."""
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,153 @@
+/* TV page behaviour (ES5): keys → actions, digit shortcuts, Back to the parent URL, the one-key-call
+ * countdown, status polling, pairing polling and 读给我听. Every action here also exists as a
+ * real link or form, so a box whose script fails still works with its native focus. */
+(function (global) {
+  'use strict';
+  var doc = global.document;
+  var body = doc.body;
+  var Nav = global.TvNav;
+  var submitted = false;
+
+  function attr(name) { return body.getAttribute(name) || ''; }
+  function go(url) { if (url) { global.location.href = url; } }
+  function byKey(digit) {
+    var all = doc.getElementsByTagName('*');
+    var i;
+    for (i = 0; i < all.length; i++) {
+      if (all[i].getAttribute('data-key') === digit) { return all[i]; }
+    }
+    return null;
+  }
+  function getJson(url, done) {
+    var xhr = new XMLHttpRequest();
+    xhr.open('GET', url, true);
+    xhr.onreadystatechange = function () {
+      if (xhr.readyState !== 4) { return; }
+      if (xhr.status === 200) {
+        try { done(JSON.parse(xhr.responseText)); } catch (e) { done(null); }
+      } else { done(null); }
+    };
+    xhr.send(null);
+  }
+  function setText(id, text) {
+    var el = doc.getElementById(id);
+    if (el) { el.innerHTML = ''; el.appendChild(doc.createTextNode(text)); }
+  }
+
+  /* Forms: one submission only (a double OK press must not post twice). */
+  function guardForms() {
+    var forms = doc.getElementsByTagName('form');
+    var i;
+    for (i = 0; i < forms.length; i++) {
+      forms[i].onsubmit = function () {
+        if (submitted) { return false; }
+        submitted = true;
+        return true;
+      };
+    }
+  }
+
+  /* 读给我听 and 再听一遍: play the cached audio in the page. */
+  function playAudio(el) {
+    var player = doc.getElementById('player');
+    if (!player) { return false; }
+    var url = el.getAttribute('data-audio');
+    if (player.getAttribute('src') !== url) { player.setAttribute('src', url); }
+    try { player.currentTime = 0; } catch (e) { /* not loaded yet */ }
+    if (player.play) { player.play(); }
+    setText('audio-state', '正在朗读…');
+    return true;
+  }
+
+  function onAction(action) {
+    var el;
+    if (action === 'up' || action === 'down' || action === 'left' || action === 'right') {
+      return Nav.move(action);
+    }
+    if (action === 'ok') {
+      el = Nav.current();
+      if (el && el.getAttribute('data-audio')) { return playAudio(el); }
+      return Nav.activate(el);
+    }
+    if (action === 'back') {
+      if (countdownTimer) { global.clearInterval(countdownTimer); countdownTimer = null; }
+      go(attr('data-back'));
+      return true;
+    }
+    if (action === 'digit0' || action === 'red') {
+      if (attr('data-call')) { go(attr('data-call')); return true; }
+      return false;
+    }
+    if (action === 'green') { go(attr('data-home')); return true; }
+    if (action.indexOf('digit') === 0) {
+      el = byKey(action.substring(5));
+      if (el) { Nav.focus(el); return Nav.activate(el); }
+    }
+    return false;
+  }
+
+  /* One-key call: a big countdown; Back cancels it; at zero the real form is submitted. */
+  var countdownTimer = null;
+  function startCountdown() {
+    var el = doc.getElementById('countdown');
+    var form = doc.getElementById('call-form');
+    if (!el || !form) { return; }
+    var left = parseInt(el.getAttribute('data-seconds'), 10) || 5;
+    countdownTimer = global.setInterval(function () {
+      left -= 1;
+      setText('countdown', String(Math.max(left, 0)));
+      if (left <= 0) {
+        global.clearInterval(countdownTimer);
+        countdownTimer = null;
+        if (!submitted) { submitted = true; form.submit(); }
+      }
+    }, 1000);
+  }
+
+  function renderSteps(status) {
+    var list = doc.getElementById('steps');
+    var i;
+    if (!list || !status || !status.steps) { return; }
+    list.innerHTML = '';
+    for (i = 0; i < status.steps.length; i++) {
+      var li = doc.createElement('li');
+      li.appendChild(doc.createTextNode(status.steps[i]));
+      list.appendChild(li);
+    }
+    setText('current-step', status.current);
+    var cancel = doc.getElementById('cancel-call');
+    if (cancel && !status.cancellable) { cancel.style.display = 'none'; Nav.removeClass(cancel, 'f'); }
+  }
+  function pollStatus() {
+    var url = attr('data-status-url');
+    if (!url) { return; }
+    var wait = (parseInt(attr('data-poll'), 10) || 2) * 1000;
+    function tick() {
+      getJson(url, function (status) {
+        if (status) { renderSteps(status); }
+        if (!status || status.active) { global.setTimeout(tick, wait); }
+      });
+    }
+    global.setTimeout(tick, wait);
+  }
+  function pollPairing() {
+    var url = attr('data-pair-url');
+    if (!url) { return; }
+    var wait = (parseInt(attr('data-poll'), 10) || 3) * 1000;
+    function tick() {
+      getJson(url, function (status) {
+        if (status && status.paired) { go(status.home); return; }
+        global.setTimeout(tick, wait);
+      });
+    }
+    global.setTimeout(tick, wait);
+  }
+
+  Nav.init();
+  guardForms();
+  global.TvKeys.listen(doc, onAction);
+  startCountdown();
+  pollStatus();
+  pollPairing();
+  global.TvApp = { onAction: onAction, ready: true };
+}(this));
