@@ -21,10 +21,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:  # noqa: ANN001
+READ_ONLY_OPTION = "xiaoyuan_read_only"
+
+
+def _sqlite_begin(conn) -> None:  # noqa: ANN001
     # Writers take the write lock when the transaction starts, so two writers never deadlock
-    # on a lock upgrade (SQLite's "database is locked" under concurrency).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # on a lock upgrade (SQLite's "database is locked" under concurrency). Read-only units of
+    # work begin deferred: in WAL mode they read a snapshot and never wait for the write lock.
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def normalise_url(url: str) -> str:
@@ -48,7 +55,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
             max_overflow=20,
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-        sa.event.listen(engine, "begin", _sqlite_begin_immediate)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
@@ -64,3 +71,14 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session:
         with session.begin():
             yield session
+
+
+@contextmanager
+def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads: on SQLite it never queues behind writers; always rolled back."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY_OPTION: True})
+        try:
+            yield session
+        finally:
+            session.rollback()

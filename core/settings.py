@@ -89,6 +89,7 @@ class TtsSettings(_Section):
 
 class NotifySettings(_Section):
     default_channels: tuple[str, ...]
+    concurrency: int
     max_attempts: int
     backoff_base_s: float
     backoff_max_s: float
@@ -200,7 +201,8 @@ def _coerce(raw: str, like: Any, name: str) -> Any:
                 return False
             raise ValueError(raw)
         if isinstance(like, int):
-            return int(raw)
+            # An integer default still accepts a fraction (tick_seconds = 5 → "0.1").
+            return int(raw) if raw.strip().lstrip("+-").isdigit() else float(raw)
         if isinstance(like, float):
             return float(raw)
         if isinstance(like, (list, dict)):

@@ -29,6 +29,7 @@ from tvportal.views import (
     COOKIE,
     bp,
     household_required,
+    read_unit,
     require_form_token,
     services,
     tv_config,
@@ -135,7 +136,7 @@ def home() -> Any:
     """At most six tiles, focus on 一键呼叫; name, points, rank, unread notices, today's meeting."""
     household_id = g.tv_household_id
     now = services().clock.now()
-    with unit_of_work() as session:
+    with read_unit() as session:
         header = _household_header(session, household_id)
         place = place_of_household(session, household_id)
         balance = points_service.balance(session, household_id)

@@ -18,7 +18,7 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from sqlalchemy.orm import Session
 
 from core.container import Services, current_services
-from core.db import transaction
+from core.db import read_only, transaction
 from core.services.tvboxes import TvConfig, box_for_token, paired_household_id
 
 bp = Blueprint("tv", __name__, url_prefix="/tv", template_folder="templates", static_folder="static")
@@ -53,6 +53,13 @@ def unit_of_work() -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def read_unit() -> Iterator[Session]:
+    """A read-only unit of work (on SQLite it never queues behind writers)."""
+    with read_only(services().session_factory) as session:
+        yield session
+
+
 def request_token() -> tuple[str | None, bool]:
     """The box token of this request and whether it came from the URL/form (no cookie)."""
     cookie = request.cookies.get(COOKIE)
@@ -72,16 +79,22 @@ def _identify_box() -> None:
     g.tv_text_size = "standard"
     if not token:
         return
-    with unit_of_work() as session:
+    from core.services.tvboxes import touch
+
+    now = services().clock.now()
+    with read_unit() as session:
         box = box_for_token(session, token)
         if box is None:
             return
-        from core.services.tvboxes import touch
-
-        touch(box, services().clock.now())
         g.tv_box_id = box.id
         g.tv_household_id = paired_household_id(box)
         g.tv_text_size = box.text_size
+        stale = touch(box, now)  # only decides; the write happens below, at most once a minute
+    if stale:
+        with unit_of_work() as session:
+            fresh = session.get(type(box), box.id)
+            if fresh is not None:
+                touch(fresh, now)
 
 
 @bp.app_template_global("tvurl")

@@ -103,7 +103,10 @@ def make_dispatcher(services: Services) -> Any:
     except ImportError:
         log.warning("the outbox dispatcher is not installed: messages stay in the outbox")
         return None
-    return Dispatcher(services)
+    dispatcher = Dispatcher(services, concurrency=services.settings.notify.concurrency)
+    # Anything enqueued in this process (an SOS, a help call) can wake the dispatcher at once.
+    services.extras["outbox_wake"] = dispatcher.wake
+    return dispatcher
 
 
 class Worker:

@@ -135,6 +135,9 @@ def describe_steps(
             steps.append(f"正在呼叫 {leg.name}")
             if is_head:
                 steps.append("已通知院长，请稍候")
+        elif leg.status == "answered":
+            # Picked up but no key pressed yet: a voicemail also "answers", so this is not reached.
+            steps.append(f"{leg.name} 的电话接起了，正在确认")
         elif leg.status in REACHED_LEGS:
             steps.append(f"{leg.name} 已接听")
         elif later:

@@ -54,3 +54,11 @@ def test_settings_are_frozen():
     s = load_settings(environ={})
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError for frozen models
         s.web.port = 1
+
+
+def test_fractional_values_for_integer_defaults_are_accepted():
+    """XIAOYUAN_WORKER_TICK_SECONDS=0.5 works although the default is written as 5."""
+    s = load_settings(environ={"XIAOYUAN_WORKER_TICK_SECONDS": "0.5", "XIAOYUAN_NOTIFY_BACKOFF_BASE_S": "2.5"})
+    assert s.worker.tick_seconds == 0.5 and s.notify.backoff_base_s == 2.5
+    with pytest.raises(SettingsError):
+        load_settings(environ={"XIAOYUAN_WEB_PORT": "80.5"})

@@ -117,6 +117,13 @@ def test_help_call_steps_in_words():
                             reached_name=None)[-1] == "已通知院长，请稍候"
 
 
+def test_picked_up_without_a_keypress_is_not_called_answered():
+    """Voicemail also picks up: until someone presses 1 the TV must not say 已接听."""
+    steps = hc.describe_steps(status="calling", legs=[_leg(1, 1, "王小明", "answered")], chain=CHAIN,
+                              reached_name=None)
+    assert steps == ["王小明 的电话接起了，正在确认"]
+
+
 def test_checkin_deadline_is_local_time():
     ten = ci.parse_deadline("10:00")
     assert not ci.deadline_passed(dt.datetime(2026, 11, 26, 1, 59, tzinfo=UTC), ten)  # 09:59 in Shanghai
