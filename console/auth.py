@@ -1,0 +1,153 @@
+"""Console sign-in: Flask-Login setup, login / logout pages, `staff_required` and `current_staff`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext
+from flask_login import LoginManager, current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from console.blueprint import bp
+from console.db import db_session
+from console.nav import ROLE_LABELS, nav_for
+from console.setup import limiter, login_rate_limit
+from core.clock import to_local
+from core.container import current_services
+from core.i18n import N_
+from core.models.staff import User
+from core.services.audit import record_audit
+from core.services.users import authenticate
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _load_user(user_id: str) -> User | None:
+    """Flask-Login user loader: the active staff user with this id, from the request's session."""
+    try:
+        uid = int(user_id)
+    except (TypeError, ValueError):
+        return None
+    user = db_session().get(User, uid)
+    if user is None or not user.active:
+        return None
+    return user
+
+
+def init_login(app: Flask) -> LoginManager:
+    """Attach a LoginManager to the app (users load from the per-request session)."""
+    manager = LoginManager()
+    manager.login_view = "console.login"
+    manager.login_message = N_("请先登录")
+    manager.login_message_category = "warning"
+    manager.session_protection = "basic"
+    manager.user_loader(_load_user)
+    manager.init_app(app)
+    return manager
+
+
+def current_staff() -> User | None:
+    """The signed-in staff User, or None."""
+    if not current_user or not current_user.is_authenticated:
+        return None
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def safe_next(target: str | None) -> str | None:
+    """A redirect target only when it stays on this site (relative path, no scheme or host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def staff_required(*roles: str) -> Callable[[F], F]:
+    """Pages for signed-in staff (optionally only these roles); others go to the login page / get 403."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = current_staff()
+            if user is None:
+                return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+            if roles and user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+@bp.context_processor
+def console_context() -> dict[str, Any]:
+    """Template globals of every console page: the user, their menu, role names, the language."""
+    user = current_staff()
+    try:
+        lang = str(get_locale() or "zh")
+    except Exception:  # noqa: BLE001 - Babel not initialised (a bare test app)
+        lang = "zh"
+    return {
+        "console_user": user,
+        "console_nav": [i for i in nav_for(user.role if user else None) if i.endpoint in current_app.view_functions],
+        "role_labels": ROLE_LABELS,
+        "console_lang": "zh-CN" if lang.startswith("zh") else lang,
+    }
+
+
+@bp.app_template_filter("xy_time")
+def format_local_time(value: dt.datetime | None, fmt: str = "%m-%d %H:%M") -> str:
+    """A UTC datetime shown in local (Asia/Shanghai) time; empty for None."""
+    return to_local(value).strftime(fmt) if value is not None else ""
+
+
+@bp.app_template_filter("xy_translate")
+def translate_message(message: str) -> str:
+    """Translate a flashed message if it is a catalogue msgid; never %-format it (it may hold user text)."""
+    try:
+        return gettext(message)
+    except (KeyError, RuntimeError):  # Babel not initialised on this app
+        return message
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_rate_limit, methods=["POST"], key_func=lambda: f"login:{request.remote_addr}")
+def login() -> Response | str | tuple[str, int]:
+    """Sign in with username and password (argon2); rate-limited per client address."""
+    if current_staff() is not None and request.method == "GET":
+        return redirect(url_for("console.dashboard"))
+    if request.method == "POST":
+        username = (request.form.get("username") or "").strip()
+        password = request.form.get("password") or ""
+        session = db_session()
+        user = authenticate(session, username, password)
+        if user is None:
+            log.info("console login failed for a username of length %d", len(username))
+            flash(N_("用户名或密码不对"), "error")
+            return render_template("console/login.html", username=username), 401
+        login_user(user)
+        record_audit(session, at=current_services().clock.now(), actor=user, action="login",
+                     entity_type="user", entity_id=user.id)
+        session.commit()
+        return redirect(safe_next(request.args.get("next")) or url_for("console.dashboard"))
+    return render_template("console/login.html", username="")
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Sign out (a POST with the CSRF token, so other sites cannot sign anyone out)."""
+    logout_user()
+    flash(N_("已退出登录"), "info")
+    return redirect(url_for("console.login"))
+
+
+@bp.errorhandler(429)
+def too_many_logins(_exc: Exception) -> tuple[str, int]:
+    """Too many login attempts: say so in plain words on the login page."""
+    flash(N_("登录尝试太多，请一分钟后再试"), "error")
+    return render_template("console/login.html", username=""), 429

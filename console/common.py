@@ -1,0 +1,110 @@
+"""Small helpers shared by console pages and the API: paging, time, filters, error messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.clock import as_utc, to_local
+from core.models.requests import Request
+from core.services.requests import OPEN_STATUSES
+
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: the rows plus where we are."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least one)."""
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        """Whether there is a page before this one."""
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        """Whether there is a page after this one."""
+        return self.page < self.pages
+
+
+def parse_positive_int(raw: str | None, default: int, *, maximum: int | None = None) -> int:
+    """A positive int from a query string value; `default` when missing or malformed, capped at `maximum`."""
+    try:
+        value = int(raw) if raw not in (None, "") else default
+    except (TypeError, ValueError):
+        value = default
+    if value < 1:
+        value = default
+    if maximum is not None:
+        value = min(value, maximum)
+    return value
+
+
+def paginate(session: Session, query: sa.Select, page: int, per_page: int) -> Page:
+    """Run a select for one page and count the whole result."""
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+    items = list(session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique())
+    return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def local_day_start(now: dt.datetime) -> dt.datetime:
+    """Midnight (Asia/Shanghai) of the local day containing `now`, as UTC."""
+    local = to_local(now)
+    return as_utc(local.replace(hour=0, minute=0, second=0, microsecond=0))
+
+
+def overdue_clause(now: dt.datetime):  # noqa: ANN201
+    """Open requests past their due time."""
+    return sa.and_(Request.status.in_(OPEN_STATUSES), Request.due_at.is_not(None), Request.due_at < now)
+
+
+def error_text(exc: Exception) -> str:
+    """The people-facing message of a service error (its first argument)."""
+    return str(exc.args[0]) if exc.args else exc.__class__.__name__
+
+
+def request_actions(role: str, status: str, *, manages: bool) -> list[str]:
+    """The transitions a user may offer on a request in this status (services check again)."""
+    if not manages or role == "caregiver":
+        return []
+    if status in ("new", "assigned"):
+        return ["assign", "start", "resolve", "close"]
+    if status == "in_progress":
+        return ["assign", "resolve", "close"]
+    if status == "resolved":
+        return ["evaluate", "close", "reopen"]
+    if status == "evaluated":
+        return ["close", "reopen"]
+    if status == "closed":
+        return ["reopen"]
+    return []
+
+
+def staff_covering_clause(courtyard_id: int | None, village_id: int | None, town_id: int | None):  # noqa: ANN201
+    """A clause on User: active managers whose scope covers a place (who a request may be assigned to)."""
+    from core.models.staff import User
+
+    return sa.and_(
+        User.active.is_(True),
+        sa.or_(
+            User.role == "admin",
+            sa.and_(User.role == "town", User.town_id == town_id),
+            sa.and_(User.role.in_(("village", "grid_worker")), User.village_id == village_id),
+            sa.and_(User.role == "courtyard_head", User.courtyard_id == courtyard_id),
+        ),
+    )

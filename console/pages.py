@@ -1,0 +1,93 @@
+"""Console dashboard: open and overdue requests, today's counts, 挂牌督办 (supervised) requests."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from console.auth import current_staff, staff_required
+from console.blueprint import bp
+from console.common import local_day_start, overdue_clause
+from console.db import db_session
+from core.container import current_services
+from core.i18n import N_
+from core.models.places import Courtyard
+from core.models.requests import Request
+from core.services.access import request_scope
+from core.services.requests import OPEN_STATUSES, STATUS_LABELS, TYPE_LABELS
+
+
+@bp.get("/")
+@staff_required()
+def dashboard() -> str:
+    """Home page: the numbers a 院长 or the 指挥中心 checks first, and the requests that need action."""
+    user = current_staff()
+    session = db_session()
+    now = current_services().clock.now()
+    scope = request_scope(user)
+    day_start = local_day_start(now)
+
+    def count(*where) -> int:  # noqa: ANN002
+        return session.scalar(sa.select(sa.func.count(Request.id)).where(scope, *where)) or 0
+
+    counts = {
+        "open": count(Request.status.in_(OPEN_STATUSES)),
+        "overdue": count(overdue_clause(now)),
+        "supervised": count(Request.supervised.is_(True), Request.status.in_(OPEN_STATUSES)),
+        "today_new": count(Request.created_at >= day_start),
+        "today_resolved": count(Request.resolved_at >= day_start),
+    }
+    base = sa.select(Request).where(scope)
+    overdue = list(session.scalars(base.where(overdue_clause(now)).order_by(Request.due_at).limit(10)))
+    supervised = list(session.scalars(
+        base.where(Request.supervised.is_(True), Request.status.in_(OPEN_STATUSES)).order_by(Request.due_at).limit(10)
+    ))
+    mine = list(session.scalars(
+        base.where(Request.assignee_id == user.id, Request.status.in_(OPEN_STATUSES))
+        .order_by(Request.due_at).limit(10)
+    ))
+    by_courtyard = []
+    if user.role in ("admin", "town", "village", "grid_worker"):
+        is_open = Request.status.in_(OPEN_STATUSES)
+        by_courtyard = session.execute(
+            sa.select(
+                Courtyard.name,
+                sa.func.count(Request.id),
+                sa.func.sum(sa.case((overdue_clause(now), 1), else_=0)),
+            )
+            .join(Courtyard, Request.courtyard_id == Courtyard.id)
+            .where(scope, is_open)
+            .group_by(Courtyard.id, Courtyard.name)
+            .order_by(Courtyard.name)
+        ).all()
+    return render_template(
+        "console/dashboard.html", counts=counts, overdue=overdue, supervised=supervised, mine=mine, now=now,
+        type_labels=TYPE_LABELS, status_labels=STATUS_LABELS, by_courtyard=by_courtyard,
+    )
+
+
+
+@bp.before_request
+def refuse_nul_characters() -> None:
+    """Form or query text with NUL characters is never typed by a person (and PostgreSQL refuses it): 400."""
+    for values in (request.args, request.form):
+        for _key, value in values.items(multi=True):
+            if "\x00" in value:
+                abort(400)
+
+
+ERROR_PAGES = {
+    400: (N_("请求有误"), N_("提交的内容无法处理，请返回重试。")),
+    403: (N_("没有权限"), N_("您的角色不能打开这个页面。")),
+    404: (N_("找不到"), N_("找不到这个页面，或者它不在您管辖的范围内。")),
+}
+
+
+def _error_page(exc: HTTPException) -> tuple[str, int]:
+    title, message = ERROR_PAGES.get(exc.code or 400, ERROR_PAGES[400])
+    return render_template("console/error.html", title=title, message=message), exc.code or 400
+
+
+for _code in ERROR_PAGES:
+    bp.register_error_handler(_code, _error_page)

@@ -1,0 +1,204 @@
+"""Console pages for requests (工单): list with filters, detail with timeline and actions, submit."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+
+from console.auth import current_staff, staff_required
+from console.blueprint import bp
+from console.common import (
+    DEFAULT_PER_PAGE,
+    MAX_PER_PAGE,
+    error_text,
+    overdue_clause,
+    paginate,
+    parse_positive_int,
+    request_actions,
+    staff_covering_clause,
+)
+from console.db import db_session
+from core.container import current_services
+from core.errors import NotFound, ServiceError
+from core.i18n import N_
+from core.models.places import Resident
+from core.models.requests import STATUSES, Request
+from core.models.staff import User
+from core.services import requests as request_service
+from core.services.access import MANAGER_ROLES, get_request_for, request_scope, scoped_residents
+from core.services.audit import record_audit
+from core.services.requests import OPEN_STATUSES, SATISFACTION, STATUS_LABELS, TYPE_LABELS
+
+SATISFACTION_LABELS = {"satisfied": N_("满意"), "basic": N_("基本满意"), "dissatisfied": N_("不满意"),
+                       "unevaluated": N_("未评价")}
+ACTION_LABELS = {"submitted": N_("提交"), "assigned": N_("分派"), "started": N_("开始处理"), "resolved": N_("解决"),
+                 "evaluated": N_("评价"), "closed": N_("关闭"), "reopened": N_("重新打开"),
+                 "escalated": N_("升级督办"), "assign": N_("改派"), "start": N_("开始处理"), "resolve": N_("标记解决"),
+                 "evaluate": N_("记录评价"), "close": N_("关闭"), "reopen": N_("重新打开")}
+
+
+def filtered_requests(user: User, args: dict, now) -> tuple[sa.Select, dict[str, str]]:  # noqa: ANN001
+    """The scoped, filtered select of requests for the list, and the filters actually applied."""
+    query = sa.select(Request).where(request_scope(user))
+    applied: dict[str, str] = {}
+    status = args.get("status") or ""
+    if status == "open":
+        query = query.where(Request.status.in_(OPEN_STATUSES))
+        applied["status"] = status
+    elif status in STATUSES:
+        query = query.where(Request.status == status)
+        applied["status"] = status
+    rtype = args.get("type") or ""
+    if rtype in TYPE_LABELS or rtype in current_services().settings.requests.types:
+        query = query.where(Request.type == rtype)
+        applied["type"] = rtype
+    if args.get("overdue") in ("1", "true", "on"):
+        query = query.where(overdue_clause(now))
+        applied["overdue"] = "1"
+    if args.get("supervised") in ("1", "true", "on"):
+        query = query.where(Request.supervised.is_(True))
+        applied["supervised"] = "1"
+    if args.get("mine") in ("1", "true", "on"):
+        query = query.where(Request.assignee_id == user.id)
+        applied["mine"] = "1"
+    resident_id = args.get("resident_id")
+    if resident_id and str(resident_id).isdigit():
+        query = query.where(Request.resident_id == int(resident_id))
+        applied["resident_id"] = str(resident_id)
+    return query, applied
+
+
+def _labels() -> dict:
+    return {"type_labels": TYPE_LABELS, "status_labels": STATUS_LABELS, "satisfaction_labels": SATISFACTION_LABELS,
+            "action_labels": ACTION_LABELS}
+
+
+@bp.get("/requests")
+@staff_required()
+def request_list() -> str:
+    """All requests the user may see, filtered by status, type, overdue; newest first, paged."""
+    user = current_staff()
+    now = current_services().clock.now()
+    query, applied = filtered_requests(user, request.args, now)
+    query = query.options(selectinload(Request.resident), selectinload(Request.assignee))
+    page = paginate(
+        db_session(), query.order_by(Request.created_at.desc(), Request.id.desc()),
+        parse_positive_int(request.args.get("page"), 1),
+        parse_positive_int(request.args.get("per_page"), DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE),
+    )
+    return render_template("console/requests/list.html", page=page, applied=applied, now=now,
+                           types=current_services().settings.requests.types, statuses=STATUSES, **_labels())
+
+
+def _detail(req: Request, status: int = 200) -> tuple[str, int]:
+    user = current_staff()
+    session = db_session()
+    manages = user.role in MANAGER_ROLES
+    actions = request_actions(user.role, req.status, manages=manages)
+    candidates = []
+    if "assign" in actions:
+        candidates = list(session.scalars(
+            sa.select(User).where(User.role.in_(MANAGER_ROLES),
+                                  staff_covering_clause(req.courtyard_id, req.village_id, req.town_id))
+            .order_by(User.role, User.display_name)
+        ))
+    now = current_services().clock.now()
+    return render_template(
+        "console/requests/detail.html", req=req, actions=actions, candidates=candidates, now=now,
+        overdue=request_service.is_overdue(req, now), satisfactions=SATISFACTION, **_labels(),
+    ), status
+
+
+@bp.get("/requests/<int:request_id>")
+@staff_required()
+def request_detail(request_id: int) -> tuple[str, int]:
+    """One request: what, who, where, the timeline, and the buttons the role allows."""
+    try:
+        req = get_request_for(db_session(), current_staff(), request_id)
+    except NotFound:
+        abort(404)
+    return _detail(req)
+
+
+TRANSITIONS = {
+    "assign": request_service.assign_request,
+    "start": request_service.start_request,
+    "resolve": request_service.resolve_request,
+    "evaluate": request_service.evaluate_request,
+    "close": request_service.close_request,
+    "reopen": request_service.reopen_request,
+}
+
+
+def _transition_kwargs(action: str, form) -> dict:  # noqa: ANN001
+    note = (form.get("note") or "").strip()
+    if action == "assign":
+        assignee = form.get("assignee_id") or ""
+        return {"assignee_id": int(assignee) if assignee.isdigit() else 0, "note": note}
+    if action == "evaluate":
+        return {"satisfaction": form.get("satisfaction") or "", "note": note, "system_label": "console"}
+    return {"note": note}
+
+
+@bp.post("/requests/<int:request_id>/<action>")
+@staff_required()
+def request_action(request_id: int, action: str) -> Response | tuple[str, int]:
+    """Apply one transition through core.services.requests; errors are shown on the page."""
+    if action not in TRANSITIONS:
+        abort(404)
+    user = current_staff()
+    session = db_session()
+    try:
+        req = get_request_for(session, user, request_id)
+    except NotFound:
+        abort(404)
+    now = current_services().clock.now()
+    try:
+        TRANSITIONS[action](session, now=now, actor=user, request_id=req.id, **_transition_kwargs(action, request.form))
+        record_audit(session, at=now, actor=user, action=f"request.{action}", entity_type="request", entity_id=req.id,
+                     status=req.status)
+        session.commit()
+    except ServiceError as exc:
+        session.rollback()
+        if isinstance(exc, NotFound):
+            abort(404)
+        flash(error_text(exc), "error")
+        return _detail(get_request_for(session, user, request_id), exc.status)
+    flash(N_("已保存"), "success")
+    return redirect(url_for("console.request_detail", request_id=req.id))
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+@staff_required()
+def request_new() -> Response | tuple[str, int]:
+    """Submit a request on behalf of a resident (e.g. after a phone call or a visit)."""
+    user = current_staff()
+    session = db_session()
+    settings = current_services().settings
+    residents = list(session.scalars(scoped_residents(user).order_by(Resident.name, Resident.id).limit(1000)))
+    form = {"resident_id": request.values.get("resident_id", ""), "type": request.form.get("type", ""),
+            "text": request.form.get("text", ""), "urgent": request.form.get("urgent") == "on"}
+    status = 200
+    if request.method == "POST":
+        now = current_services().clock.now()
+        resident_id = form["resident_id"]
+        try:
+            req = request_service.submit_request(
+                session, now=now, due_hours=settings.requests.due_hours,
+                resident_id=int(resident_id) if resident_id.isdigit() else -1,
+                type=form["type"], channel="console", text=form["text"], actor=user, urgent=form["urgent"],
+            )
+            record_audit(session, at=now, actor=user, action="request.submit", entity_type="request",
+                         entity_id=req.id, type=req.type)
+            session.commit()
+        except ServiceError as exc:
+            session.rollback()
+            flash(error_text(exc), "error")
+            status = 404 if isinstance(exc, NotFound) else exc.status
+        else:
+            flash(N_("工单已登记"), "success")
+            return redirect(url_for("console.request_detail", request_id=req.id))
+    return render_template("console/requests/new.html", residents=residents, form=form,
+                           types=settings.requests.types, **_labels()), status

@@ -1,0 +1,89 @@
+"""Pure console rules: paging, which buttons a role gets, chain reordering, account creation, menus, redirects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from console.auth import safe_next
+from console.chains import moved, parse_hour
+from console.common import Page, local_day_start, parse_positive_int, request_actions
+from console.nav import nav_for
+from console.staff_pages import creatable_roles
+from core.clock import UTC
+from core.errors import InvalidInput
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 1), ("", 1), ("3", 3), ("0", 1), ("-2", 1), ("x", 1),
+                                               ("500", 100)])
+def test_page_numbers_from_query_strings_never_break_a_list(raw, expected):
+    assert parse_positive_int(raw, 1, maximum=100) == expected
+
+
+def test_page_arithmetic():
+    page = Page(items=[], page=2, per_page=20, total=41)
+    assert (page.pages, page.has_prev, page.has_next) == (3, True, True)
+    empty = Page(items=[], page=1, per_page=20, total=0)
+    assert (empty.pages, empty.has_prev, empty.has_next) == (1, False, False)
+
+
+def test_local_day_starts_at_shanghai_midnight():
+    # 2026-11-26 01:30 in Shanghai is 2026-11-25 17:30 UTC; the local day began at 16:00 UTC.
+    now = dt.datetime(2026, 11, 25, 17, 30, tzinfo=UTC)
+    assert local_day_start(now) == dt.datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    ("new", ["assign", "start", "resolve", "close"]),
+    ("assigned", ["assign", "start", "resolve", "close"]),
+    ("in_progress", ["assign", "resolve", "close"]),
+    ("resolved", ["evaluate", "close", "reopen"]),
+    ("evaluated", ["close", "reopen"]),
+    ("closed", ["reopen"]),
+])
+def test_staff_get_the_buttons_the_status_allows(status, expected):
+    assert request_actions("courtyard_head", status, manages=True) == expected
+
+
+def test_caregivers_get_no_buttons():
+    assert request_actions("caregiver", "new", manages=True) == []
+    assert request_actions("grid_worker", "new", manages=False) == []
+
+
+@pytest.mark.parametrize(("link", "direction", "expected"), [
+    (3, "up", [1, 3, 2]), (1, "up", [1, 2, 3]), (3, "down", [1, 2, 3]), (1, "down", [2, 1, 3]),
+    (9, "up", [1, 2, 3]), (2, "sideways", [1, 2, 3]),
+])
+def test_moving_a_caregiver_swaps_with_the_neighbour(link, direction, expected):
+    assert moved([1, 2, 3], link, direction) == expected
+
+
+def test_hours_are_whole_hours_of_the_day():
+    assert parse_hour("") is None and parse_hour(" 7 ") == 7 and parse_hour("23") == 23
+    for bad in ("24", "-1", "八点"):
+        with pytest.raises(InvalidInput):
+            parse_hour(bad)
+
+
+def test_nobody_creates_accounts_above_their_level():
+    assert "admin" in creatable_roles("admin")
+    assert "admin" not in creatable_roles("town")
+    assert set(creatable_roles("village")) == {"courtyard_head", "grid_worker", "caregiver"}
+    assert creatable_roles("courtyard_head") == () and creatable_roles("caregiver") == ()
+
+
+def test_menus_per_role():
+    caregiver = [item.endpoint for item in nav_for("caregiver")]
+    assert "console.outbox_list" not in caregiver and "console.user_list" not in caregiver
+    assert "console.request_list" in caregiver
+    assert "console.user_list" in [item.endpoint for item in nav_for("village")]
+    assert nav_for(None) == []
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/console/outbox", "/console/outbox"), ("https://evil.example/", None), ("//evil.example", None),
+    ("/\\evil.example", None), ("", None), (None, None),
+])
+def test_login_redirects_stay_on_site(target, expected):
+    assert safe_next(target) == expected
