@@ -35,6 +35,7 @@ class WebSettings(_Section):
     secret_key: str
     secure_cookies: bool
     login_rate_limit: str
+    proxies: int
 
 
 class PublicSettings(_Section):

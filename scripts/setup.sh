@@ -5,13 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-DEB_PACKAGES=(espeak-ng mosquitto mosquitto-clients chromium sox)
+DEB_PACKAGES=(espeak-ng mosquitto mosquitto-clients chromium sox fonts-wqy-microhei)
 declare -A DEGRADES=(
   [espeak-ng]="no speech output: TV 读给我听 and phone prompts fall back to the provider's own voice"
   [mosquitto]="no production broker and no Mosquitto tests; the embedded broker still works"
   [mosquitto-clients]="no mosquitto_passwd for 'xiaoyuan broker export' checks"
   [chromium]="no browser (end-to-end TV) tests and no TV benchmark"
   [sox]="no audio conversion fallback for recordings"
+  [fonts-wqy-microhei]="Chinese text renders as empty boxes in browser screenshots"
 )
 
 missing=()

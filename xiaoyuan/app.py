@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask, Response, jsonify, request
 from flask_babel import Babel
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import console
 import tvportal
@@ -101,6 +102,10 @@ def create_app(services: Services) -> Flask:
             csrf.exempt(tv_bp)
             csrf.exempt(voice_bp)
     _add_operations_routes(app, services)
+    if settings.web.proxies > 0:
+        # Behind nginx: the login rate limit must count real client addresses, not the proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web.proxies, x_proto=settings.web.proxies,
+                                x_host=settings.web.proxies)
     return app
 
 

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: c6cf9c03e06a
+Revision ID: 21d3999efe84
 Revises: 
-Create Date: 2026-11-26 06:33:02.168282
+Create Date: 2026-11-26 07:01:48.903127
 """
 from alembic import op
 import sqlalchemy as sa
 import core.models.base
 
 
-revision = 'c6cf9c03e06a'
+revision = '21d3999efe84'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -64,7 +64,6 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=80), nullable=False),
     sa.Column('head_user_id', sa.Integer(), nullable=True),
     sa.Column('pickup_place', sa.String(length=120), nullable=False),
-    sa.ForeignKeyConstraint(['head_user_id'], ['staff_user.id'], name=op.f('fk_courtyard_head_user_id_staff_user'), use_alter=True),
     sa.ForeignKeyConstraint(['village_id'], ['village.id'], name=op.f('fk_courtyard_village_id_village')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_courtyard')),
     sa.UniqueConstraint('village_id', 'name', name='uq_courtyard_village_name')
@@ -253,7 +252,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['actor_id'], ['staff_user.id'], name=op.f('fk_point_entry_actor_id_staff_user')),
     sa.ForeignKeyConstraint(['courtyard_id'], ['courtyard.id'], name=op.f('fk_point_entry_courtyard_id_courtyard')),
     sa.ForeignKeyConstraint(['household_id'], ['household.id'], name=op.f('fk_point_entry_household_id_household')),
-    sa.ForeignKeyConstraint(['redemption_id'], ['redemption.id'], name=op.f('fk_point_entry_redemption_id_redemption'), use_alter=True),
     sa.ForeignKeyConstraint(['reverses_id'], ['point_entry.id'], name=op.f('fk_point_entry_reverses_id_point_entry')),
     sa.ForeignKeyConstraint(['town_id'], ['town.id'], name=op.f('fk_point_entry_town_id_town')),
     sa.ForeignKeyConstraint(['village_id'], ['village.id'], name=op.f('fk_point_entry_village_id_village')),
@@ -462,6 +460,36 @@ def upgrade() -> None:
     with op.batch_alter_table('notice_read', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notice_read_household_id'), ['household_id'], unique=False)
 
+    op.create_table('reminder',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('call_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('courtyard_id', sa.Integer(), nullable=True),
+    sa.Column('resident_id', sa.Integer(), nullable=True),
+    sa.Column('village_id', sa.Integer(), nullable=False),
+    sa.Column('town_id', sa.Integer(), nullable=False),
+    sa.Column('always_call', sa.Boolean(), nullable=False),
+    sa.Column('calls_placed_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['courtyard_id'], ['courtyard.id'], name=op.f('fk_reminder_courtyard_id_courtyard')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['staff_user.id'], name=op.f('fk_reminder_created_by_id_staff_user')),
+    sa.ForeignKeyConstraint(['resident_id'], ['resident.id'], name=op.f('fk_reminder_resident_id_resident')),
+    sa.ForeignKeyConstraint(['town_id'], ['town.id'], name=op.f('fk_reminder_town_id_town')),
+    sa.ForeignKeyConstraint(['village_id'], ['village.id'], name=op.f('fk_reminder_village_id_village')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminder'))
+    )
+    with op.batch_alter_table('reminder', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reminder_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_call_at'), ['call_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_courtyard_id'), ['courtyard_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_resident_id'), ['resident_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_town_id'), ['town_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_village_id'), ['village_id'], unique=False)
+
     op.create_table('request',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('type', sa.String(length=20), nullable=False),
@@ -561,6 +589,8 @@ def upgrade() -> None:
     sa.Column('next_escalation_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('ack_deadline_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('exhausted', sa.Boolean(), nullable=False),
+    sa.Column('ack_timeout_s', sa.Integer(), nullable=False),
+    sa.Column('message_channel', sa.String(length=20), nullable=False),
     sa.ForeignKeyConstraint(['ack_user_id'], ['staff_user.id'], name=op.f('fk_alert_ack_user_id_staff_user')),
     sa.ForeignKeyConstraint(['band_id'], ['band.id'], name=op.f('fk_alert_band_id_band')),
     sa.ForeignKeyConstraint(['resident_id'], ['resident.id'], name=op.f('fk_alert_resident_id_resident')),
@@ -594,8 +624,6 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=40), nullable=False),
     sa.Column('request_id', sa.Integer(), nullable=True),
     sa.Column('help_call_id', sa.Integer(), nullable=True),
-    sa.Column('recording_url', sa.String(length=500), nullable=True),
-    sa.Column('recording_file', sa.String(length=300), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('started_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ended_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
@@ -616,6 +644,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_call_log_started_at'), ['started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_call_log_village_id'), ['village_id'], unique=False)
 
+    op.create_table('followup_attempt',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('cycle', sa.Integer(), nullable=False),
+    sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=12), nullable=False),
+    sa.Column('household_id', sa.Integer(), nullable=True),
+    sa.Column('resident_id', sa.Integer(), nullable=True),
+    sa.Column('outbox_message_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('asks_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('answered_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answer', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['household_id'], ['household.id'], name=op.f('fk_followup_attempt_household_id_household')),
+    sa.ForeignKeyConstraint(['outbox_message_id'], ['outbox_message.id'], name=op.f('fk_followup_attempt_outbox_message_id_outbox_message')),
+    sa.ForeignKeyConstraint(['request_id'], ['request.id'], name=op.f('fk_followup_attempt_request_id_request')),
+    sa.ForeignKeyConstraint(['resident_id'], ['resident.id'], name=op.f('fk_followup_attempt_resident_id_resident')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_followup_attempt')),
+    sa.UniqueConstraint('request_id', 'cycle', 'attempt', name='uq_followup_attempt_request_cycle_attempt')
+    )
+    with op.batch_alter_table('followup_attempt', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_followup_attempt_household_id'), ['household_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_followup_attempt_outbox_message_id'), ['outbox_message_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_followup_attempt_request_id'), ['request_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_followup_attempt_resident_id'), ['resident_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_followup_attempt_status'), ['status'], unique=False)
+
     op.create_table('help_call_leg',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('help_call_id', sa.Integer(), nullable=False),
@@ -635,6 +692,27 @@ def upgrade() -> None:
     with op.batch_alter_table('help_call_leg', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_help_call_leg_help_call_id'), ['help_call_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_help_call_leg_provider_call_id'), ['provider_call_id'], unique=False)
+
+    op.create_table('reminder_call',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reminder_id', sa.Integer(), nullable=False),
+    sa.Column('resident_id', sa.Integer(), nullable=False),
+    sa.Column('outbox_message_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('confirm_by', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('caregiver_notified_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['outbox_message_id'], ['outbox_message.id'], name=op.f('fk_reminder_call_outbox_message_id_outbox_message')),
+    sa.ForeignKeyConstraint(['reminder_id'], ['reminder.id'], name=op.f('fk_reminder_call_reminder_id_reminder')),
+    sa.ForeignKeyConstraint(['resident_id'], ['resident.id'], name=op.f('fk_reminder_call_resident_id_resident')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminder_call')),
+    sa.UniqueConstraint('reminder_id', 'resident_id', name='uq_reminder_call_reminder_resident')
+    )
+    with op.batch_alter_table('reminder_call', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reminder_call_outbox_message_id'), ['outbox_message_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_call_reminder_id'), ['reminder_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_call_resident_id'), ['resident_id'], unique=False)
 
     op.create_table('request_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -702,6 +780,7 @@ def upgrade() -> None:
     op.create_table('alert_notification',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('alert_id', sa.Integer(), nullable=False),
+    sa.Column('severity', sa.String(length=10), nullable=False),
     sa.Column('kind', sa.String(length=14), nullable=False),
     sa.Column('round', sa.Integer(), nullable=False),
     sa.Column('level', sa.Integer(), nullable=False),
@@ -715,30 +794,33 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['alert_id'], ['alert.id'], name=op.f('fk_alert_notification_alert_id_alert')),
     sa.ForeignKeyConstraint(['user_id'], ['staff_user.id'], name=op.f('fk_alert_notification_user_id_staff_user')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alert_notification')),
-    sa.UniqueConstraint('alert_id', 'kind', 'round', 'level', 'position', name='uq_alert_notification_step')
+    sa.UniqueConstraint('alert_id', 'severity', 'kind', 'round', 'level', 'position', name='uq_alert_notification_step')
     )
     with op.batch_alter_table('alert_notification', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_alert_notification_alert_id'), ['alert_id'], unique=False)
 
-    op.create_table('call_transcription',
+    op.create_table('call_recording',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('call_log_id', sa.Integer(), nullable=True),
     sa.Column('recording_url', sa.String(length=500), nullable=False),
+    sa.Column('duration_s', sa.Integer(), nullable=True),
     sa.Column('purpose', sa.String(length=20), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('text', sa.Text(), nullable=True),
     sa.Column('confidence', sa.Double(), nullable=True),
     sa.Column('request_id', sa.Integer(), nullable=True),
+    sa.Column('local_file', sa.String(length=300), nullable=True),
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('claimed_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('finished_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['call_log_id'], ['call_log.id'], name=op.f('fk_call_transcription_call_log_id_call_log')),
-    sa.ForeignKeyConstraint(['request_id'], ['request.id'], name=op.f('fk_call_transcription_request_id_request')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_call_transcription'))
+    sa.ForeignKeyConstraint(['call_log_id'], ['call_log.id'], name=op.f('fk_call_recording_call_log_id_call_log')),
+    sa.ForeignKeyConstraint(['request_id'], ['request.id'], name=op.f('fk_call_recording_request_id_request')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_call_recording'))
     )
-    with op.batch_alter_table('call_transcription', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_call_transcription_call_log_id'), ['call_log_id'], unique=False)
+    with op.batch_alter_table('call_recording', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_call_recording_call_log_id'), ['call_log_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_call_recording_created_at'), ['created_at'], unique=False)
 
     op.create_table('device_event',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -758,19 +840,29 @@ def upgrade() -> None:
     with op.batch_alter_table('device_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_device_event_resident_id'), ['resident_id'], unique=False)
 
+    # Cyclic foreign keys (use_alter in the models) are added once both tables exist.
+    with op.batch_alter_table('courtyard', schema=None) as batch_op:
+        batch_op.create_foreign_key(batch_op.f('fk_courtyard_head_user_id_staff_user'), 'staff_user', ['head_user_id'], ['id'])
+    with op.batch_alter_table('point_entry', schema=None) as batch_op:
+        batch_op.create_foreign_key(batch_op.f('fk_point_entry_redemption_id_redemption'), 'redemption', ['redemption_id'], ['id'])
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('point_entry', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_point_entry_redemption_id_redemption'), type_='foreignkey')
+    with op.batch_alter_table('courtyard', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_courtyard_head_user_id_staff_user'), type_='foreignkey')
     with op.batch_alter_table('device_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_device_event_resident_id'))
 
     op.drop_table('device_event')
-    with op.batch_alter_table('call_transcription', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_call_transcription_call_log_id'))
+    with op.batch_alter_table('call_recording', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_call_recording_created_at'))
+        batch_op.drop_index(batch_op.f('ix_call_recording_call_log_id'))
 
-    op.drop_table('call_transcription')
+    op.drop_table('call_recording')
     with op.batch_alter_table('alert_notification', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alert_notification_alert_id'))
 
@@ -788,11 +880,25 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_request_event_request_id'))
 
     op.drop_table('request_event')
+    with op.batch_alter_table('reminder_call', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reminder_call_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_reminder_call_reminder_id'))
+        batch_op.drop_index(batch_op.f('ix_reminder_call_outbox_message_id'))
+
+    op.drop_table('reminder_call')
     with op.batch_alter_table('help_call_leg', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_help_call_leg_provider_call_id'))
         batch_op.drop_index(batch_op.f('ix_help_call_leg_help_call_id'))
 
     op.drop_table('help_call_leg')
+    with op.batch_alter_table('followup_attempt', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_followup_attempt_status'))
+        batch_op.drop_index(batch_op.f('ix_followup_attempt_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_followup_attempt_request_id'))
+        batch_op.drop_index(batch_op.f('ix_followup_attempt_outbox_message_id'))
+        batch_op.drop_index(batch_op.f('ix_followup_attempt_household_id'))
+
+    op.drop_table('followup_attempt')
     with op.batch_alter_table('call_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_call_log_village_id'))
         batch_op.drop_index(batch_op.f('ix_call_log_started_at'))
@@ -829,6 +935,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_request_assignee_id'))
 
     op.drop_table('request')
+    with op.batch_alter_table('reminder', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reminder_village_id'))
+        batch_op.drop_index(batch_op.f('ix_reminder_town_id'))
+        batch_op.drop_index(batch_op.f('ix_reminder_resident_id'))
+        batch_op.drop_index(batch_op.f('ix_reminder_courtyard_id'))
+        batch_op.drop_index(batch_op.f('ix_reminder_call_at'))
+        batch_op.drop_index(batch_op.f('ix_reminder_at'))
+
+    op.drop_table('reminder')
     with op.batch_alter_table('notice_read', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notice_read_household_id'))
 
