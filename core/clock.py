@@ -7,7 +7,7 @@ import threading
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 

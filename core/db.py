@@ -50,7 +50,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                "isolation_level": None,
+            },
             pool_size=pool_size,
             max_overflow=20,
         )

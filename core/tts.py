@@ -36,6 +36,18 @@ def cache_key(voice: str, rate: int, text: str) -> str:
     return hashlib.sha256(f"{voice}|{rate}|{text}".encode()).hexdigest()
 
 
+RENDER_ATTEMPTS = 3
+
+
+def _quiet_driver_prints() -> None:
+    """The espeak driver print()s "Audio saved to …" for every file: send that to the debug log instead."""
+    try:
+        from pyttsx3.drivers import espeak as espeak_driver
+    except ImportError:  # pragma: no cover - driver layout of another pyttsx3 version
+        return
+    espeak_driver.print = lambda *args, **_kw: log.debug("espeak: %s", " ".join(map(str, args)))
+
+
 def wav_is_complete(path: Path) -> bool:
     """True when the file is a RIFF/WAVE whose declared size matches its length and that holds audio."""
     try:
@@ -78,6 +90,7 @@ class _EspeakWorker:
             raise TtsUnavailable("没有安装 pyttsx3 / pyttsx3 is not installed") from exc
         try:
             engine = pyttsx3.Engine("espeak")  # not pyttsx3.init(): that shares engines across threads
+            _quiet_driver_prints()
         except Exception as exc:  # noqa: BLE001 - the driver raises many kinds when libespeak is missing
             raise TtsUnavailable(f"无法启动 espeak-ng（请安装 espeak-ng）/ cannot start espeak-ng: {exc}") from exc
         self.voices = {v.id for v in engine.getProperty("voices")}
@@ -123,23 +136,25 @@ class _EspeakWorker:
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.stem}.{os.getpid()}.part.wav")
+        for attempt in range(1, RENDER_ATTEMPTS + 1):
+            partial.unlink(missing_ok=True)
+            finished.clear()
+            engine.setProperty("voice", voice)
+            engine.setProperty("rate", rate)
+            engine.save_to_file(text, str(partial))
+            engine.runAndWait()
+            # runAndWait may return early: wait for the callback, then for a complete RIFF file.
+            if not finished.wait(WAIT_SECONDS):
+                raise TtsUnavailable("语音合成没有完成 / the utterance did not finish")
+            for _ in range(200):
+                if wav_is_complete(partial):
+                    os.replace(partial, path)
+                    return path
+                threading.Event().wait(0.01)
+            # The espeak driver now and then finishes an utterance with a header-only WAV: try again.
+            log.warning("TTS produced no audio (attempt %d of %d)", attempt, RENDER_ATTEMPTS)
         partial.unlink(missing_ok=True)
-        finished.clear()
-        engine.setProperty("voice", voice)
-        engine.setProperty("rate", rate)
-        engine.save_to_file(text, str(partial))
-        engine.runAndWait()
-        # runAndWait may return early: wait for the callback, then for a complete RIFF file.
-        if not finished.wait(WAIT_SECONDS):
-            raise TtsUnavailable("语音合成没有完成 / the utterance did not finish")
-        for _ in range(200):
-            if wav_is_complete(partial):
-                break
-            threading.Event().wait(0.01)
-        else:
-            raise TtsUnavailable("语音文件不完整 / the WAV file is incomplete")
-        os.replace(partial, path)
-        return path
+        raise TtsUnavailable("语音文件不完整 / the WAV file is incomplete")
 
 
 _worker_lock = threading.Lock()

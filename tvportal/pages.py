@@ -1,4 +1,4 @@
-"""TV pages: pairing, home, ranking, rewards, notices, one-key call, check-in, text size.
+"""TV pages: pairing, home, ranking, rewards, notices, one-key call, check-in, text size, follow-up questions.
 
 Each view turns a remote key press (a link or a form) into one core service call and renders the
 result; the household always comes from the box, never from the URL.
@@ -19,9 +19,11 @@ from core.i18n import N_
 from core.models.places import Courtyard, Household
 from core.models.tvbox import TvBox
 from core.services import checkins as checkin_service
+from core.services import followup as followup_service
 from core.services import helpcalls as helpcall_service
 from core.services import notices as notice_service
 from core.services import points as points_service
+from core.services import reminders as reminder_service
 from core.services import rewards as reward_service
 from core.services.people import place_of_household
 from core.services.tvboxes import RateLimited, current_code, register_box, set_text_size
@@ -133,7 +135,11 @@ def pair_status() -> Any:
 
 
 def home() -> Any:
-    """At most six tiles, focus on 一键呼叫; name, points, rank, unread notices, today's meeting."""
+    """At most six tiles, focus on 一键呼叫; name, points, rank, unread notices, today's meeting and reminders.
+
+    A follow-up question (was the resolved request handled well?) takes the tiles' place until it is
+    answered with 1/2/3 or put off with 稍后再说 (`?later=1`); it comes back on the next visit.
+    """
     household_id = g.tv_household_id
     now = services().clock.now()
     with read_unit() as session:
@@ -149,10 +155,36 @@ def home() -> Any:
             meeting_view = {"id": meeting.id, "title": meeting.title,
                             "time": to_local(meeting.event_at).strftime("%H:%M") if meeting.event_at else ""}
         checked_in = checkin_service.checked_in_today(session, now=now, household_id=household_id) is not None
+        prompts = followup_service.pending_followups_for_household(session, household_id)
+        reminders = reminder_service.reminders_for_household_today(session, household_id, now)
+    followup = prompts[0] if prompts and request.args.get("later") != "1" else None
+    shown = visible_reminders(reminders, meeting_view["time"] if meeting_view else None)
     return render_template(
         "tv/home.html", household=header, balance=balance, rank=rank, total=total, unread=unread,
-        meeting=meeting_view, checked_in=checked_in, back_url=None,
+        meeting=meeting_view, checked_in=checked_in, back_url=None, followup=followup,
+        reminders=shown, reminder_line=reminder_line(shown), can_speak=_tts_available(),
     )
+
+
+def visible_reminders(items: list[Any], meeting_time: str | None) -> list[Any]:
+    """Today's reminders for the home, without a meeting reminder that repeats today's meeting notice (pure)."""
+    return [item for item in items if not (item.kind == "meeting" and meeting_time and item.time == meeting_time)]
+
+
+def reminder_line(items: list[Any]) -> str:
+    """The home's one-line summary of today's reminders, e.g. "19:00 用药：晚饭后吃降压药" (pure)."""
+    return "；".join(f"{item.time} {item.kind_label}：{item.text}" for item in items)
+
+
+def reminders_speech(items: list[Any]) -> str:
+    """What 读给我听 says for today's reminders (pure)."""
+    said = "。".join(f"{item.time}，{item.kind_label}提醒：{item.text}" for item in items)
+    return f"今天的提醒。{said}。" if items else "今天没有提醒。"
+
+
+def _tts_available() -> bool:
+    tts = services().tts
+    return tts is not None and bool(getattr(tts, "available", False))
 
 
 @bp.post("/textsize")
@@ -475,6 +507,46 @@ def checkin() -> Any:
         at = to_local(row.at).strftime("%H:%M") if row else None
     return render_template("tv/checkin.html", done=row is not None, at=at,
                            back_url=tvurl("tv.index", f="tile-checkin"))
+
+
+# --- follow-up questions and reminders on the home ---------------------------------------------
+
+@bp.post("/followup/<int:request_id>")
+@household_required
+def followup_answer(request_id: int) -> Any:
+    """Answer the follow-up question of a resolved request with 1 满意, 2 基本满意 or 3 不满意."""
+    require_form_token()
+    digits = (request.form.get("d") or "")[:1]
+    with unit_of_work() as session:
+        reply = followup_service.answer_followup(session, now=services().clock.now(),
+                                                 household_id=g.tv_household_id, request_id=request_id,
+                                                 digits=digits)
+    return render_template("tv/followup_done.html", reply=reply, back_url=tvurl("tv.index"))
+
+
+@bp.get("/followup/<int:request_id>/audio")
+@household_required
+def followup_audio(request_id: int) -> Any:
+    """读给我听 for a follow-up question of this household."""
+    with read_unit() as session:
+        prompts = followup_service.pending_followups_for_household(session, g.tv_household_id)
+    prompt = next((p for p in prompts if p.request_id == request_id), None)
+    if prompt is None:
+        return _tv_error("这个问题已经回答过了", 404)
+    return _speech(prompt.question)
+
+
+@bp.get("/reminders/audio")
+@household_required
+def reminders_audio() -> Any:
+    """读给我听 for today's reminders of this household."""
+    now = services().clock.now()
+    with read_unit() as session:
+        items = reminder_service.reminders_for_household_today(session, g.tv_household_id, now)
+        meeting = notice_service.todays_meeting(session, now=now, household_id=g.tv_household_id)
+        event_at = meeting.event_at if meeting is not None else None
+        meeting_time = to_local(event_at).strftime("%H:%M") if event_at is not None else None
+    return _speech(reminders_speech(visible_reminders(items, meeting_time)))
 
 
 @bp.after_request

@@ -61,11 +61,18 @@ def read_unit() -> Iterator[Session]:
 
 
 def request_token() -> tuple[str | None, bool]:
-    """The box token of this request and whether it came from the URL/form (no cookie)."""
+    """The box token of this request and whether it came from the URL/form (no cookie).
+
+    An explicit `t` in the URL wins over the cookie: an installer opening a box's link
+    on a browser that was paired before must see that box, not the old one.
+    """
+    token = request.args.get("t")
+    if token:
+        return token, True
     cookie = request.cookies.get(COOKIE)
     if cookie:
         return cookie, False
-    token = request.values.get("t")
+    token = request.form.get("t") if request.method == "POST" else None
     return (token or None), bool(token)
 
 
@@ -86,13 +93,16 @@ def _identify_box() -> None:
         box = box_for_token(session, token)
         if box is None:
             return
-        g.tv_box_id = box.id
+        box_id = g.tv_box_id = box.id
         g.tv_household_id = paired_household_id(box)
         g.tv_text_size = box.text_size
         stale = touch(box, now)  # only decides; the write happens below, at most once a minute
     if stale:
+        # The read unit rolled back: `box` is expired and detached, so load it again by its plain id.
+        from core.models.tvbox import TvBox
+
         with unit_of_work() as session:
-            fresh = session.get(type(box), box.id)
+            fresh = session.get(TvBox, box_id)
             if fresh is not None:
                 touch(fresh, now)
 

@@ -19,6 +19,7 @@ from voice.prompts import is_fixed, prompt_text
 log = logging.getLogger(__name__)
 SAY_LANGUAGE = "zh-CN"
 AUDIO_ROUTE = "/voice/audio/"
+RENDER_ATTEMPTS = 3
 
 
 class Speaker:
@@ -77,5 +78,10 @@ def render_all_prompts(tts: Any, cache_dir: Path) -> list[tuple[str, Path | None
     out = []
     for prompt_id in load_prompts():
         if is_fixed(prompt_id):
-            out.append((prompt_id, speaker.phone_audio(prompt_text(prompt_id), prompt_id)))
+            path = None
+            for _attempt in range(RENDER_ATTEMPTS):  # espeak-ng now and then ends an utterance with no audio
+                path = speaker.phone_audio(prompt_text(prompt_id), prompt_id)
+                if path is not None:
+                    break
+            out.append((prompt_id, path))
     return out

@@ -45,8 +45,13 @@ def secret_key_for(services: Services) -> str:
 
 
 def select_locale() -> str:
-    """?lang= or the lang cookie, then the signed-in user's locale, else Chinese."""
-    wanted = request.args.get("lang") or request.cookies.get("lang")
+    """?lang=, then (console only) the lang cookie and the signed-in user's locale, else Chinese."""
+    wanted = request.args.get("lang")
+    if wanted in LOCALES:
+        return wanted
+    if request.blueprint in ("tv", "voice"):
+        return DEFAULT_LOCALE  # elders' TVs and the phone line stay Chinese unless a page asks otherwise
+    wanted = request.cookies.get("lang")
     if wanted in LOCALES:
         return wanted
     try:

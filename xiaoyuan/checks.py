@@ -37,15 +37,30 @@ def check_database(settings: Settings) -> list[Problem]:
         from core.migrate import is_up_to_date
 
         if not is_up_to_date(settings.database_url):
-            problems.append(Problem("warning", "数据库结构不是最新，请运行 `xiaoyuan db upgrade` / "
-                                               "database schema is not current: run `xiaoyuan db upgrade`"))
+            problems.append(
+                Problem(
+                    "warning",
+                    "数据库结构不是最新，请运行 `xiaoyuan db upgrade` / "
+                    "database schema is not current: run `xiaoyuan db upgrade`",
+                )
+            )
         engine.dispose()
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        problems.append(Problem("error", f"连不上数据库 / cannot reach the database ({type(exc).__name__}); "
-                                         "检查 XIAOYUAN_DATABASE_URL / check XIAOYUAN_DATABASE_URL"))
+        problems.append(
+            Problem(
+                "error",
+                f"连不上数据库 / cannot reach the database ({type(exc).__name__}); "
+                "检查 XIAOYUAN_DATABASE_URL / check XIAOYUAN_DATABASE_URL",
+            )
+        )
     if not settings.database.url:
-        problems.append(Problem("info", "使用内置 SQLite 数据库；区县部署请设置 PostgreSQL / using the embedded "
-                                        "SQLite file; a district deployment sets XIAOYUAN_DATABASE_URL to PostgreSQL"))
+        problems.append(
+            Problem(
+                "info",
+                "使用内置 SQLite 数据库；区县部署请设置 PostgreSQL / using the embedded "
+                "SQLite file; a district deployment sets XIAOYUAN_DATABASE_URL to PostgreSQL",
+            )
+        )
     return problems
 
 
@@ -54,28 +69,46 @@ def check_telephony(settings: Settings) -> list[Problem]:
     problems: list[Problem] = []
     provider = settings.telephony.provider
     if provider not in ("dryrun", "twilio"):
-        return [Problem("error", f"未知电话服务商 {provider} / unknown XIAOYUAN_TELEPHONY_PROVIDER {provider!r} "
-                                 "(dryrun | twilio)")]
+        return [
+            Problem(
+                "error",
+                f"未知电话服务商 {provider} / unknown XIAOYUAN_TELEPHONY_PROVIDER {provider!r} (dryrun | twilio)",
+            )
+        ]
     if provider == "dryrun":
-        problems.append(Problem("warning", "电话为演示模式：不会真的打电话或发短信 / telephony is dry-run: no call "
-                                           "or SMS is really sent (set XIAOYUAN_TELEPHONY_PROVIDER=twilio)"))
+        problems.append(
+            Problem(
+                "warning",
+                "电话为演示模式：不会真的打电话或发短信 / telephony is dry-run: no call "
+                "or SMS is really sent (set XIAOYUAN_TELEPHONY_PROVIDER=twilio)",
+            )
+        )
         return problems
     tw = settings.twilio
     if not tw.account_sid.startswith("AC"):
-        problems.append(Problem("error", "缺少 Twilio 账号 SID / XIAOYUAN_TWILIO_ACCOUNT_SID is missing or "
-                                         "does not start with AC"))
+        problems.append(
+            Problem("error", "缺少 Twilio 账号 SID / XIAOYUAN_TWILIO_ACCOUNT_SID is missing or does not start with AC")
+        )
     if not tw.auth_token:
         problems.append(Problem("error", "缺少 Twilio 密钥 / XIAOYUAN_TWILIO_AUTH_TOKEN is missing"))
     if not tw.from_number.startswith("+"):
-        problems.append(Problem("error", "缺少主叫号码（E.164，如 +8623…）/ XIAOYUAN_TWILIO_FROM_NUMBER is missing "
-                                         "or not in E.164 form"))
+        problems.append(
+            Problem(
+                "error", "缺少主叫号码（E.164，如 +8623…）/ XIAOYUAN_TWILIO_FROM_NUMBER is missing or not in E.164 form"
+            )
+        )
     if tw.api_base and not _url_ok(tw.api_base, ("http", "https")):
         problems.append(Problem("error", f"XIAOYUAN_TWILIO_API_BASE 不是网址 / is not a URL: {tw.api_base}"))
     base = settings.public_base_url
     host = urlparse(base).hostname or ""
     if not settings.public.base_url or host in ("127.0.0.1", "localhost", "::1"):
-        problems.append(Problem("error", "电话平台需要能访问本服务：请设置 XIAOYUAN_PUBLIC_BASE_URL 为公网 https 地址 "
-                                         "/ set XIAOYUAN_PUBLIC_BASE_URL to the public https URL the provider reaches"))
+        problems.append(
+            Problem(
+                "error",
+                "电话平台需要能访问本服务：请设置 XIAOYUAN_PUBLIC_BASE_URL 为公网 https 地址 "
+                "/ set XIAOYUAN_PUBLIC_BASE_URL to the public https URL the provider reaches",
+            )
+        )
     return problems
 
 
@@ -84,9 +117,14 @@ def check_speech(settings: Settings) -> list[Problem]:
     problems: list[Problem] = []
     model = settings.vosk.model
     if not model:
-        problems.append(Problem("warning", "未配置语音识别模型：电话只能按键和留言 / no vosk model: speech "
-                                           "recognition is disabled, the phone line works by keypad and messages "
-                                           "(set XIAOYUAN_VOSK_MODEL to an unpacked vosk-model-small-cn-0.22)"))
+        problems.append(
+            Problem(
+                "warning",
+                "未配置语音识别模型：电话只能按键和留言 / no vosk model: speech "
+                "recognition is disabled, the phone line works by keypad and messages "
+                "(set XIAOYUAN_VOSK_MODEL to an unpacked vosk-model-small-cn-0.22)",
+            )
+        )
     else:
         path = Path(model)
         if not path.is_dir():
@@ -94,8 +132,12 @@ def check_speech(settings: Settings) -> list[Problem]:
         elif not any((path / part).exists() for part in ("am", "conf", "graph", "final.mdl")):
             problems.append(Problem("error", f"这个目录不像 vosk 模型 / not a vosk model directory: {model}"))
     if shutil.which("espeak-ng") is None:
-        problems.append(Problem("warning", "未安装 espeak-ng：无法朗读 / espeak-ng is not installed: no speech "
-                                           "output (apt-get install espeak-ng)"))
+        problems.append(
+            Problem(
+                "warning",
+                "未安装 espeak-ng：无法朗读 / espeak-ng is not installed: no speech output (apt-get install espeak-ng)",
+            )
+        )
     return problems
 
 
@@ -105,19 +147,32 @@ def check_messaging(settings: Settings) -> list[Problem]:
     if settings.mqtt.url and not _url_ok(settings.mqtt.url, ("mqtt", "mqtts", "tcp", "ssl")):
         problems.append(Problem("error", f"XIAOYUAN_MQTT_URL 格式不对 / is not an mqtt:// URL: {settings.mqtt.url}"))
     if not settings.mqtt.url:
-        problems.append(Problem("info", f"使用内置 MQTT 服务（端口 {settings.broker.port}）/ embedded MQTT broker on "
-                                        f"127.0.0.1:{settings.broker.port}; a district sets XIAOYUAN_MQTT_URL"))
+        problems.append(
+            Problem(
+                "info",
+                f"使用内置 MQTT 服务（端口 {settings.broker.port}）/ embedded MQTT broker on "
+                f"127.0.0.1:{settings.broker.port}; a district sets XIAOYUAN_MQTT_URL",
+            )
+        )
     known = {"dryrun", "default", "twilio_sms", "wecom", "dingtalk", "webhook", "voice_call"}
     for channel in settings.notify.default_channels:
         if channel not in known:
             problems.append(Problem("error", f"未知通知渠道 / unknown channel in notify.default_channels: {channel}"))
-    needs = {"wecom": settings.wecom.webhook_url, "dingtalk": settings.dingtalk.webhook_url,
-             "webhook": settings.webhook.url}
+    needs = {
+        "wecom": settings.wecom.webhook_url,
+        "dingtalk": settings.dingtalk.webhook_url,
+        "webhook": settings.webhook.url,
+    }
     for channel, url in needs.items():
         if channel in settings.notify.default_channels and not url:
-            problems.append(Problem("error", f"启用了 {channel} 但没有填地址 / {channel} is enabled but "
-                                             f"XIAOYUAN_{channel.upper()}_{'URL' if channel == 'webhook' else 'WEBHOOK_URL'}"
-                                             " is empty"))
+            problems.append(
+                Problem(
+                    "error",
+                    f"启用了 {channel} 但没有填地址 / {channel} is enabled but "
+                    f"XIAOYUAN_{channel.upper()}_{'URL' if channel == 'webhook' else 'WEBHOOK_URL'}"
+                    " is empty",
+                )
+            )
         elif url and not _url_ok(url, ("https", "http")):
             problems.append(Problem("error", f"{channel} 地址不是网址 / {channel} URL is not a URL"))
     if settings.dingtalk.webhook_url and not settings.dingtalk.secret:
@@ -136,16 +191,24 @@ def check_files(settings: Settings) -> list[Problem]:
     except OSError:
         problems.append(Problem("error", f"数据目录不可写 / XIAOYUAN_DATA_DIR is not writable: {data}"))
     if settings.database.url and not settings.web.secret_key:
-        problems.append(Problem("warning", "多台服务器时请设置同一个 XIAOYUAN_WEB_SECRET_KEY / set "
-                                           "XIAOYUAN_WEB_SECRET_KEY when several web processes share the database"))
+        problems.append(
+            Problem(
+                "warning",
+                "多台服务器时请设置同一个 XIAOYUAN_WEB_SECRET_KEY / set "
+                "XIAOYUAN_WEB_SECRET_KEY when several web processes share the database",
+            )
+        )
     return problems
 
 
 def run_checks(settings: Settings) -> list[Problem]:
     """Every check, errors first."""
     problems = (
-        check_files(settings) + check_database(settings) + check_telephony(settings)
-        + check_speech(settings) + check_messaging(settings)
+        check_files(settings)
+        + check_database(settings)
+        + check_telephony(settings)
+        + check_speech(settings)
+        + check_messaging(settings)
     )
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(problems, key=lambda p: order[p.level])

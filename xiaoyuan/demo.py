@@ -164,7 +164,7 @@ def _area_seeders() -> list:
     import importlib
 
     seeders = []
-    for module_name in ("core.services.demo_tv", "core.services.demo_devices"):
+    for module_name in ("core.services.demo_tv", "core.services.demo_devices", "core.services.demo_ops"):
         try:
             module = importlib.import_module(module_name)
         except ImportError:

@@ -38,6 +38,12 @@ def _load_service_modules() -> None:
     _loaded = True
 
 
+def has_handler(subject_type: str | None) -> bool:
+    """Whether a keypress or SMS reply for this subject type does anything (so it is worth asking for)."""
+    _load_service_modules()
+    return bool(subject_type) and subject_type in _HANDLERS
+
+
 def confirm(session: Session, *, now: dt.datetime, message: OutboxMessage, digits: str) -> str | None:
     """Route a keypress (or SMS reply) for an outbox message to its subject's handler."""
     _load_service_modules()

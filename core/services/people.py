@@ -72,7 +72,9 @@ def village_staff(session: Session, village_id: int, roles: tuple[str, ...] = ("
 
 def town_staff(session: Session, town_id: int) -> list[User]:
     """Active 指挥中心 staff of a town."""
-    return list(session.scalars(sa.select(User).where(User.town_id == town_id, User.role == "town", User.active.is_(True))))
+    return list(
+        session.scalars(sa.select(User).where(User.town_id == town_id, User.role == "town", User.active.is_(True)))
+    )
 
 
 def caregiver_chain(session: Session, resident_id: int) -> list[CaregiverLink]:

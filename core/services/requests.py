@@ -49,12 +49,24 @@ def _label(actor: User | None, fallback: str) -> str:
     return actor.display_name if actor is not None else fallback
 
 
-def _event(req: Request, now: dt.datetime, actor: User | None, action: str, to_status: str | None,
-           note: str = "", system_label: str = "system") -> None:
+def _event(
+    req: Request,
+    now: dt.datetime,
+    actor: User | None,
+    action: str,
+    to_status: str | None,
+    note: str = "",
+    system_label: str = "system",
+) -> None:
     req.events.append(
         RequestEvent(
-            at=now, actor_id=actor.id if actor else None, actor_label=_label(actor, system_label),
-            action=action, from_status=req.status, to_status=to_status, note=note,
+            at=now,
+            actor_id=actor.id if actor else None,
+            actor_label=_label(actor, system_label),
+            action=action,
+            from_status=req.status,
+            to_status=to_status,
+            note=note,
         )
     )
     if to_status is not None:
@@ -64,15 +76,24 @@ def _event(req: Request, now: dt.datetime, actor: User | None, action: str, to_s
 
 def _notify_assignee(session: Session, req: Request, assignee: User, now: dt.datetime, template: str) -> None:
     text = translate(
-        "新工单 #%(id)s（%(type)s）：%(text)s", assignee.locale or "zh",
-        id=req.id, type=type_label(req.type), text=(req.text or req.transcript or "")[:120],
+        "新工单 #%(id)s（%(type)s）：%(text)s",
+        assignee.locale or "zh",
+        id=req.id,
+        type=type_label(req.type),
+        text=(req.text or req.transcript or "")[:120],
     )
     if req.recording_url:
         text += " " + translate("录音：%(url)s", assignee.locale or "zh", url=req.recording_url)
     enqueue_message(
-        session, now=now, recipient=recipient_for_user(assignee), template=template, text=text,
-        params={"request_id": req.id}, priority=1 if req.urgent else 5,
-        subject=("request", req.id), village_id=req.village_id,
+        session,
+        now=now,
+        recipient=recipient_for_user(assignee),
+        template=template,
+        text=text,
+        params={"request_id": req.id},
+        priority=1 if req.urgent else 5,
+        subject=("request", req.id),
+        village_id=req.village_id,
     )
 
 
@@ -121,9 +142,19 @@ def submit_request(
         elif actor.role not in ("admin",):
             raise InvalidInput("请选择居民 / a resident is required")
     req = Request(
-        type=type, channel=channel, status="new", text=text.strip()[:4000], transcript=transcript,
-        confidence=confidence, recording_url=recording_url, details=details or {}, urgent=urgent,
-        resident_id=resident_id, created_by_id=actor.id if actor else None, created_at=now, updated_at=now,
+        type=type,
+        channel=channel,
+        status="new",
+        text=text.strip()[:4000],
+        transcript=transcript,
+        confidence=confidence,
+        recording_url=recording_url,
+        details=details or {},
+        urgent=urgent,
+        resident_id=resident_id,
+        created_by_id=actor.id if actor else None,
+        created_at=now,
+        updated_at=now,
         due_at=now + dt.timedelta(hours=due_hours[type]),
     )
     head = None
@@ -144,8 +175,9 @@ def submit_request(
     return req
 
 
-def assign_request(session: Session, *, now: dt.datetime, actor: User | None, request_id: int,
-                   assignee_id: int, note: str = "") -> Request:
+def assign_request(
+    session: Session, *, now: dt.datetime, actor: User | None, request_id: int, assignee_id: int, note: str = ""
+) -> Request:
     """Hand a request to another staff member (who must be able to see its place)."""
     req = _load(session, request_id)
     _check_manage(actor, req)
@@ -159,13 +191,21 @@ def assign_request(session: Session, *, now: dt.datetime, actor: User | None, re
     ):
         raise InvalidInput("这位工作人员管不到这里 / that staff member does not cover this place")
     req.assignee_id = assignee.id
-    _event(req, now, actor, "assigned", "assigned" if req.status == "new" else req.status,
-           note=note or assignee.display_name)
+    _event(
+        req,
+        now,
+        actor,
+        "assigned",
+        "assigned" if req.status == "new" else req.status,
+        note=note or assignee.display_name,
+    )
     _notify_assignee(session, req, assignee, now, "request.assigned")
     return req
 
 
-def start_request(session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str = "") -> Request:
+def start_request(
+    session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str = ""
+) -> Request:
     """Mark a request as being worked on."""
     req = _load(session, request_id)
     _check_manage(actor, req)
@@ -191,8 +231,16 @@ def resolve_request(session: Session, *, now: dt.datetime, actor: User | None, r
     return req
 
 
-def evaluate_request(session: Session, *, now: dt.datetime, actor: User | None, request_id: int,
-                     satisfaction: str, note: str = "", system_label: str = "resident") -> Request:
+def evaluate_request(
+    session: Session,
+    *,
+    now: dt.datetime,
+    actor: User | None,
+    request_id: int,
+    satisfaction: str,
+    note: str = "",
+    system_label: str = "resident",
+) -> Request:
     """Store the resident's satisfaction; 不满意 reopens the request."""
     req = _load(session, request_id)
     if actor is not None:
@@ -213,7 +261,9 @@ def evaluate_request(session: Session, *, now: dt.datetime, actor: User | None, 
     return req
 
 
-def close_request(session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str = "") -> Request:
+def close_request(
+    session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str = ""
+) -> Request:
     """Close a request (withdrawn, duplicate, or done after evaluation)."""
     req = _load(session, request_id)
     _check_manage(actor, req)
@@ -233,7 +283,9 @@ def reopen_request(session: Session, *, now: dt.datetime, actor: User | None, re
     return _reopen(session, req, now, actor, note, "system")
 
 
-def _reopen(session: Session, req: Request, now: dt.datetime, actor: User | None, note: str, system_label: str) -> Request:
+def _reopen(
+    session: Session, req: Request, now: dt.datetime, actor: User | None, note: str, system_label: str
+) -> Request:
     req.reopen_count += 1
     req.resolved_at = None
     req.closed_at = None
@@ -259,6 +311,14 @@ def is_overdue(req: Request, now: dt.datetime) -> bool:
 
 
 __all__ = [
-    "PermissionDenied", "assign_request", "close_request", "evaluate_request", "is_overdue",
-    "reopen_request", "resolve_request", "start_request", "submit_request", "type_label",
+    "PermissionDenied",
+    "assign_request",
+    "close_request",
+    "evaluate_request",
+    "is_overdue",
+    "reopen_request",
+    "resolve_request",
+    "start_request",
+    "submit_request",
+    "type_label",
 ]

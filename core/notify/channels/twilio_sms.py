@@ -8,6 +8,8 @@ compatible providers such as Telnyx document). Whether Twilio's Messages API dro
 not documented: if it does not, a crash between send and mark can repeat an SMS.
 HTTP 4xx answers give up on this channel (bad number, unsubscribed, bad credentials) except 408/429;
 5xx answers and network errors are retried.
+A message whose subject expects an answer (an alert, a reminder, a follow-up: a confirmation handler is
+registered for its subject type) ends with " 回复1 <code>确认", the code the SMS reply webhook matches.
 """
 
 from __future__ import annotations
@@ -68,6 +70,22 @@ class IdempotentHttpClient(TwilioHttpClient):
             self.session.close()
 
 
+def expects_reply(subject_type: str | None) -> bool:
+    """Whether a reply can confirm messages of this subject type (a confirmation handler is registered)."""
+    from core.services.confirmations import has_handler
+
+    return has_handler(subject_type)
+
+
+def sms_body(message: OutgoingMessage) -> str:
+    """The SMS text: the rendered message, plus the reply code when a reply can confirm it."""
+    if not expects_reply(message.subject_type):
+        return message.text
+    from core.services.calls import reply_code
+
+    return f"{message.text} 回复1 {reply_code(message.id)}确认"
+
+
 def delivery_for_twilio_error(exc: TwilioException) -> Delivery:
     """Classify a Twilio error answer by its HTTP status; the text names Twilio's error code, not the number."""
     status = getattr(exc, "status", None)
@@ -102,7 +120,7 @@ class TwilioSmsChannel:
         try:
             with self.http_client.idempotency(message.idempotency_key):
                 created = self.client.messages.create(
-                    to=message.recipient_phone, from_=self.from_number, body=message.text,
+                    to=message.recipient_phone, from_=self.from_number, body=sms_body(message),
                 )
         except TwilioException as exc:
             delivery = delivery_for_twilio_error(exc)

@@ -179,3 +179,13 @@ def test_notice_list_detail_and_unread(tv_client, services, world_ids):  # noqa:
     # no TTS configured in this app: an honest 503 page, not a crash
     audio = tv_client.get(f"/tv/notices/{meeting_id}/audio")
     assert audio.status_code == 503 and "语音暂时不能播放" in _text(audio)
+
+
+def test_a_token_in_the_url_wins_over_an_old_cookie(app, services, world_ids):  # noqa: ANN001
+    """An installer's browser paired before still opens the box named in the link, not the old one."""
+    old = app.test_client()
+    pair_client(old, services, world_ids.households[0])
+    other = app.test_client()
+    other_token = pair_client(other, services, world_ids.households[1])
+    page = _text(old.get(f"/tv/?t={other_token}"))
+    assert "椒香小院2号户" in page and "椒香小院1号户" not in page
