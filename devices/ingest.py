@@ -1,8 +1,11 @@
 """Turn batches of MQTT messages into stored telemetry, recorded events and alert decisions.
 
-The listener's network thread only queues messages; a worker thread calls `Ingestor.process()`
-with a batch, which validates, stores and evaluates the rules in ONE transaction. QoS 1 messages
-are acknowledged to the broker only after that commit (by the caller).
+The listener's network thread only queues messages; worker threads call the Ingestor with a batch.
+Events (SOS, fall, …) are committed in their own short transaction, ahead of and apart from
+telemetry, so an alarm never waits behind a batch of readings; that transaction does not update the
+band row (the telemetry transaction holds it), it only notes that the band was seen, and the next
+telemetry transaction marks it. Telemetry is validated, evaluated and stored in batches (COPY on
+PostgreSQL). QoS 1 messages are acknowledged to the broker only after their commit (by the caller).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from devices.schemas import EventPayload, Rejected, StatusPayload, parse_payload
 log = logging.getLogger(__name__)
 
 READING_FIELDS = ("hr", "spo2", "temp_c", "sbp", "dbp", "steps", "battery", "worn", "lat", "lon")
+# Columns of a telemetry row in COPY order (the id comes from its sequence).
+COPY_COLUMNS = tuple(c.name for c in TelemetryReading.__table__.columns if c.name != "id")
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,9 @@ class Ingestor:
         self.escalation = EscalationConfig.from_settings(services.settings)
         self._bands: dict[str, _BandInfo] = {}
         self._unknown: dict[str, float] = {}
+        # Bands whose events were committed but whose row (last seen, online) is not yet updated.
+        self._seen_lock = threading.Lock()
+        self._seen: dict[int, dt.datetime] = {}
 
     # ---- band lookup (cached; unknown ids are remembered briefly so a flood cannot hammer the DB)
     def _band(self, device_id: str) -> _BandInfo | None:
@@ -159,24 +167,89 @@ class Ingestor:
             return None
         return band, topic.kind, parsed
 
-    def process(self, batch: Sequence[Inbound]) -> None:
-        """Validate and store a batch in one transaction, then evaluate the rules; raises on DB failure."""
-        now = self.services.clock.now()
+    def _validated(self, batch: Sequence[Inbound], now: dt.datetime) -> tuple[list[Any], list[Any]]:
         items = [v for v in (self.validate(m, now) for m in batch) if v is not None]
-        with self.services.session_factory() as session, session.begin():
-            self._store(session, items, now)
-        self.counters.count_batch()
+        return [i for i in items if i[1] == "event"], [i for i in items if i[1] != "event"]
 
-    def _store(self, session: Session, items: list[tuple[_BandInfo, str, Any]], now: dt.datetime) -> None:
+    def process(self, batch: Sequence[Inbound]) -> None:
+        """Validate a batch; commit its events first in their own transaction, then telemetry and status.
+
+        Raises on a database failure (the caller retries and acknowledges nothing meanwhile).
+        """
+        now = self.services.clock.now()
+        events, others = self._validated(batch, now)
+        self.commit_events(events, now)
+        self.commit_readings(others, now)
+
+    def process_events(self, batch: Sequence[Inbound]) -> None:
+        """The listener's event worker: commit only the events at once; the bands they came from are
+        marked seen by the next telemetry transaction (`flush_seen`), so this never waits on a band row."""
+        now = self.services.clock.now()
+        events, others = self._validated(batch, now)
+        self.commit_events(events, now)
+        if others:  # the listener routes by topic, so only a malformed topic could land here
+            self.commit_readings(others, now)
+
+    def flush_seen(self) -> None:
+        """Mark the bands whose events were committed as seen and online (when no telemetry came to do it)."""
+        with self._seen_lock:
+            pending = bool(self._seen)
+        if pending:
+            self.commit_readings([], self.services.clock.now())
+
+    def commit_events(self, items: list[tuple[_BandInfo, str, Any]], now: dt.datetime) -> None:
+        """Record events and raise their alerts (with the first escalation level) in one short transaction."""
         if not items:
             return
-        band_ids = {info.id for info, _, _ in items}
+        per_band: dict[int, list[EventPayload]] = defaultdict(list)
+        for info, _, parsed in items:
+            per_band[info.id].append(parsed)
+        with self.services.session_factory() as session, session.begin():
+            # A plain read of the band rows: this transaction never updates them (see module docstring).
+            bands = {b.id: b for b in session.scalars(sa.select(Band).where(Band.id.in_(per_band)))}
+            open_alerts = self._open_alerts(session, bands.values())
+            for band_id, events in per_band.items():
+                band = bands.get(band_id)
+                if band is None:
+                    continue
+                decisions = self._record_events(session, band, events, now)
+                self.apply(session, band, decisions, now, open_alerts)
+        self.counters.count_batch()
+        with self._seen_lock:
+            for band_id in per_band:
+                self._seen[band_id] = now
+
+    def commit_readings(self, items: list[tuple[_BandInfo, str, Any]], now: dt.datetime) -> None:
+        """Store telemetry and status, evaluate the rules and update the bands in one transaction."""
+        with self._seen_lock:
+            seen, self._seen = self._seen, {}
+        if not items and not seen:
+            return
+        try:
+            with self.services.session_factory() as session, session.begin():
+                self._store(session, items, now, seen)
+        except BaseException:
+            with self._seen_lock:  # not marked: try again with the next transaction
+                for band_id, when in seen.items():
+                    self._seen.setdefault(band_id, when)
+            raise
+        self.counters.count_batch()
+
+    def _store(self, session: Session, items: list[tuple[_BandInfo, str, Any]], now: dt.datetime,
+               seen: dict[int, dt.datetime] | None = None) -> None:
+        seen = seen or {}
+        band_ids = {info.id for info, _, _ in items} | set(seen)
+        if not band_ids:
+            return
         bands = {b.id: b for b in session.scalars(sa.select(Band).where(Band.id.in_(band_ids)))}
         open_alerts = self._open_alerts(session, bands.values())
         per_band: dict[int, list[tuple[str, Any]]] = defaultdict(list)
         for info, kind, parsed in items:
             if info.id in bands:
                 per_band[info.id].append((kind, parsed))
+        for band_id in seen:
+            if band_id in bands:
+                per_band.setdefault(band_id, [])
         telemetry_rows: list[dict[str, Any]] = []
         for band_id, messages in per_band.items():
             band = bands[band_id]
@@ -184,9 +257,7 @@ class Ingestor:
             state = dict(band.rule_state or {})
             last = dict(band.last_reading or {})
             decisions: list[rules.Decision] = []
-            events = [p for k, p in messages if k == "event"]
-            if events:
-                decisions += self._record_events(session, band, events, now)
+            last_action: dict[str, str] = {}
             readings = sorted((p for k, p in messages if k == "telemetry"), key=lambda p: p.ts)
             for reading in readings:
                 row = {"band_id": band.id, "resident_id": band.resident_id, "ts": reading.ts, "received_at": now}
@@ -196,7 +267,12 @@ class Ingestor:
                 state, found = rules.evaluate_reading(state, rules.Reading(
                     ts=reading.ts, hr=reading.hr, spo2=reading.spo2, temp_c=reading.temp_c, steps=reading.steps,
                     battery=reading.battery, worn=reading.worn), th)
-                decisions += found
+                for decision in found:
+                    # A clear right after a clear of the same type changes nothing: skip the repeats.
+                    if decision.action == "clear" and last_action.get(decision.type) == "clear":
+                        continue
+                    last_action[decision.type] = decision.action
+                    decisions.append(decision)
                 for name in READING_FIELDS:
                     value = getattr(reading, name)
                     if value is not None:
@@ -212,18 +288,20 @@ class Ingestor:
                         band.online = parsed.online
                         band.status_changed_at = now
                     self.counters.count("messages", "status")
-            if events or readings:
-                band.last_seen_at = now
+            seen_at = now if readings else seen.get(band_id)  # any reading or committed event proves it alive
+            if seen_at is not None:
+                if band.last_seen_at is None or band.last_seen_at < seen_at:
+                    band.last_seen_at = seen_at
                 if not band.online:
                     band.online = True
-                    band.status_changed_at = now
+                    band.status_changed_at = seen_at
             if state != (band.rule_state or {}):
                 band.rule_state = state
             if last != (band.last_reading or {}):
                 band.last_reading = last
             self.apply(session, band, decisions, now, open_alerts)
         if telemetry_rows:
-            session.execute(sa.insert(TelemetryReading), telemetry_rows)
+            insert_readings(session, telemetry_rows)
             self.counters.count("messages", "telemetry", len(telemetry_rows))
 
     def _record_events(self, session: Session, band: Band, events: list[EventPayload],
@@ -262,6 +340,23 @@ class Ingestor:
         """Turn rule decisions into alert raises and clears."""
         apply_decisions(session, band, decisions, now=now, open_alerts=open_alerts, escalation=self.escalation,
                         counters=self.counters)
+
+
+def insert_readings(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert telemetry rows: COPY on PostgreSQL with psycopg 3 (several times faster than the pipelined
+    executemany SQLAlchemy uses for an INSERT without RETURNING), executemany elsewhere."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        from psycopg import sql
+
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(TelemetryReading.__tablename__), sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS)))
+        # Datetimes are already aware UTC (the UTCDateTime binding is bypassed by COPY).
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in COPY_COLUMNS])
+        return
+    session.execute(sa.insert(TelemetryReading), rows)
 
 
 def open_alert_severities(session: Session, bands: Iterable[Band]) -> dict[str, str]:

@@ -1,9 +1,11 @@
-"""The MQTT listener: a paho-mqtt 2 client with a persistent session and a worker that commits in batches.
+"""The MQTT listener: a paho-mqtt 2 client with a persistent session and two workers that commit.
 
 The network thread does nothing but queue messages (no callback ever raises or blocks on the
-database); the worker thread validates and stores a batch in one transaction and only then
-acknowledges the QoS 1 messages of that batch (`manual_ack`), so an event the broker handed over
-is either committed or redelivered. Events are idempotent on (band, seq).
+database). Events (SOS, fall, …) go to their own queue and worker, which commits them at once in a
+short transaction, so an alarm never waits behind telemetry; telemetry and status go to a second
+worker that collects and stores batches. Each worker acknowledges the QoS 1 messages of a batch only
+after its commit (`manual_ack`), so an event the broker handed over is either committed or
+redelivered. Events are idempotent on (band, seq).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -97,10 +99,12 @@ class Listener:
         self.session_expiry = int(section.get("session_expiry_s", 7 * 86400))
         self.keepalive = int(section.get("keepalive_s", 30))
         self.queue: queue.Queue[Inbound] = queue.Queue(maxsize=int(section.get("queue_max", 50000)))
+        self.events: queue.Queue[Inbound] = queue.Queue(maxsize=int(section.get("queue_max", 50000)))
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._worker: threading.Thread | None = None
+        self._event_worker: threading.Thread | None = None
         self.status_topic = f"{self.root.rstrip('/')}/_service/{self.client_id}/status"
         self.client = self._make_client()
 
@@ -167,10 +171,12 @@ class Listener:
             log.exception("on_message failed")
 
     def handle(self, inbound: Inbound) -> None:
-        """Hand one message to the worker (blocks only when the queue is full: back-pressure, not loss)."""
+        """Hand one message to its worker: events to the event queue, the rest to the telemetry queue
+        (blocks only when that queue is full: back-pressure, not loss)."""
+        target = self.events if inbound.topic.endswith("/event") else self.queue
         while True:
             try:
-                self.queue.put(inbound, timeout=1.0)
+                target.put(inbound, timeout=1.0)
                 return
             except queue.Full:
                 self.counters.count("errors", "queue_full")
@@ -178,32 +184,37 @@ class Listener:
                     return
 
     # ---- worker
-    def _take_batch(self) -> list[Inbound]:
+    def _take_batch(self, source: queue.Queue[Inbound] | None = None, wait: float | None = None) -> list[Inbound]:
+        """Up to batch_size messages: the first within 0.2 s, then whatever arrives within `wait`."""
+        source = self.queue if source is None else source
+        wait = self.batch_wait if wait is None else wait
         try:
-            first = self.queue.get(timeout=0.2)
+            first = source.get(timeout=0.2)
         except queue.Empty:
             return []
         batch = [first]
-        deadline = time.monotonic() + self.batch_wait
+        deadline = time.monotonic() + wait
         while len(batch) < self.batch_size:
             try:
-                batch.append(self.queue.get_nowait())
+                batch.append(source.get_nowait())
             except queue.Empty:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
-                    batch.append(self.queue.get(timeout=remaining))
+                    batch.append(source.get(timeout=remaining))
                 except queue.Empty:
                     break
         return batch
 
-    def process_batch(self, batch: Sequence[Inbound]) -> None:
-        """Store a batch and then acknowledge its QoS 1 messages; retry while the database is unreachable."""
+    def process_batch(self, batch: Sequence[Inbound], store: Callable[[Sequence[Inbound]], None] | None = None) -> None:
+        """Store a batch (with `store`, default Ingestor.process) and then acknowledge its QoS 1 messages;
+        retry while the database is unreachable."""
+        store = store or self.ingestor.process
         delay = 0.5
         while True:
             try:
-                self._process_splitting(list(batch))
+                self._process_splitting(list(batch), store)
                 break
             except TRANSIENT as exc:
                 self.counters.count("errors", "database")
@@ -216,9 +227,9 @@ class Listener:
             if msg.qos > 0:
                 self.client.ack(msg.mid, msg.qos)
 
-    def _process_splitting(self, batch: list[Inbound]) -> None:
+    def _process_splitting(self, batch: list[Inbound], store: Callable[[Sequence[Inbound]], None]) -> None:
         try:
-            self.ingestor.process(batch)
+            store(batch)
         except TRANSIENT:
             raise
         except Exception:  # noqa: BLE001 - isolate the message that breaks the batch, keep the rest
@@ -227,23 +238,48 @@ class Listener:
                 log.exception("dropping a message that cannot be processed")
                 return
             middle = len(batch) // 2
-            self._process_splitting(batch[:middle])
-            self._process_splitting(batch[middle:])
+            self._process_splitting(batch[:middle], store)
+            self._process_splitting(batch[middle:], store)
 
     def _work(self) -> None:
-        while not (self.stop_event.is_set() and self.queue.empty()):
+        """Telemetry and status: collect a batch for up to batch_wait, store it, acknowledge it."""
+        while not (self.stop_event.is_set() and self.queue.empty() and self.events.empty()):
             batch = self._take_batch()
+            try:
+                if batch:
+                    self.process_batch(batch)
+                else:
+                    self.ingestor.flush_seen()  # bands that sent only events are marked seen too
+            except Exception:  # noqa: BLE001 - the worker must survive anything
+                self.counters.count("errors", "worker")
+                log.exception("listener worker failed on a batch")
+        self._flush_seen_on_exit()
+
+    def _work_events(self) -> None:
+        """Events: take whatever is queued right now (no collecting delay), commit it, acknowledge it."""
+        while not (self.stop_event.is_set() and self.events.empty()):
+            batch = self._take_batch(self.events, wait=0.0)
             if batch:
                 try:
-                    self.process_batch(batch)
+                    self.process_batch(batch, self.ingestor.process_events)
                 except Exception:  # noqa: BLE001 - the worker must survive anything
                     self.counters.count("errors", "worker")
-                    log.exception("listener worker failed on a batch")
+                    log.exception("listener event worker failed on a batch")
+
+    def _flush_seen_on_exit(self) -> None:
+        if self._event_worker is not None:
+            self._event_worker.join(10)
+        try:
+            self.ingestor.flush_seen()
+        except Exception:  # noqa: BLE001 - stopping: the next start marks the bands from new messages
+            log.warning("could not mark the bands of the last events as seen while stopping")
 
     # ---- lifecycle
     def start(self) -> None:
         """Connect (retrying with backoff in the background) and start the worker."""
         conn = self.connection
+        self._event_worker = threading.Thread(target=self._work_events, name="mqtt-events", daemon=True)
+        self._event_worker.start()
         self._worker = threading.Thread(target=self._work, name="mqtt-ingest", daemon=True)
         self._worker.start()
         if conn.protocol == 5:
@@ -258,8 +294,9 @@ class Listener:
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the queued work, acknowledge it, publish offline and disconnect."""
         self.stop_event.set()
-        if self._worker is not None:
-            self._worker.join(timeout)
+        for worker in (self._event_worker, self._worker):
+            if worker is not None:
+                worker.join(timeout)
         try:
             if self.connected.is_set():
                 self.client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)

@@ -75,6 +75,8 @@ def start_background(services: Services, stop: threading.Event, *, listener: boo
             if not settings.mqtt.url:
                 handle = broker_mod.start_embedded_broker(settings)
                 started.append(handle)
+                # A band added in the console must be able to connect without a restart.
+                services.extras["broker:refresh"] = lambda: handle.refresh(settings)
             started.append(start_thread("listener", listener_mod.run_listener, services, stop))
     if worker:
         from xiaoyuan.scheduler import run_worker

@@ -207,7 +207,7 @@ def test_malformed_payloads_over_the_real_broker_are_counted_and_the_listener_st
             band.publish(TOPIC.format("864001", kind), garbage[i % len(garbage)], qos=1).wait_for_publish(5)
         band.publish(TOPIC.format("864001", "event"), event(1), qos=1).wait_for_publish(5)
         assert wait_until(lambda: len(alerts(live)) == 1, 15)
-        assert listener.counters.total("dropped") == 300
+        assert wait_until(lambda: listener.counters.total("dropped") == 300, 10), listener.counters.dropped
         assert listener._worker.is_alive()
     finally:
         band.loop_stop()
