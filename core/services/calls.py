@@ -114,14 +114,6 @@ def calls_in_scope(session: Session, place_clause: Any, *, limit: int = 100) -> 
     ))
 
 
-def expired_recordings(session: Session, *, now: dt.datetime, days: int) -> list[CallRecording]:
-    """Recordings older than the retention that still have audio (the caller deletes files, then forgets them)."""
-    cutoff = now - dt.timedelta(days=days)
-    return list(session.scalars(
-        sa.select(CallRecording).where(CallRecording.created_at < cutoff, CallRecording.recording_url != "")
-    ))
-
-
 def reply_code(message_id: int) -> str:
     """The 4-digit code an SMS reply quotes to confirm one message ("1 0427")."""
     return f"{message_id % 10000:04d}"
