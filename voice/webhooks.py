@@ -32,6 +32,7 @@ def voice_settings(services: Services) -> dict[str, Any]:
         "record_max_s": 30, "silence_s": 4, "message_max_s": 90, "menu_tries": 2, "poll_interval_s": 1,
         "poll_max": 12, "confirm_failures": 2, "help_call_rounds": 2, "help_call_retry_delay_s": 300,
         "answer_keypress_s": 45, "callback_grace_s": 15, "bridge_timeout_s": 30,
+        "grammar_first": True, "push_result": True,
     }
     return {**defaults, **services.settings.section("voice")}
 
