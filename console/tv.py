@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
@@ -137,14 +138,14 @@ def tv_points_batch(courtyard_id: int) -> Any:
                 lines.append(points_service.BatchLine(
                     household_id=household.id, delta=delta,
                     reason=request.form.get(f"reason_{household.id}", "") or request.form.get("reason", ""),
-                    category=("扣分" if delta < 0 and "扣分" in categories else ""),
+                    category=(N_("扣分") if delta < 0 and "扣分" in categories else ""),
                 ))
         try:
             result = points_service.award_batch(session, now=_now(), courtyard_id=courtyard.id, lines=lines,
                                                 category=request.form.get("category", ""), actor=user,
                                                 categories=categories)
             session.commit()
-            flash(N_("已为 %(n)s 户记分") % {"n": len(result.entries)}, "success")
+            flash(gettext("已为 %(n)s 户记分", n=len(result.entries)), "success")
             return redirect(url_for("console.tv_points_batch", courtyard_id=courtyard.id))
         except ServiceError as exc:
             session.rollback()
@@ -254,7 +255,7 @@ def tv_redemptions() -> Any:
                         Redemption.id == found.id, _redemption_scope(user))):
                     raise NotFound("没有这个取货码的待取兑换 / no open redemption with this code")
                 reward_service.collect(session, now=_now(), redemption=found, actor=user)
-                flash(N_("已领取：%(name)s") % {"name": found.reward_name}, "success")
+                flash(gettext("已领取：%(name)s", name=found.reward_name), "success")
             else:
                 item = session.scalar(sa.select(Redemption).where(Redemption.id == (_int("redemption_id", 0) or 0),
                                                                   _redemption_scope(user)))
@@ -412,7 +413,7 @@ def tv_boxes() -> Any:
                     tvbox_service.record_failed_pairing(services.session_factory, now=_now(), actor_label=label,
                                                         actor_id=user_id, code=code)
                     raise
-                flash(N_("配对成功：%(name)s") % {"name": household.name}, "success")
+                flash(gettext("配对成功：%(name)s", name=household.name), "success")
             else:
                 box = session.get(TvBox, _int("box_id", 0) or 0)
                 if box is None or box.household_id is None:

@@ -6,16 +6,20 @@ result; the household always comes from the box, never from the URL.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from typing import Any
 
+from babel.dates import format_skeleton
 from flask import g, jsonify, make_response, redirect, render_template, request, send_file
+from flask_babel import get_locale, gettext
 
 from core.clock import to_local
 from core.errors import ServiceError
-from core.i18n import N_
+from core.i18n import DEFAULT_LOCALE, LOCALES, N_
 from core.models.places import Courtyard, Household
 from core.models.tvbox import TvBox
 from core.services import checkins as checkin_service
@@ -69,24 +73,44 @@ def _household_header(session: Any, household_id: int) -> dict[str, Any]:
     return {"name": household.name if household else ""}
 
 
+def _locale() -> str:
+    """The language of this TV page ("zh" unless the URL asked for another one)."""
+    locale = get_locale()
+    return locale.language if locale is not None and locale.language in LOCALES else DEFAULT_LOCALE
+
+
+@bp.context_processor
+def _page_language() -> dict[str, str]:
+    """`<html lang>` for the page: screen readers and TV speech pick their voice from it."""
+    locale = _locale()
+    return {"tv_lang": "zh-CN" if locale == "zh" else locale}
+
+
+def tv_date(value: dt.date, locale: str) -> str:
+    """A short date on the TV in the reader's language: "3月5日" or "Mar 5" (pure)."""
+    return format_skeleton("MMMd", dt.datetime.combine(value, dt.time()), locale=locale)
+
+
 def _tv_error(message: str, status: int) -> Any:
-    return make_response(render_template("tv/error.html", message=message, back=tvurl("tv.index")), status)
+    """An error screen; `message` is a msgid (or a service's Chinese text) translated here."""
+    return make_response(render_template("tv/error.html", message=gettext(message), back=tvurl("tv.index")),
+                         status)
 
 
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError) -> Any:
-    text = str(exc).split(" / ")[0] or "出了点问题"
+    text = str(exc).split(" / ")[0] or N_("出了点问题")
     return _tv_error(text, exc.status)
 
 
 @bp.errorhandler(404)
 def _not_found(_exc: Any) -> Any:
-    return _tv_error("没有找到这个页面", 404)
+    return _tv_error(N_("没有找到这个页面"), 404)
 
 
 @bp.errorhandler(403)
 def _forbidden(_exc: Any) -> Any:
-    return _tv_error("这台电视不能做这件事", 403)
+    return _tv_error(N_("这台电视不能做这件事"), 403)
 
 
 # --- pairing and home --------------------------------------------------------------------------
@@ -109,7 +133,8 @@ def pairing() -> Any:
                 _box, token = register_box(session, now=now, client_addr=request.remote_addr or "", config=config)
         except RateLimited as exc:
             return _tv_error(str(exc).split(" / ")[0], 429)
-        response = redirect(f"{request.path}?t={token}")
+        lang = request.args.get("lang")
+        response = redirect(f"{request.path}?t={token}" + (f"&lang={lang}" if lang in LOCALES else ""))
         response.set_cookie(
             COOKIE, token, max_age=config.cookie_days * 86400, httponly=True, samesite="Lax", path="/tv",
             secure=services().settings.web.secure_cookies,
@@ -162,7 +187,7 @@ def home() -> Any:
     return render_template(
         "tv/home.html", household=header, balance=balance, rank=rank, total=total, unread=unread,
         meeting=meeting_view, checked_in=checked_in, back_url=None, followup=followup,
-        reminders=shown, reminder_line=reminder_line(shown), can_speak=_tts_available(),
+        reminders=shown, reminder_line=reminder_line(shown, gettext), can_speak=_tts_available(),
     )
 
 
@@ -171,9 +196,13 @@ def visible_reminders(items: list[Any], meeting_time: str | None) -> list[Any]:
     return [item for item in items if not (item.kind == "meeting" and meeting_time and item.time == meeting_time)]
 
 
-def reminder_line(items: list[Any]) -> str:
-    """The home's one-line summary of today's reminders, e.g. "19:00 用药：晚饭后吃降压药" (pure)."""
-    return "；".join(f"{item.time} {item.kind_label}：{item.text}" for item in items)
+def reminder_line(items: list[Any], translate: Callable[[str], str] = str) -> str:
+    """The home's one-line summary of today's reminders, e.g. "19:00 用药：晚饭后吃降压药" (pure).
+
+    `translate` turns the kind label and the punctuation (msgids) into the page's language.
+    """
+    return translate("；").join(f"{item.time} {translate(item.kind_label)}{translate('：')}{item.text}"
+                               for item in items)
 
 
 def reminders_speech(items: list[Any]) -> str:
@@ -308,14 +337,14 @@ def redemption_audio(redemption_id: int) -> Any:
 def _speech(text: str) -> Any:
     tts = services().tts
     if tts is None or not getattr(tts, "available", False):
-        return _tv_error("语音暂时不能播放，请看屏幕上的文字", 503)
+        return _tv_error(N_("语音暂时不能播放，请看屏幕上的文字"), 503)
     from core.tts import TtsUnavailable
 
     try:
         path = tts.synthesize(text)
     except TtsUnavailable:
         log.warning("TTS failed for a TV page", exc_info=True)
-        return _tv_error("语音暂时不能播放，请看屏幕上的文字", 503)
+        return _tv_error(N_("语音暂时不能播放，请看屏幕上的文字"), 503)
     response = send_file(path, mimetype="audio/wav", conditional=True, max_age=86400)
     return response
 
@@ -331,7 +360,7 @@ def notices() -> Any:
         rows = session.execute(notice_service.notices_for_household(session, now=now,
                                                                     household_id=g.tv_household_id)).all()
         items = [{"id": n.id, "title": n.title, "category": notice_service.CATEGORY_LABELS.get(n.category, "通知"),
-                  "date": f"{to_local(n.publish_from).month}月{to_local(n.publish_from).day}日",
+                  "date": tv_date(to_local(n.publish_from).date(), _locale()),
                   "pinned": n.pinned, "unread": read_at is None} for n, read_at in rows]
     page = _int_arg("p", 1)
     focus = request.args.get("f", "")
@@ -389,8 +418,8 @@ def notice(notice_id: int) -> Any:
         notice_service.mark_read(session, now=now, household_id=g.tv_household_id, notice_id=notice_id)
         view = {"id": item.id, "title": item.title, "photo_url": item.photo_url,
                 "category": notice_service.CATEGORY_LABELS.get(item.category, "通知"),
-                "date": to_local(item.publish_from).strftime("%m月%d日"),
-                "event": to_local(item.event_at).strftime("%m月%d日 %H:%M") if item.event_at else ""}
+                "date": tv_date(to_local(item.publish_from).date(), _locale()),
+                "event": _event_time(item.event_at)}
         body = item.body
     body_pages = split_pages(body, NOTICE_CHARS_PER_PAGE.get(g.tv_text_size, 150))
     body_page, page, pages = _page_slice(body_pages, _int_arg("p", 1), 1)
@@ -399,6 +428,14 @@ def notice(notice_id: int) -> Any:
         audio_url=tvurl("tv.notice_audio", notice_id=notice_id),
         back_url=tvurl("tv.notices", f=f"notice-{notice_id}"),
     )
+
+
+def _event_time(event_at: dt.datetime | None) -> str:
+    """When a notice's event happens, e.g. "3月5日 14:30" / "Mar 5 14:30"; empty when it has none."""
+    if event_at is None:
+        return ""
+    local = to_local(event_at)
+    return f"{tv_date(local.date(), _locale())} {local:%H:%M}"
 
 
 @bp.get("/notices/<int:notice_id>/audio")
@@ -532,7 +569,7 @@ def followup_audio(request_id: int) -> Any:
         prompts = followup_service.pending_followups_for_household(session, g.tv_household_id)
     prompt = next((p for p in prompts if p.request_id == request_id), None)
     if prompt is None:
-        return _tv_error("这个问题已经回答过了", 404)
+        return _tv_error(N_("这个问题已经回答过了"), 404)
     return _speech(prompt.question)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.container import Services, current_services
 from core.db import read_only, transaction
+from core.i18n import LOCALES
 from core.services.tvboxes import TvConfig, box_for_token, paired_household_id
 
 bp = Blueprint("tv", __name__, url_prefix="/tv", template_folder="templates", static_folder="static")
@@ -109,9 +110,16 @@ def _identify_box() -> None:
 
 @bp.app_template_global("tvurl")
 def tvurl(endpoint: str, **values: Any) -> str:
-    """url_for for TV pages, carrying the box token in the URL when the box has no cookie."""
-    if getattr(g, "tv_url_token", False) and g.get("tv_token"):
-        values.setdefault("t", g.tv_token)
+    """url_for for TV pages, carrying the box token in the URL when the box has no cookie.
+
+    A page opened with ?lang= keeps that language on every link: the TV has no language cookie.
+    """
+    token = g.get("tv_token")
+    if getattr(g, "tv_url_token", False) and token and request.cookies.get(COOKIE) != token:
+        values.setdefault("t", token)  # a box whose cookie already holds this token needs no token in links
+    lang = request.args.get("lang")
+    if lang in LOCALES:
+        values.setdefault("lang", lang)
     return url_for(endpoint, **values)
 
 

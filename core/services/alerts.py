@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, InvalidTransition, NotFound
+from core.i18n import N_
 from core.models.alerts import ACTIVE_STATUSES, Alert, AlertNotification
 from core.models.outbox import OutboxMessage
 from core.models.places import Resident
@@ -40,9 +41,9 @@ from core.services.outbox import Recipient, enqueue_message
 log = logging.getLogger(__name__)
 
 TYPE_LABELS = {
-    "sos": "求救", "fall": "跌倒", "hr_high": "心率偏高", "hr_low": "心率偏低", "spo2_low": "血氧偏低",
-    "temp_high": "体温偏高", "temp_low": "体温偏低", "removed": "手环摘下", "silent": "手环无消息",
-    "battery_low": "手环电量低", "no_activity": "无活动",
+    "sos": N_("求救"), "fall": N_("跌倒"), "hr_high": N_("心率偏高"), "hr_low": N_("心率偏低"),
+    "spo2_low": N_("血氧偏低"), "temp_high": N_("体温偏高"), "temp_low": N_("体温偏低"), "removed": N_("手环摘下"),
+    "silent": N_("手环无消息"), "battery_low": N_("手环电量低"), "no_activity": N_("无活动"),
 }
 
 

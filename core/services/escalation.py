@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import to_local
 from core.container import Services
+from core.i18n import N_
 from core.models.alerts import Alert, AlertNotification
 from core.models.outbox import OutboxMessage
 from core.models.places import CaregiverLink, Household
@@ -31,7 +32,7 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 SEVERITY_PRIORITY = {"critical": 0, "urgent": 1, "warning": 3}
-SEVERITY_LABELS = {"critical": "紧急", "urgent": "重要", "warning": "提醒"}
+SEVERITY_LABELS = {"critical": N_("紧急"), "urgent": N_("重要"), "warning": N_("提醒")}
 SEVERITY_ORDER = {"warning": 1, "urgent": 2, "critical": 3}
 
 

@@ -20,6 +20,7 @@ from core.clock import LOCAL_TZ, UTC, to_local
 from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
+from core.i18n import N_
 from core.models.ops import FollowupAttempt
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Resident
@@ -34,8 +35,9 @@ log = logging.getLogger(__name__)
 
 SUBJECT = "request_followup"
 DIGITS = {"1": "satisfied", "2": "basic", "3": "dissatisfied"}
-ANSWER_LABELS = {"satisfied": "满意", "basic": "基本满意", "dissatisfied": "不满意", "unevaluated": "未评价"}
-OPTIONS = (("1", "满意"), ("2", "基本满意"), ("3", "不满意"))
+ANSWER_LABELS = {"satisfied": N_("满意"), "basic": N_("基本满意"), "dissatisfied": N_("不满意"),
+                 "unevaluated": N_("未评价")}
+OPTIONS = (("1", N_("满意")), ("2", N_("基本满意")), ("3", N_("不满意")))
 DEFAULTS = {
     "followup_delay_minutes": 30, "followup_max_attempts": 2, "followup_call_start_hour": 9,
     "followup_call_end_hour": 20, "followup_call_wait_hours": 4, "followup_tv_wait_hours": 24,

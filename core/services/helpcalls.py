@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidTransition, NotFound
+from core.i18n import N_
 from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.places import Household
 from core.services.audit import record_audit
@@ -23,7 +24,7 @@ ENDED_STATUSES = ("failed", "cancelled")
 CANCELLABLE_STATUSES = ("pending", "calling", "failed_round")
 RINGING_LEGS = ("queued", "ringing")
 REACHED_LEGS = ("answered", "accepted")
-DRYRUN_NOTE = "演示模式：没有真的拨打电话"
+DRYRUN_NOTE = N_("演示模式：没有真的拨打电话")
 DEFAULT_ACTIVE_MINUTES = 30
 
 

@@ -11,12 +11,14 @@ from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, UTC, as_utc
 from core.errors import InvalidInput, NotFound
+from core.i18n import N_
 from core.models.notices import AUDIENCES, NOTICE_CATEGORIES, Notice, NoticeRead
 from core.services.audit import record_audit
 from core.services.people import place_of_household
 
-CATEGORY_LABELS = {"notice": "通知", "experience": "经验宣传", "policy": "政策", "meeting": "会议", "jobs": "招工"}
-AUDIENCE_LABELS = {"town": "全镇", "village": "全村", "courtyard": "本小院"}
+CATEGORY_LABELS = {"notice": N_("通知"), "experience": N_("经验宣传"), "policy": N_("政策"), "meeting": N_("会议"),
+                   "jobs": N_("招工")}
+AUDIENCE_LABELS = {"town": N_("全镇"), "village": N_("全村"), "courtyard": N_("本小院")}
 
 
 def validate_notice(*, title: str, category: str, audience: str, publish_from: dt.datetime,

@@ -18,14 +18,16 @@ from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, UTC, as_utc
 from core.errors import InvalidInput, InvalidTransition, NotFound
+from core.i18n import N_
 from core.models.places import Courtyard, Household
 from core.models.points import PointAccount, PointEntry
 from core.services.audit import record_audit
 from core.services.people import place_of_household
 
 # Written by the system; always valid whatever the configuration says.
-SYSTEM_CATEGORIES = ("兑换", "退还", "冲正")
-DEFAULT_CATEGORIES = ("环境卫生", "志愿服务", "参加会议", "孝老爱亲", "移风易俗", "扣分", "其他")
+SYSTEM_CATEGORIES = (N_("兑换"), N_("退还"), N_("冲正"))
+DEFAULT_CATEGORIES = (N_("环境卫生"), N_("志愿服务"), N_("参加会议"), N_("孝老爱亲"), N_("移风易俗"), N_("扣分"),
+                      N_("其他"))
 MAX_ABS_DELTA = 1000
 
 

@@ -18,6 +18,7 @@ from core.clock import LOCAL_TZ, UTC, to_local
 from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
+from core.i18n import N_
 from core.models.ops import REMINDER_KINDS, Reminder, ReminderCall
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Resident, Village
@@ -30,7 +31,7 @@ from core.services.people import caregiver_chain, primary_resident, recipient_fo
 
 log = logging.getLogger(__name__)
 
-KIND_LABELS = {"meeting": "会议", "medication": "用药", "appointment": "复诊", "other": "事项"}
+KIND_LABELS = {"meeting": N_("会议"), "medication": N_("用药"), "appointment": N_("复诊"), "other": N_("事项")}
 CAREGIVER_KINDS = ("medication", "appointment")
 STALE_AFTER = dt.timedelta(hours=12)  # calls for a reminder this far in the past are no longer placed
 

@@ -34,6 +34,7 @@ from core.clock import LOCAL_TZ, UTC, to_local
 from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
+from core.i18n import N_
 from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Town, Village
@@ -43,7 +44,7 @@ from core.services.outbox import enqueue_message, recipient_for_user
 from core.services.requests import TYPE_LABELS
 
 KINDS = ("daily", "weekly", "monthly")
-KIND_LABELS = {"daily": "日通报", "weekly": "周小结", "monthly": "月总结"}
+KIND_LABELS = {"daily": N_("日通报"), "weekly": N_("周小结"), "monthly": N_("月总结")}
 SATISFACTION_KEYS = ("satisfied", "basic", "dissatisfied", "unevaluated")
 REACHED_STATUSES = ("reached", "bridged")
 

@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied
-from core.i18n import translate
+from core.i18n import N_, translate
 from core.models.places import Resident
 from core.models.requests import CHANNELS, Request, RequestEvent
 from core.models.staff import User
@@ -20,28 +20,28 @@ from core.services.outbox import enqueue_message, recipient_for_user
 from core.services.people import courtyard_head, place_of_household
 
 TYPE_LABELS = {
-    "environment": "爱环境",
-    "find_head": "找院长",
-    "sell": "帮我卖",
-    "job": "找活干",
-    "help": "求助",
-    "repair": "维修",
-    "other": "其他",
+    "environment": N_("爱环境"),
+    "find_head": N_("找院长"),
+    "sell": N_("帮我卖"),
+    "job": N_("找活干"),
+    "help": N_("求助"),
+    "repair": N_("维修"),
+    "other": N_("其他"),
 }
 STATUS_LABELS = {
-    "new": "待分派",
-    "assigned": "已分派",
-    "in_progress": "处理中",
-    "resolved": "已解决",
-    "evaluated": "已评价",
-    "closed": "已关闭",
+    "new": N_("待分派"),
+    "assigned": N_("已分派"),
+    "in_progress": N_("处理中"),
+    "resolved": N_("已解决"),
+    "evaluated": N_("已评价"),
+    "closed": N_("已关闭"),
 }
 SATISFACTION = ("satisfied", "basic", "dissatisfied", "unevaluated")
 OPEN_STATUSES = ("new", "assigned", "in_progress")
 
 
 def type_label(request_type: str) -> str:
-    """The Chinese name of a request type."""
+    """The Chinese name of a request type (a msgid: translate it for the reader)."""
     return TYPE_LABELS.get(request_type, request_type)
 
 
@@ -75,15 +75,16 @@ def _event(
 
 
 def _notify_assignee(session: Session, req: Request, assignee: User, now: dt.datetime, template: str) -> None:
+    locale = assignee.locale or "zh"
     text = translate(
         "新工单 #%(id)s（%(type)s）：%(text)s",
-        assignee.locale or "zh",
+        locale,
         id=req.id,
-        type=type_label(req.type),
+        type=translate(type_label(req.type), locale),
         text=(req.text or req.transcript or "")[:120],
     )
     if req.recording_url:
-        text += " " + translate("录音：%(url)s", assignee.locale or "zh", url=req.recording_url)
+        text += " " + translate("录音：%(url)s", locale, url=req.recording_url)
     enqueue_message(
         session,
         now=now,

@@ -55,7 +55,7 @@
     if (player.getAttribute('src') !== url) { player.setAttribute('src', url); }
     try { player.currentTime = 0; } catch (e) { /* not loaded yet */ }
     if (player.play) { player.play(); }
-    setText('audio-state', '正在朗读…');
+    setText('audio-state', attr('data-reading')); /* 正在朗读…, translated by the page */
     return true;
   }
 

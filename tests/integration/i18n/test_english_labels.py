@@ -1,0 +1,125 @@
+"""Labels kept in Python dictionaries (request types, notice categories, reminder kinds) reach English readers.
+
+The 院长's SMS follows their account's language; the TV is Chinese unless its URL says ?lang=en, and then
+every link on the page keeps lang=en so the next screen is English too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from core.clock import LOCAL_TZ, to_local
+from core.db import transaction
+from core.models.outbox import OutboxMessage
+from core.models.staff import User
+from core.services import requests as request_service
+from core.services.notices import post_notice
+from core.services.reminders import create_reminder
+from tests.factories import build_world
+from tests.integration.tv.conftest import pair_client
+
+LANG_ATTR = re.compile(r'<html lang="([^"]+)"')
+TV_LINK = re.compile(r'(?:href|action|data-[a-z]+)="(/tv/[^"]*)"')
+
+
+def _text(response) -> str:  # noqa: ANN001
+    assert response.status_code == 200, response.status_code
+    return response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("locale", "wanted", "unwanted"), [("en", "(Repair)", "维修"), ("zh", "（维修）", "Repair")])
+def test_new_request_sms_names_the_type_in_the_heads_language(session_factory, clock, locale, wanted, unwanted):  # noqa: ANN001
+    """An English-speaking 院长 reads "New request #N (Repair)", not the Chinese type name inside English text."""
+    with transaction(session_factory) as session:
+        world = build_world(session, clock.now())
+        session.get(User, world.users["head_a"].id).locale = locale
+        resident_id, head_id = world.residents[0].id, world.users["head_a"].id
+    with transaction(session_factory) as session:
+        request_service.submit_request(
+            session, now=clock.now(), due_hours={"repair": 24}, resident_id=resident_id, type="repair",
+            channel="phone", text="我家水管爆了",
+        )
+    with session_factory() as session:
+        text = session.scalars(sa.select(OutboxMessage.text).where(OutboxMessage.recipient_user_id == head_id)).one()
+    assert wanted in text
+    assert unwanted not in text
+    assert "我家水管爆了" in text  # the elder's own words are never translated
+
+
+@pytest.fixture
+def paired(app, services):  # noqa: ANN001, ANN201
+    """A TV client (box cookie) paired to 王奶奶's household, with a policy notice and a medicine reminder today."""
+    now = services.clock.now()
+    with transaction(services.session_factory) as session:
+        world = build_world(session, now)
+        household_id, resident_id = world.households[0].id, world.residents[0].id
+        post_notice(session, now=now, title="新农合缴费", body="本月底前缴费。", category="policy",
+                    audience="town", town_id=world.town.id)
+        evening = dt.datetime.combine(to_local(now).date(), dt.time(19), tzinfo=LOCAL_TZ)
+        create_reminder(session, now=now, actor=None, kind="medication", text="晚饭后吃降压药", at=evening,
+                        resident_id=resident_id)
+    client = app.test_client()
+    pair_client(client, services, household_id)
+    return client
+
+
+def test_tv_home_in_english_keeps_lang_on_every_link(paired):  # noqa: ANN001
+    """?lang=en shows the tiles and today's reminder kind in English, and every TV link carries lang=en."""
+    html = _text(paired.get("/tv/?lang=en"))
+    assert LANG_ATTR.search(html).group(1) == "en"
+    for label in ("Call for help", "Points board", "I'm fine", "Notices"):
+        assert label in html, label
+    assert "一键呼叫" not in html and "积分榜" not in html
+    assert "19:00 Medicine: 晚饭后吃降压药" in html
+    assert 'data-reading="Reading aloud…"' in html  # what app.js shows while the audio plays
+    links = TV_LINK.findall(html)
+    assert {"/tv/ranking?lang=en", "/tv/notices?lang=en", "/tv/checkin?lang=en"} <= set(links)
+    assert all("lang=en" in link for link in links if not link.startswith("/tv/static/")), links
+
+
+def test_tv_stays_chinese_without_lang(paired):  # noqa: ANN001
+    """Elders who ask for nothing get Chinese, lang="zh-CN", and links without a lang parameter."""
+    html = _text(paired.get("/tv/"))
+    assert LANG_ATTR.search(html).group(1) == "zh-CN"
+    assert "一键呼叫" in html and "Call for help" not in html
+    assert "19:00 用药：晚饭后吃降压药" in html
+    assert 'data-reading="正在朗读…"' in html
+    assert not [link for link in TV_LINK.findall(html) if "lang=" in link]
+
+
+def test_english_stays_english_after_a_button_press(paired):  # noqa: ANN001
+    """Pressing 我很好 on an English page posts to a lang=en URL, so the answer screen is English too."""
+    home = _text(paired.get("/tv/?lang=en"))
+    form = re.search(r'<form[^>]*action="(/tv/checkin[^"]*)"><input type="hidden" name="t" value="([^"]+)"', home)
+    action, token = form.groups()
+    assert "lang=en" in action
+    done = _text(paired.post(action, data={"t": token}))
+    assert LANG_ATTR.search(done).group(1) == "en"
+    assert "收到了" not in done
+    assert 'href="/tv/?f=tile-checkin&amp;lang=en"' in done
+
+
+def test_tv_notice_category_and_date_follow_the_language(paired):  # noqa: ANN001
+    """The notice list names the category and the day in the reader's language."""
+    english = _text(paired.get("/tv/notices?lang=en"))
+    assert "Policy: 新农合缴费" in english
+    assert "Nov 26" in english and "11月26日" not in english
+    chinese = _text(paired.get("/tv/notices"))
+    assert "政策：新农合缴费" in chinese
+    assert "11月26日" in chinese
+    notice_link = re.search(r'href="(/tv/notices/\d+\?lang=en)"', english).group(1)
+    detail = _text(paired.get(notice_link))
+    assert "Policy: 新农合缴费" in detail and "Nov 26" in detail
+
+
+def test_tv_error_screen_follows_the_language(paired):  # noqa: ANN001
+    """A refused action (a post without the box's form token) explains itself in the page's language."""
+    english = paired.post("/tv/checkin?lang=en", data={})
+    assert english.status_code == 403
+    assert "This TV cannot do that" in english.get_data(as_text=True)
+    chinese = paired.post("/tv/checkin", data={})
+    assert "这台电视不能做这件事" in chinese.get_data(as_text=True)
