@@ -1,5 +1,6 @@
 """TV benchmark: home page weight, key press → repaint under 4× CPU throttling, server latency at 200 clients,
-ranking speed for 5,000 households. Prints JSON. Also saves docs/tv-home.png (1280×720, demo-like data).
+ranking speed for 5,000 households. Prints JSON.
+Also saves bench/out/tv-home.png (1280×720); the README screenshot comes from the `make run` demo.
 
 Run: .venv/bin/python -m bench.tv   (needs /usr/bin/chromium; everything runs on loopback)
 """
@@ -90,8 +91,8 @@ def browser_figures(base: str, token: str) -> dict:
         page.goto(f"{base}/tv/", wait_until="networkidle")
         out["home_requests"] = len(sizes)
         out["home_bytes"] = sum(sizes)
-        shot = ROOT / "docs" / "tv-home.png"
-        shot.parent.mkdir(exist_ok=True)
+        shot = ROOT / "bench" / "out" / "tv-home.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot))
         out["screenshot"] = str(shot.relative_to(ROOT))
         cdp = context.new_cdp_session(page)
