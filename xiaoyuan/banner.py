@@ -12,10 +12,15 @@ def main() -> None:
     settings = load_settings()
     local = f"http://{settings.web.host}:{settings.web.port}"
     base = settings.public_base_url
+    telephony = (
+        "电话为演示模式，不会真的拨打 / telephony: dry-run, nothing is really dialled"
+        if settings.telephony.provider == "dryrun"
+        else f"电话服务商 / telephony provider: {settings.telephony.provider}"
+    )
     print(f"""
 小院+ 正在启动 / xiaoyuan is starting
   电视首页 TV home (open on a set-top box or a browser):   {local}/tv/
-      演示电视，已配对独居户 demo TV, paired (a fresh browser window): {local}/tv/?t={DEMO_TV_TOKEN}
+      演示电视，已配对独居户 demo TV, paired:                    {local}/tv/?t={DEMO_TV_TOKEN}
       待配对的电视 a box showing its pairing code:          {local}/tv/?t={DEMO_PENDING_TV_TOKEN}
   工作台 Staff console:                                   {local}/console/
       演示账号 demo logins (password {DEMO_PASSWORD}):
@@ -24,7 +29,7 @@ def main() -> None:
   手环模拟 Wristband simulator (SOS from the demo band SIM0001, in another terminal):
       .venv/bin/xiaoyuan band simulate --scenario sos --count 1
   健康检查 Health / metrics:                              {local}/healthz · {local}/metrics
-  电话为演示模式，不会真的拨打 / telephony: {settings.telephony.provider}
+  {telephony}
 按 Ctrl+C 停止 / press Ctrl+C to stop
 """, flush=True)
 
