@@ -27,6 +27,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from core.container import Services
 from core.settings import Settings
+from devices.commands import QOS as CMD_QOS
+from devices.commands import Command, build_command, new_command_id
 from devices.ingest import Counters, Inbound, Ingestor
 
 log = logging.getLogger(__name__)
@@ -182,6 +184,19 @@ class Listener:
                 self.counters.count("errors", "queue_full")
                 if self.stop_event.is_set():
                     return
+
+    # ---- downlink
+    def publish_command(
+        self, site: str, device_id: str, cmd: str, *, interval_s: int | None = None, wait: float | None = None,
+    ) -> tuple[Command, mqtt.MQTTMessageInfo]:
+        """Send a `cmd` (measure_now / set_interval) to one band: QoS 1, not retained; with `wait`, block up
+        to that many seconds for the broker's PUBACK. Raises InvalidInput for a bad command."""
+        command = build_command(root=self.root, site=site, device_id=device_id, cmd=cmd,
+                                now=self.services.clock.now(), command_id=new_command_id(), interval_s=interval_s)
+        info = self.client.publish(command.topic, command.encode(), qos=CMD_QOS, retain=False)
+        if wait is not None:
+            info.wait_for_publish(wait)
+        return command, info
 
     # ---- worker
     def _take_batch(self, source: queue.Queue[Inbound] | None = None, wait: float | None = None) -> list[Inbound]:

@@ -2,6 +2,8 @@
 
 Scenarios: normal, sos, fall, tachycardia (HR ~135), hypoxia (SpO2 ~86 %), removed (worn=false),
 offline (the bands go quiet; with a Last Will the broker announces them offline).
+Each band subscribes to its own `cmd` topic and honours `measure_now` (one reading at once) and
+`set_interval` (from then on that band reports at most once per interval).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+
+from devices.commands import QOS as CMD_QOS
+from devices.commands import parse_command
 
 log = logging.getLogger(__name__)
 SCENARIOS = ("normal", "sos", "fall", "tachycardia", "hypoxia", "removed", "offline")
@@ -55,6 +60,12 @@ class Simulator:
         self.protocol = protocol
         self.clients: list[mqtt.Client] = []
         self.seq = {b.device_id: int(time.time() * 1000) % 10**9 for b in self.bands}
+        self.intervals: dict[str, int] = {}  # device id → interval set by a `set_interval` command
+        self.last_sent: dict[str, float] = {}  # device id → monotonic time of its last telemetry
+        self.commands: list[tuple[str, dict]] = []  # (device id, payload) of every command honoured
+        self._lock = threading.Lock()  # the random generator is shared with the network threads
+        self.scenario = "normal"  # what measure_now reports (the running scenario)
+        self.listening: set[str] = set()  # device ids whose cmd subscription the broker acknowledged
 
     def topic(self, band: SimBand, kind: str) -> str:
         """The contract topic of a band."""
@@ -68,10 +79,64 @@ class Simulator:
             client.username_pw_set(band.device_id, band.secret)
             client.will_set(self.topic(band, "status"), "offline", qos=1, retain=True)
             client.max_inflight_messages_set(1000)
+            index = len(self.clients)
+            client.on_connect = self._on_connect_for(band)
+            client.on_message = self._on_command_for(index)
+            client.on_subscribe = self._on_subscribe_for(band)
             client.connect(self.host, self.port, keepalive=15)
             client.loop_start()
             client.publish(self.topic(band, "status"), "online", qos=1, retain=True)
             self.clients.append(client)
+
+    def _on_connect_for(self, band: SimBand):  # noqa: ANN202
+        def on_connect(client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+            try:
+                if not reason_code.is_failure:
+                    client.subscribe(self.topic(band, "cmd"), qos=CMD_QOS)  # resubscribes after a reconnect
+            except Exception:  # noqa: BLE001 - a callback must never raise
+                log.exception("simulator on_connect failed")
+        return on_connect
+
+    def _on_subscribe_for(self, band: SimBand):  # noqa: ANN202
+        def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+            if not any(rc.is_failure for rc in reason_codes):
+                self.listening.add(band.device_id)
+        return on_subscribe
+
+    def wait_listening(self, timeout: float = 10.0) -> bool:
+        """Wait until every band's cmd subscription is acknowledged (commands sent earlier may be missed)."""
+        deadline = time.monotonic() + timeout
+        while len(self.listening) < len(self.bands) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return len(self.listening) >= len(self.bands)
+
+    def _on_command_for(self, index: int):  # noqa: ANN202
+        def on_message(client, userdata, message) -> None:  # noqa: ANN001
+            try:
+                self.handle_command(index, bytes(message.payload))
+            except Exception:  # noqa: BLE001 - a callback must never raise
+                log.exception("simulator could not handle a command")
+        return on_message
+
+    def handle_command(self, index: int, raw: bytes) -> dict | None:
+        """Honour one `cmd` payload for band `index`: measure_now publishes a reading, set_interval paces it."""
+        command = parse_command(raw)
+        band = self.bands[index]
+        if command is None:
+            log.warning("simulated band %s ignored a malformed command", band.device_id)
+            return None
+        if command["cmd"] == "set_interval":
+            self.intervals[band.device_id] = command["interval_s"]
+        elif command["cmd"] == "measure_now":
+            self.telemetry(index, self.scenario, 0)
+        self.commands.append((band.device_id, command))
+        log.info("simulated band %s: %s", band.device_id, command["cmd"])
+        return command
+
+    def _due(self, device_id: str) -> bool:
+        interval = self.intervals.get(device_id)
+        last = self.last_sent.get(device_id)
+        return interval is None or last is None or time.monotonic() - last >= interval
 
     def event(self, index: int, kind: str) -> mqtt.MQTTMessageInfo:
         """Publish one event (QoS 1) for band `index`."""
@@ -84,13 +149,16 @@ class Simulator:
     def telemetry(self, index: int, scenario: str, step: int) -> mqtt.MQTTMessageInfo:
         """Publish one telemetry reading (QoS 0) for band `index`."""
         band = self.bands[index]
-        payload = reading(scenario, step, self.rng, time.time())
+        with self._lock:
+            payload = reading(scenario, step, self.rng, time.time())
+        self.last_sent[band.device_id] = time.monotonic()
         return self.clients[index].publish(self.topic(band, "telemetry"), json.dumps(payload), qos=0)
 
     def run(self, *, scenario: str, rate: float, duration: float | None = None, count: int | None = None,
             stop: threading.Event | None = None) -> int:
         """Publish at `rate` messages/s until duration, count or stop; return how many were sent."""
         stop = stop or threading.Event()
+        self.scenario = scenario
         if scenario in ("sos", "fall"):
             for i in range(len(self.bands)):
                 self.event(i, scenario).wait_for_publish(10)
@@ -100,7 +168,11 @@ class Simulator:
             return 0
         sent, step, start = 0, 0, time.monotonic()
         while not stop.is_set():
+            published = False
             for i in range(len(self.bands)):
+                if not self._due(self.bands[i].device_id):
+                    continue  # this band was told a longer interval
+                published = True
                 self.telemetry(i, scenario, step)
                 sent += 1
                 if count is not None and sent >= count:
@@ -110,6 +182,8 @@ class Simulator:
                 if delay > 0:
                     time.sleep(delay)
             step += 1
+            if not published:
+                stop.wait(0.05)  # every band is waiting for its interval
             if duration is not None and time.monotonic() - start >= duration:
                 break
         return sent

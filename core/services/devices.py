@@ -26,6 +26,7 @@ from core.models.places import Resident
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{2,64}$")  # safe inside an MQTT topic and an ACL line
 PBKDF2_ITERATIONS = 1000
 BUCKET = dt.timedelta(minutes=5)
+SET_INTERVAL_MIN_S, SET_INTERVAL_MAX_S = 30, 3600  # what a `set_interval` command to a band may ask for
 
 
 def hash_secret(secret: str, *, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
@@ -102,6 +103,23 @@ def assign_band(
         band.thresholds = cleaned
     if interval_s is not None:
         band.interval_s = interval_s
+    session.flush()
+    return band
+
+
+def check_command_interval(interval_s: int) -> int:
+    """The interval a band may be told to report at (30–3600 s), or InvalidInput."""
+    if isinstance(interval_s, bool) or not isinstance(interval_s, int) or not (
+            SET_INTERVAL_MIN_S <= interval_s <= SET_INTERVAL_MAX_S):
+        raise InvalidInput(f"上报间隔应在{SET_INTERVAL_MIN_S}到{SET_INTERVAL_MAX_S}秒之间 / "
+                           f"the interval must be {SET_INTERVAL_MIN_S}–{SET_INTERVAL_MAX_S} s")
+    return interval_s
+
+
+def set_band_interval(session: Session, band_ref: str | int, interval_s: int) -> Band:
+    """Record a band's new reporting interval (after it was told by `set_interval`); silent-band checks use it."""
+    band = get_band(session, band_ref)
+    band.interval_s = check_command_interval(interval_s)
     session.flush()
     return band
 
