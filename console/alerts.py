@@ -297,10 +297,8 @@ def _back(alert_id: int) -> Response:
     return redirect(safe_next(request.form.get("next")) or url_for("console.alert_detail", alert_id=alert_id))
 
 
-@bp.post("/alerts/<int:alert_id>/acknowledge")
-@staff_required()
-def alert_acknowledge(alert_id: int) -> Response:
-    """Take the alert: escalation stops (it must still be resolved within its ack timeout)."""
+def _act_on_alert(alert_id: int, action: str, done: str, change: Any) -> Response:
+    """Check scope (404 outside it), apply `change(session, now, user)`, audit, commit and flash."""
     user = current_staff()
     session = db_session()
     try:
@@ -309,41 +307,34 @@ def alert_acknowledge(alert_id: int) -> Response:
         abort(404)
     now = current_services().clock.now()
     try:
-        alert_service.acknowledge_alert(session, now=now, alert_id=alert_id, by=user.display_name or user.username,
-                                        via="console", user_id=user.id)
-        record_audit(session, at=now, actor=user, action="alert.acknowledge", entity_type="alert",
-                     entity_id=alert_id)
+        change(session, now, user)
+        record_audit(session, at=now, actor=user, action=action, entity_type="alert", entity_id=alert_id)
         session.commit()
     except ServiceError as exc:
         session.rollback()
         flash(error_text(exc), "error")
         return _back(alert_id)
-    flash(N_("已确认，正在处理"), "success")
+    flash(done, "success")
     return _back(alert_id)
+
+
+@bp.post("/alerts/<int:alert_id>/acknowledge")
+@staff_required()
+def alert_acknowledge(alert_id: int) -> Response:
+    """Take the alert: escalation stops (it must still be resolved within its ack timeout)."""
+    return _act_on_alert(alert_id, "alert.acknowledge", N_("已确认，正在处理"), lambda session, now, user: (
+        alert_service.acknowledge_alert(session, now=now, alert_id=alert_id, by=user.display_name or user.username,
+                                        via="console", user_id=user.id)))
 
 
 @bp.post("/alerts/<int:alert_id>/resolve")
 @staff_required()
 def alert_resolve(alert_id: int) -> Response:
     """Close the alert with a note saying what was done."""
-    user = current_staff()
-    session = db_session()
-    try:
-        get_alert_for(session, user, alert_id)
-    except NotFound:
-        abort(404)
-    now = current_services().clock.now()
-    try:
-        alert_service.resolve_alert(session, now=now, alert_id=alert_id, note=request.form.get("note") or "",
-                                    by=user.display_name or user.username, user_id=user.id)
-        record_audit(session, at=now, actor=user, action="alert.resolve", entity_type="alert", entity_id=alert_id)
-        session.commit()
-    except ServiceError as exc:
-        session.rollback()
-        flash(error_text(exc), "error")
-        return _back(alert_id)
-    flash(N_("已处理完毕"), "success")
-    return _back(alert_id)
+    note = request.form.get("note") or ""
+    return _act_on_alert(alert_id, "alert.resolve", N_("已处理完毕"), lambda session, now, user: (
+        alert_service.resolve_alert(session, now=now, alert_id=alert_id, note=note,
+                                    by=user.display_name or user.username, user_id=user.id)))
 
 
 def _date(raw: str | None) -> dt.date | None:
