@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import console
 import tvportal
 import voice
+from console.setup import init_console
 from core.container import Services
 from core.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS_DIR
 
@@ -96,16 +97,10 @@ def create_app(services: Services) -> Flask:
     )
     for bp in (tv_bp, voice_bp, console_bp, api_bp):
         app.register_blueprint(bp)
-    try:
-        from console.setup import init_console
-    except ImportError:
-        init_console = None
-    if init_console is not None:
-        csrf = init_console(app)
-        if csrf is not None:
-            # TV boxes authenticate with their box token; Twilio with its request signature.
-            csrf.exempt(tv_bp)
-            csrf.exempt(voice_bp)
+    csrf = init_console(app)
+    # TV boxes authenticate with their box token; Twilio with its request signature.
+    csrf.exempt(tv_bp)
+    csrf.exempt(voice_bp)
     _add_operations_routes(app, services)
     if settings.web.proxies > 0:
         # Behind nginx: the login rate limit must count real client addresses, not the proxy's.

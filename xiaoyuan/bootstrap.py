@@ -8,6 +8,9 @@ from core.clock import Clock, SystemClock
 from core.container import Services
 from core.db import make_engine, make_session_factory
 from core.settings import Settings
+from core.telephony.factory import make_telephony
+from core.tts import TtsService
+from voice.asr import make_asr
 
 log = logging.getLogger(__name__)
 
@@ -17,26 +20,11 @@ def build_services(settings: Settings, clock: Clock | None = None, *, tts: bool 
     engine = make_engine(settings.database_url)
     services = Services(settings=settings, session_factory=make_session_factory(engine), clock=clock or SystemClock())
     services.extras["engine"] = engine
-    try:
-        from core.telephony.factory import make_telephony
-    except ImportError:  # the phone line is not installed in this build
-        make_telephony = None
-    if make_telephony is not None:
-        services.telephony = make_telephony(settings, services.session_factory, services.clock)
+    services.telephony = make_telephony(settings, services.session_factory, services.clock)
     if tts:
-        try:
-            from core.tts import TtsService
-        except ImportError:
-            TtsService = None  # noqa: N806
-        if TtsService is not None:
-            services.tts = TtsService.from_settings(settings)
+        services.tts = TtsService.from_settings(settings)
     if asr:
-        try:
-            from voice.asr import make_asr
-        except ImportError:  # the phone line is not installed in this build
-            make_asr = None
-        if make_asr is not None:
-            services.asr = make_asr(settings)
+        services.asr = make_asr(settings)  # None (speech off, with a warning) when no model is configured
     return services
 
 

@@ -148,7 +148,7 @@ def seed_requests(services: Services) -> int:
 
 
 def seed_demo(services: Services) -> dict[str, int]:
-    """Everything a demo needs; each area adds its own part when it is installed."""
+    """Everything a demo needs: places, people and requests, then each area's own part."""
     summary = seed_places_and_people(services)
     summary["requests"] = seed_requests(services)
     for area_seeder in _area_seeders():
@@ -160,14 +160,7 @@ def seed_demo(services: Services) -> dict[str, int]:
 
 
 def _area_seeders() -> list:
-    """`seed_demo(services)` functions of the installed areas (TV, wristbands, …)."""
-    import importlib
+    """The `seed_demo(services)` functions of the TV, wristband and scheduled-operations areas."""
+    from core.services import demo_devices, demo_ops, demo_tv
 
-    seeders = []
-    for module_name in ("core.services.demo_tv", "core.services.demo_devices", "core.services.demo_ops"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        seeders.append(module.seed_demo)
-    return seeders
+    return [demo_tv.seed_demo, demo_devices.seed_demo, demo_ops.seed_demo]

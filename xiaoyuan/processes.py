@@ -65,19 +65,15 @@ def start_background(services: Services, stop: threading.Event, *, listener: boo
     started: list[Any] = []
     settings = services.settings
     if listener:
-        try:
-            from devices import broker as broker_mod
-            from devices import listener as listener_mod
-        except ImportError:
-            broker_mod = listener_mod = None
-            log.warning("wristband support is not installed in this build")
-        if listener_mod is not None:
-            if not settings.mqtt.url:
-                handle = broker_mod.start_embedded_broker(settings)
-                started.append(handle)
-                # A band added in the console must be able to connect without a restart.
-                services.extras["broker:refresh"] = lambda: handle.refresh(settings)
-            started.append(start_thread("listener", listener_mod.run_listener, services, stop))
+        from devices import broker as broker_mod
+        from devices import listener as listener_mod
+
+        if not settings.mqtt.url:
+            handle = broker_mod.start_embedded_broker(settings)
+            started.append(handle)
+            # A band added in the console must be able to connect without a restart.
+            services.extras["broker:refresh"] = lambda: handle.refresh(settings)
+        started.append(start_thread("listener", listener_mod.run_listener, services, stop))
     if worker:
         from xiaoyuan.scheduler import run_worker
 

@@ -97,12 +97,9 @@ def build_scheduler(jobs: list[Job], runner: Callable[[Job], Any], *, catch_up: 
 
 
 def make_dispatcher(services: Services) -> Any:
-    """The outbox dispatcher, or None when it is not installed in this build (imported lazily)."""
-    try:
-        from core.notify.dispatcher import Dispatcher
-    except ImportError:
-        log.warning("the outbox dispatcher is not installed: messages stay in the outbox")
-        return None
+    """The outbox dispatcher for this worker."""
+    from core.notify.dispatcher import Dispatcher
+
     dispatcher = Dispatcher(services, concurrency=services.settings.notify.concurrency)
     # Anything enqueued in this process (an SOS, a help call) can wake the dispatcher at once.
     services.extras["outbox_wake"] = dispatcher.wake
