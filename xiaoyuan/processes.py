@@ -91,22 +91,30 @@ def stop_background(started: list[Any], stop: threading.Event) -> None:
             item.stop()
 
 
+def _interrupt_main_loop() -> None:
+    # waitress ends its loop on KeyboardInterrupt and then waits for running requests to finish.
+    # Closing the server from the signal handler instead pulls its trigger socket from under
+    # request threads that are still answering ("Bad file descriptor").
+    raise KeyboardInterrupt
+
+
 def serve(services: Services, *, listener: bool, worker: bool, web: bool = True) -> None:
     """Run the chosen parts until SIGINT/SIGTERM."""
     stop = threading.Event()
     settings = services.settings
     server = make_web_server(services, settings.web.host, settings.web.port) if web else None
-    install_signal_handlers(stop, on_stop=(server.close if server is not None else None))
-    started = start_background(services, stop, listener=listener, worker=worker)
+    install_signal_handlers(stop, on_stop=(_interrupt_main_loop if server is not None else None))
+    started: list[Any] = []
     try:
+        started = start_background(services, stop, listener=listener, worker=worker)
         if server is not None:
             log.info("web on http://%s:%s", settings.web.host, settings.web.port)
-            try:
-                server.run()
-            except (OSError, ValueError):
-                if not stop.is_set():  # closing the server socket ends run() with an error
-                    raise
+            server.run()  # returns once a signal has stopped it and its requests have finished
         else:
             stop.wait()
+    except KeyboardInterrupt:  # a signal that arrived outside the server loop
+        log.info("stopping")
     finally:
+        if server is not None:
+            server.close()
         stop_background(started, stop)

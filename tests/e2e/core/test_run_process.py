@@ -58,7 +58,7 @@ def test_run_serves_everything_and_stops_gracefully(tmp_path):
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, output
-        assert "Traceback" not in output
+        assert "Traceback" not in output, output
     finally:
         if proc.poll() is None:
             proc.kill()
