@@ -24,6 +24,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.bands.alerts import resolve_alert  # noqa: E402
+from core.bands.registry import add_band  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.container import Services  # noqa: E402
 from core.db import make_engine, make_session_factory, transaction  # noqa: E402
@@ -32,8 +34,6 @@ from core.models.alerts import Alert  # noqa: E402
 from core.models.devices import TelemetryReading  # noqa: E402
 from core.models.outbox import OutboxMessage  # noqa: E402
 from core.models.places import CaregiverLink  # noqa: E402
-from core.services.alerts import resolve_alert  # noqa: E402
-from core.services.devices import add_band  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf, service_password  # noqa: E402
 from devices.listener import Connection, Listener  # noqa: E402
@@ -69,7 +69,7 @@ def raw_rate(port: int, bands, n: int) -> float:
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-raw-sub", protocol=mqtt.MQTTv5)
     sub.username_pw_set(*bands["service"])
 
-    def on_message(c, u, m):  # noqa: ANN001
+    def on_message(c, u, m):
         json.loads(m.payload)
         count[0] += 1
         if count[0] >= n:

@@ -32,7 +32,7 @@ from core.db import make_engine, make_session_factory, normalise_url, transactio
 from core.models import Base  # noqa: E402
 from core.models.outbox import OutboxMessage  # noqa: E402
 from core.notify.dispatcher import DEFAULT_CONCURRENCY, Dispatcher  # noqa: E402
-from core.services.outbox import Recipient, enqueue_message  # noqa: E402
+from core.notify.outbox import Recipient, enqueue_message  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 
 

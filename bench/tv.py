@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.clock import FakeClock  # noqa: E402
+from core.community import points as points_service  # noqa: E402
+from core.community.tvboxes import current_code, pair_box, register_box  # noqa: E402
 from core.container import Services  # noqa: E402
 from core.db import make_engine, make_session_factory, transaction  # noqa: E402
 from core.models import Base  # noqa: E402
 from core.models.places import Courtyard, Household, Town, Village  # noqa: E402
 from core.models.points import PointEntry  # noqa: E402
-from core.services import points as points_service  # noqa: E402
-from core.services.tvboxes import current_code, pair_box, register_box  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from tests.e2e.tv.conftest import CHROMIUM, CHROMIUM_ARGS, seed_tv_world  # noqa: E402
 
@@ -46,7 +46,7 @@ def p95(values: list[float]) -> float:
 
 def build(tmp: Path) -> tuple[Services, str, object]:
     """A seeded SQLite app and a paired box token."""
-    from core.telephony.factory import make_telephony
+    from core.phone.telephony.factory import make_telephony
     from core.tts import TtsService
 
     settings = load_settings(environ={}, overrides={"data": {"dir": str(tmp / "var")}})
@@ -65,7 +65,7 @@ def build(tmp: Path) -> tuple[Services, str, object]:
     return services, token, engine
 
 
-def serve(app, threads: int = 8):  # noqa: ANN001, ANN201
+def serve(app, threads: int = 8):
     """waitress on a free loopback port, in a thread."""
     from waitress.server import create_server
 

@@ -21,18 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from twilio.request_validator import RequestValidator  # noqa: E402
+from twilio.request_validator import RequestValidator
 
-from core.clock import SystemClock  # noqa: E402
-from core.container import Services  # noqa: E402
-from core.db import make_engine, make_session_factory, transaction  # noqa: E402
-from core.models import Base  # noqa: E402
-from core.settings import load_settings  # noqa: E402
-from core.telephony.twilio_provider import TwilioTelephony  # noqa: E402
-from tests.factories import build_world  # noqa: E402
-from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer  # noqa: E402
-from voice.asr import VoskAsr  # noqa: E402
-from voice.audio import read_wav, to_pcm16k, to_phone_wav  # noqa: E402
+from core.clock import SystemClock
+from core.container import Services
+from core.db import make_engine, make_session_factory, transaction
+from core.models import Base
+from core.phone.telephony.twilio_provider import TwilioTelephony
+from core.settings import load_settings
+from tests.factories import build_world
+from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
+from voice.asr import VoskAsr
+from voice.audio import read_wav, to_pcm16k, to_phone_wav
 
 PUBLIC = "https://bench.example.org"
 KO_SENTENCE = "안녕하세요 저는 김철수입니다 오늘 날씨가 정말 좋네요 감사합니다"  # out of the menu grammar

@@ -1,8 +1,8 @@
 """Caregiver console for wristband alerts: live board, acknowledge / resolve, history, vitals charts,
 the hut's wall screen and the band registry. Every page is scoped by role through
-core.services.access: a 院长 sees only their 小院, a caregiver only the residents they care for.
+core.people.access: a 院长 sees only their 小院, a caregiver only the residents they care for.
 
-Charts are inline SVG drawn here from core.services.devices.vitals_series (no JavaScript needed);
+Charts are inline SVG drawn here from core.bands.registry.vitals_series (no JavaScript needed);
 the board polls a small JSON endpoint with plain ES5 and works without JavaScript too.
 """
 
@@ -23,6 +23,8 @@ from console.blueprint import bp
 from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, error_text, paginate, parse_positive_int
 from console.db import db_session
 from console.nav import MANAGERS, register_nav
+from core.bands import alerts as alert_service
+from core.bands import registry as device_service
 from core.clock import LOCAL_TZ, as_utc, to_local
 from core.container import current_services
 from core.errors import InvalidInput, NotFound, ServiceError
@@ -31,10 +33,8 @@ from core.models.alerts import ACTIVE_STATUSES, ALERT_STATUSES, SEVERITIES, Aler
 from core.models.devices import Band
 from core.models.places import Resident
 from core.models.staff import ROLES, User
-from core.services import alerts as alert_service
-from core.services import devices as device_service
-from core.services.access import MANAGER_ROLES, get_resident_for, scoped_residents
-from core.services.audit import record_audit
+from core.people.access import MANAGER_ROLES, get_resident_for, scoped_residents
+from core.people.audit import record_audit
 
 SEVERITY_LABELS = {"critical": N_("紧急"), "urgent": N_("重要"), "warning": N_("提醒")}
 SEVERITY_RANK = {"critical": 0, "urgent": 1, "warning": 2}
@@ -64,7 +64,7 @@ def _resident_ids(user: User) -> sa.Select:
     return scoped_residents(user).with_only_columns(Resident.id)
 
 
-def alert_scope(user: User):  # noqa: ANN201
+def alert_scope(user: User):
     """A clause on Alert: alerts of residents the user may see (alerts of unassigned bands: admin only)."""
     clause = Alert.resident_id.in_(_resident_ids(user))
     if user.role == "admin":
@@ -72,7 +72,7 @@ def alert_scope(user: User):  # noqa: ANN201
     return clause
 
 
-def band_scope(user: User):  # noqa: ANN201
+def band_scope(user: User):
     """A clause on Band: bands worn by residents the user may see; registrars also see unassigned bands."""
     clause = Band.resident_id.in_(_resident_ids(user))
     if user.role in BAND_REGISTRARS:
@@ -80,7 +80,7 @@ def band_scope(user: User):  # noqa: ANN201
     return clause
 
 
-def get_alert_for(session, user: User, alert_id: int) -> Alert:  # noqa: ANN001
+def get_alert_for(session, user: User, alert_id: int) -> Alert:
     """An alert the user may see; NotFound otherwise (other scopes are never revealed)."""
     alert = session.scalar(sa.select(Alert).where(Alert.id == alert_id, alert_scope(user)))
     if alert is None:
@@ -173,7 +173,7 @@ def summarise_series(values: Sequence[tuple[dt.datetime, float]]) -> dict[str, f
 
 # ---- board rows ----------------------------------------------------------------------------------
 
-def _names(session, ids: set[int]) -> dict[int, str]:  # noqa: ANN001
+def _names(session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(session.execute(sa.select(Resident.id, Resident.name).where(Resident.id.in_(ids))).all())
@@ -183,7 +183,7 @@ def _local(value: dt.datetime | None, fmt: str = "%m-%d %H:%M") -> str:
     return to_local(value).strftime(fmt) if value is not None else ""
 
 
-def active_alerts(session, user: User) -> list[tuple[Alert, str | None]]:  # noqa: ANN001
+def active_alerts(session, user: User) -> list[tuple[Alert, str | None]]:
     """The user's active alerts with the resident's name: most severe first, then newest."""
     rank = sa.case(SEVERITY_RANK, value=Alert.severity, else_=9)
     rows = session.execute(
@@ -215,7 +215,7 @@ def board_version(rows: Iterable[dict[str, Any]], alerts: Iterable[Alert]) -> st
     return digest.hexdigest()[:16]
 
 
-def _board(session, user: User, now: dt.datetime) -> dict[str, Any]:  # noqa: ANN001
+def _board(session, user: User, now: dt.datetime) -> dict[str, Any]:
     found = active_alerts(session, user)
     rows = [alert_row(alert, name) for alert, name in found]
     since = now - RANGES["24h"]
@@ -344,7 +344,7 @@ def _date(raw: str | None) -> dt.date | None:
         return None
 
 
-def filtered_alerts(user: User, args) -> tuple[sa.Select, dict[str, str]]:  # noqa: ANN001
+def filtered_alerts(user: User, args) -> tuple[sa.Select, dict[str, str]]:
     """The scoped select of alerts for the history, with the filters actually applied (dates are local)."""
     query = sa.select(Alert).where(alert_scope(user))
     applied: dict[str, str] = {}

@@ -16,7 +16,7 @@ from console.db import db_session
 from core.container import current_services
 from core.errors import ServiceError
 from core.models.staff import User
-from core.services.users import user_for_token
+from core.people.users import user_for_token
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])

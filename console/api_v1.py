@@ -19,8 +19,7 @@ from core.container import current_services
 from core.errors import NotFound
 from core.models.places import Household, Resident
 from core.models.requests import Request
-from core.services import requests as request_service
-from core.services.access import (
+from core.people.access import (
     get_household_for,
     get_request_for,
     get_resident_for,
@@ -28,8 +27,9 @@ from core.services.access import (
     scoped_households,
     scoped_residents,
 )
-from core.services.audit import record_audit
-from core.services.requests import OPEN_STATUSES, STATUS_LABELS, is_overdue, type_label
+from core.people.audit import record_audit
+from core.requests import workorders as request_service
+from core.requests.workorders import OPEN_STATUSES, STATUS_LABELS, is_overdue, type_label
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -70,7 +70,7 @@ def _check_id(value: int) -> int:
     return value
 
 
-def request_out(req: Request, now, *, detail: bool = False) -> dict[str, Any]:  # noqa: ANN001
+def request_out(req: Request, now, *, detail: bool = False) -> dict[str, Any]:
     """A request as the API shows it."""
     data = {
         "id": req.id, "type": req.type, "type_label": type_label(req.type), "channel": req.channel,

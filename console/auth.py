@@ -21,8 +21,8 @@ from core.clock import to_local
 from core.container import current_services
 from core.i18n import N_
 from core.models.staff import User
-from core.services.audit import record_audit
-from core.services.users import authenticate
+from core.people.audit import record_audit
+from core.people.users import authenticate
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,7 +90,7 @@ def console_context() -> dict[str, Any]:
     user = current_staff()
     try:
         lang = str(get_locale() or "zh")
-    except Exception:  # noqa: BLE001 - Babel not initialised (a bare test app)
+    except Exception:
         lang = "zh"
     return {
         "console_user": user,

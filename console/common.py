@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import as_utc, to_local
 from core.models.requests import Request
-from core.services.requests import OPEN_STATUSES
+from core.requests.workorders import OPEN_STATUSES
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -68,7 +68,7 @@ def local_day_start(now: dt.datetime) -> dt.datetime:
     return as_utc(local.replace(hour=0, minute=0, second=0, microsecond=0))
 
 
-def overdue_clause(now: dt.datetime):  # noqa: ANN201
+def overdue_clause(now: dt.datetime):
     """Open requests past their due time."""
     return sa.and_(Request.status.in_(OPEN_STATUSES), Request.due_at.is_not(None), Request.due_at < now)
 
@@ -95,7 +95,7 @@ def request_actions(role: str, status: str, *, manages: bool) -> list[str]:
     return []
 
 
-def staff_covering_clause(courtyard_id: int | None, village_id: int | None, town_id: int | None):  # noqa: ANN201
+def staff_covering_clause(courtyard_id: int | None, village_id: int | None, town_id: int | None):
     """A clause on User: active managers whose scope covers a place (who a request may be assigned to)."""
     from core.models.staff import User
 

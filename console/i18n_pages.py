@@ -47,7 +47,7 @@ def current_language() -> str:
         from flask_babel import get_locale
 
         lang = str(get_locale() or DEFAULT_LOCALE)
-    except Exception:  # noqa: BLE001 - Babel not initialised (a bare test app)
+    except Exception:
         lang = DEFAULT_LOCALE
     lang = lang.split("_")[0].split("-")[0]
     return lang if lang in LOCALES else DEFAULT_LOCALE

@@ -14,8 +14,8 @@ from core.container import current_services
 from core.i18n import N_
 from core.models.places import Courtyard
 from core.models.requests import Request
-from core.services.access import request_scope
-from core.services.requests import OPEN_STATUSES, STATUS_LABELS, TYPE_LABELS
+from core.people.access import request_scope
+from core.requests.workorders import OPEN_STATUSES, STATUS_LABELS, TYPE_LABELS
 
 
 @bp.get("/")
@@ -28,7 +28,7 @@ def dashboard() -> str:
     scope = request_scope(user)
     day_start = local_day_start(now)
 
-    def count(*where) -> int:  # noqa: ANN002
+    def count(*where) -> int:
         return session.scalar(sa.select(sa.func.count(Request.id)).where(scope, *where)) or 0
 
     counts = {

@@ -19,7 +19,7 @@ from core.i18n import N_
 from core.models.places import CAREGIVER_KINDS, Courtyard, Household, Resident, Village
 from core.models.requests import Request
 from core.models.staff import User
-from core.services.access import (
+from core.people.access import (
     get_household_for,
     get_resident_for,
     place_clause,
@@ -27,8 +27,8 @@ from core.services.access import (
     scoped_households,
     scoped_residents,
 )
-from core.services.audit import record_audit
-from core.services.requests import STATUS_LABELS, TYPE_LABELS
+from core.people.audit import record_audit
+from core.requests.workorders import STATUS_LABELS, TYPE_LABELS
 
 KIND_LABELS = {"family": N_("家人"), "courtyard_head": N_("院长"), "doctor": N_("村医"), "grid_worker": N_("网格员"),
                "other": N_("其他")}
@@ -66,7 +66,7 @@ def _birth_year(raw: str | None, now_year: int) -> int | None:
     return int(raw)
 
 
-def _resident_fields(form, now_year: int) -> dict:  # noqa: ANN001
+def _resident_fields(form, now_year: int) -> dict:
     name = (form.get("name") or "").strip()
     if not name:
         raise InvalidInput("请填写姓名 / a name is required")
@@ -117,7 +117,7 @@ def resident_detail(resident_id: int) -> str:
     )
 
 
-def _audit(action: str, entity_type: str, entity_id: int, **detail) -> None:  # noqa: ANN003
+def _audit(action: str, entity_type: str, entity_id: int, **detail) -> None:
     record_audit(db_session(), at=current_services().clock.now(), actor=current_staff(), action=action,
                  entity_type=entity_type, entity_id=entity_id, **detail)
 

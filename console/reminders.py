@@ -1,5 +1,5 @@
 """Console pages for reminders (会议 / 用药 / 复诊 提醒): today's and upcoming ones in the user's scope, and a form
-to schedule one for a 小院 or a resident through core.services.reminders (scope checked there: 404 otherwise)."""
+to schedule one for a 小院 or a resident through core.requests.reminders (scope checked there: 404 otherwise)."""
 
 from __future__ import annotations
 
@@ -21,16 +21,16 @@ from core.i18n import N_
 from core.models.ops import REMINDER_KINDS, Reminder
 from core.models.places import Courtyard, Household, Resident, Village
 from core.models.staff import ROLES, User
-from core.services import reminders as reminder_service
-from core.services.access import MANAGER_ROLES, place_clause, scoped_residents
-from core.services.audit import record_audit
+from core.people.access import MANAGER_ROLES, place_clause, scoped_residents
+from core.people.audit import record_audit
+from core.requests import reminders as reminder_service
 
 register_nav("console.reminder_list", N_("提醒"), ROLES, 27)
 
 MAX_CHOICES = 1000  # residents / 小院 offered in the form
 
 
-def reminder_scope(user: User):  # noqa: ANN201
+def reminder_scope(user: User):
     """A clause on Reminder: 小院 reminders of places in the user's scope, and reminders of residents they may see."""
     for_courtyard = sa.and_(Reminder.courtyard_id.is_not(None), place_clause(
         user, courtyard_col=Reminder.courtyard_id, village_col=Reminder.village_id, town_col=Reminder.town_id))
@@ -62,7 +62,7 @@ def parse_target(raw: str) -> tuple[int | None, int | None]:
     return (int(ident), None) if kind == "courtyard" else (None, int(ident))
 
 
-def _target_names(session, rows: list[Reminder]) -> dict[str, dict[int, str]]:  # noqa: ANN001
+def _target_names(session, rows: list[Reminder]) -> dict[str, dict[int, str]]:
     courtyard_ids = {r.courtyard_id for r in rows if r.courtyard_id is not None}
     resident_ids = {r.resident_id for r in rows if r.resident_id is not None}
     courtyards = dict(session.execute(sa.select(Courtyard.id, Courtyard.name).where(Courtyard.id.in_(courtyard_ids))

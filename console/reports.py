@@ -17,8 +17,8 @@ from core.container import current_services
 from core.i18n import N_
 from core.models.places import Village
 from core.models.staff import User
-from core.services.reports import KIND_LABELS, KINDS, Report, build_report, period_label, render_csv
-from core.services.requests import TYPE_LABELS
+from core.requests.reports import KIND_LABELS, KINDS, Report, build_report, period_label, render_csv
+from core.requests.workorders import TYPE_LABELS
 
 REPORT_ROLES = ("admin", "town", "village", "grid_worker")
 register_nav("console.reports", N_("报表"), roles=REPORT_ROLES, order=60)

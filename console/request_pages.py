@@ -26,10 +26,10 @@ from core.i18n import N_
 from core.models.places import Resident
 from core.models.requests import STATUSES, Request
 from core.models.staff import User
-from core.services import requests as request_service
-from core.services.access import MANAGER_ROLES, get_request_for, request_scope, scoped_residents
-from core.services.audit import record_audit
-from core.services.requests import OPEN_STATUSES, SATISFACTION, STATUS_LABELS, TYPE_LABELS
+from core.people.access import MANAGER_ROLES, get_request_for, request_scope, scoped_residents
+from core.people.audit import record_audit
+from core.requests import workorders as request_service
+from core.requests.workorders import OPEN_STATUSES, SATISFACTION, STATUS_LABELS, TYPE_LABELS
 
 SATISFACTION_LABELS = {"satisfied": N_("满意"), "basic": N_("基本满意"), "dissatisfied": N_("不满意"),
                        "unevaluated": N_("未评价")}
@@ -39,7 +39,7 @@ ACTION_LABELS = {"submitted": N_("提交"), "assigned": N_("分派"), "started":
                  "evaluate": N_("记录评价"), "close": N_("关闭"), "reopen": N_("重新打开")}
 
 
-def filtered_requests(user: User, args: dict, now) -> tuple[sa.Select, dict[str, str]]:  # noqa: ANN001
+def filtered_requests(user: User, args: dict, now) -> tuple[sa.Select, dict[str, str]]:
     """The scoped, filtered select of requests for the list, and the filters actually applied."""
     query = sa.select(Request).where(request_scope(user))
     applied: dict[str, str] = {}
@@ -132,7 +132,7 @@ TRANSITIONS = {
 }
 
 
-def _transition_kwargs(action: str, form) -> dict:  # noqa: ANN001
+def _transition_kwargs(action: str, form) -> dict:
     note = (form.get("note") or "").strip()
     if action == "assign":
         assignee = form.get("assignee_id") or ""
@@ -145,7 +145,7 @@ def _transition_kwargs(action: str, form) -> dict:  # noqa: ANN001
 @bp.post("/requests/<int:request_id>/<action>")
 @staff_required()
 def request_action(request_id: int, action: str) -> Response | tuple[str, int]:
-    """Apply one transition through core.services.requests; errors are shown on the page."""
+    """Apply one transition through core.requests.workorders; errors are shown on the page."""
     if action not in TRANSITIONS:
         abort(404)
     user = current_staff()

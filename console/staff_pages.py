@@ -19,9 +19,9 @@ from core.models.outbox import OUTBOX_STATUSES, OutboxMessage
 from core.models.places import Courtyard, Town, Village
 from core.models.requests import Request
 from core.models.staff import ROLES, ApiToken, User
+from core.people.audit import record_audit
+from core.people.users import create_user, issue_api_token
 from core.phones import mask_phone
-from core.services.audit import record_audit
-from core.services.users import create_user, issue_api_token
 
 USER_ADMINS = ("admin", "town", "village")
 OUTBOX_LABELS = {"pending": N_("待发送"), "sent": N_("已发送"), "not_sent": N_("未发送（演示）"),
@@ -39,7 +39,7 @@ def creatable_roles(creator_role: str) -> tuple[str, ...]:
     return ()
 
 
-def user_scope(viewer: User):  # noqa: ANN201
+def user_scope(viewer: User):
     """A clause on User: the accounts a viewer may list and manage."""
     if viewer.role == "admin":
         return sa.true()
@@ -52,7 +52,7 @@ def user_scope(viewer: User):  # noqa: ANN201
     return User.id == viewer.id
 
 
-def resolve_place(session, viewer: User, role: str, *, town_id: int | None, village_id: int | None,  # noqa: ANN001
+def resolve_place(session, viewer: User, role: str, *, town_id: int | None, village_id: int | None,
                   courtyard_id: int | None) -> tuple[int | None, int | None, int | None]:
     """(town_id, village_id, courtyard_id) for a new account: filled from the parents, inside the viewer's scope."""
     courtyard = session.get(Courtyard, courtyard_id) if courtyard_id else None
@@ -218,7 +218,7 @@ def token_revoke(token_id: int) -> Response:
     return redirect(url_for("console.token_list"))
 
 
-def outbox_scope(viewer: User):  # noqa: ANN201
+def outbox_scope(viewer: User):
     """A clause on OutboxMessage: messages about the viewer's area, or addressed to the viewer."""
     mine = OutboxMessage.recipient_user_id == viewer.id
     if viewer.role == "admin":

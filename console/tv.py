@@ -1,6 +1,6 @@
 """Console pages for the TV area: notices, rewards, redemptions, points, TV box pairing, today's check-ins.
 
-Every list and every action is scoped to the signed-in staff member's place (core/services/access.py).
+Every list and every action is scoped to the signed-in staff member's place (core/people/access.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from console.blueprint import bp
 from console.db import db_session
 from console.nav import register_nav
 from core.clock import LOCAL_TZ, to_local
+from core.community import checkins as checkin_service
+from core.community import notices as notice_service
+from core.community import points as points_service
+from core.community import rewards as reward_service
+from core.community import tvboxes as tvbox_service
 from core.container import current_services
 from core.errors import InvalidInput, NotFound, PermissionDenied, ServiceError
 from core.i18n import N_
@@ -24,12 +29,7 @@ from core.models.notices import Notice
 from core.models.places import Courtyard, Household, Village
 from core.models.rewards import Redemption, Reward
 from core.models.tvbox import TvBox
-from core.services import checkins as checkin_service
-from core.services import notices as notice_service
-from core.services import points as points_service
-from core.services import rewards as reward_service
-from core.services import tvboxes as tvbox_service
-from core.services.access import (
+from core.people.access import (
     MANAGER_ROLES,
     can_see_place,
     get_household_for,
@@ -78,7 +78,7 @@ def _courtyard_for(user: Any, courtyard_id: int) -> Courtyard:
     return courtyard
 
 
-def _redemption_scope(user: Any):  # noqa: ANN202
+def _redemption_scope(user: Any):
     return place_clause(user, courtyard_col=Redemption.courtyard_id, village_col=Redemption.village_id,
                         town_col=Redemption.town_id)
 
@@ -280,7 +280,7 @@ def tv_redemptions() -> Any:
 
 # --- notices -----------------------------------------------------------------------------------
 
-def _notice_scope(user: Any):  # noqa: ANN202
+def _notice_scope(user: Any):
     if user.role == "admin":
         return sa.true()
     if user.role == "town":

@@ -16,10 +16,10 @@ from core.i18n import N_
 from core.models.calls import CallLog, CallRecording, DryRunRecord
 from core.models.helpcalls import HelpCall
 from core.models.places import Village
+from core.people.access import place_clause
+from core.phone.calls import recording_bytes
+from core.phone.telephony.port import TelephonyError
 from core.phones import mask_phone
-from core.services.access import place_clause
-from core.services.calls import recording_bytes
-from core.telephony.port import TelephonyError
 
 LEG_LABELS = {
     "queued": N_("排队"), "ringing": N_("振铃中"), "answered": N_("已接起（未按键）"), "accepted": N_("按1接通"),
@@ -35,7 +35,7 @@ register_nav("console.voice_calls", N_("电话记录"), MANAGERS, 60)
 register_nav("console.voice_help_calls", N_("一键呼叫"), MANAGERS, 61)
 
 
-def _call_scope(user):  # noqa: ANN001, ANN202
+def _call_scope(user):
     town = sa.select(Village.town_id).where(Village.id == CallLog.village_id).scalar_subquery()
     return place_clause(user, courtyard_col=CallLog.courtyard_id, village_col=CallLog.village_id, town_col=town)
 

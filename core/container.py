@@ -18,7 +18,7 @@ class Services:
     settings: Settings
     session_factory: sessionmaker[Session]
     clock: Clock
-    telephony: Any = None  # core.telephony port (a provider), set by the composition root
+    telephony: Any = None  # core.phone.telephony port (a provider), set by the composition root
     tts: Any = None  # core.tts.TtsService or None when TTS is unavailable
     asr: Any = None  # voice ASR engine or None when no vosk model is configured
     extras: dict[str, Any] = field(default_factory=dict)

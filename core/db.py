@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 15000
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -24,7 +24,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
 READ_ONLY_OPTION = "xiaoyuan_read_only"
 
 
-def _sqlite_begin(conn) -> None:  # noqa: ANN001
+def _sqlite_begin(conn) -> None:
     # Writers take the write lock when the transaction starts, so two writers never deadlock
     # on a lock upgrade (SQLite's "database is locked" under concurrency). Read-only units of
     # work begin deferred: in WAL mode they read a snapshot and never wait for the write lock.

@@ -28,7 +28,7 @@ class RedactingFilter(logging.Filter):
         """Replace the formatted message with its redacted form; never drops a record."""
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string must not lose the record
+        except Exception:
             return True
         record.msg, record.args = redact(message), None
         return True

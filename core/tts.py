@@ -91,7 +91,7 @@ class _EspeakWorker:
         try:
             engine = pyttsx3.Engine("espeak")  # not pyttsx3.init(): that shares engines across threads
             _quiet_driver_prints()
-        except Exception as exc:  # noqa: BLE001 - the driver raises many kinds when libespeak is missing
+        except Exception as exc:
             raise TtsUnavailable(f"无法启动 espeak-ng（请安装 espeak-ng）/ cannot start espeak-ng: {exc}") from exc
         self.voices = {v.id for v in engine.getProperty("voices")}
         finished = threading.Event()
@@ -115,7 +115,7 @@ class _EspeakWorker:
             text, voice, rate, path, future = item
             try:
                 future.set_result(self._render(engine, finished, text, voice, rate, path))
-            except Exception as exc:  # noqa: BLE001 - a failed utterance must not kill the worker
+            except Exception as exc:
                 log.exception("TTS failed for a %d-character text", len(text))
                 future.set_exception(exc if isinstance(exc, TtsUnavailable)
                                      else TtsUnavailable(f"语音合成失败 / synthesis failed: {exc}"))
@@ -163,7 +163,7 @@ _worker_users = 0
 
 
 def _acquire_worker() -> _EspeakWorker:
-    global _worker, _worker_users  # noqa: PLW0603 - one engine thread per process, shared by all services
+    global _worker, _worker_users
     with _worker_lock:
         if _worker is None:
             _worker = _EspeakWorker()
@@ -172,7 +172,7 @@ def _acquire_worker() -> _EspeakWorker:
 
 
 def _release_worker() -> None:
-    global _worker, _worker_users  # noqa: PLW0603
+    global _worker, _worker_users
     with _worker_lock:
         _worker_users -= 1
         if _worker_users <= 0 and _worker is not None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from paho.mqtt.client import topic_matches_sub
 
-from core.services.devices import hash_secret, verify_secret
+from core.bands.registry import hash_secret, verify_secret
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -265,7 +265,7 @@ class EmbeddedBroker:
         future = asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop)
         try:
             future.result(timeout)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("embedded broker did not shut down cleanly")
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout)
@@ -324,7 +324,7 @@ def start_embedded_broker(settings: Settings, *, port: int | None = None, host: 
             broker = Broker(broker_config(port, passwd, acl, host), loop=loop)
             holder["broker"] = broker
             loop.run_until_complete(broker.start())
-        except Exception as exc:  # noqa: BLE001 - reported to the caller in plain words
+        except Exception as exc:
             holder["error"] = exc
             started.set()
             return

@@ -12,8 +12,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from core.bands.registry import ID_PATTERN, SET_INTERVAL_MAX_S, SET_INTERVAL_MIN_S, check_command_interval
 from core.errors import InvalidInput
-from core.services.devices import ID_PATTERN, SET_INTERVAL_MAX_S, SET_INTERVAL_MIN_S, check_command_interval
 
 COMMANDS = ("measure_now", "set_interval")
 QOS = 1

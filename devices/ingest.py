@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.bands.alerts import clear_alert, dedup_key_for, raise_alert
+from core.bands.escalation import SEVERITY_ORDER, EscalationConfig
 from core.container import Services
 from core.models.alerts import Alert
 from core.models.devices import Band, DeviceEvent, TelemetryReading
-from core.services.alerts import clear_alert, dedup_key_for, raise_alert
-from core.services.escalation import SEVERITY_ORDER, EscalationConfig
 from devices import rules
 from devices.schemas import EventPayload, Rejected, StatusPayload, parse_payload, parse_topic
 

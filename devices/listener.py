@@ -133,7 +133,7 @@ class Listener:
         client.on_subscribe = self._on_subscribe
         return client
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         try:
             if reason_code.is_failure:
                 self.counters.count("errors", "connect_refused")
@@ -143,32 +143,32 @@ class Listener:
             self.connected.set()
             client.subscribe(subscriptions(self.root, self.shared_group))
             client.publish(self.status_topic, "online", qos=1, retain=True)
-        except Exception:  # noqa: BLE001 - a callback must never raise
+        except Exception:
             log.exception("on_connect failed")
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         try:
             if any(rc.is_failure for rc in reason_codes):
                 self.counters.count("errors", "subscribe_refused")
                 log.error("MQTT broker refused a subscription: %s", reason_codes)
             self.subscribed.set()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("on_subscribe failed")
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         try:
             self.connected.clear()
             self.subscribed.clear()
             if not self.stop_event.is_set():
                 self.counters.count("errors", "disconnect")
                 log.warning("MQTT listener disconnected (%s); paho reconnects with backoff", reason_code)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("on_disconnect failed")
 
-    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         try:
             self.handle(Inbound(message.topic, bytes(message.payload), message.qos, message.mid, bool(message.retain)))
-        except Exception:  # noqa: BLE001
+        except Exception:
             self.counters.count("errors", "on_message")
             log.exception("on_message failed")
 
@@ -247,7 +247,7 @@ class Listener:
             store(batch)
         except TRANSIENT:
             raise
-        except Exception:  # noqa: BLE001 - isolate the message that breaks the batch, keep the rest
+        except Exception:
             if len(batch) == 1:
                 self.counters.count("dropped", "error")
                 log.exception("dropping a message that cannot be processed")
@@ -265,7 +265,7 @@ class Listener:
                     self.process_batch(batch)
                 else:
                     self.ingestor.flush_seen()  # bands that sent only events are marked seen too
-            except Exception:  # noqa: BLE001 - the worker must survive anything
+            except Exception:
                 self.counters.count("errors", "worker")
                 log.exception("listener worker failed on a batch")
         self._flush_seen_on_exit()
@@ -277,7 +277,7 @@ class Listener:
             if batch:
                 try:
                     self.process_batch(batch, self.ingestor.process_events)
-                except Exception:  # noqa: BLE001 - the worker must survive anything
+                except Exception:
                     self.counters.count("errors", "worker")
                     log.exception("listener event worker failed on a batch")
 
@@ -286,7 +286,7 @@ class Listener:
             self._event_worker.join(10)
         try:
             self.ingestor.flush_seen()
-        except Exception:  # noqa: BLE001 - stopping: the next start marks the bands from new messages
+        except Exception:
             log.warning("could not mark the bands of the last events as seen while stopping")
 
     # ---- lifecycle
@@ -315,7 +315,7 @@ class Listener:
         try:
             if self.connected.is_set():
                 self.client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("could not publish offline status")
         self.client.disconnect()
         self.client.loop_stop()

@@ -6,11 +6,11 @@ import logging
 
 import sqlalchemy as sa
 
+from core.bands.escalation import EscalationConfig
 from core.clock import LOCAL_TZ, as_utc
 from core.container import Services
 from core.models.devices import Band, TelemetryReading
 from core.models.places import Resident
-from core.services.escalation import EscalationConfig
 from devices import rules
 from devices.ingest import apply_decisions, open_alert_severities
 
@@ -55,7 +55,7 @@ def check_bands(services: Services) -> int:
 
 def retain_telemetry(services: Services) -> int:
     """Fold raw telemetry older than privacy.telemetry_raw_days into 5-minute aggregates."""
-    from core.services.devices import aggregate_telemetry
+    from core.bands.registry import aggregate_telemetry
 
     privacy = services.settings.privacy
     with services.session_factory() as session, session.begin():

@@ -88,17 +88,17 @@ class Simulator:
             client.publish(self.topic(band, "status"), "online", qos=1, retain=True)
             self.clients.append(client)
 
-    def _on_connect_for(self, band: SimBand):  # noqa: ANN202
-        def on_connect(client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_connect_for(self, band: SimBand):
+        def on_connect(client, userdata, flags, reason_code, properties) -> None:
             try:
                 if not reason_code.is_failure:
                     client.subscribe(self.topic(band, "cmd"), qos=CMD_QOS)  # resubscribes after a reconnect
-            except Exception:  # noqa: BLE001 - a callback must never raise
+            except Exception:
                 log.exception("simulator on_connect failed")
         return on_connect
 
-    def _on_subscribe_for(self, band: SimBand):  # noqa: ANN202
-        def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+    def _on_subscribe_for(self, band: SimBand):
+        def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:
             if not any(rc.is_failure for rc in reason_codes):
                 self.listening.add(band.device_id)
         return on_subscribe
@@ -110,11 +110,11 @@ class Simulator:
             time.sleep(0.02)
         return len(self.listening) >= len(self.bands)
 
-    def _on_command_for(self, index: int):  # noqa: ANN202
-        def on_message(client, userdata, message) -> None:  # noqa: ANN001
+    def _on_command_for(self, index: int):
+        def on_message(client, userdata, message) -> None:
             try:
                 self.handle_command(index, bytes(message.payload))
-            except Exception:  # noqa: BLE001 - a callback must never raise
+            except Exception:
                 log.exception("simulator could not handle a command")
         return on_message
 

@@ -28,7 +28,7 @@ def _cheap_password_hashing() -> Iterator[None]:
     """argon2 at production cost takes ~70 ms per hash; tests build many users, so use a cheap one."""
     from argon2 import PasswordHasher
 
-    import core.services.users as users
+    import core.people.users as users
 
     original = users._hasher
     users._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -43,12 +43,12 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(tmp_path):  # noqa: ANN001, ANN201
+def settings(tmp_path):
     """Embedded-default settings with a private data dir."""
     return load_settings(environ={}, overrides={"data": {"dir": str(tmp_path / "var")}})
 
 
-def _sqlite_url(tmp_path) -> str:  # noqa: ANN001
+def _sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
@@ -75,7 +75,7 @@ _pg_schema_ready: set[str] = set()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path) -> str:  # noqa: ANN001
+def db_url(request, tmp_path) -> str:
     """A database URL with an empty schema: SQLite file, and PostgreSQL when configured."""
     if request.param == "sqlite":
         url = _sqlite_url(tmp_path)
@@ -106,13 +106,13 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
-def session_factory(engine):  # noqa: ANN001, ANN201
+def session_factory(engine):
     """A session factory on the test database."""
     return make_session_factory(engine)
 
 
 @pytest.fixture
-def sqlite_session_factory(tmp_path):  # noqa: ANN001, ANN201
+def sqlite_session_factory(tmp_path):
     """A session factory on a SQLite file only (for tests that need no PostgreSQL run)."""
     eng = make_engine(_sqlite_url(tmp_path))
     Base.metadata.create_all(eng)
@@ -121,7 +121,7 @@ def sqlite_session_factory(tmp_path):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def services(settings, session_factory, clock):  # noqa: ANN001, ANN201
+def services(settings, session_factory, clock):
     """Services wired for tests: test database, fake clock, no TTS/ASR unless a test adds them."""
     from core.container import Services
 
@@ -129,7 +129,7 @@ def services(settings, session_factory, clock):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def app(services):  # noqa: ANN001, ANN201
+def app(services):
     """The whole web app on the test services."""
     from xiaoyuan.app import create_app
 
@@ -139,6 +139,6 @@ def app(services):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     """A Flask test client."""
     return app.test_client()

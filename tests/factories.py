@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.models.places import CaregiverLink, Courtyard, Household, Resident, Town, Village
 from core.models.staff import User
-from core.services.users import create_user
+from core.people.users import create_user
 
 PASSWORD = "correct-horse-9"
 

@@ -18,19 +18,19 @@ from flask import g, jsonify, make_response, redirect, render_template, request,
 from flask_babel import get_locale, gettext
 
 from core.clock import to_local
+from core.community import checkins as checkin_service
+from core.community import notices as notice_service
+from core.community import points as points_service
+from core.community import rewards as reward_service
+from core.community.tvboxes import RateLimited, current_code, register_box, set_text_size
 from core.errors import ServiceError
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_
 from core.models.places import Courtyard, Household
 from core.models.tvbox import TvBox
-from core.services import checkins as checkin_service
-from core.services import followup as followup_service
-from core.services import helpcalls as helpcall_service
-from core.services import notices as notice_service
-from core.services import points as points_service
-from core.services import reminders as reminder_service
-from core.services import rewards as reward_service
-from core.services.people import place_of_household
-from core.services.tvboxes import RateLimited, current_code, register_box, set_text_size
+from core.people.directory import place_of_household
+from core.phone import helpcalls as helpcall_service
+from core.requests import followup as followup_service
+from core.requests import reminders as reminder_service
 from tvportal.views import (
     COOKIE,
     bp,
@@ -482,10 +482,10 @@ def call_start() -> Any:
         )
         help_call_id = help_call.id
     try:
-        from core.services.dialler import advance_help_call
+        from core.phone.dialler import advance_help_call
 
         advance_help_call(svc, help_call_id)
-    except Exception:  # noqa: BLE001 - the call exists; the dialler's sweep retries it
+    except Exception:
         log.exception("dialler failed to advance help call %s", help_call_id)
     return redirect(tvurl("tv.call_status_page", help_call_id=help_call_id))
 

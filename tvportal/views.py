@@ -17,10 +17,10 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, request, url_for
 from sqlalchemy.orm import Session
 
+from core.community.tvboxes import TvConfig, box_for_token, paired_household_id
 from core.container import Services, current_services
 from core.db import read_only, transaction
 from core.i18n import LOCALES
-from core.services.tvboxes import TvConfig, box_for_token, paired_household_id
 
 bp = Blueprint("tv", __name__, url_prefix="/tv", template_folder="templates", static_folder="static")
 
@@ -87,7 +87,7 @@ def _identify_box() -> None:
     g.tv_text_size = "standard"
     if not token:
         return
-    from core.services.tvboxes import touch
+    from core.community.tvboxes import touch
 
     now = services().clock.now()
     with read_unit() as session:

@@ -9,9 +9,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from core.container import current_services
 from core.db import transaction
 from core.models.outbox import OutboxMessage
+from core.phone.calls import find_message_for_reply, parse_sms_reply
+from core.phone.confirmations import confirm
 from core.phones import mask_phone, try_normalise_phone
-from core.services.calls import find_message_for_reply, parse_sms_reply
-from core.services.confirmations import confirm
 from voice import twiml
 from voice.ivr import P
 from voice.webhooks import bp, form, int_arg, public_url, speaker_for, twilio_webhook

@@ -6,7 +6,7 @@ import logging
 
 from core.container import current_services
 from core.db import transaction
-from core.services import dialler
+from core.phone import dialler
 from voice import twiml
 from voice.ivr import P
 from voice.webhooks import bp, form, int_arg, public_url, speaker_for, twilio_webhook, voice_settings
@@ -47,7 +47,7 @@ def help_press() -> str:
     for call_id in hangups:
         try:
             services.telephony.hangup(call_id)
-        except Exception as exc:  # noqa: BLE001 - the accepted caregiver's call must go on
+        except Exception as exc:
             log.warning("could not hang up the other leg %s: %s", call_id, type(exc).__name__)
     if view is None:
         return twiml.speak_then(speaker, [P("goodbye")], hangup=True)

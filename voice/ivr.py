@@ -15,10 +15,10 @@ from core.container import Services, current_services
 from core.db import transaction
 from core.models.calls import CallLog, CallRecording
 from core.models.places import Resident
+from core.people.directory import courtyard_head
+from core.phone import calls as call_logs
 from core.phones import try_normalise_phone
-from core.services import calls as call_logs
-from core.services.people import courtyard_head
-from core.services.requests import submit_request
+from core.requests.workorders import submit_request
 from voice import twiml
 from voice.intents import Intent, classify, extract_offer, readback_text
 from voice.prompts import prompt_text
@@ -532,7 +532,7 @@ def _read_points(services: Services) -> str:
             items = [P("points_unknown_caller")]
         else:
             try:
-                from core.services import points
+                from core.community import points
             except ImportError:  # the points ledger is not installed
                 points = None
             if points is None:
@@ -543,7 +543,7 @@ def _read_points(services: Services) -> str:
                     rank, _ = points.household_rank(session, now=services.clock.now(), household_id=entry.household_id)
                     items = [P("points_balance", balance=total, rank=rank)]
                     call_logs.set_outcome(entry, "points_read")
-                except Exception:  # noqa: BLE001 - reading points must never break the call
+                except Exception:
                     log.exception("points lookup failed")
                     items = [P("points_unavailable")]
     return _anything_else(services, items)
@@ -556,7 +556,7 @@ def _read_jobs(services: Services) -> str:
         texts: list[str] = []
         if entry.household_id is not None:
             try:
-                from core.services import notices
+                from core.community import notices
             except ImportError:
                 notices = None
             if notices is not None:
@@ -566,7 +566,7 @@ def _read_jobs(services: Services) -> str:
                     for notice, _read in session.execute(query.limit(20)):
                         if notice.category == "jobs" and len(texts) < 3:
                             texts.append(f"{notice.title}。{notice.body}"[:300])
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("job notices lookup failed")
         call_logs.set_outcome(entry, "jobs_read")
     items: list[tuple[str, str | None]] = [P("jobs_intro"), *[(t, None) for t in texts]] if texts else [P("jobs_none")]

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from core.container import Services
 from core.db import transaction
 from core.models.calls import CallLog, CallRecording
-from core.services.calls import RECORDINGS_DIR, attach_transcript, claim_recording, recording_bytes
+from core.phone.calls import RECORDINGS_DIR, attach_transcript, claim_recording, recording_bytes
 from voice.audio import to_pcm16k
 from voice.intents import classify
 
@@ -86,12 +86,12 @@ def run_recognition(services: Services, recording_id: int, ready_url: str | None
                 push_result(services, recording_id, ready_url)
                 try:
                     getattr(asr, "submit_background", asr.submit)(run_free_pass, services, recording_id, pcm)
-                except Exception as exc:  # noqa: BLE001 - shutting down: the verdict is already stored
+                except Exception as exc:
                     log.warning("free-mode pass of recording %s not queued: %s", recording_id, type(exc).__name__)
                 return
         result = asr.transcribe_wav(data)
         _store(services, recording_id, text=result.text, confidence=result.confidence, local=local)
-    except Exception as exc:  # noqa: BLE001 - stored on the row; the call flow falls back to the recording
+    except Exception as exc:
         log.warning("recognition of recording %s failed: %s", recording_id, type(exc).__name__)
         _store(services, recording_id, text=None, confidence=None, error=f"{type(exc).__name__}: {exc}"[:500],
                local=local)
@@ -102,7 +102,7 @@ def run_free_pass(services: Services, recording_id: int, pcm: bytes) -> None:
     """Free-mode transcript of a recording the grammar did not understand (kept; never raised)."""
     try:
         result = services.asr.transcribe_pcm(pcm)
-    except Exception as exc:  # noqa: BLE001 - the caller was already answered; only the record is missing
+    except Exception as exc:
         log.warning("free-mode pass of recording %s failed: %s", recording_id, type(exc).__name__)
         return
     if result.text:
@@ -130,7 +130,7 @@ def push_result(services: Services, recording_id: int, ready_url: str | None) ->
         call_id = entry.provider_call_id
     try:
         services.telephony.update_call(call_id, url=ready_url)
-    except Exception as exc:  # noqa: BLE001 - polling is the fallback
+    except Exception as exc:
         log.warning("could not redirect call for recording %s: %s", recording_id, type(exc).__name__)
         return False
     return True

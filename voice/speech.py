@@ -53,7 +53,7 @@ class Speaker:
         except (OSError, AudioError, RuntimeError, ValueError) as exc:  # TtsUnavailable is a RuntimeError/Error
             log.warning("TTS unavailable, using <Say>: %s", type(exc).__name__)
             return None
-        except Exception as exc:  # noqa: BLE001 - any TTS failure must fall back to <Say>, never break a call
+        except Exception as exc:
             log.warning("TTS failed, using <Say>: %s", type(exc).__name__)
             return None
 

@@ -102,13 +102,13 @@ def twilio_webhook(func: Callable[..., str]) -> Callable[..., Response]:
             abort(403)
         try:
             return twiml_response(func(*args, **kwargs))
-        except Exception:  # noqa: BLE001 - a caller must hear an apology, never an HTTP 500
+        except Exception:
             log.exception("voice webhook %s failed", request.path)
             try:
                 services = current_services()
                 return twiml_response(twiml.apology(
                     speaker_for(services), message_action=public_url(services, "/voice/twilio/fallback/message")))
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("apology failed too")
                 return twiml_response(twiml.bare_apology())
 

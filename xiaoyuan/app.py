@@ -24,7 +24,7 @@ from core.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS_DIR
 log = logging.getLogger(__name__)
 
 
-def _import_all(package) -> None:  # noqa: ANN001
+def _import_all(package) -> None:
     """Import every module of a surface so all routes are attached to its blueprint."""
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{info.name}")
@@ -61,7 +61,7 @@ def select_locale() -> str:
         user_locale = getattr(current_user, "locale", None)
         if user_locale in LOCALES:
             return user_locale
-    except Exception:  # noqa: BLE001 - no login manager on this request
+    except Exception:
         log.debug("no user locale")
     return DEFAULT_LOCALE
 
@@ -111,7 +111,7 @@ def create_app(services: Services) -> Flask:
 
 def _add_operations_routes(app: Flask, services: Services) -> None:
     @app.get("/healthz")
-    def healthz():  # noqa: ANN202
+    def healthz():
         """Database (and broker, once configured) reachability for load balancers and `make run`."""
         checks: dict[str, str] = {}
         healthy = True
@@ -119,7 +119,7 @@ def _add_operations_routes(app: Flask, services: Services) -> None:
             with services.session_factory() as session:
                 session.execute(sa.text("SELECT 1"))
             checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - health checks report, never raise
+        except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
             healthy = False
         broker_check = services.extras.get("broker_check")
@@ -133,7 +133,7 @@ def _add_operations_routes(app: Flask, services: Services) -> None:
         return jsonify(status="ok" if healthy else "degraded", checks=checks), (200 if healthy else 503)
 
     @app.get("/metrics")
-    def metrics():  # noqa: ANN202
+    def metrics():
         """Prometheus text exposition."""
         from xiaoyuan.metrics import render_metrics
 
@@ -141,7 +141,7 @@ def _add_operations_routes(app: Flask, services: Services) -> None:
         return Response(body, content_type=content_type)
 
     @app.get("/")
-    def index():  # noqa: ANN202
+    def index():
         """A plain landing page pointing to the surfaces."""
         return (
             "<!doctype html><meta charset=utf-8><title>小院+</title>"

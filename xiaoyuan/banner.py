@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.services.demo_tv import DEMO_PENDING_TV_TOKEN, DEMO_TV_TOKEN
+from core.demo.community import DEMO_PENDING_TV_TOKEN, DEMO_TV_TOKEN
 from core.settings import load_settings
 from xiaoyuan.demo import DEMO_PASSWORD
 

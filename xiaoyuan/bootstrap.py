@@ -7,8 +7,8 @@ import logging
 from core.clock import Clock, SystemClock
 from core.container import Services
 from core.db import make_engine, make_session_factory
+from core.phone.telephony.factory import make_telephony
 from core.settings import Settings
-from core.telephony.factory import make_telephony
 from core.tts import TtsService
 from voice.asr import make_asr
 

@@ -45,7 +45,7 @@ def check_database(settings: Settings) -> list[Problem]:
                 )
             )
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
+    except Exception as exc:
         problems.append(
             Problem(
                 "error",

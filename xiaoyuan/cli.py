@@ -24,7 +24,7 @@ class CliContext:
         self._services = None
 
     @property
-    def settings(self):  # noqa: ANN201
+    def settings(self):
         """The loaded settings (a plain error message instead of a traceback when invalid)."""
         if self._settings is None:
             try:
@@ -33,7 +33,7 @@ class CliContext:
                 raise click.ClickException(str(exc)) from exc
         return self._settings
 
-    def services(self, **kwargs: Any):  # noqa: ANN201
+    def services(self, **kwargs: Any):
         """The wired services for this process."""
         if self._services is None:
             from xiaoyuan.bootstrap import build_services

@@ -9,8 +9,8 @@ import random
 from core.container import Services
 from core.db import transaction
 from core.models.places import CaregiverLink, Courtyard, Household, Resident, Town, Village
-from core.services import requests as req_svc
-from core.services.users import create_user
+from core.people.users import create_user
+from core.requests import workorders as req_svc
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +154,15 @@ def seed_demo(services: Services) -> dict[str, int]:
     for area_seeder in _area_seeders():
         try:
             summary.update(area_seeder(services) or {})
-        except Exception:  # noqa: BLE001 - one area's demo data must not block the rest
+        except Exception:
             log.exception("demo seeding failed for %s", area_seeder.__module__)
     return summary
 
 
 def _area_seeders() -> list:
     """The `seed_demo(services)` functions of the TV, wristband and scheduled-operations areas."""
-    from core.services import demo_devices, demo_ops, demo_tv
+    from core.demo import bands as demo_devices
+    from core.demo import community as demo_tv
+    from core.demo import ops as demo_ops
 
     return [demo_tv.seed_demo, demo_devices.seed_demo, demo_ops.seed_demo]

@@ -22,7 +22,7 @@ class DatabaseCollector:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def collect(self):  # noqa: ANN201
+    def collect(self):
         """Yield metric families (errors are logged, never raised to the scraper)."""
         requests = GaugeMetricFamily("xiaoyuan_requests", "Requests (工单) by status", labels=["status"])
         outbox = GaugeMetricFamily("xiaoyuan_outbox_messages", "Outbox rows by status", labels=["status"])
@@ -46,7 +46,7 @@ class DatabaseCollector:
                         Request.status.in_(("new", "assigned", "in_progress")), Request.due_at < now
                     )
                 ) or 0)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("metrics: database unavailable")
         yield from (requests, outbox, depth, overdue)
         for name, source in sorted(self.services.extras.items()):

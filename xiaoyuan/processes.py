@@ -35,7 +35,7 @@ def install_signal_handlers(stop: threading.Event, on_stop: Callable[[], None] |
     signal.signal(signal.SIGTERM, handler)
 
 
-def make_web_server(services: Services, host: str, port: int, threads: int = 16):  # noqa: ANN201
+def make_web_server(services: Services, host: str, port: int, threads: int = 16):
     """A waitress server bound to host:port (PortInUse with a plain message when taken)."""
     from waitress.server import create_server
 
@@ -52,7 +52,7 @@ def start_thread(name: str, target: Callable[..., None], *args: Any) -> threadin
     def runner() -> None:
         try:
             target(*args)
-        except Exception:  # noqa: BLE001 - the process keeps serving; the log says what died
+        except Exception:
             log.exception("%s stopped with an error", name)
 
     thread = threading.Thread(target=runner, name=name, daemon=True)

@@ -46,7 +46,7 @@ def run_job(services: Services, job: Job) -> bool:
     """Run one job; log any exception with its traceback and carry on (False when it failed)."""
     try:
         job.func(services)
-    except Exception:  # noqa: BLE001 - a failing job must never stop the scheduler
+    except Exception:
         log.exception("job %s failed", job.name)
         return False
     return True
@@ -147,7 +147,7 @@ class Worker:
             try:
                 got = lease.try_acquire(self.services.session_factory, LEASE_NAME, self.holder, now,
                                         self.lease_seconds)
-            except Exception:  # noqa: BLE001 - a database blip must not kill the worker
+            except Exception:
                 log.exception("could not renew the worker lease")
                 got = None
             if got:
@@ -184,7 +184,7 @@ class Worker:
             while not stop.is_set():
                 try:
                     dispatcher.run_once(self.services.settings.worker.dispatch_batch)
-                except Exception:  # noqa: BLE001 - log and try again next tick
+                except Exception:
                     log.exception("outbox dispatch failed")
                 stop.wait(self.tick_seconds)
         finally:
@@ -226,7 +226,7 @@ class Worker:
         if was_active and release_lease:
             try:
                 lease.release(self.services.session_factory, LEASE_NAME, self.holder, self.services.clock.now())
-            except Exception:  # noqa: BLE001 - the lease then simply expires
+            except Exception:
                 log.exception("could not release the worker lease")
         self._lease_until = None
 

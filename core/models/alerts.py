@@ -54,7 +54,7 @@ class Alert(Base):
     resolution_note: Mapped[str] = mapped_column(sa.Text, default="")
     cleared_at: Mapped[dt.datetime | None]
     # Escalation state (the sweep acts on it; nothing lives only in memory).
-    plan: Mapped[list[Any]] = mapped_column(default=list)  # snapshot of the levels, see core.services.escalation
+    plan: Mapped[list[Any]] = mapped_column(default=list)  # snapshot of the levels, see core.bands.escalation
     level: Mapped[int] = mapped_column(default=0)  # last level told (1-based); 0 = nobody yet
     round: Mapped[int] = mapped_column(default=1)
     next_escalation_at: Mapped[dt.datetime | None]

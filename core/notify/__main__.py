@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     services = Services(settings=settings, session_factory=make_session_factory(engine), clock=SystemClock())
     services.extras["engine"] = engine
     try:  # the voice_call channel needs the telephony port when the phone line is installed
-        from core.telephony.factory import make_telephony
+        from core.phone.telephony.factory import make_telephony
     except ImportError:
         make_telephony = None
     if make_telephony is not None:

@@ -26,8 +26,8 @@ from core.container import Services
 from core.db import transaction
 from core.models.outbox import OutboxMessage
 from core.notify.base import Channel, Delivery, OutgoingMessage, channel_modules, redact
+from core.notify.outbox import DEFAULT_CHANNEL
 from core.phones import mask_phone
-from core.services.outbox import DEFAULT_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class Dispatcher:
         self._built: dict[str, Channel | None] = {}
         self._build_lock = threading.Lock()
         self._modules: dict[str, object] | None = None
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._rng = rng or random.Random()
         self._pool: ThreadPoolExecutor | None = None
         self._wake = threading.Event()
         self._stop: threading.Event | None = None
@@ -191,7 +191,7 @@ class Dispatcher:
             else:
                 try:
                     built = module.build(self.services)  # type: ignore[attr-defined]
-                except Exception as exc:  # noqa: BLE001 - a broken channel must not stop the others
+                except Exception as exc:
                     log.error("outbox: channel %s could not be built: %s", name, redact(str(exc)))
                 if built is None:
                     log.info("outbox: channel %s is not configured", name)
@@ -208,7 +208,7 @@ class Dispatcher:
             if closer is not None:
                 try:
                     closer()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.debug("outbox: closing a channel failed", exc_info=True)
         self._built.clear()
 
@@ -236,7 +236,7 @@ class Dispatcher:
                     stop_event.wait(error_wait)
                     error_wait = min(MAX_ERROR_BACKOFF_S, max(error_wait * 2, 0.05))
                     continue
-                except Exception:  # noqa: BLE001 - the loop must outlive any bug in one batch
+                except Exception:
                     log.exception("outbox: dispatch batch failed; retrying in %.1fs", error_wait)
                     stop_event.wait(error_wait)
                     error_wait = min(MAX_ERROR_BACKOFF_S, max(error_wait * 2, 0.05))
@@ -318,7 +318,7 @@ class Dispatcher:
                         idempotency_key=channel_idempotency_key(message.idempotency_key, channel_name))
         try:
             return channel.send(keyed)
-        except Exception as exc:  # noqa: BLE001 - contract says channels never raise; survive those that do
+        except Exception as exc:
             self.stats.add("channel_error", channel_name)
             error = redact(f"{type(exc).__name__}: {exc}")
             log.warning("outbox: channel %s raised on message %d: %s", channel_name, message.id, error)

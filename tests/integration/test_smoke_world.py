@@ -1,7 +1,7 @@
 """The test world builds on every database (a guard for the fixtures themselves)."""
 
 from core.db import transaction
-from core.services.people import caregiver_chain, find_resident_by_phone
+from core.people.directory import caregiver_chain, find_resident_by_phone
 from tests.factories import build_world
 
 

@@ -15,7 +15,7 @@ ACTIONS = {"measure-now": "measure_now", "set-interval": "set_interval"}
 TIMEOUT_S = 10.0
 
 
-def publish_once(conn, topic: str, payload: bytes, *, qos: int, timeout: float = TIMEOUT_S) -> None:  # noqa: ANN001
+def publish_once(conn, topic: str, payload: bytes, *, qos: int, timeout: float = TIMEOUT_S) -> None:
     """Connect a short-lived paho client, publish one message (not retained), wait for the PUBACK, disconnect.
 
     Raises OSError when the broker cannot be reached, refuses us or does not acknowledge in time."""
@@ -32,7 +32,7 @@ def publish_once(conn, topic: str, payload: bytes, *, qos: int, timeout: float =
         client.tls_set()
     answered, refused = threading.Event(), []
 
-    def on_connect(client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def on_connect(client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             refused.append(str(reason_code))
         answered.set()
@@ -59,9 +59,9 @@ def publish_once(conn, topic: str, payload: bytes, *, qos: int, timeout: float =
 @click.argument("action", type=click.Choice(sorted(ACTIONS)))
 @click.option("--seconds", type=int, default=None, help="new reporting interval for set-interval (30–3600 s)")
 @with_services
-def band_cmd(services, device_id, action, seconds) -> None:  # noqa: ANN001
+def band_cmd(services, device_id, action, seconds) -> None:
     """Send a command to a band over MQTT (QoS 1); set-interval also records the interval for silent-band checks."""
-    from core.services.devices import check_command_interval, get_band, set_band_interval
+    from core.bands.registry import check_command_interval, get_band, set_band_interval
     from devices.commands import QOS, build_command, new_command_id
     from devices.listener import resolve_connection
 

@@ -65,9 +65,9 @@ def user() -> None:
 @click.option("--village-id", type=int, default=None)
 @click.option("--courtyard-id", type=int, default=None)
 @with_services
-def user_create(services, username, password, role, display_name, phone, town_id, village_id, courtyard_id) -> None:  # noqa: ANN001
+def user_create(services, username, password, role, display_name, phone, town_id, village_id, courtyard_id) -> None:
     """Create a staff user (prints the id)."""
-    from core.services.users import create_user
+    from core.people.users import create_user
 
     try:
         with transaction(services.session_factory) as s:
@@ -98,9 +98,9 @@ def request_group() -> None:
 @click.option("--text", required=True)
 @click.option("--channel", default="console")
 @with_services
-def request_submit(services, resident_id: int, request_type: str, text: str, channel: str) -> None:  # noqa: ANN001
+def request_submit(services, resident_id: int, request_type: str, text: str, channel: str) -> None:
     """Submit a request for a resident (prints the id)."""
-    from core.services.requests import submit_request
+    from core.requests.workorders import submit_request
 
     try:
         with transaction(services.session_factory) as s:
@@ -117,7 +117,7 @@ def request_submit(services, resident_id: int, request_type: str, text: str, cha
 @click.option("--status", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @with_services
-def request_list(services, status: str | None, as_json: bool) -> None:  # noqa: ANN001
+def request_list(services, status: str | None, as_json: bool) -> None:
     """List requests."""
     with services.session_factory() as s:
         query = sa.select(Request).order_by(Request.id)
@@ -147,7 +147,7 @@ def household_group() -> None:
 @household_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @with_services
-def household_list(services, as_json: bool) -> None:  # noqa: ANN001
+def household_list(services, as_json: bool) -> None:
     """List households with their 小院 and village."""
     with services.session_factory() as s:
         rows = [
@@ -178,7 +178,7 @@ def outbox_group() -> None:
 @click.option("--limit", default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @with_services
-def outbox_list(services, status: str | None, limit: int, as_json: bool) -> None:  # noqa: ANN001
+def outbox_list(services, status: str | None, limit: int, as_json: bool) -> None:
     """List outbox messages, newest first (dry-run rows are marked not_sent)."""
     with services.session_factory() as s:
         query = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
@@ -203,7 +203,7 @@ def outbox_list(services, status: str | None, limit: int, as_json: bool) -> None
 @cli.command()
 @click.option("--force", is_flag=True, help="Seed even if the database already has households.")
 @with_services
-def demo(services, force: bool) -> None:  # noqa: ANN001
+def demo(services, force: bool) -> None:
     """Seed a believable demo village (fictional names) and print the demo logins."""
     from xiaoyuan.demo import DEMO_PASSWORD, seed_demo
 

@@ -18,7 +18,7 @@ def _fail(exc: ServiceError) -> None:
     raise click.ClickException(str(exc))
 
 
-def _refresh_embedded_files(settings) -> None:  # noqa: ANN001
+def _refresh_embedded_files(settings) -> None:
     """Keep the embedded broker's password file and ACL in step with the registry."""
     if not settings.mqtt.url:
         from devices.broker import export_broker_files
@@ -39,9 +39,9 @@ def band() -> None:
 @click.option("--resident", "resident_id", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True)
 @with_services
-def band_add(services, device_id, site, model, interval_s, resident_id, as_json) -> None:  # noqa: ANN001
+def band_add(services, device_id, site, model, interval_s, resident_id, as_json) -> None:
     """Register a band; prints its MQTT secret once (only a hash is stored)."""
-    from core.services.devices import add_band, band_row
+    from core.bands.registry import add_band, band_row
 
     try:
         with transaction(services.session_factory) as s:
@@ -66,9 +66,9 @@ def band_add(services, device_id, site, model, interval_s, resident_id, as_json)
 @click.option("--threshold", "thresholds", multiple=True, help="override, e.g. hr_high=130 (repeatable)")
 @click.option("--interval", "interval_s", type=int, default=None)
 @with_services
-def band_assign(services, band_ref, resident_id, unassign, thresholds, interval_s) -> None:  # noqa: ANN001
+def band_assign(services, band_ref, resident_id, unassign, thresholds, interval_s) -> None:
     """Give a band (id or device id) to a resident, with optional threshold overrides."""
-    from core.services.devices import assign_band
+    from core.bands.registry import assign_band
 
     if resident_id is None and not unassign:
         raise click.UsageError("--resident or --unassign")
@@ -93,9 +93,9 @@ def band_assign(services, band_ref, resident_id, unassign, thresholds, interval_
 @band.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @with_services
-def band_list(services, as_json) -> None:  # noqa: ANN001
+def band_list(services, as_json) -> None:
     """List bands (JSON objects with id, device_id, resident_id, site, …)."""
-    from core.services.devices import band_row, list_bands
+    from core.bands.registry import band_row, list_bands
 
     with services.session_factory() as s:
         rows = [band_row(b) for b in list_bands(s)]
@@ -116,9 +116,9 @@ def band_list(services, as_json) -> None:  # noqa: ANN001
 @click.option("--duration", type=float, default=30.0, show_default=True, help="seconds")
 @click.option("--site", default="demo", show_default=True)
 @with_services
-def band_simulate(services, count, rate, scenario, duration, site) -> None:  # noqa: ANN001
+def band_simulate(services, count, rate, scenario, duration, site) -> None:
     """Publish realistic telemetry/events from simulated bands SIM0001… (registered and re-keyed as needed)."""
-    from core.services.devices import add_band, get_band, rotate_secret
+    from core.bands.registry import add_band, get_band, rotate_secret
     from devices.listener import resolve_connection
     from devices.simulator import SimBand, Simulator
 
@@ -192,7 +192,7 @@ def alert_group() -> None:
 @click.option("--status", default=None, help="open, notified, acknowledged, resolved, auto_cleared, or active")
 @click.option("--json", "as_json", is_flag=True)
 @with_services
-def alert_list(services, status, as_json) -> None:  # noqa: ANN001
+def alert_list(services, status, as_json) -> None:
     """List alerts, newest first."""
     with services.session_factory() as s:
         query = sa.select(Alert).order_by(Alert.id.desc())
@@ -212,9 +212,9 @@ def alert_list(services, status, as_json) -> None:  # noqa: ANN001
 @click.argument("alert_id", type=int)
 @click.option("--by", required=True)
 @with_services
-def alert_ack(services, alert_id, by) -> None:  # noqa: ANN001
+def alert_ack(services, alert_id, by) -> None:
     """Acknowledge an alert (stops the escalation)."""
-    from core.services.alerts import acknowledge_alert
+    from core.bands.alerts import acknowledge_alert
 
     try:
         with transaction(services.session_factory) as s:
@@ -229,9 +229,9 @@ def alert_ack(services, alert_id, by) -> None:  # noqa: ANN001
 @click.option("--by", required=True)
 @click.option("--note", required=True)
 @with_services
-def alert_resolve(services, alert_id, by, note) -> None:  # noqa: ANN001
+def alert_resolve(services, alert_id, by, note) -> None:
     """Resolve an alert with a note."""
-    from core.services.alerts import resolve_alert
+    from core.bands.alerts import resolve_alert
 
     try:
         with transaction(services.session_factory) as s:

@@ -30,8 +30,8 @@ def _report_command(kind: str) -> None:
     @click.option("--village", "village_id", type=int, default=None, help="Village id (default: the town).")
     @click.option("--town", "town_id", type=int, default=None, help="Town id (default: the only town).")
     @with_services
-    def command(services, day: str | None, fmt: str, village_id: int | None, town_id: int | None) -> None:  # noqa: ANN001
-        from core.services.reports import RENDERERS, build_report
+    def command(services, day: str | None, fmt: str, village_id: int | None, town_id: int | None) -> None:
+        from core.requests.reports import RENDERERS, build_report
 
         try:
             when = dt.date.fromisoformat(day) if day else to_local(services.clock.now()).date() - dt.timedelta(days=1)
@@ -62,9 +62,9 @@ def resident_group() -> None:
 @resident_group.command("export")
 @click.argument("resident_id", type=int)
 @with_services
-def resident_export(services, resident_id: int) -> None:  # noqa: ANN001
+def resident_export(services, resident_id: int) -> None:
     """Print everything held about a resident as JSON (audited)."""
-    from core.services.privacy import export_resident
+    from core.privacy.records import export_resident
 
     try:
         with transaction(services.session_factory) as session:
@@ -78,9 +78,9 @@ def resident_export(services, resident_id: int) -> None:  # noqa: ANN001
 @click.argument("resident_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_services
-def resident_erase(services, resident_id: int, yes: bool) -> None:  # noqa: ANN001
+def resident_erase(services, resident_id: int, yes: bool) -> None:
     """Erase a resident's personal data; counts in reports stay (audited)."""
-    from core.services.privacy import erase_resident
+    from core.privacy.records import erase_resident
 
     if not yes:
         click.confirm(f"永久删除居民 {resident_id} 的个人信息？/ Erase resident {resident_id} for good?", abort=True)

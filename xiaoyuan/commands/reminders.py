@@ -49,10 +49,10 @@ def reminder_row(reminder: Reminder) -> dict:
 @click.option("--call", is_flag=True, help="Also call households that have a paired TV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new reminder as JSON.")
 @with_services
-def reminder_add(services, courtyard_id: int | None, resident_id: int | None, kind: str, at_text: str,  # noqa: ANN001
+def reminder_add(services, courtyard_id: int | None, resident_id: int | None, kind: str, at_text: str,
                  text: str, call: bool, as_json: bool) -> None:
     """Schedule a reminder for a 小院 (--courtyard) or a resident (--resident)."""
-    from core.services.reminders import create_reminder
+    from core.requests.reminders import create_reminder
 
     if (courtyard_id is None) == (resident_id is None):
         raise click.UsageError("请给出 --courtyard 或 --resident（二选一）/ give one of --courtyard, --resident")
@@ -79,7 +79,7 @@ def reminder_add(services, courtyard_id: int | None, resident_id: int | None, ki
 @click.option("--all", "show_all", is_flag=True, help="Include past and cancelled reminders.")
 @click.option("--json", "as_json", is_flag=True, help="JSON objects for scripts.")
 @with_services
-def reminder_list(services, show_all: bool, as_json: bool) -> None:  # noqa: ANN001
+def reminder_list(services, show_all: bool, as_json: bool) -> None:
     """Today's and upcoming reminders (all of them with --all), soonest first."""
     now = services.clock.now()
     query = sa.select(Reminder).order_by(Reminder.at, Reminder.id)

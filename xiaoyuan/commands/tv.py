@@ -17,11 +17,11 @@ def tv_group() -> None:
 @click.argument("code")
 @click.option("--household", "household_id", type=int, required=True, help="Household id to bind the box to.")
 @with_services
-def tv_pair(services, code: str, household_id: int) -> None:  # noqa: ANN001
+def tv_pair(services, code: str, household_id: int) -> None:
     """Bind the box showing CODE (6 digits on its screen) to a household."""
+    from core.community.tvboxes import TvConfig, pair_box, record_failed_pairing
     from core.db import transaction
     from core.errors import ServiceError
-    from core.services.tvboxes import TvConfig, pair_box, record_failed_pairing
 
     now = services.clock.now()
     try:
@@ -39,11 +39,11 @@ def tv_pair(services, code: str, household_id: int) -> None:  # noqa: ANN001
 @tv_group.command("unpair")
 @click.argument("box_id", type=int)
 @with_services
-def tv_unpair(services, box_id: int) -> None:  # noqa: ANN001
+def tv_unpair(services, box_id: int) -> None:
     """Unbind a box: it shows the pairing screen again."""
+    from core.community.tvboxes import revoke_box
     from core.db import transaction
     from core.errors import ServiceError
-    from core.services.tvboxes import revoke_box
 
     try:
         with transaction(services.session_factory) as session:
@@ -56,7 +56,7 @@ def tv_unpair(services, box_id: int) -> None:  # noqa: ANN001
 @tv_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @with_services
-def tv_list(services, as_json: bool) -> None:  # noqa: ANN001
+def tv_list(services, as_json: bool) -> None:
     """Paired and pending boxes."""
     from core.models.tvbox import TvBox
 
@@ -78,11 +78,11 @@ def tv_list(services, as_json: bool) -> None:  # noqa: ANN001
 @click.option("--category", required=True)
 @click.option("--reason", required=True)
 @with_services
-def tv_award(services, household_id: int, delta: int, category: str, reason: str) -> None:  # noqa: ANN001
+def tv_award(services, household_id: int, delta: int, category: str, reason: str) -> None:
     """Award or deduct points for one household (a ledger entry with source cli)."""
+    from core.community.points import award_points, balance, point_categories
     from core.db import transaction
     from core.errors import ServiceError
-    from core.services.points import award_points, balance, point_categories
 
     try:
         with transaction(services.session_factory) as session:
@@ -97,7 +97,7 @@ def tv_award(services, household_id: int, delta: int, category: str, reason: str
 
 @tv_group.command("remind-checkins")
 @with_services
-def tv_remind_checkins(services) -> None:  # noqa: ANN001
+def tv_remind_checkins(services) -> None:
     """Run the check-in reminder now (it only acts after the configured deadline)."""
     from xiaoyuan.jobs.tv import remind_missing_checkins_job
 

@@ -54,7 +54,7 @@ if tts_group is None:
 
 @tts_group.command("render-prompts")
 @with_services
-def tts_render_prompts(services) -> None:  # noqa: ANN001
+def tts_render_prompts(services) -> None:
     """Pre-render every fixed phone prompt to 8 kHz μ-law audio (recorded human files win)."""
     from voice.speech import render_all_prompts
 
@@ -83,12 +83,12 @@ def help_call_group() -> None:
 @help_call_group.command("start")
 @click.option("--household", "household_id", type=int, required=True)
 @with_services
-def help_call_start(services, household_id: int) -> None:  # noqa: ANN001
+def help_call_start(services, household_id: int) -> None:
     """Start a help call for a household (as the TV's 一键呼叫 would) and dial the first person."""
     from core.db import transaction
     from core.errors import ServiceError
-    from core.services.dialler import advance_help_call
-    from core.services.helpcalls import start_help_call
+    from core.phone.dialler import advance_help_call
+    from core.phone.helpcalls import start_help_call
 
     try:
         with transaction(services.session_factory) as session:
@@ -105,7 +105,7 @@ def help_call_start(services, household_id: int) -> None:  # noqa: ANN001
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", default=50)
 @with_services
-def help_call_list(services, as_json: bool, limit: int) -> None:  # noqa: ANN001
+def help_call_list(services, as_json: bool, limit: int) -> None:
     """Recent help calls with each leg's outcome."""
     from core.models.helpcalls import HelpCall
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.services.escalation import sweep_alerts
+from core.bands.escalation import sweep_alerts
 from devices.monitor import check_bands, retain_telemetry
 from xiaoyuan.jobs import Job
 

@@ -6,11 +6,11 @@ how often the worker looks. The worker also runs every job once when it becomes 
 
 from __future__ import annotations
 
-from core.services.followup import followup_sweep
-from core.services.privacy import retention_job
-from core.services.reminders import award_monthly_base_points, reminder_sweep
-from core.services.reports import push_reports
-from core.services.supervision import send_morning_digests, supervise_overdue
+from core.privacy.records import retention_job
+from core.requests.followup import followup_sweep
+from core.requests.reminders import award_monthly_base_points, reminder_sweep
+from core.requests.reports import push_reports
+from core.requests.supervision import send_morning_digests, supervise_overdue
 from xiaoyuan.jobs import Job
 
 JOBS = [

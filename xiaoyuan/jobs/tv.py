@@ -7,11 +7,11 @@ import logging
 
 import sqlalchemy as sa
 
+from core.community.checkins import parse_deadline, remind_missing_checkins
+from core.community.tvboxes import TvConfig
 from core.container import Services
 from core.db import transaction
 from core.models.tvbox import TvBox, TvPairingCode
-from core.services.checkins import parse_deadline, remind_missing_checkins
-from core.services.tvboxes import TvConfig
 from xiaoyuan.jobs import Job
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,12 @@
 """Phone-line jobs: advance help calls whose callbacks never came.
 
-Recordings past retention are deleted by `ops.retention` (core/services/privacy.py), with the
+Recordings past retention are deleted by `ops.retention` (core/privacy/records.py), with the
 other sensitive data, under the single [privacy] recordings_days setting.
 """
 
 from __future__ import annotations
 
-from core.services.dialler import sweep_help_calls
+from core.phone.dialler import sweep_help_calls
 from xiaoyuan.jobs import Job
 
 JOBS = [

@@ -72,7 +72,7 @@ class IdempotentHttpClient(TwilioHttpClient):
 
 def expects_reply(subject_type: str | None) -> bool:
     """Whether a reply can confirm messages of this subject type (a confirmation handler is registered)."""
-    from core.services.confirmations import has_handler
+    from core.phone.confirmations import has_handler
 
     return has_handler(subject_type)
 
@@ -81,7 +81,7 @@ def sms_body(message: OutgoingMessage) -> str:
     """The SMS text: the rendered message, plus the reply code when a reply can confirm it."""
     if not expects_reply(message.subject_type):
         return message.text
-    from core.services.calls import reply_code
+    from core.phone.calls import reply_code
 
     return f"{message.text} 回复1 {reply_code(message.id)}确认"
 

@@ -1,7 +1,7 @@
 """Voice-call channel: phone the recipient, speak the message and ask them to press 1 to confirm.
 
 The call's TwiML is served by the phone line (/voice/twilio/confirm); a keypress there goes to
-`core.services.confirmations.confirm`, which hands it to the message subject's handler.
+`core.phone.confirmations.confirm`, which hands it to the message subject's handler.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import logging
 
 from core.container import Services
 from core.notify.base import Delivery, OutgoingMessage, redact
+from core.phone.telephony.port import Telephony, TelephonyError
 from core.phones import mask_phone, try_normalise_phone
-from core.telephony.port import Telephony, TelephonyError
 
 NAME = "voice_call"
 CONFIRM_PATH = "/voice/twilio/confirm"
@@ -42,7 +42,7 @@ class VoiceCallChannel:
             )
         except TelephonyError as exc:
             return Delivery(ok=False, permanent=exc.permanent, error=redact(str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a channel never raises
+        except Exception as exc:
             return Delivery(ok=False, error=redact(f"{type(exc).__name__}: {exc}"))
         log.info("voice_call for message %s placed to %s", message.id, mask_phone(to))
         return Delivery(ok=True, not_sent=self.telephony.is_dryrun, provider_ref=call_id)

@@ -36,7 +36,7 @@ def _wait_http(url: str, deadline_s: float = 60) -> int:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return response.status
         except OSError:
             time.sleep(0.2)  # polling a live server, not waiting for time to pass

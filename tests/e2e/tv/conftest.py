@@ -12,12 +12,12 @@ import pytest
 from werkzeug.serving import make_server
 
 from core.clock import FakeClock
+from core.community import notices as nt
+from core.community import points as pts
+from core.community import rewards as rw
 from core.container import Services
 from core.db import make_engine, make_session_factory, transaction
 from core.models import Base
-from core.services import notices as nt
-from core.services import points as pts
-from core.services import rewards as rw
 from core.settings import load_settings
 from tests.factories import build_world
 
@@ -70,9 +70,9 @@ class LiveTv:
 
 
 @pytest.fixture
-def live_tv(tmp_path) -> Iterator[LiveTv]:  # noqa: ANN001
+def live_tv(tmp_path) -> Iterator[LiveTv]:
     """The whole app (SQLite, dry-run telephony, real TTS) on a werkzeug server thread."""
-    from core.telephony.factory import make_telephony
+    from core.phone.telephony.factory import make_telephony
     from core.tts import TtsService
     from xiaoyuan.app import create_app
 
@@ -112,7 +112,7 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def tv_page(chromium) -> Iterator[Any]:  # noqa: ANN001
+def tv_page(chromium) -> Iterator[Any]:
     """A 1280x720 page, like a set-top box screen."""
     context = chromium.new_context(viewport={"width": 1280, "height": 720}, locale="zh-CN")
     page = context.new_page()

@@ -8,15 +8,15 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from core.community.tvboxes import pair_box
 from core.db import transaction
 from core.models.helpcalls import HelpCall
 from core.models.rewards import Redemption
-from core.services.tvboxes import pair_box
 
 pytestmark = pytest.mark.slow
 
 
-def audit(page) -> None:  # noqa: ANN001
+def audit(page) -> None:
     """axe-core: no serious or critical violation on this page."""
     from axe_playwright_python.sync_playwright import Axe
 
@@ -26,11 +26,11 @@ def audit(page) -> None:  # noqa: ANN001
     assert bad == [], f"{page.url}: {bad}"
 
 
-def focused(page) -> str:  # noqa: ANN001
+def focused(page) -> str:
     return page.evaluate("TvNav.current() ? TvNav.current().id : ''")
 
 
-def send_key(page, key_code: int, kind: str = "keydown") -> None:  # noqa: ANN001
+def send_key(page, key_code: int, kind: str = "keydown") -> None:
     """A synthetic TV key event (Back 461 / 10009, keypress-only boxes)."""
     page.evaluate(
         """([code, kind]) => { var e = new KeyboardEvent(kind, {keyCode: code, which: code,
@@ -40,7 +40,7 @@ def send_key(page, key_code: int, kind: str = "keydown") -> None:  # noqa: ANN00
     )
 
 
-def pair(page, live, household_index: int = 0) -> None:  # noqa: ANN001
+def pair(page, live, household_index: int = 0) -> None:
     page.goto(f"{live.url}/tv/")
     code = page.inner_text("#pair-code").strip()
     assert re.fullmatch(r"\d{6}", code)
@@ -51,7 +51,7 @@ def pair(page, live, household_index: int = 0) -> None:  # noqa: ANN001
     page.wait_for_selector("#tile-call", timeout=10000)  # the pairing screen polls and opens home by itself
 
 
-def test_walk_home_ranking_back_rewards_redeem_pickup_code(live_tv, tv_page):  # noqa: ANN001
+def test_walk_home_ranking_back_rewards_redeem_pickup_code(live_tv, tv_page):
     page = tv_page
     pair(page, live_tv)
     assert focused(page) == "tile-call"
@@ -100,7 +100,7 @@ def test_walk_home_ranking_back_rewards_redeem_pickup_code(live_tv, tv_page):  #
         assert session.scalar(sa.select(sa.func.count(Redemption.id))) == 1
 
 
-def test_notice_read_aloud_plays_audio(live_tv, tv_page):  # noqa: ANN001
+def test_notice_read_aloud_plays_audio(live_tv, tv_page):
     page = tv_page
     pair(page, live_tv)
     page.keyboard.press("4")
@@ -130,7 +130,7 @@ def test_notice_read_aloud_plays_audio(live_tv, tv_page):  # noqa: ANN001
     assert "新" not in page.inner_text(f"#{target}")  # read now
 
 
-def test_one_key_call_cancel_with_back_then_let_it_start(live_tv, tv_page):  # noqa: ANN001
+def test_one_key_call_cancel_with_back_then_let_it_start(live_tv, tv_page):
     page = tv_page
     pair(page, live_tv)
     page.keyboard.press("0")
@@ -155,7 +155,7 @@ def test_one_key_call_cancel_with_back_then_let_it_start(live_tv, tv_page):  # n
 
 
 @pytest.mark.parametrize("back_code", [461, 10009, 8, 27])
-def test_tv_back_codes_return_to_the_parent(live_tv, tv_page, back_code):  # noqa: ANN001
+def test_tv_back_codes_return_to_the_parent(live_tv, tv_page, back_code):
     page = tv_page
     pair(page, live_tv)
     page.keyboard.press("3")
@@ -165,7 +165,7 @@ def test_tv_back_codes_return_to_the_parent(live_tv, tv_page, back_code):  # noq
     assert focused(page) == "tile-rewards"
 
 
-def test_keypress_only_box_and_no_double_firing(live_tv, tv_page):  # noqa: ANN001
+def test_keypress_only_box_and_no_double_firing(live_tv, tv_page):
     page = tv_page
     pair(page, live_tv)
     send_key(page, 50, "keypress")  # digit 2 as keypress only
@@ -180,7 +180,7 @@ def test_keypress_only_box_and_no_double_firing(live_tv, tv_page):  # noqa: ANN0
     page.wait_for_url(re.compile(r"/tv/\?f=tile-ranking"))
 
 
-def test_checkin_text_size_and_pages_pass_axe(live_tv, tv_page):  # noqa: ANN001
+def test_checkin_text_size_and_pages_pass_axe(live_tv, tv_page):
     page = tv_page
     pair(page, live_tv)
     assert "今天开会" in page.inner_text("#meeting")

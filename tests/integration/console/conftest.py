@@ -8,14 +8,14 @@ from types import SimpleNamespace
 import pytest
 
 from core.db import transaction
-from core.services.users import issue_api_token
+from core.people.users import issue_api_token
 from tests.factories import build_world
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def console_app(app):  # noqa: ANN001, ANN201
+def console_app(app):
     """The app factory's app; console, Babel and a secret key are set up here if the factory does not yet."""
     if not app.secret_key:
         app.secret_key = "test-secret"
@@ -33,19 +33,19 @@ def console_app(app):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def world(services, clock):  # noqa: ANN001, ANN201
+def world(services, clock):
     """tests.factories.build_world, committed; returns the World (objects stay readable)."""
     with transaction(services.session_factory) as session:
         return build_world(session, clock.now())
 
 
 @pytest.fixture
-def web(console_app):  # noqa: ANN001, ANN201
+def web(console_app):
     """A test client for the console."""
     return console_app.test_client()
 
 
-def login_as(client, user) -> None:  # noqa: ANN001
+def login_as(client, user) -> None:
     """Sign a test client in as `user` without the login form (the form has its own tests)."""
     with client.session_transaction() as sess:
         sess["_user_id"] = str(user.id)
@@ -60,7 +60,7 @@ def csrf_token(client, path: str = "/console/tokens") -> str:
     return match.group(1)
 
 
-def post_form(client, path: str, data: dict | None = None, **kwargs):  # noqa: ANN001, ANN201
+def post_form(client, path: str, data: dict | None = None, **kwargs):
     """POST a console form with a valid CSRF token."""
     payload = dict(data or {})
     payload["csrf_token"] = csrf_token(client)
@@ -68,7 +68,7 @@ def post_form(client, path: str, data: dict | None = None, **kwargs):  # noqa: A
 
 
 @pytest.fixture
-def tokens(services, world, clock):  # noqa: ANN001, ANN201
+def tokens(services, world, clock):
     """An API token for every world user, by the same short names."""
     with transaction(services.session_factory) as session:
         made = {name: issue_api_token(session, now=clock.now(), user=user, name="test")
@@ -82,9 +82,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def requests_by_resident(services, world, clock):  # noqa: ANN001, ANN201
+def requests_by_resident(services, world, clock):
     """One request per world resident (submitted from the TV, auto-assigned to the 院长): {resident index: id}."""
-    from core.services.requests import submit_request
+    from core.requests.workorders import submit_request
 
     ids = {}
     with transaction(services.session_factory) as session:

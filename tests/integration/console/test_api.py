@@ -15,7 +15,7 @@ from tests.integration.console.conftest import ROLE_OF, VISIBLE_RESIDENTS, beare
 USERS = list(VISIBLE_RESIDENTS)
 
 
-def _error(response, status: int, code: str | None = None) -> dict:  # noqa: ANN001
+def _error(response, status: int, code: str | None = None) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json
     body = response.get_json()

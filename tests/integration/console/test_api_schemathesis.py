@@ -38,7 +38,7 @@ def test_api_conforms_to_its_openapi_document(console_app, world, tokens, reques
             @given(case=operation.as_strategy(generation_mode=mode), pick=st.integers(min_value=0, max_value=5))
             @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                       suppress_health_check=list(HealthCheck))
-            def check(case, pick: int) -> None:  # noqa: ANN001
+            def check(case, pick: int) -> None:
                 if case.meta is not None and case.meta.generation.mode.is_positive:
                     for name in case.path_parameters or {}:
                         case.path_parameters[name] = real[name][pick]

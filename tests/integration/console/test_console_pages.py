@@ -13,11 +13,11 @@ from core.models.outbox import OutboxMessage
 from core.models.places import CaregiverLink, Household, Resident
 from core.models.requests import Request
 from core.models.staff import ApiToken, User
-from core.services.requests import resolve_request
+from core.requests.workorders import resolve_request
 from tests.integration.console.conftest import bearer, login_as, post_form
 
 
-def _count(services, model, *where) -> int:  # noqa: ANN001
+def _count(services, model, *where) -> int:
     with services.session_factory() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(model).where(*where)) or 0
 

@@ -12,7 +12,7 @@ from tests.factories import PASSWORD
 from tests.integration.console.conftest import csrf_token, login_as
 
 
-def _login(client, username: str, password: str, next_url: str | None = None):  # noqa: ANN001, ANN202
+def _login(client, username: str, password: str, next_url: str | None = None):
     token = csrf_token(client, "/console/login")
     path = "/console/login" + (f"?next={next_url}" if next_url else "")
     return client.post(path, data={"username": username, "password": password, "csrf_token": token})

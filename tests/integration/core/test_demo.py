@@ -8,6 +8,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from core.community import points as points_service
+from core.community.tvboxes import hash_token
+from core.demo.community import DEMO_PENDING_TV_TOKEN, DEMO_TV_TOKEN
 from core.models.alerts import Alert
 from core.models.devices import Band
 from core.models.helpcalls import HelpCall
@@ -18,27 +21,24 @@ from core.models.points import PointEntry
 from core.models.requests import Request
 from core.models.rewards import Redemption, Reward
 from core.models.tvbox import TvBox
-from core.services import points as points_service
-from core.services.demo_tv import DEMO_PENDING_TV_TOKEN, DEMO_TV_TOKEN
-from core.services.tvboxes import hash_token
 from xiaoyuan.demo import _area_seeders, seed_demo
 
 COUNTED = (PointEntry, Reward, Redemption, Notice, TvBox, Band, Alert, HelpCall, Reminder, Request)
 
 
 @pytest.fixture
-def seeded(services):  # noqa: ANN001, ANN201
+def seeded(services):
     """The demo village on the test database."""
     summary = seed_demo(services)
     assert summary["households"] == 40
     return services
 
 
-def _counts(session) -> dict[str, int]:  # noqa: ANN001
+def _counts(session) -> dict[str, int]:
     return {model.__name__: session.scalar(sa.select(sa.func.count()).select_from(model)) for model in COUNTED}
 
 
-def test_the_demo_tv_url_opens_a_paired_home_with_balance_and_todays_meeting(seeded, app) -> None:  # noqa: ANN001
+def test_the_demo_tv_url_opens_a_paired_home_with_balance_and_todays_meeting(seeded, app) -> None:
     """The URL `make run` prints shows a household's home at once: name, points and the 9:00 云坝会."""
     client = app.test_client(use_cookies=False)
     page = client.get(f"/tv/?t={DEMO_TV_TOKEN}").get_data(as_text=True)
@@ -53,7 +53,7 @@ def test_the_demo_tv_url_opens_a_paired_home_with_balance_and_todays_meeting(see
         assert hash_token(DEMO_TV_TOKEN) in stored and DEMO_TV_TOKEN not in stored
 
 
-def test_ranking_ledger_rewards_and_notices_cover_the_village(seeded) -> None:  # noqa: ANN001
+def test_ranking_ledger_rewards_and_notices_cover_the_village(seeded) -> None:
     """Every household has two months of points; deductions, a reversal, rewards with stock, all notice kinds."""
     now = seeded.clock.now()
     with seeded.session_factory() as session:
@@ -76,7 +76,7 @@ def test_ranking_ledger_rewards_and_notices_cover_the_village(seeded) -> None:  
         assert categories == {"notice", "experience", "policy", "meeting", "jobs"}
 
 
-def test_every_resident_living_alone_wears_a_registered_band(seeded) -> None:  # noqa: ANN001
+def test_every_resident_living_alone_wears_a_registered_band(seeded) -> None:
     """Bands SIM0001… (the simulator's names) belong to the residents living alone, each with a site."""
     with seeded.session_factory() as session:
         alone = set(session.scalars(sa.select(Resident.id).where(Resident.lives_alone.is_(True))))
@@ -94,7 +94,7 @@ def test_every_resident_living_alone_wears_a_registered_band(seeded) -> None:  #
         assert any(len(call.legs) >= 2 and call.legs[0].status == "no_answer" for call in calls)
 
 
-def test_requests_in_every_state_and_reminders_for_today(seeded) -> None:  # noqa: ANN001
+def test_requests_in_every_state_and_reminders_for_today(seeded) -> None:
     """The console has something in every column; today's meeting reminder is for 椒香小院."""
     with seeded.session_factory() as session:
         states = set(session.scalars(sa.select(Request.status)))
@@ -104,7 +104,7 @@ def test_requests_in_every_state_and_reminders_for_today(seeded) -> None:  # noq
         assert courtyard.name == "椒香小院"
 
 
-def test_seeding_the_areas_again_duplicates_nothing(seeded) -> None:  # noqa: ANN001
+def test_seeding_the_areas_again_duplicates_nothing(seeded) -> None:
     """Running the area seeders a second time (e.g. after an interrupted demo) adds no rows."""
     with seeded.session_factory() as session:
         before = _counts(session)

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from core.db import transaction
-from core.services import requests as svc
+from core.requests import workorders as svc
 from tests.factories import build_world
 
 

@@ -9,7 +9,7 @@ from core.db import transaction
 from core.errors import InvalidTransition, NotFound, PermissionDenied
 from core.models.outbox import OutboxMessage
 from core.models.requests import Request
-from core.services import requests as svc
+from core.requests import workorders as svc
 from tests.factories import build_world
 
 DUE = {"environment": 24, "repair": 24, "help": 2, "find_head": 4, "sell": 48, "job": 72, "other": 48}

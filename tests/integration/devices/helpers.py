@@ -7,10 +7,10 @@ import json
 
 import sqlalchemy as sa
 
+from core.bands.registry import add_band
 from core.db import transaction
 from core.models.alerts import Alert
 from core.models.outbox import OutboxMessage
-from core.services.devices import add_band
 from devices.ingest import Inbound
 from tests.factories import build_world
 

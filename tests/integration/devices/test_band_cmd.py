@@ -10,10 +10,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
 
+from core.bands.registry import add_band, get_band
 from core.clock import SystemClock
 from core.container import Services
 from core.db import make_engine, make_session_factory, transaction
-from core.services.devices import add_band, get_band
 from core.settings import load_settings
 from devices.broker import service_password
 from devices.listener import Connection, Listener

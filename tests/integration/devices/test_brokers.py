@@ -9,12 +9,12 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from core.bands.registry import add_band
 from core.clock import SystemClock
 from core.container import Services
 from core.db import transaction
 from core.models.alerts import Alert
 from core.models.devices import DeviceEvent
-from core.services.devices import add_band
 from devices.broker import BrokerError, service_password, start_embedded_broker
 from devices.listener import Connection, Listener
 from tests.factories import build_world

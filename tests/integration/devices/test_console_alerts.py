@@ -7,31 +7,31 @@ import re
 
 import sqlalchemy as sa
 
+from core.bands.escalation import sweep_alerts
 from core.db import transaction
 from core.models.alerts import Alert
 from core.models.audit import AuditEntry
-from core.services.escalation import sweep_alerts
 from devices.ingest import Ingestor
 from tests.factories import PASSWORD
 from tests.integration.console.conftest import csrf_token, post_form
 from tests.integration.devices.helpers import alerts, msg, outbox, seed, ts
 
 
-def sign_in(client, username: str) -> None:  # noqa: ANN001
+def sign_in(client, username: str) -> None:
     """Sign in through the console's login form, CSRF token and all."""
     token = csrf_token(client, "/console/login")
     response = client.post("/console/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def sos(services, clock, *, seq: int = 1, device_id: str = "864001", **extra) -> Alert:  # noqa: ANN001, ANN003
+def sos(services, clock, *, seq: int = 1, device_id: str = "864001", **extra) -> Alert:
     """An SOS from the band, through the same ingest path the listener uses; returns the alert."""
     Ingestor(services).process([msg("event", {"ts": ts(clock.now()), "seq": seq, "type": "sos", **extra},
                                     device_id=device_id, qos=1)])
     return [a for a in alerts(services) if a.type == "sos"][-1]
 
 
-def voice_calls(services, alert_id: int) -> list[str]:  # noqa: ANN001
+def voice_calls(services, alert_id: int) -> list[str]:
     return [m.recipient_name for m in outbox(services, subject_id=alert_id, channel="voice_call")]
 
 
@@ -110,7 +110,7 @@ def test_a_head_of_another_courtyard_gets_404_for_the_alert_and_the_vitals(clien
 
 
 def test_the_json_endpoint_lists_what_the_board_shows(client, services, clock):
-    from core.services.devices import add_band
+    from core.bands.registry import add_band
 
     world, _, _ = seed(services)
     with transaction(services.session_factory) as s:
@@ -157,8 +157,8 @@ def test_sparklines_and_the_vitals_chart_draw_the_stored_readings(client, servic
 
 
 def test_band_registry_shows_the_secret_once_and_assigns_only_within_scope(client, services, clock):
+    from core.bands.registry import verify_secret
     from core.models.devices import Band
-    from core.services.devices import verify_secret
 
     world, band_id, _ = seed(services)
     Ingestor(services).process([msg("telemetry", {"ts": ts(clock.now()), "hr": 77, "spo2": 98, "battery": 12})])

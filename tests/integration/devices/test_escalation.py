@@ -7,14 +7,14 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from core.bands.alerts import acknowledge_by_short_code, raise_alert, resolve_alert
+from core.bands.escalation import EscalationConfig, sweep_alerts
 from core.clock import UTC
 from core.container import Services
 from core.db import make_engine, make_session_factory, transaction
 from core.errors import InvalidInput
 from core.models.outbox import OutboxMessage
-from core.services.alerts import acknowledge_by_short_code, raise_alert, resolve_alert
-from core.services.confirmations import confirm
-from core.services.escalation import EscalationConfig, sweep_alerts
+from core.phone.confirmations import confirm
 from tests.integration.devices.helpers import alerts, outbox, seed
 
 

@@ -48,6 +48,6 @@ def compiled_catalogues() -> Iterator[list[Path]]:
 
 
 @pytest.fixture
-def session_factory(sqlite_session_factory):  # noqa: ANN001, ANN201
+def session_factory(sqlite_session_factory):
     """SQLite only: what is translated does not depend on the database, so one run is enough."""
     return sqlite_session_factory

@@ -13,12 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 from core.clock import LOCAL_TZ, to_local
+from core.community.notices import post_notice
 from core.db import transaction
 from core.models.outbox import OutboxMessage
 from core.models.staff import User
-from core.services import requests as request_service
-from core.services.notices import post_notice
-from core.services.reminders import create_reminder
+from core.requests import workorders as request_service
+from core.requests.reminders import create_reminder
 from tests.factories import build_world
 from tests.integration.tv.conftest import pair_client
 
@@ -26,13 +26,13 @@ LANG_ATTR = re.compile(r'<html lang="([^"]+)"')
 TV_LINK = re.compile(r'(?:href|action|data-[a-z]+)="(/tv/[^"]*)"')
 
 
-def _text(response) -> str:  # noqa: ANN001
+def _text(response) -> str:
     assert response.status_code == 200, response.status_code
     return response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("locale", "wanted", "unwanted"), [("en", "(Repair)", "维修"), ("zh", "（维修）", "Repair")])
-def test_new_request_sms_names_the_type_in_the_heads_language(session_factory, clock, locale, wanted, unwanted):  # noqa: ANN001
+def test_new_request_sms_names_the_type_in_the_heads_language(session_factory, clock, locale, wanted, unwanted):
     """An English-speaking 院长 reads "New request #N (Repair)", not the Chinese type name inside English text."""
     with transaction(session_factory) as session:
         world = build_world(session, clock.now())
@@ -51,7 +51,7 @@ def test_new_request_sms_names_the_type_in_the_heads_language(session_factory, c
 
 
 @pytest.fixture
-def paired(app, services):  # noqa: ANN001, ANN201
+def paired(app, services):
     """A TV client (box cookie) paired to 王奶奶's household, with a policy notice and a medicine reminder today."""
     now = services.clock.now()
     with transaction(services.session_factory) as session:
@@ -67,7 +67,7 @@ def paired(app, services):  # noqa: ANN001, ANN201
     return client
 
 
-def test_tv_home_in_english_keeps_lang_on_every_link(paired):  # noqa: ANN001
+def test_tv_home_in_english_keeps_lang_on_every_link(paired):
     """?lang=en shows the tiles and today's reminder kind in English, and every TV link carries lang=en."""
     html = _text(paired.get("/tv/?lang=en"))
     assert LANG_ATTR.search(html).group(1) == "en"
@@ -81,7 +81,7 @@ def test_tv_home_in_english_keeps_lang_on_every_link(paired):  # noqa: ANN001
     assert all("lang=en" in link for link in links if not link.startswith("/tv/static/")), links
 
 
-def test_tv_stays_chinese_without_lang(paired):  # noqa: ANN001
+def test_tv_stays_chinese_without_lang(paired):
     """Elders who ask for nothing get Chinese, lang="zh-CN", and links without a lang parameter."""
     html = _text(paired.get("/tv/"))
     assert LANG_ATTR.search(html).group(1) == "zh-CN"
@@ -91,7 +91,7 @@ def test_tv_stays_chinese_without_lang(paired):  # noqa: ANN001
     assert not [link for link in TV_LINK.findall(html) if "lang=" in link]
 
 
-def test_english_stays_english_after_a_button_press(paired):  # noqa: ANN001
+def test_english_stays_english_after_a_button_press(paired):
     """Pressing 我很好 on an English page posts to a lang=en URL, so the answer screen is English too."""
     home = _text(paired.get("/tv/?lang=en"))
     form = re.search(r'<form[^>]*action="(/tv/checkin[^"]*)"><input type="hidden" name="t" value="([^"]+)"', home)
@@ -103,7 +103,7 @@ def test_english_stays_english_after_a_button_press(paired):  # noqa: ANN001
     assert 'href="/tv/?f=tile-checkin&amp;lang=en"' in done
 
 
-def test_tv_notice_category_and_date_follow_the_language(paired):  # noqa: ANN001
+def test_tv_notice_category_and_date_follow_the_language(paired):
     """The notice list names the category and the day in the reader's language."""
     english = _text(paired.get("/tv/notices?lang=en"))
     assert "Policy: 新农合缴费" in english
@@ -116,7 +116,7 @@ def test_tv_notice_category_and_date_follow_the_language(paired):  # noqa: ANN00
     assert "Policy: 新农合缴费" in detail and "Nov 26" in detail
 
 
-def test_tv_error_screen_follows_the_language(paired):  # noqa: ANN001
+def test_tv_error_screen_follows_the_language(paired):
     """A refused action (a post without the box's form token) explains itself in the page's language."""
     english = paired.post("/tv/checkin?lang=en", data={})
     assert english.status_code == 403

@@ -9,7 +9,7 @@ from core.db import transaction
 from core.i18n import translate
 from core.models.outbox import OutboxMessage
 from core.models.staff import User
-from core.services import requests as request_service
+from core.requests import workorders as request_service
 from tests.factories import build_world
 
 NEW_REQUEST_SMS = "新工单 #%(id)s（%(type)s）：%(text)s"
@@ -17,7 +17,7 @@ DUE = {"environment": 24, "repair": 24, "help": 2, "find_head": 4, "sell": 48, "
 
 
 def test_new_request_sms_template_has_english():
-    """The template core.services.requests sends to an assignee reads as English for an English locale."""
+    """The template core.requests.workorders sends to an assignee reads as English for an English locale."""
     text = translate(NEW_REQUEST_SMS, "en", id=12, type="repair", text="门口的灯坏了")
     assert text == "New request #12 (repair): 门口的灯坏了"
     chinese = translate(NEW_REQUEST_SMS, "zh", id=12, type="维修", text="门口的灯坏了")
@@ -30,7 +30,7 @@ def test_unknown_locale_falls_back_to_chinese():
 
 
 @pytest.mark.parametrize(("locale", "start"), [("en", "New request #"), ("zh", "新工单 #")])
-def test_courtyard_head_is_told_in_their_own_language(session_factory, clock, locale, start):  # noqa: ANN001
+def test_courtyard_head_is_told_in_their_own_language(session_factory, clock, locale, start):
     """A new request's SMS to the 院长 follows their account's language; the elder's words stay as spoken."""
     with transaction(session_factory) as session:
         world = build_world(session, clock.now())

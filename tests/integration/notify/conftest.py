@@ -10,7 +10,7 @@ import pytest
 from core.container import Services
 from core.db import transaction
 from core.notify.base import Delivery, OutgoingMessage
-from core.services.outbox import Recipient, enqueue_message
+from core.notify.outbox import Recipient, enqueue_message
 from core.settings import load_settings
 from tests.integration.notify.sink import Sink
 
@@ -33,7 +33,7 @@ class ScriptedChannel:
 
 
 @pytest.fixture
-def make_services(tmp_path, session_factory, clock) -> Callable[..., Services]:  # noqa: ANN001
+def make_services(tmp_path, session_factory, clock) -> Callable[..., Services]:
     """Build Services on the test database and fake clock with setting overrides."""
 
     def build(**overrides: Any) -> Services:
@@ -44,7 +44,7 @@ def make_services(tmp_path, session_factory, clock) -> Callable[..., Services]: 
 
 
 @pytest.fixture
-def enqueue(session_factory, clock) -> Callable[..., int]:  # noqa: ANN001
+def enqueue(session_factory, clock) -> Callable[..., int]:
     """Enqueue one message (keyword arguments as enqueue_message) and return its id."""
 
     def add(text: str = "王奶奶按了一键呼叫", *, phone: str | None = "+8613800001234",

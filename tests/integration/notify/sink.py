@@ -111,10 +111,10 @@ class Sink:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # headers and body are written separately: no 40 ms delayed-ACK stalls
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            def do_POST(self) -> None:
                 sink._handle(self)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 sink._handle(self)
 
             def log_message(self, *args: Any) -> None:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from core.db import make_engine, make_session_factory, transaction
 from core.models.outbox import OutboxMessage
 from core.notify.dispatcher import DEFAULT_CONCURRENCY, channel_idempotency_key
-from core.services.outbox import Recipient, enqueue_message
+from core.notify.outbox import Recipient, enqueue_message
 from tests.integration.notify.sink import Sink
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -58,13 +58,13 @@ def _watch(process: subprocess.Popen, sink: Sink) -> None:
     threading.Thread(target=lambda: (process.wait(), sink.poke()), daemon=True).start()
 
 
-def _distinct_keys(records) -> int:  # noqa: ANN001
+def _distinct_keys(records) -> int:
     return len({r.headers.get("idempotency-key") for r in records})
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", sorted(WORKER_COMMANDS))
-def test_sigkill_mid_dispatch_then_restart_delivers_every_message(db_url: str, tmp_path: Path, clock,  # noqa: ANN001
+def test_sigkill_mid_dispatch_then_restart_delivers_every_message(db_url: str, tmp_path: Path, clock,
                                                                   command: str) -> None:
     """200 messages, worker killed with requests in flight, restarted: all 200 arrive; those in flight at the
     kill arrive twice with the same idempotency key and body (the receiver can drop them); no others repeat."""
@@ -75,7 +75,7 @@ def test_sigkill_mid_dispatch_then_restart_delivers_every_message(db_url: str, t
         engine.dispose()
 
 
-def _run_crash_scenario(engine, db_url: str, tmp_path: Path, clock, command: str) -> None:  # noqa: ANN001
+def _run_crash_scenario(engine, db_url: str, tmp_path: Path, clock, command: str) -> None:
     factory = make_session_factory(engine)
     with transaction(factory) as session:
         for i in range(MESSAGES):

@@ -19,12 +19,12 @@ TRANSIENT = Delivery(ok=False, error="HTTP 503")
 PERMANENT = Delivery(ok=False, permanent=True, error="HTTP 404")
 
 
-def _row(session_factory, message_id: int) -> OutboxMessage:  # noqa: ANN001
+def _row(session_factory, message_id: int) -> OutboxMessage:
     with session_factory() as session:
         return session.get(OutboxMessage, message_id)
 
 
-def test_most_urgent_first_then_oldest(make_services, enqueue, clock) -> None:  # noqa: ANN001
+def test_most_urgent_first_then_oldest(make_services, enqueue, clock) -> None:
     """An SOS (priority 0) enqueued last still goes out before routine notices; equal priority goes oldest first."""
     services = make_services()
     channel = ScriptedChannel("scripted")
@@ -41,7 +41,7 @@ def test_most_urgent_first_then_oldest(make_services, enqueue, clock) -> None:  
     assert dispatcher.run_once(limit=2) == 0
 
 
-def test_sent_row_is_marked_with_provider_reference(make_services, enqueue, session_factory, clock) -> None:  # noqa: ANN001
+def test_sent_row_is_marked_with_provider_reference(make_services, enqueue, session_factory, clock) -> None:
     """A delivered message is no longer pending: status sent, when, and the provider's id for tracing."""
     dispatcher = Dispatcher(make_services(), channels={"scripted": ScriptedChannel("scripted")})
     message_id = enqueue()
@@ -51,7 +51,7 @@ def test_sent_row_is_marked_with_provider_reference(make_services, enqueue, sess
     assert dispatcher.stats.get("sent") == 1
 
 
-def test_not_yet_due_rows_wait(make_services, enqueue, clock) -> None:  # noqa: ANN001
+def test_not_yet_due_rows_wait(make_services, enqueue, clock) -> None:
     """A message scheduled for later (not_before) is not sent early."""
     channel = ScriptedChannel("scripted")
     dispatcher = Dispatcher(make_services(), channels={"scripted": channel})
@@ -62,7 +62,7 @@ def test_not_yet_due_rows_wait(make_services, enqueue, clock) -> None:  # noqa: 
     assert len(channel.sent) == 1
 
 
-def test_transient_failure_backs_off_exponentially_with_jitter(make_services, enqueue, session_factory,  # noqa: ANN001
+def test_transient_failure_backs_off_exponentially_with_jitter(make_services, enqueue, session_factory,
                                                                clock) -> None:
     """A failing provider is retried later and later (10 s, 20 s, 40 s ceilings, jittered), never hammered."""
     services = make_services(notify={"backoff_base_s": 10, "backoff_max_s": 3600, "max_attempts": 6})
@@ -93,7 +93,7 @@ def test_transient_failure_backs_off_exponentially_with_jitter(make_services, en
     assert dispatcher.stats.get("retry") == 3
 
 
-def test_exhausted_channel_falls_back_to_next_and_resets_attempts(make_services, enqueue, session_factory,  # noqa: ANN001
+def test_exhausted_channel_falls_back_to_next_and_resets_attempts(make_services, enqueue, session_factory,
                                                                   clock) -> None:
     """After max_attempts on SMS, the message goes to the recipient's next channel (WeCom) right away."""
     services = make_services(notify={"max_attempts": 2, "backoff_base_s": 1, "backoff_max_s": 5})
@@ -116,7 +116,7 @@ def test_exhausted_channel_falls_back_to_next_and_resets_attempts(make_services,
     assert sms.sent[0].idempotency_key != wecom.sent[0].idempotency_key
 
 
-def test_permanent_failure_falls_back_without_retrying(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_permanent_failure_falls_back_without_retrying(make_services, enqueue, session_factory) -> None:
     """A bad number is not retried six times: the next channel is used at once."""
     sms = ScriptedChannel("sms", [PERMANENT])
     dry = ScriptedChannel("dry2", [Delivery(ok=True, not_sent=True)])
@@ -127,7 +127,7 @@ def test_permanent_failure_falls_back_without_retrying(make_services, enqueue, s
     assert (row.status, row.channel, len(sms.sent)) == ("not_sent", "dry2", 1)
 
 
-def test_when_every_channel_fails_the_row_is_failed_and_says_why(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_when_every_channel_fails_the_row_is_failed_and_says_why(make_services, enqueue, session_factory) -> None:
     """Nobody is silently not told: the row ends 'failed' with each channel's reason for the console."""
     sms = ScriptedChannel("sms", [PERMANENT])
     hook = ScriptedChannel("hook", [Delivery(ok=False, permanent=True, error="HTTP 410 gone")])
@@ -141,7 +141,7 @@ def test_when_every_channel_fails_the_row_is_failed_and_says_why(make_services, 
     assert dispatcher.run_once() == 0  # a failed row is not picked up again
 
 
-def test_unconfigured_channel_is_skipped_for_the_next(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_unconfigured_channel_is_skipped_for_the_next(make_services, enqueue, session_factory) -> None:
     """WeCom without a webhook URL is not configured: the message goes through dry-run instead of failing."""
     dispatcher = Dispatcher(make_services())  # real channel modules, embedded defaults
     message_id = enqueue(channels=("wecom", "dryrun"))
@@ -151,7 +151,7 @@ def test_unconfigured_channel_is_skipped_for_the_next(make_services, enqueue, se
     assert "wecom: " in row.last_error and "not configured" in row.last_error
 
 
-def test_default_channel_expands_to_configured_defaults(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_default_channel_expands_to_configured_defaults(make_services, enqueue, session_factory) -> None:
     """A recipient without a preference gets settings.notify.default_channels, in order."""
     first = ScriptedChannel("first", [PERMANENT])
     second = ScriptedChannel("second")
@@ -165,7 +165,7 @@ def test_default_channel_expands_to_configured_defaults(make_services, enqueue, 
     assert len(first.sent) == 1
 
 
-def test_dry_run_rows_are_marked_not_sent(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_dry_run_rows_are_marked_not_sent(make_services, enqueue, session_factory) -> None:
     """With embedded defaults nothing leaves the machine and the console can label the row 未发送."""
     dispatcher = Dispatcher(make_services())
     message_id = enqueue(channels=None)
@@ -174,7 +174,7 @@ def test_dry_run_rows_are_marked_not_sent(make_services, enqueue, session_factor
     assert dispatcher.stats.get("not_sent") == 1
 
 
-def test_a_raising_channel_is_a_transient_failure(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_a_raising_channel_is_a_transient_failure(make_services, enqueue, session_factory) -> None:
     """A bug in one channel does not stop the dispatcher: the row is retried later, the next row still goes."""
     broken = ScriptedChannel("broken", [RuntimeError("token=abc +8613800001234 exploded")])
     ok = ScriptedChannel("ok")
@@ -189,12 +189,12 @@ def test_a_raising_channel_is_a_transient_failure(make_services, enqueue, sessio
     assert dispatcher.stats.get("channel_error") == 1
 
 
-def test_cancelled_row_is_not_overwritten(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_cancelled_row_is_not_overwritten(make_services, enqueue, session_factory) -> None:
     """A row cancelled in the console while it was being sent stays cancelled."""
     message_id = enqueue()
 
     class CancellingChannel(ScriptedChannel):
-        def send(self, message):  # noqa: ANN001, ANN201
+        def send(self, message):
             with transaction(session_factory) as session:
                 session.get(OutboxMessage, message.id).status = "cancelled"
             return super().send(message)
@@ -204,7 +204,7 @@ def test_cancelled_row_is_not_overwritten(make_services, enqueue, session_factor
     assert _row(session_factory, message_id).status == "cancelled"
 
 
-def test_crash_between_send_and_mark_resends_with_the_same_key(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_crash_between_send_and_mark_resends_with_the_same_key(make_services, enqueue, session_factory) -> None:
     """If marking fails after the provider accepted, the row is sent again later with the same key, then marked."""
     channel = ScriptedChannel("scripted")
     services = make_services()
@@ -216,7 +216,7 @@ def test_crash_between_send_and_mark_resends_with_the_same_key(make_services, en
         def __init__(self) -> None:
             self.failed = False
 
-        def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        def __call__(self, *args, **kwargs):
             session = session_factory(*args, **kwargs)
             if channel.sent and not self.failed:
                 self.failed = True
@@ -235,14 +235,14 @@ def test_crash_between_send_and_mark_resends_with_the_same_key(make_services, en
     assert channel.sent[0].idempotency_key == channel.sent[1].idempotency_key
 
 
-def test_run_forever_survives_a_database_outage(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_run_forever_survives_a_database_outage(make_services, enqueue, session_factory) -> None:
     """While the database is unreachable the loop logs and backs off; when it returns, the message goes out."""
     message_id = enqueue()
     outage = threading.Event()
     outage.set()
     calls = {"failed": 0}
 
-    def flaky_factory(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def flaky_factory(*args, **kwargs):
         if outage.is_set():
             calls["failed"] += 1
             if calls["failed"] >= 3:
@@ -256,7 +256,7 @@ def test_run_forever_survives_a_database_outage(make_services, enqueue, session_
     sent = threading.Event()
     original_send = channel.send
 
-    def send_and_signal(message):  # noqa: ANN001, ANN202
+    def send_and_signal(message):
         result = original_send(message)
         sent.set()
         return result
@@ -278,12 +278,12 @@ def test_run_forever_survives_a_database_outage(make_services, enqueue, session_
         assert session.get(OutboxMessage, message_id).status in ("pending", "sent")
 
 
-def test_messages_are_sent_concurrently_and_each_is_marked(make_services, enqueue, session_factory) -> None:  # noqa: ANN001
+def test_messages_are_sent_concurrently_and_each_is_marked(make_services, enqueue, session_factory) -> None:
     """A slow provider does not make an SOS wait behind a whole batch: several sends are in flight at once."""
     barrier = threading.Barrier(3, timeout=10)  # breaks (and the sends fail) unless three sends overlap
 
     class SlowChannel(ScriptedChannel):
-        def send(self, message):  # noqa: ANN001, ANN201
+        def send(self, message):
             barrier.wait()
             return super().send(message)
 
@@ -297,7 +297,7 @@ def test_messages_are_sent_concurrently_and_each_is_marked(make_services, enqueu
         assert {session.get(OutboxMessage, i).status for i in ids} == {"sent"}
 
 
-def test_stats_are_exported_through_services_extras(make_services, enqueue) -> None:  # noqa: ANN001
+def test_stats_are_exported_through_services_extras(make_services, enqueue) -> None:
     """/metrics reads the dispatcher's counters from services.extras (the hook xiaoyuan.metrics uses)."""
     services = make_services()
     dispatcher = Dispatcher(services, channels={"scripted": ScriptedChannel("scripted", [TRANSIENT])})

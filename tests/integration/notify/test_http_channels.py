@@ -28,7 +28,7 @@ SID = "AC" + "0" * 32
 TOKEN = "twilio-test-token"
 
 
-def _message(**changes) -> OutgoingMessage:  # noqa: ANN003
+def _message(**changes) -> OutgoingMessage:
     message = OutgoingMessage(
         id=7, idempotency_key="k" * 32 + "-x", channel="x", recipient_name="李院长", recipient_phone="+8613900000001",
         recipient_user_id=3, template="request.assigned", params={"request_id": 12}, text="您有一条新的工单：修路灯",
@@ -46,7 +46,7 @@ def _free_port() -> int:
 # --- webhook
 
 
-def test_webhook_posts_signed_json_with_idempotency_key(sink) -> None:  # noqa: ANN001
+def test_webhook_posts_signed_json_with_idempotency_key(sink) -> None:
     """The receiver can verify the body came from us (HMAC of the exact bytes) and drop repeated keys."""
     channel = WebhookChannel(sink.url + "/hook", "s3cret")
     try:
@@ -69,7 +69,7 @@ def test_webhook_posts_signed_json_with_idempotency_key(sink) -> None:  # noqa: 
     ("status", "permanent"),
     [(500, False), (503, False), (429, False), (408, False), (400, True), (401, True), (404, True)],
 )
-def test_webhook_status_codes_decide_retry_or_give_up(sink, status: int, permanent: bool) -> None:  # noqa: ANN001
+def test_webhook_status_codes_decide_retry_or_give_up(sink, status: int, permanent: bool) -> None:
     """5xx, 408 and 429 are worth retrying; other 4xx will not get better by retrying."""
     sink.fail(1, status=status)
     channel = WebhookChannel(sink.url, "s")
@@ -92,7 +92,7 @@ def test_webhook_unreachable_is_transient() -> None:
     assert "secret-value" not in delivery.error  # URLs with keys never reach logs or the console
 
 
-def test_webhook_provider_reference_from_answer(sink) -> None:  # noqa: ANN001
+def test_webhook_provider_reference_from_answer(sink) -> None:
     """When the receiver answers with an id, it is kept as the provider reference."""
     sink.default = (202, b'{"id": "evt_123"}', "application/json")
     channel = WebhookChannel(sink.url, "s")
@@ -105,7 +105,7 @@ def test_webhook_provider_reference_from_answer(sink) -> None:  # noqa: ANN001
 # --- WeCom
 
 
-def test_wecom_robot_text_mentions_mobile(sink) -> None:  # noqa: ANN001
+def test_wecom_robot_text_mentions_mobile(sink) -> None:
     """The group sees who the message is for, and the recipient's phone is @-mentioned (national form)."""
     sink.default = (200, b'{"errcode":0,"errmsg":"ok"}', "application/json")
     channel = WecomRobotChannel(sink.url + "/cgi-bin/webhook/send?key=robot-key")
@@ -123,7 +123,7 @@ def test_wecom_robot_text_mentions_mobile(sink) -> None:  # noqa: ANN001
     assert request.headers["idempotency-key"] == "k" * 32 + "-x"
 
 
-def test_wecom_landline_recipient_is_not_mentioned(sink) -> None:  # noqa: ANN001
+def test_wecom_landline_recipient_is_not_mentioned(sink) -> None:
     """A landline cannot be @-mentioned; the message still goes to the group."""
     sink.default = (200, b'{"errcode":0,"errmsg":"ok"}', "application/json")
     channel = WecomRobotChannel(sink.url)
@@ -135,7 +135,7 @@ def test_wecom_landline_recipient_is_not_mentioned(sink) -> None:  # noqa: ANN00
 
 
 @pytest.mark.parametrize(("errcode", "permanent"), [(93000, True), (40008, True), (45009, False), (-1, False)])
-def test_wecom_errcode_is_a_failure(sink, errcode: int, permanent: bool) -> None:  # noqa: ANN001
+def test_wecom_errcode_is_a_failure(sink, errcode: int, permanent: bool) -> None:
     """HTTP 200 with errcode != 0 is not delivered; the rate limit (45009) is retried, a bad key is not."""
     sink.default = (200, json.dumps({"errcode": errcode, "errmsg": "x"}).encode(), "application/json")
     channel = WecomRobotChannel(sink.url)
@@ -150,7 +150,7 @@ def test_wecom_errcode_is_a_failure(sink, errcode: int, permanent: bool) -> None
 # --- DingTalk
 
 
-def test_dingtalk_request_is_signed_as_dingtalk_verifies(sink) -> None:  # noqa: ANN001
+def test_dingtalk_request_is_signed_as_dingtalk_verifies(sink) -> None:
     """DingTalk accepts a robot call only with timestamp + sign = base64(HMAC-SHA256(secret, ts\\nsecret))."""
     sink.default = (200, b'{"errcode":0,"errmsg":"ok"}', "application/json")
     clock = FakeClock()
@@ -173,7 +173,7 @@ def test_dingtalk_request_is_signed_as_dingtalk_verifies(sink) -> None:  # noqa:
     assert body["at"] == {"atMobiles": ["13900000001"], "isAtAll": False}
 
 
-def test_dingtalk_sign_mismatch_gives_up(sink) -> None:  # noqa: ANN001
+def test_dingtalk_sign_mismatch_gives_up(sink) -> None:
     """errcode 310000 (sign not match) is a configuration problem: fall back, do not retry."""
     sink.default = (200, b'{"errcode":310000,"errmsg":"sign not match"}', "application/json")
     channel = DingtalkRobotChannel(sink.url, "wrong", FakeClock())
@@ -201,13 +201,13 @@ def test_dingtalk_sign_survives_url_encoding_of_plus_and_slash() -> None:
 
 
 @pytest.fixture
-def twilio_sink():  # noqa: ANN201
+def twilio_sink():
     """A fake Twilio Messages API."""
     with Sink(responder=twilio_messages_responder(SID)) as running:
         yield running
 
 
-def test_twilio_sms_goes_through_real_client_with_idempotency_token(twilio_sink) -> None:  # noqa: ANN001
+def test_twilio_sms_goes_through_real_client_with_idempotency_token(twilio_sink) -> None:
     """The twilio library posts To/From/Body with basic auth to the configured API base and the token header."""
     channel = TwilioSmsChannel(SID, TOKEN, "+15005550006", api_base=twilio_sink.url)
     try:
@@ -223,7 +223,7 @@ def test_twilio_sms_goes_through_real_client_with_idempotency_token(twilio_sink)
     assert request.headers["authorization"] == "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
 
 
-def test_twilio_invalid_number_gives_up_and_server_error_retries(twilio_sink) -> None:  # noqa: ANN001
+def test_twilio_invalid_number_gives_up_and_server_error_retries(twilio_sink) -> None:
     """Twilio 21211 (400, invalid 'To') is permanent; a 500 is retried; neither leaks the number into the error."""
     channel = TwilioSmsChannel(SID, TOKEN, "+15005550006", api_base=twilio_sink.url)
     twilio_sink.fail(1, status=400, body=json.dumps({
@@ -240,7 +240,7 @@ def test_twilio_invalid_number_gives_up_and_server_error_retries(twilio_sink) ->
     assert (broken.ok, broken.permanent) == (False, False)
 
 
-def test_twilio_recipient_without_phone_is_permanent_and_sends_nothing(twilio_sink) -> None:  # noqa: ANN001
+def test_twilio_recipient_without_phone_is_permanent_and_sends_nothing(twilio_sink) -> None:
     """Someone without a phone cannot get an SMS: fall back at once, no API call."""
     channel = TwilioSmsChannel(SID, TOKEN, "+15005550006", api_base=twilio_sink.url)
     try:
@@ -264,7 +264,7 @@ def test_twilio_unreachable_is_transient() -> None:
 # --- through the dispatcher, configured from settings
 
 
-def test_dispatcher_uses_configured_channels_from_settings(make_services, enqueue, session_factory,  # noqa: ANN001
+def test_dispatcher_uses_configured_channels_from_settings(make_services, enqueue, session_factory,
                                                            twilio_sink, sink) -> None:
     """SMS via the Twilio API base, falling back to the webhook when Twilio gives up; keys differ per channel."""
     twilio_sink.responder = twilio_messages_responder(SID, {"+862346712345": (400, 21614, "not a mobile number")})
@@ -292,7 +292,7 @@ def test_dispatcher_uses_configured_channels_from_settings(make_services, enqueu
     assert webhook_keys == [channel_idempotency_key(rows[sms_landline].idempotency_key, "webhook")]
 
 
-def test_run_forever_wakes_up_early_when_asked(make_services, enqueue, sink) -> None:  # noqa: ANN001
+def test_run_forever_wakes_up_early_when_asked(make_services, enqueue, sink) -> None:
     """An urgent message enqueued in the same process need not wait for the next tick: wake() sends it now."""
     services = make_services(webhook={"url": sink.url, "secret": "s"})
     dispatcher = Dispatcher(services)

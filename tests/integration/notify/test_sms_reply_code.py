@@ -11,7 +11,7 @@ from core.models.outbox import OutboxMessage
 from core.notify.base import OutgoingMessage
 from core.notify.channels.twilio_sms import TwilioSmsChannel
 from core.notify.dispatcher import Dispatcher
-from core.services.calls import find_message_for_reply, parse_sms_reply, reply_code
+from core.phone.calls import find_message_for_reply, parse_sms_reply, reply_code
 from tests.integration.notify.sink import Sink, twilio_messages_responder
 
 SID = "AC" + "1" * 32
@@ -19,13 +19,13 @@ TOKEN = "twilio-test-token"
 
 
 @pytest.fixture
-def twilio_sink():  # noqa: ANN201
+def twilio_sink():
     """A fake Twilio Messages API."""
     with Sink(responder=twilio_messages_responder(SID)) as running:
         yield running
 
 
-def _message(**changes) -> OutgoingMessage:  # noqa: ANN003
+def _message(**changes) -> OutgoingMessage:
     message = OutgoingMessage(
         id=10427, idempotency_key="r" * 32, channel="twilio_sms", recipient_name="王小明",
         recipient_phone="+8613800001234", recipient_user_id=None, template="alert.raised", params={},
@@ -39,7 +39,7 @@ def _sent_bodies(sink: Sink) -> list[str]:
 
 
 @pytest.mark.parametrize("subject_type", ["alert", "reminder", "request_followup"])
-def test_a_message_expecting_a_reply_ends_with_its_reply_code(twilio_sink, subject_type) -> None:  # noqa: ANN001
+def test_a_message_expecting_a_reply_ends_with_its_reply_code(twilio_sink, subject_type) -> None:
     """Alerts, reminders and follow-ups tell the recipient how to confirm by SMS: 回复1 <code>确认."""
     channel = TwilioSmsChannel(SID, TOKEN, "+15005550006", api_base=twilio_sink.url)
     try:
@@ -50,7 +50,7 @@ def test_a_message_expecting_a_reply_ends_with_its_reply_code(twilio_sink, subje
 
 
 @pytest.mark.parametrize("subject_type", [None, "request", "redemption"])
-def test_a_message_nobody_can_confirm_has_no_reply_code(twilio_sink, subject_type) -> None:  # noqa: ANN001
+def test_a_message_nobody_can_confirm_has_no_reply_code(twilio_sink, subject_type) -> None:
     """A plain notice (no subject, or a subject no reply can confirm) is sent exactly as rendered."""
     channel = TwilioSmsChannel(SID, TOKEN, "+15005550006", api_base=twilio_sink.url)
     try:
@@ -60,7 +60,7 @@ def test_a_message_nobody_can_confirm_has_no_reply_code(twilio_sink, subject_typ
     assert _sent_bodies(twilio_sink) == ["您有一条新的工单：修路灯"]
 
 
-def test_replying_with_the_code_in_the_sms_finds_that_message(make_services, enqueue, session_factory,  # noqa: ANN001
+def test_replying_with_the_code_in_the_sms_finds_that_message(make_services, enqueue, session_factory,
                                                               clock, twilio_sink) -> None:
     """The code printed in the SMS is the one the reply webhook matches, through the dispatcher and outbox."""
     services = make_services(

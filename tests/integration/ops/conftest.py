@@ -9,7 +9,7 @@ from tests.factories import build_world
 
 
 @pytest.fixture
-def world(services, clock):  # noqa: ANN001, ANN201
+def world(services, clock):
     """The standard test world (two villages, six households, staff) committed to the database."""
     with transaction(services.session_factory) as session:
         built = build_world(session, clock.now())

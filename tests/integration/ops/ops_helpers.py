@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from core.models.outbox import OutboxMessage
 
 
-def outbox_rows(services, **filters) -> list[OutboxMessage]:  # noqa: ANN001
+def outbox_rows(services, **filters) -> list[OutboxMessage]:
     """Outbox rows matching column=value filters, oldest first."""
     with services.session_factory() as session:
         query = sa.select(OutboxMessage).order_by(OutboxMessage.id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from core.db import transaction
-from core.services.requests import submit_request
+from core.requests.workorders import submit_request
 
 
-def login_as(client, user) -> None:  # noqa: ANN001
+def login_as(client, user) -> None:
     """Sign a test client in as `user` (the login form has its own tests)."""
     with client.session_transaction() as sess:
         sess["_user_id"] = str(user.id)
@@ -16,7 +16,7 @@ def login_as(client, user) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def web(app, services, world, clock):  # noqa: ANN001, ANN201
+def web(app, services, world, clock):
     """A console client with one request in each village today."""
     if not app.secret_key:
         app.secret_key = "test-secret"

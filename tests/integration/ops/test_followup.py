@@ -12,13 +12,13 @@ from core.models.ops import FollowupAttempt
 from core.models.outbox import OutboxMessage
 from core.models.requests import Request
 from core.models.tvbox import TvBox
-from core.services.confirmations import confirm
-from core.services.followup import answer_followup, followup_sweep, pending_followups_for_household
-from core.services.requests import resolve_request, submit_request
+from core.phone.confirmations import confirm
+from core.requests.followup import answer_followup, followup_sweep, pending_followups_for_household
+from core.requests.workorders import resolve_request, submit_request
 from tests.integration.ops.ops_helpers import outbox_rows
 
 
-def _resolved_request(services, world, clock, resident_index: int = 0) -> int:  # noqa: ANN001
+def _resolved_request(services, world, clock, resident_index: int = 0) -> int:
     with transaction(services.session_factory) as s:
         req = submit_request(s, now=clock.now(), due_hours=services.settings.requests.due_hours,
                              resident_id=world.residents[resident_index].id, type="environment", channel="tv",
@@ -27,12 +27,12 @@ def _resolved_request(services, world, clock, resident_index: int = 0) -> int:  
         return req.id
 
 
-def _press(services, clock, message_id: int, digits: str) -> str | None:  # noqa: ANN001
+def _press(services, clock, message_id: int, digits: str) -> str | None:
     with transaction(services.session_factory) as s:
         return confirm(s, now=clock.now(), message=s.get(OutboxMessage, message_id), digits=digits)
 
 
-def _request(services, request_id: int) -> Request:  # noqa: ANN001
+def _request(services, request_id: int) -> Request:
     with services.session_factory() as s:
         return s.get(Request, request_id)
 

@@ -16,14 +16,14 @@ from core.models.devices import Band, TelemetryReading
 from core.models.helpcalls import HelpCall
 from core.models.places import CaregiverLink, Resident
 from core.models.requests import Request
-from core.services.outbox import Recipient, enqueue_message
-from core.services.privacy import erase_resident, export_resident, retention_job
-from core.services.reports import build_report
-from core.services.requests import submit_request
+from core.notify.outbox import Recipient, enqueue_message
+from core.privacy.records import erase_resident, export_resident, retention_job
+from core.requests.reports import build_report
+from core.requests.workorders import submit_request
 from xiaoyuan.cli import _load_command_modules, cli
 
 
-def _audits(services, action: str) -> list[AuditEntry]:  # noqa: ANN001
+def _audits(services, action: str) -> list[AuditEntry]:
     with services.session_factory() as s:
         return list(s.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)))
 
@@ -61,7 +61,7 @@ def test_retention_deletes_only_expired_rows_and_files_and_audits_it(services, w
 
 
 @pytest.fixture
-def personal_data(services, world, clock):  # noqa: ANN001, ANN201
+def personal_data(services, world, clock):
     """王奶奶 with a request, a help call with her chain, and a message sent to her phone."""
     resident = world.residents[0]
     with transaction(services.session_factory) as s:
@@ -116,13 +116,13 @@ def test_staff_outside_the_scope_cannot_export(services, world, clock, personal_
 
 
 @pytest.fixture
-def run_cli(db_url, tmp_path):  # noqa: ANN001, ANN201
+def run_cli(db_url, tmp_path):
     """Invoke the CLI against the test database."""
     _load_command_modules()
     runner = CliRunner()
     env = {"XIAOYUAN_DATA_DIR": str(tmp_path / "cli-var"), "XIAOYUAN_CONFIG": "", "XIAOYUAN_DATABASE_URL": db_url}
 
-    def invoke(*args: str):  # noqa: ANN202
+    def invoke(*args: str):
         return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
 
     return invoke

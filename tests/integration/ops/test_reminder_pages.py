@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from core.models.audit import AuditEntry
 from core.models.ops import Reminder
-from core.services.reminders import reminders_for_household_today
+from core.requests.reminders import reminders_for_household_today
 from tests.factories import PASSWORD
 from tests.integration.console.conftest import csrf_token, post_form
 from xiaoyuan.cli import _load_command_modules, cli
@@ -18,14 +18,14 @@ from xiaoyuan.cli import _load_command_modules, cli
 TODAY = "2026-11-26"  # the fake clock starts at 09:00 local time on this day
 
 
-def sign_in(client, username: str) -> None:  # noqa: ANN001
+def sign_in(client, username: str) -> None:
     """Sign in through the console's login form, CSRF token and all."""
     token = csrf_token(client, "/console/login")
     response = client.post("/console/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def _reminders(services) -> list[Reminder]:  # noqa: ANN001
+def _reminders(services) -> list[Reminder]:
     with services.session_factory() as s:
         return list(s.scalars(sa.select(Reminder).order_by(Reminder.id)))
 
@@ -88,7 +88,7 @@ def test_cli_adds_reminders_and_lists_them_as_json(db_url, tmp_path, services, w
     env = {"XIAOYUAN_DATA_DIR": str(tmp_path / "cli-var"), "XIAOYUAN_CONFIG": "", "XIAOYUAN_DATABASE_URL": db_url}
     runner = CliRunner()
 
-    def run(*args: str):  # noqa: ANN202
+    def run(*args: str):
         return runner.invoke(cli, ["reminder", *args], env=env, catch_exceptions=False)
 
     meeting = run("add", "--courtyard", str(world.courtyards[1].id), "--kind", "meeting",

@@ -14,8 +14,8 @@ from core.models.ops import ReminderCall
 from core.models.outbox import OutboxMessage
 from core.models.points import PointEntry
 from core.models.tvbox import TvBox
-from core.services.confirmations import confirm
-from core.services.reminders import (
+from core.phone.confirmations import confirm
+from core.requests.reminders import (
     award_monthly_base_points,
     create_reminder,
     reminder_sweep,

@@ -21,8 +21,8 @@ from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.places import Courtyard, Household
 from core.models.points import PointEntry
 from core.models.requests import Request, RequestEvent
-from core.services.reports import build_report, render_csv, render_json, render_text
-from core.services.requests import evaluate_request, resolve_request, start_request, submit_request
+from core.requests.reports import build_report, render_csv, render_json, render_text
+from core.requests.workorders import evaluate_request, resolve_request, start_request, submit_request
 
 DAYS = [dt.date(2026, 11, 24) + dt.timedelta(days=i) for i in range(4)]
 
@@ -32,7 +32,7 @@ def _at(day: dt.date, minutes: int) -> dt.datetime:
 
 
 @pytest.fixture
-def history(services, world, clock):  # noqa: ANN001, ANN201
+def history(services, world, clock):
     """Four days of requests, evaluations, help calls, alerts, check-ins and points with random times."""
     rng = random.Random(6)
     due = services.settings.requests.due_hours
@@ -91,9 +91,9 @@ def history(services, world, clock):  # noqa: ANN001, ANN201
     return world
 
 
-def _expected(session, *, start_day: dt.date, end_day: dt.date, village_id: int | None, town_id: int) -> dict:  # noqa: ANN001
+def _expected(session, *, start_day: dt.date, end_day: dt.date, village_id: int | None, town_id: int) -> dict:
     """Plain-Python recomputation of the report's definitions from every raw row."""
-    def in_scope(row) -> bool:  # noqa: ANN001
+    def in_scope(row) -> bool:
         return row.village_id == village_id if village_id is not None else row.town_id == town_id
 
     def in_period(when: dt.datetime | None) -> bool:

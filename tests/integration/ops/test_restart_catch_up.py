@@ -9,14 +9,14 @@ from collections import Counter
 from core.clock import LOCAL_TZ
 from core.container import Services
 from core.db import make_engine, make_session_factory, transaction
-from core.services.reminders import create_reminder
-from core.services.requests import resolve_request, submit_request
+from core.requests.reminders import create_reminder
+from core.requests.workorders import resolve_request, submit_request
 from tests.integration.ops.ops_helpers import outbox_rows
 from xiaoyuan.jobs import ops
 from xiaoyuan.scheduler import Worker
 
 
-def _run_activation(services: Services, holder: str) -> Worker:  # noqa: ANN001
+def _run_activation(services: Services, holder: str) -> Worker:
     """Start a worker, wait for its catch-up run of every job, stop it gracefully."""
     worker = Worker(services, holder=holder, jobs=ops.JOBS, dispatcher=False)
     assert worker.step()

@@ -7,14 +7,14 @@ import sqlalchemy as sa
 
 from core.db import transaction
 from core.models.requests import Request, RequestEvent
-from core.services.confirmations import confirm
-from core.services.followup import followup_sweep
-from core.services.requests import resolve_request, submit_request
-from core.services.supervision import supervise_overdue
+from core.phone.confirmations import confirm
+from core.requests.followup import followup_sweep
+from core.requests.supervision import supervise_overdue
+from core.requests.workorders import resolve_request, submit_request
 from tests.integration.ops.ops_helpers import outbox_rows
 
 
-def _submit_repair(services, world, clock) -> int:  # noqa: ANN001
+def _submit_repair(services, world, clock) -> int:
     with transaction(services.session_factory) as s:
         req = submit_request(s, now=clock.now(), due_hours=services.settings.requests.due_hours,
                              resident_id=world.residents[0].id, type="repair", channel="phone",
@@ -22,7 +22,7 @@ def _submit_repair(services, world, clock) -> int:  # noqa: ANN001
         return req.id
 
 
-def _supervision_rows(services, request_id: int) -> list[tuple[str, int | None]]:  # noqa: ANN001
+def _supervision_rows(services, request_id: int) -> list[tuple[str, int | None]]:
     return [(m.template, m.recipient_user_id) for m in outbox_rows(services, subject_type="request",
                                                                    subject_id=request_id)
             if m.template in ("request.overdue", "request.escalated", "request.supervised")]

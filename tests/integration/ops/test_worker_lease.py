@@ -18,7 +18,7 @@ LEASE_S = 45
 
 
 @pytest.fixture
-def fast_settings(tmp_path):  # noqa: ANN001, ANN201
+def fast_settings(tmp_path):
     """Settings whose worker loop ticks every 20 ms of real time (lease time follows the fake clock)."""
     return load_settings(environ={}, overrides={
         "data": {"dir": str(tmp_path / "var")}, "worker": {"lease_seconds": LEASE_S, "tick_seconds": 0.02},
@@ -26,7 +26,7 @@ def fast_settings(tmp_path):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def two_services(db_url, fast_settings, clock):  # noqa: ANN001, ANN201
+def two_services(db_url, fast_settings, clock):
     """Two processes' worth of Services (separate engines and pools) on one database and one fake clock."""
     engines = [make_engine(db_url) for _ in range(2)]
     yield [Services(settings=fast_settings, session_factory=make_session_factory(e), clock=clock) for e in engines]
@@ -34,7 +34,7 @@ def two_services(db_url, fast_settings, clock):  # noqa: ANN001, ANN201
         engine.dispose()
 
 
-def wait_until(predicate, timeout: float = 10.0) -> bool:  # noqa: ANN001
+def wait_until(predicate, timeout: float = 10.0) -> bool:
     """Poll a condition on other threads (not a sleep for time: the clock under test is fake)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from core.community.tvboxes import pair_box
 from core.db import transaction
-from core.services.tvboxes import pair_box
 from tests.factories import build_world
 
 
@@ -26,7 +26,7 @@ class Ids:
 
 
 @pytest.fixture
-def world_ids(session_factory, clock) -> Ids:  # noqa: ANN001
+def world_ids(session_factory, clock) -> Ids:
     """build_world committed; returns ids only."""
     with transaction(session_factory) as session:
         world = build_world(session, clock.now())
@@ -53,9 +53,9 @@ def pair_client(client: Any, services: Any, household_id: int) -> str:
 
 
 @pytest.fixture
-def tv_client(app, services, world_ids):  # noqa: ANN001, ANN201
+def tv_client(app, services, world_ids):
     """A Flask client whose box (cookie) is paired to household 0 (王奶奶's); dry-run telephony."""
-    from core.telephony.factory import make_telephony
+    from core.phone.telephony.factory import make_telephony
 
     services.telephony = make_telephony(services.settings, services.session_factory, services.clock)
     client = app.test_client()

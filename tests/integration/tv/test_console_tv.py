@@ -8,16 +8,16 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
+from core.community import points as pts
+from core.community import rewards as rw
 from core.db import transaction
 from core.models.notices import Notice
 from core.models.tvbox import TvBox
-from core.services import points as pts
-from core.services import rewards as rw
 from tests.integration.console.conftest import csrf_token, login_as
 
 
 @pytest.fixture
-def staff_app(app):  # noqa: ANN001, ANN201
+def staff_app(app):
     """The app with the console's login, Babel and CSRF set up (as the console tests do)."""
     if not app.secret_key:
         app.secret_key = "test-secret"
@@ -32,13 +32,13 @@ def staff_app(app):  # noqa: ANN001, ANN201
     return app
 
 
-def _post(client, path, data):  # noqa: ANN001, ANN202
+def _post(client, path, data):
     payload = dict(data)
     payload["csrf_token"] = csrf_token(client, path if not path.endswith("/batch") else "/console/tv/points")
     return client.post(path, data=payload, follow_redirects=True)
 
 
-def test_every_tv_console_page_opens_for_a_head(staff_app, world_ids):  # noqa: ANN001
+def test_every_tv_console_page_opens_for_a_head(staff_app, world_ids):
     web = staff_app.test_client()
     login_as(web, SimpleNamespace(id=world_ids.users["head_a"]))
     for path in ("/console/tv/points", f"/console/tv/points/batch/{world_ids.courtyards[0]}",
@@ -50,7 +50,7 @@ def test_every_tv_console_page_opens_for_a_head(staff_app, world_ids):  # noqa: 
     assert web.get(f"/console/tv/points/batch/{world_ids.courtyards[1]}").status_code == 404
 
 
-def test_head_pairs_a_box_awards_a_batch_collects_and_posts(staff_app, services, world_ids):  # noqa: ANN001
+def test_head_pairs_a_box_awards_a_batch_collects_and_posts(staff_app, services, world_ids):
     tv = staff_app.test_client()
     first = tv.get("/tv/")
     code = re.search(r'id="pair-code"[^>]*>(\d{6})<', tv.get(first.headers["Location"]).get_data(as_text=True))[1]
@@ -89,7 +89,7 @@ def test_head_pairs_a_box_awards_a_batch_collects_and_posts(staff_app, services,
     assert tv.get("/tv/ranking").status_code == 302  # unbound: pairing screen again
 
 
-def test_head_of_another_courtyard_cannot_collect_or_unbind(staff_app, services, world_ids):  # noqa: ANN001
+def test_head_of_another_courtyard_cannot_collect_or_unbind(staff_app, services, world_ids):
     with transaction(services.session_factory) as session:
         pts.award_points(session, now=services.clock.now(), household_id=world_ids.households[0], delta=50,
                        category="环境卫生", reason="好")

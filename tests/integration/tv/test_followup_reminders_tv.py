@@ -9,13 +9,13 @@ from core.clock import LOCAL_TZ, UTC, to_local
 from core.db import transaction
 from core.models.ops import FollowupAttempt
 from core.models.requests import Request
-from core.services.followup import followup_sweep
-from core.services.reminders import create_reminder
-from core.services.requests import resolve_request, submit_request
+from core.requests.followup import followup_sweep
+from core.requests.reminders import create_reminder
+from core.requests.workorders import resolve_request, submit_request
 from tests.integration.tv.conftest import pair_client
 
 
-def _text(response) -> str:  # noqa: ANN001
+def _text(response) -> str:
     return response.get_data(as_text=True)
 
 
@@ -23,7 +23,7 @@ def _tiles(page: str) -> int:
     return len(re.findall(r'class="tile[ "]', page))
 
 
-def _resolved_request(services, resident_id: int, text: str = "我家水管爆了") -> int:  # noqa: ANN001
+def _resolved_request(services, resident_id: int, text: str = "我家水管爆了") -> int:
     """A repair request resolved now; half an hour later the follow-up sweep asks the resident."""
     clock = services.clock
     with transaction(services.session_factory) as session:
@@ -41,7 +41,7 @@ def _today_at(services, hour: int) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, hour, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
-def test_followup_question_shows_on_that_households_tv_only(app, tv_client, services, world_ids):  # noqa: ANN001
+def test_followup_question_shows_on_that_households_tv_only(app, tv_client, services, world_ids):
     """The question replaces the tiles on the asking household's TV; a neighbour's TV shows its usual home."""
     neighbour = app.test_client()
     neighbour_token = pair_client(neighbour, services, world_ids.households[1])
@@ -65,7 +65,7 @@ def test_followup_question_shows_on_that_households_tv_only(app, tv_client, serv
         assert session.get(Request, request_id).status == "resolved"
 
 
-def test_pressing_3_on_the_tv_reopens_the_request(tv_client, services, world_ids):  # noqa: ANN001
+def test_pressing_3_on_the_tv_reopens_the_request(tv_client, services, world_ids):
     """不满意 reopens the request; the question is gone from the home afterwards."""
     request_id = _resolved_request(services, world_ids.residents[0])
     forged = tv_client.post(f"/tv/followup/{request_id}", data={"d": "3"})
@@ -82,7 +82,7 @@ def test_pressing_3_on_the_tv_reopens_the_request(tv_client, services, world_ids
     assert "已经处理好了" not in home and 'id="tile-call"' in home
 
 
-def test_pressing_1_records_satisfaction_once(tv_client, services, world_ids):  # noqa: ANN001
+def test_pressing_1_records_satisfaction_once(tv_client, services, world_ids):
     """满意 becomes the evaluation; answering again cannot change it."""
     request_id = _resolved_request(services, world_ids.residents[0])
     first = tv_client.post(f"/tv/followup/{request_id}", data={"t": tv_client.tv_token, "d": "1"})
@@ -94,7 +94,7 @@ def test_pressing_1_records_satisfaction_once(tv_client, services, world_ids):  
         assert req.status == "evaluated" and req.reopen_count == 0
 
 
-def test_todays_reminder_shows_on_the_right_household_only(app, tv_client, services, world_ids):  # noqa: ANN001
+def test_todays_reminder_shows_on_the_right_household_only(app, tv_client, services, world_ids):
     """A medicine reminder for 王奶奶 is on her home today, not on the neighbour's, and not tomorrow."""
     neighbour = app.test_client()
     pair_client(neighbour, services, world_ids.households[1])
@@ -109,9 +109,9 @@ def test_todays_reminder_shows_on_the_right_household_only(app, tv_client, servi
     assert "晚饭后吃降压药" not in _text(tv_client.get("/tv/"))
 
 
-def test_a_meeting_reminder_does_not_repeat_todays_meeting_notice(tv_client, services, world_ids):  # noqa: ANN001
+def test_a_meeting_reminder_does_not_repeat_todays_meeting_notice(tv_client, services, world_ids):
     """The 9:00 云坝会 appears once: the notice line, not a second reminder line for the same meeting."""
-    from core.services import notices
+    from core.community import notices
 
     now = services.clock.now()
     with transaction(services.session_factory) as session:

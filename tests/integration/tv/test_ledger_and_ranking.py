@@ -7,23 +7,23 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from core.community import points as pts
 from core.db import transaction
 from core.errors import InvalidInput, InvalidTransition
 from core.models.points import PointAccount, PointEntry
-from core.services import points as pts
 
 
-def _award(factory, now, household_id, delta, reason="好", category="环境卫生"):  # noqa: ANN001, ANN202
+def _award(factory, now, household_id, delta, reason="好", category="环境卫生"):
     with transaction(factory) as session:
         return pts.award_points(session, now=now, household_id=household_id, delta=delta, category=category,
                               reason=reason).id
 
 
-def _account(session, household_id):  # noqa: ANN001, ANN202
+def _account(session, household_id):
     return session.scalar(sa.select(PointAccount.balance).where(PointAccount.household_id == household_id))
 
 
-def test_balance_is_the_sum_and_corrections_are_reversal_entries(session_factory, clock, world_ids):  # noqa: ANN001
+def test_balance_is_the_sum_and_corrections_are_reversal_entries(session_factory, clock, world_ids):
     h = world_ids.households[0]
     first = _award(session_factory, clock.now(), h, 10)
     _award(session_factory, clock.now(), h, -3, category="扣分", reason="乱堆柴火")
@@ -39,7 +39,7 @@ def test_balance_is_the_sum_and_corrections_are_reversal_entries(session_factory
         assert [e.delta for e in pts.history(session, h)] == [-10, -3, 10]
 
 
-def test_staff_cannot_write_system_categories_or_missing_reasons(session_factory, clock, world_ids):  # noqa: ANN001
+def test_staff_cannot_write_system_categories_or_missing_reasons(session_factory, clock, world_ids):
     with transaction(session_factory) as session:
         with pytest.raises(InvalidInput):
             pts.award_points(session, now=clock.now(), household_id=world_ids.households[0], delta=100,
@@ -49,7 +49,7 @@ def test_staff_cannot_write_system_categories_or_missing_reasons(session_factory
                            category="环境卫生", reason="  ")
 
 
-def test_batch_award_for_a_courtyard_is_all_or_nothing(session_factory, clock, world_ids):  # noqa: ANN001
+def test_batch_award_for_a_courtyard_is_all_or_nothing(session_factory, clock, world_ids):
     a1, a2, a3, b1 = world_ids.households[0], world_ids.households[1], world_ids.households[2], world_ids.households[3]
     with transaction(session_factory) as session:
         with pytest.raises(InvalidInput):
@@ -67,7 +67,7 @@ def test_batch_award_for_a_courtyard_is_all_or_nothing(session_factory, clock, w
         assert [(r.household_id, r.points, r.rank) for r in board] == [(a1, 5, 1), (a2, 5, 1), (a3, -5, 3)]
 
 
-def test_month_all_time_progress_and_village_boards(session_factory, clock, world_ids):  # noqa: ANN001
+def test_month_all_time_progress_and_village_boards(session_factory, clock, world_ids):
     h = world_ids.households
     last_month = clock.now() - dt.timedelta(days=31)
     _award(session_factory, last_month, h[0], 50, "上月大扫除")

@@ -8,23 +8,23 @@ import pytest
 import sqlalchemy as sa
 
 from core.clock import LOCAL_TZ
+from core.community import checkins as ci
+from core.community import notices as nt
+from core.community import tvboxes as tvb
 from core.db import transaction
 from core.errors import InvalidTransition, NotFound
 from core.models.outbox import OutboxMessage
-from core.services import checkins as ci
-from core.services import helpcalls as hc
-from core.services import notices as nt
-from core.services import tvboxes as tvb
+from core.phone import helpcalls as hc
 
 
-def _new_box(factory, now, addr="10.0.0.1"):  # noqa: ANN001, ANN202
+def _new_box(factory, now, addr="10.0.0.1"):
     with transaction(factory) as session:
         box, token = tvb.register_box(session, now=now, client_addr=addr)
         code = tvb.current_code(session, now=now, box=box).code
         return box.id, token, code
 
 
-def test_pairing_code_is_single_use_and_expires_after_ten_minutes(session_factory, clock, world_ids):  # noqa: ANN001
+def test_pairing_code_is_single_use_and_expires_after_ten_minutes(session_factory, clock, world_ids):
     _box, token, code = _new_box(session_factory, clock.now())
     clock.advance(minutes=10)
     with transaction(session_factory) as session:
@@ -41,7 +41,7 @@ def test_pairing_code_is_single_use_and_expires_after_ten_minutes(session_factor
             tvb.pair_box(session, now=clock.now(), code=fresh, household_id=world_ids.households[1])
 
 
-def test_wrong_codes_are_rate_limited_per_staff_member(session_factory, clock, world_ids):  # noqa: ANN001
+def test_wrong_codes_are_rate_limited_per_staff_member(session_factory, clock, world_ids):
     _box, _token, code = _new_box(session_factory, clock.now())
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(10):
@@ -57,7 +57,7 @@ def test_wrong_codes_are_rate_limited_per_staff_member(session_factory, clock, w
         tvb.pair_box(session, now=clock.now(), code=code, household_id=world_ids.households[0], actor="installer")
 
 
-def test_new_codes_and_new_boxes_are_rate_limited(session_factory, clock, world_ids):  # noqa: ANN001
+def test_new_codes_and_new_boxes_are_rate_limited(session_factory, clock, world_ids):
     # A box re-shows its valid code; with short-lived codes it may get at most 6 new ones an hour.
     short = tvb.TvConfig(pairing_code_minutes=1)
     with transaction(session_factory) as session:
@@ -79,7 +79,7 @@ def test_new_codes_and_new_boxes_are_rate_limited(session_factory, clock, world_
             tvb.register_box(session, now=clock.now(), client_addr="10.9.9.9")
 
 
-def test_notice_audience_window_and_unread(session_factory, clock, world_ids):  # noqa: ANN001
+def test_notice_audience_window_and_unread(session_factory, clock, world_ids):
     now = clock.now()
     h_a, h_b = world_ids.households[0], world_ids.households[3]
     with transaction(session_factory) as session:
@@ -109,7 +109,7 @@ def test_notice_audience_window_and_unread(session_factory, clock, world_ids):  
         assert nt.unread_count(session, now=now, household_id=h_b) == 1
 
 
-def test_missing_checkin_tells_the_head_once_after_ten(session_factory, clock, world_ids):  # noqa: ANN001
+def test_missing_checkin_tells_the_head_once_after_ten(session_factory, clock, world_ids):
     clock.set(dt.datetime(2026, 11, 26, 9, 30, tzinfo=LOCAL_TZ))
     _box, token, code = _new_box(session_factory, clock.now())
     with transaction(session_factory) as session:
@@ -135,7 +135,7 @@ def test_missing_checkin_tells_the_head_once_after_ten(session_factory, clock, w
         assert ci.remind_missing_checkins(session, now=clock.now(), deadline=deadline) == 0
 
 
-def test_help_call_snapshots_the_chain_and_one_is_active_per_household(session_factory, clock, world_ids):  # noqa: ANN001
+def test_help_call_snapshots_the_chain_and_one_is_active_per_household(session_factory, clock, world_ids):
     h = world_ids.households[0]
     with transaction(session_factory) as session:
         call = hc.start_help_call(session, now=clock.now(), household_id=h, dryrun=True)

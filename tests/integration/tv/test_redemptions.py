@@ -7,15 +7,15 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from core.community import points as pts
+from core.community import rewards as rw
 from core.db import transaction
 from core.errors import InvalidTransition, ServiceError
 from core.models.outbox import OutboxMessage
 from core.models.rewards import Redemption, Reward
-from core.services import points as pts
-from core.services import rewards as rw
 
 
-def _setup(factory, now, world_ids, *, points: int, cost: int, stock: int, households=(0,)):  # noqa: ANN001, ANN202
+def _setup(factory, now, world_ids, *, points: int, cost: int, stock: int, households=(0,)):
     with transaction(factory) as session:
         for index in households:
             pts.award_points(session, now=now, household_id=world_ids.households[index], delta=points,
@@ -24,7 +24,7 @@ def _setup(factory, now, world_ids, *, points: int, cost: int, stock: int, house
                                stock=stock).id
 
 
-def _race(factory, now, attempts):  # noqa: ANN001, ANN202
+def _race(factory, now, attempts):
     """Run redeem() attempts (household_id, reward_id) in real threads released together."""
     barrier = threading.Barrier(len(attempts))
     results: list[object] = []
@@ -48,7 +48,7 @@ def _race(factory, now, attempts):  # noqa: ANN001, ANN202
     return results
 
 
-def test_redeem_takes_points_and_stock_tells_the_head_and_gives_a_code(session_factory, clock, world_ids):  # noqa: ANN001
+def test_redeem_takes_points_and_stock_tells_the_head_and_gives_a_code(session_factory, clock, world_ids):
     reward_id = _setup(session_factory, clock.now(), world_ids, points=95, cost=85, stock=2)
     with transaction(session_factory) as session:
         redemption = rw.redeem(session, now=clock.now(), household_id=world_ids.households[0], reward_id=reward_id)
@@ -64,7 +64,7 @@ def test_redeem_takes_points_and_stock_tells_the_head_and_gives_a_code(session_f
             rw.redeem(session, now=clock.now(), household_id=world_ids.households[0], reward_id=reward_id)
 
 
-def test_collect_by_code_and_cancel_with_refund(session_factory, clock, world_ids):  # noqa: ANN001
+def test_collect_by_code_and_cancel_with_refund(session_factory, clock, world_ids):
     reward_id = _setup(session_factory, clock.now(), world_ids, points=100, cost=30, stock=5)
     with transaction(session_factory) as session:
         first = rw.redeem(session, now=clock.now(), household_id=world_ids.households[0], reward_id=reward_id)
@@ -86,7 +86,7 @@ def test_collect_by_code_and_cancel_with_refund(session_factory, clock, world_id
             rw.find_open_by_code(session, village_id=world_ids.villages[0], code=codes[0])  # collected: not open
 
 
-def test_fifty_concurrent_redemptions_with_balance_for_one_redeem_once(session_factory, clock, world_ids):  # noqa: ANN001
+def test_fifty_concurrent_redemptions_with_balance_for_one_redeem_once(session_factory, clock, world_ids):
     reward_id = _setup(session_factory, clock.now(), world_ids, points=95, cost=85, stock=100)
     results = _race(session_factory, clock.now(), [(world_ids.households[0], reward_id)] * 50)
     assert len(results) == 50
@@ -98,7 +98,7 @@ def test_fifty_concurrent_redemptions_with_balance_for_one_redeem_once(session_f
         assert session.scalar(sa.select(sa.func.count(Redemption.id))) == 1
 
 
-def test_stock_race_never_goes_below_zero(session_factory, clock, world_ids):  # noqa: ANN001
+def test_stock_race_never_goes_below_zero(session_factory, clock, world_ids):
     reward_id = _setup(session_factory, clock.now(), world_ids, points=100, cost=10, stock=2, households=(0, 1, 2))
     attempts = [(world_ids.households[i % 3], reward_id) for i in range(30)]
     results = _race(session_factory, clock.now(), attempts)
@@ -109,7 +109,7 @@ def test_stock_race_never_goes_below_zero(session_factory, clock, world_ids):  #
         assert total == 300 - 20
 
 
-def test_same_confirm_screen_twice_makes_one_redemption(session_factory, clock, world_ids):  # noqa: ANN001
+def test_same_confirm_screen_twice_makes_one_redemption(session_factory, clock, world_ids):
     reward_id = _setup(session_factory, clock.now(), world_ids, points=200, cost=10, stock=5)
     with transaction(session_factory) as session:
         a = rw.redeem(session, now=clock.now(), household_id=world_ids.households[0], reward_id=reward_id,
@@ -121,7 +121,7 @@ def test_same_confirm_screen_twice_makes_one_redemption(session_factory, clock, 
         assert pts.balance(session, world_ids.households[0]) == 190
 
 
-def test_reward_of_another_village_is_invisible(session_factory, clock, world_ids):  # noqa: ANN001
+def test_reward_of_another_village_is_invisible(session_factory, clock, world_ids):
     reward_id = _setup(session_factory, clock.now(), world_ids, points=100, cost=10, stock=5, households=(3,))
     with transaction(session_factory) as session:
         with pytest.raises(ServiceError) as info:

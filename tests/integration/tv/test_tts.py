@@ -11,7 +11,7 @@ from core.tts import TtsService, TtsUnavailable, wav_is_complete
 
 
 @pytest.fixture
-def tts(settings):  # noqa: ANN001, ANN201
+def tts(settings):
     service = TtsService.from_settings(settings)
     if not service.available:
         service.close()
@@ -20,7 +20,7 @@ def tts(settings):  # noqa: ANN001, ANN201
     service.close()
 
 
-def test_synthesize_writes_a_complete_mandarin_wav_and_caches_it(tts, settings):  # noqa: ANN001
+def test_synthesize_writes_a_complete_mandarin_wav_and_caches_it(tts, settings):
     path = tts.synthesize("您好，取货码是 1 2 3 4")
     assert path.parent == settings.data_dir / "audio"
     assert wav_is_complete(path)
@@ -33,7 +33,7 @@ def test_synthesize_writes_a_complete_mandarin_wav_and_caches_it(tts, settings):
     assert tts.synthesize("另一句话") != path
 
 
-def test_callers_on_many_threads_share_one_worker(tts):  # noqa: ANN001
+def test_callers_on_many_threads_share_one_worker(tts):
     results: list = []
     lock = threading.Lock()
 
@@ -51,7 +51,7 @@ def test_callers_on_many_threads_share_one_worker(tts):  # noqa: ANN001
     assert all(wav_is_complete(p) for p in results)
 
 
-def test_recorded_prompt_replaces_synthetic_speech(tts, tmp_path):  # noqa: ANN001
+def test_recorded_prompt_replaces_synthetic_speech(tts, tmp_path):
     tts.prompts_dir = tmp_path
     recorded = tmp_path / "welcome.wav"
     with wave.open(str(recorded), "wb") as wav:
@@ -63,7 +63,7 @@ def test_recorded_prompt_replaces_synthetic_speech(tts, tmp_path):  # noqa: ANN0
     assert tts.synthesize_prompt("other", "欢迎") == tts.cached_path("欢迎")
 
 
-def test_unknown_voice_is_reported_honestly(tmp_path):  # noqa: ANN001
+def test_unknown_voice_is_reported_honestly(tmp_path):
     service = TtsService(voice="zh", rate=140, cache_dir=tmp_path)
     try:
         assert service.available is False and "zh" in service.error

@@ -8,19 +8,19 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from core.clock import LOCAL_TZ
+from core.community import tvboxes as tvb
 from core.db import transaction
 from core.models.outbox import OutboxMessage
 from core.models.tvbox import TvBox
-from core.services import tvboxes as tvb
 from xiaoyuan.cli import _load_command_modules, cli
 from xiaoyuan.jobs import all_jobs
 
 
-def _env(db_url: str, tmp_path) -> dict[str, str]:  # noqa: ANN001
+def _env(db_url: str, tmp_path) -> dict[str, str]:
     return {"XIAOYUAN_DATABASE_URL": db_url, "XIAOYUAN_DATA_DIR": str(tmp_path / "var")}
 
 
-def test_installer_pairs_and_unpairs_a_box_from_the_cli(db_url, session_factory, clock, world_ids, tmp_path):  # noqa: ANN001
+def test_installer_pairs_and_unpairs_a_box_from_the_cli(db_url, session_factory, clock, world_ids, tmp_path):
     _load_command_modules()
     with transaction(session_factory) as session:
         box, token = tvb.register_box(session, now=clock.now())
@@ -45,7 +45,7 @@ def test_installer_pairs_and_unpairs_a_box_from_the_cli(db_url, session_factory,
         assert tvb.box_for_token(session, token) is None
 
 
-def test_checkin_reminder_job_is_registered_and_runs(services, clock, world_ids):  # noqa: ANN001
+def test_checkin_reminder_job_is_registered_and_runs(services, clock, world_ids):
     jobs = {job.name: job for job in all_jobs()}
     job = jobs["tv.checkin_reminders"]
     with transaction(services.session_factory) as session:

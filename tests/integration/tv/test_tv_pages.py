@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import re
 
+from core.community import notices as notice_service
+from core.community import points as points_service
+from core.community import rewards as reward_service
+from core.community.tvboxes import revoke_box
 from core.db import transaction
 from core.models.tvbox import TvBox
-from core.services import notices as notice_service
-from core.services import points as points_service
-from core.services import rewards as reward_service
-from core.services.tvboxes import revoke_box
 from tests.integration.tv.conftest import pair_client
 
 
-def _text(response) -> str:  # noqa: ANN001
+def _text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def test_unknown_box_sees_only_the_pairing_screen(client, world_ids):  # noqa: ANN001
+def test_unknown_box_sees_only_the_pairing_screen(client, world_ids):
     first = client.get("/tv/")
     assert first.status_code == 302 and "t=" in first.headers["Location"]
     page = _text(client.get(first.headers["Location"]))
@@ -28,14 +28,14 @@ def test_unknown_box_sees_only_the_pairing_screen(client, world_ids):  # noqa: A
         assert response.status_code == 302 and response.headers["Location"].startswith("/tv/")
 
 
-def test_reloading_the_pairing_screen_keeps_the_same_code(client, world_ids):  # noqa: ANN001
+def test_reloading_the_pairing_screen_keeps_the_same_code(client, world_ids):
     first = client.get("/tv/")
     a = re.search(r'id="pair-code"[^>]*>(\d{6})<', _text(client.get(first.headers["Location"]))).group(1)
     b = re.search(r'id="pair-code"[^>]*>(\d{6})<', _text(client.get("/tv/"))).group(1)
     assert a == b
 
 
-def test_paired_box_sees_its_household_home(tv_client, services, world_ids):  # noqa: ANN001
+def test_paired_box_sees_its_household_home(tv_client, services, world_ids):
     with transaction(services.session_factory) as session:
         points_service.award_points(session, now=services.clock.now(), household_id=world_ids.households[0],
                                     delta=12, category="环境卫生", reason="门前干净")
@@ -48,13 +48,13 @@ def test_paired_box_sees_its_household_home(tv_client, services, world_ids):  # 
     assert tv_client.get("/tv/pair/status").get_json()["paired"] is True
 
 
-def test_cookieless_box_works_with_the_url_token(app, services, world_ids):  # noqa: ANN001
+def test_cookieless_box_works_with_the_url_token(app, services, world_ids):
     client = app.test_client(use_cookies=False)
     first = client.get("/tv/")
     token = first.headers["Location"].split("t=", 1)[1]
     page = _text(client.get(f"/tv/?t={token}"))
     code = re.search(r'id="pair-code"[^>]*>(\d{6})<', page).group(1)
-    from core.services.tvboxes import pair_box
+    from core.community.tvboxes import pair_box
 
     with transaction(services.session_factory) as session:
         pair_box(session, now=services.clock.now(), code=code, household_id=world_ids.households[1])
@@ -64,7 +64,7 @@ def test_cookieless_box_works_with_the_url_token(app, services, world_ids):  # n
     assert client.get("/tv/ranking").status_code == 302  # without it: pairing screen
 
 
-def test_box_of_household_a_cannot_see_or_act_for_b(app, services, world_ids):  # noqa: ANN001
+def test_box_of_household_a_cannot_see_or_act_for_b(app, services, world_ids):
     a = app.test_client()
     a_token = pair_client(a, services, world_ids.households[0])
     b = app.test_client()
@@ -97,13 +97,13 @@ def test_box_of_household_a_cannot_see_or_act_for_b(app, services, world_ids):  
     assert "通安村的通知" in _text(b.get("/tv/notices"))
 
 
-def test_posts_without_the_box_token_are_refused(tv_client):  # noqa: ANN001
+def test_posts_without_the_box_token_are_refused(tv_client):
     assert tv_client.post("/tv/call").status_code == 403
     assert tv_client.post("/tv/call", data={"t": "forged"}).status_code == 403
     assert tv_client.post("/tv/checkin", data={}).status_code == 403
 
 
-def test_revoked_box_goes_back_to_pairing(tv_client, services):  # noqa: ANN001
+def test_revoked_box_goes_back_to_pairing(tv_client, services):
     with transaction(services.session_factory) as session:
         box_id = session.query(TvBox.id).filter(TvBox.status == "paired").scalar()
         revoke_box(session, now=services.clock.now(), box_id=box_id)
@@ -114,7 +114,7 @@ def test_revoked_box_goes_back_to_pairing(tv_client, services):  # noqa: ANN001
     assert "这台电视还没有配对" in _text(tv_client.get(first.headers["Location"]))
 
 
-def test_redeem_flow_and_double_press(tv_client, services, world_ids):  # noqa: ANN001
+def test_redeem_flow_and_double_press(tv_client, services, world_ids):
     now = services.clock.now()
     with transaction(services.session_factory) as session:
         points_service.award_points(session, now=now, household_id=world_ids.households[0], delta=95,
@@ -140,7 +140,7 @@ def test_redeem_flow_and_double_press(tv_client, services, world_ids):  # noqa: 
         assert redemption.household_id == world_ids.households[0]
 
 
-def test_help_call_from_tv_says_it_is_a_demo(tv_client, services):  # noqa: ANN001
+def test_help_call_from_tv_says_it_is_a_demo(tv_client, services):
     response = tv_client.post("/tv/call", data={"t": tv_client.tv_token})
     page = _text(tv_client.get(response.headers["Location"]))
     assert "演示模式：没有真的拨打电话" in page
@@ -154,7 +154,7 @@ def test_help_call_from_tv_says_it_is_a_demo(tv_client, services):  # noqa: ANN0
     assert tv_client.get("/tv/call").headers["Location"] == response.headers["Location"]
 
 
-def test_checkin_and_text_size(tv_client, services, world_ids):  # noqa: ANN001
+def test_checkin_and_text_size(tv_client, services, world_ids):
     done = _text(tv_client.post("/tv/checkin", data={"t": tv_client.tv_token}))
     assert "已报平安" in done
     assert "今天已报平安" in _text(tv_client.get("/tv/"))
@@ -162,7 +162,7 @@ def test_checkin_and_text_size(tv_client, services, world_ids):  # noqa: ANN001
     assert '<body class="large"' in _text(tv_client.get("/tv/"))
 
 
-def test_notice_list_detail_and_unread(tv_client, services, world_ids):  # noqa: ANN001
+def test_notice_list_detail_and_unread(tv_client, services, world_ids):
     now = services.clock.now()
     with transaction(services.session_factory) as session:
         meeting = notice_service.post_notice(
@@ -181,7 +181,7 @@ def test_notice_list_detail_and_unread(tv_client, services, world_ids):  # noqa:
     assert audio.status_code == 503 and "语音暂时不能播放" in _text(audio)
 
 
-def test_a_token_in_the_url_wins_over_an_old_cookie(app, services, world_ids):  # noqa: ANN001
+def test_a_token_in_the_url_wins_over_an_old_cookie(app, services, world_ids):
     """An installer's browser paired before still opens the box named in the link, not the old one."""
     old = app.test_client()
     pair_client(old, services, world_ids.households[0])

@@ -19,8 +19,8 @@ from twilio.request_validator import RequestValidator
 
 from core.container import Services
 from core.db import transaction
+from core.phone.telephony.twilio_provider import TwilioTelephony
 from core.settings import load_settings
-from core.telephony.twilio_provider import TwilioTelephony
 from tests.factories import build_world
 from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
 from voice.asr import Transcript, VoskAsr
@@ -79,7 +79,7 @@ def fake_twilio() -> Iterator[FakeTwilio]:
 
 
 @pytest.fixture
-def voice_settings(tmp_path, fake_twilio):  # noqa: ANN001, ANN201
+def voice_settings(tmp_path, fake_twilio):
     """Settings with the twilio provider pointed at the fake API and a public base URL."""
     return load_settings(environ={}, overrides={
         "data": {"dir": str(tmp_path / "var")},
@@ -97,7 +97,7 @@ def fake_asr() -> FakeAsr:
 
 
 @pytest.fixture
-def voice_services(voice_settings, session_factory, clock, fake_asr):  # noqa: ANN001, ANN201
+def voice_services(voice_settings, session_factory, clock, fake_asr):
     """Services with the real Twilio provider (against the fake API) and the fake recogniser."""
     telephony = TwilioTelephony(ACCOUNT_SID, AUTH_TOKEN, LINE_NUMBER, voice_settings.twilio.api_base)
     return Services(settings=voice_settings, session_factory=session_factory, clock=clock, telephony=telephony,
@@ -105,14 +105,14 @@ def voice_services(voice_settings, session_factory, clock, fake_asr):  # noqa: A
 
 
 @pytest.fixture
-def world(voice_services, clock):  # noqa: ANN001, ANN201
+def world(voice_services, clock):
     """The standard test world (王奶奶 with her chain son → 李院长 → 赵医生)."""
     with transaction(voice_services.session_factory) as session:
         return build_world(session, clock.now())
 
 
 @pytest.fixture
-def voice_app(voice_services):  # noqa: ANN001, ANN201
+def voice_app(voice_services):
     """The web app on the voice services."""
     from xiaoyuan.app import create_app
 
@@ -122,7 +122,7 @@ def voice_app(voice_services):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def voice_client(voice_app):  # noqa: ANN001, ANN201
+def voice_client(voice_app):
     """A Flask client for the app."""
     return voice_app.test_client()
 
@@ -208,7 +208,7 @@ _call_ids = itertools.count(1)
 
 
 @pytest.fixture
-def call(voice_client):  # noqa: ANN001, ANN201
+def call(voice_client):
     """Start an inbound call from a number: call("+86138...")."""
 
     def start(from_: str | None) -> Caller:

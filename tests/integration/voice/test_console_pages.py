@@ -6,21 +6,21 @@ import sqlalchemy as sa
 
 from core.db import transaction
 from core.models.calls import CallRecording
-from core.services.dialler import advance_help_call
-from core.services.helpcalls import start_help_call
+from core.phone.dialler import advance_help_call
+from core.phone.helpcalls import start_help_call
 from tests.integration.voice.conftest import PUBLIC_BASE, fake_recording_bytes
 
 WANG = "+8613800000000"
 
 
-def _login(client, user) -> None:  # noqa: ANN001
+def _login(client, user) -> None:
     """Sign in as `user` (the login form has its own tests)."""
     with client.session_transaction() as sess:
         sess["_user_id"] = str(user.id)
         sess["_fresh"] = True
 
 
-def test_head_sees_the_call_its_recording_and_the_help_call_legs(world, call, fake_twilio, voice_services,  # noqa: ANN001
+def test_head_sees_the_call_its_recording_and_the_help_call_legs(world, call, fake_twilio, voice_services,
                                                                  voice_app):
     caller = call(WANG)
     caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="1")

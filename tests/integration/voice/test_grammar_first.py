@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from core.db import transaction
 from core.models.calls import CallLog, CallRecording
-from core.services.calls import add_recording
+from core.phone.calls import add_recording
 from tests.integration.voice.conftest import PUBLIC_BASE, speak_korean
 from voice.audio import to_pcm16k
 from voice.recognition import run_recognition
@@ -25,19 +25,19 @@ OUT_OF_GRAMMAR = "오늘 날씨가 정말 좋네요"
 
 
 @pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> dict[str, bytes]:  # noqa: ANN001
+def speech(tmp_path_factory) -> dict[str, bytes]:
     """Korean phrases spoken by espeak-ng, as 8 kHz μ-law phone recordings."""
     return speak_korean([*IN_GRAMMAR, OUT_OF_GRAMMAR], tmp_path_factory.mktemp("ko-grammar"))
 
 
 @pytest.fixture
-def jobs(asr, monkeypatch) -> list[Future]:  # noqa: ANN001
+def jobs(asr, monkeypatch) -> list[Future]:
     """Every job handed to the recogniser's pools (so a test can wait for them)."""
     futures: list[Future] = []
     for name in ("submit", "submit_background"):
         original = getattr(asr, name)
 
-        def wrapped(*args, _original=original):  # noqa: ANN001, ANN002, ANN202
+        def wrapped(*args, _original=original):
             futures.append(_original(*args))
             return futures[-1]
 
@@ -53,7 +53,7 @@ def wait_all(futures: list[Future]) -> None:
         done += 1
 
 
-def test_the_menu_grammar_comes_from_the_intent_table_without_unknown_words(asr) -> None:  # noqa: ANN001
+def test_the_menu_grammar_comes_from_the_intent_table_without_unknown_words(asr) -> None:
     grammar = asr.grammar()
     assert asr.language == "ko" and grammar is not None
     assert "원장님" in grammar.phrases and grammar.intents_of("원장님") == {"find_head"}
@@ -61,27 +61,27 @@ def test_the_menu_grammar_comes_from_the_intent_table_without_unknown_words(asr)
     assert "[unk]" not in grammar.phrases  # this model has no [unk] word: the verdict must catch nonsense
 
 
-def test_grammar_first_picks_the_spoken_phrase(asr, speech) -> None:  # noqa: ANN001
+def test_grammar_first_picks_the_spoken_phrase(asr, speech) -> None:
     for text, intent in IN_GRAMMAR.items():
         match, transcript = asr.grammar_pass(to_pcm16k(speech[text]))
         assert match.intent == intent and text in match.text and match.reason == "ok", transcript
 
 
-def test_out_of_grammar_speech_is_not_forced_onto_an_intent(asr, speech) -> None:  # noqa: ANN001
+def test_out_of_grammar_speech_is_not_forced_onto_an_intent(asr, speech) -> None:
     match, transcript = asr.grammar_pass(to_pcm16k(speech[OUT_OF_GRAMMAR]))
     assert match.intent is None and transcript.text  # grammar mode did say something: confident nonsense
 
 
-def test_each_utterance_gets_a_new_recogniser(asr, speech, monkeypatch) -> None:  # noqa: ANN001
+def test_each_utterance_gets_a_new_recogniser(asr, speech, monkeypatch) -> None:
     made: list[object] = []
     real = asr._vosk.KaldiRecognizer
 
     class Counting(real):  # type: ignore[misc, valid-type]
-        def __init__(self, *args) -> None:  # noqa: ANN002
+        def __init__(self, *args) -> None:
             super().__init__(*args)
             made.append(self)
 
-        def SetGrammar(self, *args):  # noqa: ANN002, ANN202, N802
+        def SetGrammar(self, *args):
             raise AssertionError("re-setting a grammar leaks memory in vosk 0.3.45")
 
     monkeypatch.setattr(asr._vosk, "KaldiRecognizer", Counting)
@@ -92,12 +92,12 @@ def test_each_utterance_gets_a_new_recogniser(asr, speech, monkeypatch) -> None:
     assert len(made) == 3 and len({id(r) for r in made}) == 3
 
 
-def _menu_recording(services, clock, url: str) -> int:  # noqa: ANN001
+def _menu_recording(services, clock, url: str) -> int:
     with transaction(services.session_factory) as s:
         return add_recording(s, now=clock.now(), call_log_id=None, recording_url=url, purpose="menu").id
 
 
-def test_a_confident_grammar_result_is_stored_without_a_free_pass(asr, speech, jobs, fake_twilio,  # noqa: ANN001
+def test_a_confident_grammar_result_is_stored_without_a_free_pass(asr, speech, jobs, fake_twilio,
                                                                    voice_services, clock):
     voice_services.asr = asr
     rec_id = _menu_recording(voice_services, clock, fake_twilio.add_recording(speech["일자리"]))
@@ -108,7 +108,7 @@ def test_a_confident_grammar_result_is_stored_without_a_free_pass(asr, speech, j
     assert jobs == []  # no free-mode fallback was queued
 
 
-def test_out_of_grammar_speech_falls_back_to_free_mode_in_the_background(asr, speech, jobs, fake_twilio,  # noqa: ANN001
+def test_out_of_grammar_speech_falls_back_to_free_mode_in_the_background(asr, speech, jobs, fake_twilio,
                                                                          voice_services, clock):
     voice_services.asr = asr
     rec_id = _menu_recording(voice_services, clock, fake_twilio.add_recording(speech[OUT_OF_GRAMMAR]))
@@ -120,14 +120,14 @@ def test_out_of_grammar_speech_falls_back_to_free_mode_in_the_background(asr, sp
         assert row.status == "done" and row.text and row.error == ""  # the free-mode transcript is kept
 
 
-def _requests(services) -> list:  # noqa: ANN001
+def _requests(services) -> list:
     from core.models.requests import Request
 
     with services.session_factory() as s:
         return list(s.scalars(sa.select(Request)))
 
 
-def test_a_spoken_menu_choice_redirects_the_live_call_to_the_read_back(asr, speech, jobs, world, call,  # noqa: ANN001
+def test_a_spoken_menu_choice_redirects_the_live_call_to_the_read_back(asr, speech, jobs, world, call,
                                                                         fake_twilio, voice_services):
     voice_services.asr = asr
     caller = call(WANG)
@@ -144,7 +144,7 @@ def test_a_spoken_menu_choice_redirects_the_live_call_to_the_read_back(asr, spee
     assert doc.first("Dial").text == "+8613900000000"
 
 
-def test_speech_the_grammar_cannot_place_asks_again_at_once_and_is_never_lost(asr, speech, jobs, world,  # noqa: ANN001
+def test_speech_the_grammar_cannot_place_asks_again_at_once_and_is_never_lost(asr, speech, jobs, world,
                                                                               call, fake_twilio, voice_services):
     voice_services.asr = asr
     caller = call(WANG)
@@ -170,7 +170,7 @@ def test_speech_the_grammar_cannot_place_asks_again_at_once_and_is_never_lost(as
     assert recordings[-1].request_id == req.id and recordings[-1].text and entry.request_id == req.id
 
 
-def test_no_redirect_once_the_call_has_moved_on(asr, speech, jobs, world, call, fake_twilio,  # noqa: ANN001
+def test_no_redirect_once_the_call_has_moved_on(asr, speech, jobs, world, call, fake_twilio,
                                                 voice_services):
     voice_services.asr = asr
     caller = call(WANG)

@@ -9,37 +9,37 @@ from core.db import transaction
 from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.outbox import OutboxMessage
 from core.models.requests import Request
-from core.services.dialler import advance_help_call, sweep_help_calls
-from core.services.helpcalls import help_call_status, start_help_call
-from core.telephony.twilio_provider import TwilioTelephony
+from core.phone.dialler import advance_help_call, sweep_help_calls
+from core.phone.helpcalls import help_call_status, start_help_call
+from core.phone.telephony.twilio_provider import TwilioTelephony
 from tests.integration.voice.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE_NUMBER, signed_post, twiml
 
 SON, HEAD_A, DOCTOR = "+8613800001111", "+8613900000000", "+8613900000020"
 WANG_PHONE = "+8613800000000"
 
 
-def _start(services, world) -> int:  # noqa: ANN001
+def _start(services, world) -> int:
     with transaction(services.session_factory) as s:
         call_id = start_help_call(s, now=services.clock.now(), household_id=world.households[0].id, source="tv").id
     advance_help_call(services, call_id)
     return call_id
 
 
-def _status(client, placed: dict, status: str, **extra: str):  # noqa: ANN001, ANN202
+def _status(client, placed: dict, status: str, **extra: str):
     return twiml(signed_post(client, placed["StatusCallback"], {"CallSid": placed["sid"], "CallStatus": status,
                                                                "To": placed["To"], **extra}))
 
 
-def _answer(client, placed: dict):  # noqa: ANN001, ANN202
+def _answer(client, placed: dict):
     return twiml(signed_post(client, placed["Url"], {"CallSid": placed["sid"], "To": placed["To"],
                                                       "From": LINE_NUMBER, "CallStatus": "in-progress"}))
 
 
-def _press(client, placed: dict, url: str, digits: str):  # noqa: ANN001, ANN202
+def _press(client, placed: dict, url: str, digits: str):
     return twiml(signed_post(client, url, {"CallSid": placed["sid"], "Digits": digits, "To": placed["To"]}))
 
 
-def _call(services, call_id: int) -> tuple[HelpCall, list[HelpCallLeg]]:  # noqa: ANN001
+def _call(services, call_id: int) -> tuple[HelpCall, list[HelpCallLeg]]:
     with services.session_factory() as s:
         call = s.get(HelpCall, call_id)
         legs = list(s.scalars(sa.select(HelpCallLeg).where(HelpCallLeg.help_call_id == call_id)
@@ -47,7 +47,7 @@ def _call(services, call_id: int) -> tuple[HelpCall, list[HelpCallLeg]]:  # noqa
         return call, legs
 
 
-def test_s1_son_silent_head_answers_presses_1_and_is_bridged(world, voice_services, voice_client,  # noqa: ANN001
+def test_s1_son_silent_head_answers_presses_1_and_is_bridged(world, voice_services, voice_client,
                                                                fake_twilio, clock):
     """SCENARIOS S1: no answer from the son after 20 s; the 院长 presses 1 and is put through."""
     call_id = _start(voice_services, world)
@@ -78,7 +78,7 @@ def test_s1_son_silent_head_answers_presses_1_and_is_bridged(world, voice_servic
         assert help_call_status(s, call_id)["current"] == "已接通"
 
 
-def test_each_failure_moves_to_the_next_person(world, voice_services, voice_client, fake_twilio):  # noqa: ANN001
+def test_each_failure_moves_to_the_next_person(world, voice_services, voice_client, fake_twilio):
     call_id = _start(voice_services, world)
     _status(voice_client, fake_twilio.calls[-1], "busy")
     assert fake_twilio.calls[-1]["To"] == HEAD_A
@@ -92,7 +92,7 @@ def test_each_failure_moves_to_the_next_person(world, voice_services, voice_clie
     assert call.status == "failed_round"
 
 
-def test_whole_chain_failing_tells_everyone_files_an_urgent_request_and_retries(world, voice_services,  # noqa: ANN001
+def test_whole_chain_failing_tells_everyone_files_an_urgent_request_and_retries(world, voice_services,
                                                                                  voice_client, fake_twilio, clock):
     call_id = _start(voice_services, world)
     for _ in range(3):
@@ -118,7 +118,7 @@ def test_whole_chain_failing_tells_everyone_files_an_urgent_request_and_retries(
         assert s.scalar(sa.select(sa.func.count()).select_from(Request)) == 1  # one request, not one per round
 
 
-def test_repeated_and_out_of_order_callbacks_are_harmless(world, voice_services, voice_client,  # noqa: ANN001
+def test_repeated_and_out_of_order_callbacks_are_harmless(world, voice_services, voice_client,
                                                           fake_twilio):
     call_id = _start(voice_services, world)
     first = fake_twilio.calls[-1]
@@ -135,7 +135,7 @@ def test_repeated_and_out_of_order_callbacks_are_harmless(world, voice_services,
     assert [c["To"] for c in fake_twilio.calls] == [SON, HEAD_A, DOCTOR]
 
 
-def test_a_restart_mid_chain_loses_nothing(world, voice_services, voice_client, fake_twilio, clock):  # noqa: ANN001
+def test_a_restart_mid_chain_loses_nothing(world, voice_services, voice_client, fake_twilio, clock):
     call_id = _start(voice_services, world)
     first = fake_twilio.calls[-1]
     _status(voice_client, first, "ringing")
@@ -155,7 +155,7 @@ def test_a_restart_mid_chain_loses_nothing(world, voice_services, voice_client, 
     assert [leg.status for leg in legs] == ["no_answer", "ringing"]
 
 
-def test_answered_without_a_keypress_times_out_to_the_next_person(world, voice_services, voice_client,  # noqa: ANN001
+def test_answered_without_a_keypress_times_out_to_the_next_person(world, voice_services, voice_client,
                                                                   fake_twilio, clock):
     _start(voice_services, world)
     _answer(voice_client, fake_twilio.calls[-1])
@@ -167,7 +167,7 @@ def test_answered_without_a_keypress_times_out_to_the_next_person(world, voice_s
     assert fake_twilio.calls[-1]["To"] == HEAD_A
 
 
-def test_a_wrong_key_asks_again_and_a_late_second_acceptor_is_thanked(world, voice_services,  # noqa: ANN001
+def test_a_wrong_key_asks_again_and_a_late_second_acceptor_is_thanked(world, voice_services,
                                                                       voice_client, fake_twilio, clock):
     call_id = _start(voice_services, world)
     son = fake_twilio.calls[-1]
@@ -185,7 +185,7 @@ def test_a_wrong_key_asks_again_and_a_late_second_acceptor_is_thanked(world, voi
     assert call.reached_name == "李院长"
 
 
-def test_without_a_phone_on_file_the_caregiver_is_asked_to_call_or_visit(world, voice_services,  # noqa: ANN001
+def test_without_a_phone_on_file_the_caregiver_is_asked_to_call_or_visit(world, voice_services,
                                                                         voice_client, fake_twilio):
     from core.models.places import Household, Resident
 
@@ -200,7 +200,7 @@ def test_without_a_phone_on_file_the_caregiver_is_asked_to_call_or_visit(world, 
     assert call.status == "reached"
 
 
-def test_a_refused_dial_moves_straight_on(world, voice_services, fake_twilio):  # noqa: ANN001
+def test_a_refused_dial_moves_straight_on(world, voice_services, fake_twilio):
     fake_twilio.fail_next_call = 400
     call_id = _start(voice_services, world)
     assert [c["To"] for c in fake_twilio.calls] == [HEAD_A]
@@ -208,10 +208,10 @@ def test_a_refused_dial_moves_straight_on(world, voice_services, fake_twilio):  
     assert [leg.status for leg in legs] == ["failed", "ringing"]
 
 
-def test_dry_run_records_calls_as_not_sent_and_nobody_answers(world, session_factory, clock,  # noqa: ANN001
+def test_dry_run_records_calls_as_not_sent_and_nobody_answers(world, session_factory, clock,
                                                              voice_settings):
     from core.models.calls import DryRunRecord
-    from core.telephony.factory import make_telephony
+    from core.phone.telephony.factory import make_telephony
 
     settings = voice_settings.model_copy(update={"telephony": voice_settings.telephony.model_copy(
         update={"provider": "dryrun"})})
@@ -229,8 +229,8 @@ def test_dry_run_records_calls_as_not_sent_and_nobody_answers(world, session_fac
         assert [r.to_number for r in records] == [SON, HEAD_A] and {r.status for r in records} == {"not_sent"}
 
 
-def test_dry_run_demo_answer_pretends_only_when_asked(world, session_factory, clock, voice_settings):  # noqa: ANN001
-    from core.telephony.factory import make_telephony
+def test_dry_run_demo_answer_pretends_only_when_asked(world, session_factory, clock, voice_settings):
+    from core.phone.telephony.factory import make_telephony
 
     settings = voice_settings.model_copy(update={"telephony": voice_settings.telephony.model_copy(
         update={"provider": "dryrun", "demo_answer": True})})

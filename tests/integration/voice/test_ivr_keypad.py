@@ -13,12 +13,12 @@ WANG = "+8613800000000"  # 王奶奶, household 椒香小院1号户, 院长 李�
 HEAD_A = "+8613900000000"
 
 
-def _requests(services) -> list[Request]:  # noqa: ANN001
+def _requests(services) -> list[Request]:
     with services.session_factory() as s:
         return list(s.scalars(sa.select(Request).order_by(Request.id)))
 
 
-def test_known_caller_is_greeted_by_name_and_hears_the_menu(world, call):  # noqa: ANN001
+def test_known_caller_is_greeted_by_name_and_hears_the_menu(world, call):
     doc = call(WANG).post("/voice/twilio/incoming")
     assert "王奶奶，您好" in doc.spoken
     assert "报告问题，请按1" in doc.spoken
@@ -27,7 +27,7 @@ def test_known_caller_is_greeted_by_name_and_hears_the_menu(world, call):  # noq
     assert doc.url("Redirect").startswith(f"{PUBLIC_BASE}/voice/twilio/menu/silent")
 
 
-def test_unknown_caller_is_served_asked_who_they_are_and_flagged(world, call, voice_services):  # noqa: ANN001
+def test_unknown_caller_is_served_asked_who_they_are_and_flagged(world, call, voice_services):
     caller = call("+8613712345678")
     doc = caller.post("/voice/twilio/incoming")
     assert "不认识这个电话号码" in doc.spoken
@@ -39,7 +39,7 @@ def test_unknown_caller_is_served_asked_who_they_are_and_flagged(world, call, vo
         assert entry.unknown_caller and entry.resident_id is None and entry.caller == "+8613712345678"
 
 
-def test_silent_caller_hears_the_menu_twice_then_is_put_through_to_the_head(world, call):  # noqa: ANN001
+def test_silent_caller_hears_the_menu_twice_then_is_put_through_to_the_head(world, call):
     caller = call(WANG)
     doc = caller.post("/voice/twilio/incoming")
     doc = caller.post(doc.url("Redirect"))
@@ -50,7 +50,7 @@ def test_silent_caller_hears_the_menu_twice_then_is_put_through_to_the_head(worl
     assert "Hangup" not in doc.verbs
 
 
-def test_key_1_records_a_problem_that_becomes_a_request_for_the_head(world, call, voice_services,  # noqa: ANN001
+def test_key_1_records_a_problem_that_becomes_a_request_for_the_head(world, call, voice_services,
                                                                      fake_twilio):
     caller = call(WANG)
     caller.post("/voice/twilio/incoming")
@@ -64,7 +64,7 @@ def test_key_1_records_a_problem_that_becomes_a_request_for_the_head(world, call
     assert f"工单号是{req.id}" in doc.spoken and "李院长" in doc.spoken
 
 
-def test_head_not_answering_turns_into_a_message_with_a_link_for_the_head(world, call, voice_services,  # noqa: ANN001
+def test_head_not_answering_turns_into_a_message_with_a_link_for_the_head(world, call, voice_services,
                                                                            fake_twilio):
     caller = call(WANG)
     doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="2")
@@ -80,12 +80,12 @@ def test_head_not_answering_turns_into_a_message_with_a_link_for_the_head(world,
         assert req.recording_url in note.text
 
 
-def test_key_3_reads_the_households_points(world, call):  # noqa: ANN001
+def test_key_3_reads_the_households_points(world, call):
     doc = call(WANG).post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="3")
     assert "您家现在有0分" in doc.spoken and "排第" in doc.spoken
 
 
-def test_key_4_then_2_reads_job_notices(world, call, voice_services, clock):  # noqa: ANN001
+def test_key_4_then_2_reads_job_notices(world, call, voice_services, clock):
     from core.db import transaction
     from core.models.notices import Notice
 
@@ -102,12 +102,12 @@ def test_key_4_then_2_reads_job_notices(world, call, voice_services, clock):  # 
     assert req.type == "job" and "工单号" in doc.spoken
 
 
-def test_an_unknown_key_says_so_and_repeats_the_menu(world, call):  # noqa: ANN001
+def test_an_unknown_key_says_so_and_repeats_the_menu(world, call):
     doc = call(WANG).post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="7")
     assert "没有这个选项" in doc.spoken and doc.verbs[-1] == "Redirect"
 
 
-def test_unsigned_forged_and_replayed_requests_are_refused(world, voice_client):  # noqa: ANN001
+def test_unsigned_forged_and_replayed_requests_are_refused(world, voice_client):
     params = {"CallSid": "CA1", "From": WANG}
     assert voice_client.post("/voice/twilio/incoming", data=params).status_code == 403
     forged = sign(f"{PUBLIC_BASE}/voice/twilio/incoming", params, token="not-the-token")
@@ -124,7 +124,7 @@ def test_unsigned_forged_and_replayed_requests_are_refused(world, voice_client):
     assert signed_post(voice_client, "/voice/twilio/incoming", params).status_code == 200
 
 
-def test_garbage_parameters_still_get_valid_twiml(world, voice_client, fake_twilio):  # noqa: ANN001
+def test_garbage_parameters_still_get_valid_twiml(world, voice_client, fake_twilio):
     cases = [
         ("/voice/twilio/menu/key?t=1&f=0", {"CallSid": "CA9", "From": WANG, "Digits": "*#abc99"}),
         ("/voice/twilio/menu/key?t=zz&f=-4", {"CallSid": "CA9", "Digits": ""}),
@@ -146,11 +146,11 @@ def test_garbage_parameters_still_get_valid_twiml(world, voice_client, fake_twil
         assert doc.root.tag == "Response", path
 
 
-def test_an_internal_error_becomes_an_apology_and_a_message_path(world, call, monkeypatch,  # noqa: ANN001
+def test_an_internal_error_becomes_an_apology_and_a_message_path(world, call, monkeypatch,
                                                                 voice_services, fake_twilio):
-    from core.services import calls as call_logs
+    from core.phone import calls as call_logs
 
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broken(*args, **kwargs):
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(call_logs, "open_call_log", broken)
@@ -165,7 +165,7 @@ def test_an_internal_error_becomes_an_apology_and_a_message_path(world, call, mo
     assert req.resident_id == world.residents[0].id and "工单号" in doc.spoken
 
 
-def test_status_callback_closes_the_call_log_with_its_duration(world, call, voice_services):  # noqa: ANN001
+def test_status_callback_closes_the_call_log_with_its_duration(world, call, voice_services):
     caller = call(WANG)
     caller.post("/voice/twilio/incoming")
     caller.post("/voice/twilio/status", CallStatus="completed", CallDuration="73")

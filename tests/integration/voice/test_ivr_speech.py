@@ -11,7 +11,7 @@ from tests.integration.voice.conftest import PUBLIC_BASE, fake_recording_bytes
 WANG = "+8613800000000"
 
 
-def _say(caller, fake_twilio, fake_asr, text: str, confidence: float = 0.8):  # noqa: ANN001, ANN202
+def _say(caller, fake_twilio, fake_asr, text: str, confidence: float = 0.8):
     """The caller speaks after the menu beep; returns the hold TwiML."""
     data = fake_recording_bytes()
     fake_asr.answers[data] = (text, confidence)
@@ -20,12 +20,12 @@ def _say(caller, fake_twilio, fake_asr, text: str, confidence: float = 0.8):  # 
                        Digits="hangup")
 
 
-def _requests(services) -> list[Request]:  # noqa: ANN001
+def _requests(services) -> list[Request]:
     with services.session_factory() as s:
         return list(s.scalars(sa.select(Request).order_by(Request.id)))
 
 
-def test_s3_accented_speech_is_understood_read_back_and_becomes_a_request(world, call, fake_twilio,  # noqa: ANN001
+def test_s3_accented_speech_is_understood_read_back_and_becomes_a_request(world, call, fake_twilio,
                                                                           fake_asr, voice_services):
     """SCENARIOS S3: "我屋头那个垃圾桶满了哈" arrives as "我 屋 头 那个 垃圾 同 满 了 哈"."""
     caller = call(WANG)
@@ -47,7 +47,7 @@ def test_s3_accented_speech_is_understood_read_back_and_becomes_a_request(world,
         assert (voice_services.settings.data_dir / recording.local_file).is_file()
 
 
-def test_recognition_runs_off_the_webhook_with_bounded_polling(world, call, fake_twilio, fake_asr,  # noqa: ANN001
+def test_recognition_runs_off_the_webhook_with_bounded_polling(world, call, fake_twilio, fake_asr,
                                                                voice_services):
     fake_asr.deferred = True
     caller = call(WANG)
@@ -60,7 +60,7 @@ def test_recognition_runs_off_the_webhook_with_bounded_polling(world, call, fake
     assert "您是说：水管爆了" in doc.spoken
 
 
-def test_recognition_that_never_finishes_keeps_the_recording_as_a_request(world, call, fake_twilio,  # noqa: ANN001
+def test_recognition_that_never_finishes_keeps_the_recording_as_a_request(world, call, fake_twilio,
                                                                           fake_asr, voice_services):
     fake_asr.deferred = True
     caller = call(WANG)
@@ -74,7 +74,7 @@ def test_recognition_that_never_finishes_keeps_the_recording_as_a_request(world,
     assert req.recording_url and "工单号" in doc.spoken and req.assignee_id == world.users["head_a"].id
 
 
-def test_two_denied_read_backs_turn_the_recording_into_a_request(world, call, fake_twilio, fake_asr,  # noqa: ANN001
+def test_two_denied_read_backs_turn_the_recording_into_a_request(world, call, fake_twilio, fake_asr,
                                                                  voice_services):
     caller = call(WANG)
     doc = caller.post(_say(caller, fake_twilio, fake_asr, "查 一下 积分").url("Redirect"))
@@ -90,7 +90,7 @@ def test_two_denied_read_backs_turn_the_recording_into_a_request(world, call, fa
     assert req.type == "other" and req.transcript == "嗯 啊 那个" and req.recording_url
 
 
-def test_sell_by_speech_extracts_goods_and_quantity(world, call, fake_twilio, fake_asr, voice_services):  # noqa: ANN001
+def test_sell_by_speech_extracts_goods_and_quantity(world, call, fake_twilio, fake_asr, voice_services):
     caller = call(WANG)
     caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="4")
     doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/submenu4", Digits="1")
@@ -104,14 +104,14 @@ def test_sell_by_speech_extracts_goods_and_quantity(world, call, fake_twilio, fa
     assert req.type == "sell" and req.details["goods"] == "花椒" and req.details["quantity"] == "50斤"
 
 
-def test_saying_find_the_head_puts_the_caller_through(world, call, fake_twilio, fake_asr):  # noqa: ANN001
+def test_saying_find_the_head_puts_the_caller_through(world, call, fake_twilio, fake_asr):
     caller = call(WANG)
     doc = caller.post(_say(caller, fake_twilio, fake_asr, "我 找 院 长").url("Redirect"))
     doc = caller.post(doc.url("Gather"), Digits="1")
     assert doc.first("Dial").text == "+8613900000000"
 
 
-def test_without_a_model_the_menu_offers_keys_and_speech_becomes_a_message(world, call, fake_twilio,  # noqa: ANN001
+def test_without_a_model_the_menu_offers_keys_and_speech_becomes_a_message(world, call, fake_twilio,
                                                                            voice_services):
     voice_services.asr = None
     caller = call(WANG)
@@ -123,7 +123,7 @@ def test_without_a_model_the_menu_offers_keys_and_speech_becomes_a_message(world
     assert req.recording_url and req.assignee_id == world.users["head_a"].id and "院长" in doc.spoken
 
 
-def test_a_key_that_ends_the_recording_counts_as_a_keypress(world, call, fake_twilio):  # noqa: ANN001
+def test_a_key_that_ends_the_recording_counts_as_a_keypress(world, call, fake_twilio):
     caller = call(WANG)
     doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?t=1&f=0", Digits="3", RecordingDuration="0",
                       RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()))

@@ -10,15 +10,15 @@ from core.db import transaction
 from core.models.outbox import OutboxMessage
 from core.models.requests import Request
 from core.notify.dispatcher import Dispatcher
-from core.services.followup import followup_sweep
-from core.services.reports import build_report
-from core.services.requests import resolve_request
+from core.requests.followup import followup_sweep
+from core.requests.reports import build_report
+from core.requests.workorders import resolve_request
 from tests.integration.voice.conftest import PUBLIC_BASE, fake_recording_bytes, signed_post, twiml
 
 WANG = "+8613800000000"
 
 
-def test_phone_request_is_followed_up_evaluated_and_reported(world, call, voice_services, voice_client,  # noqa: ANN001
+def test_phone_request_is_followed_up_evaluated_and_reported(world, call, voice_services, voice_client,
                                                             fake_twilio, clock):
     # 王奶奶 calls the village line, presses 1 and leaves her report.
     caller = call(WANG)

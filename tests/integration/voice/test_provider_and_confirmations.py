@@ -8,20 +8,20 @@ import sqlalchemy as sa
 from core.db import transaction
 from core.notify.base import OutgoingMessage
 from core.notify.channels import voice_call
-from core.services.calls import reply_code
-from core.services.confirmations import register_confirmation
-from core.services.outbox import Recipient, enqueue_message
+from core.notify.outbox import Recipient, enqueue_message
+from core.phone.calls import reply_code
+from core.phone.confirmations import register_confirmation
+from core.phone.telephony.factory import make_telephony
+from core.phone.telephony.port import Telephony, TelephonyError
+from core.phone.telephony.twilio_provider import IDEMPOTENCY_HEADER, TwilioTelephony
 from core.settings import SettingsError
-from core.telephony.factory import make_telephony
-from core.telephony.port import Telephony, TelephonyError
-from core.telephony.twilio_provider import IDEMPOTENCY_HEADER, TwilioTelephony
 from tests.integration.voice.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE_NUMBER, signed_post, twiml
 
 SON = "+8613800001111"
 CONFIRMED: list[tuple[int, str]] = []
 
 
-def _on_test_confirm(session, now, message, digits):  # noqa: ANN001, ANN201
+def _on_test_confirm(session, now, message, digits):
     CONFIRMED.append((message.id, digits))
     return "好的，已通知大家您收到了。"
 
@@ -30,12 +30,12 @@ register_confirmation("voice_test", _on_test_confirm)
 
 
 @pytest.fixture
-def provider(fake_twilio) -> TwilioTelephony:  # noqa: ANN001
+def provider(fake_twilio) -> TwilioTelephony:
     """The real provider against the fake API."""
     return TwilioTelephony(ACCOUNT_SID, AUTH_TOKEN, LINE_NUMBER, fake_twilio.url)
 
 
-def test_provider_places_updates_hangs_up_and_texts_through_the_api_base(provider, fake_twilio):  # noqa: ANN001
+def test_provider_places_updates_hangs_up_and_texts_through_the_api_base(provider, fake_twilio):
     assert isinstance(provider, Telephony) and not provider.is_dryrun
     sid = provider.place_call(SON, LINE_NUMBER, "https://x.example/a", "https://x.example/s", 20,
                               idempotency_key="k1")
@@ -51,7 +51,7 @@ def test_provider_places_updates_hangs_up_and_texts_through_the_api_base(provide
     assert fake_twilio.messages[0] == {"sid": sms, "To": SON, "From": LINE_NUMBER, "Body": "测试短信"}
 
 
-def test_provider_errors_are_telephony_errors_with_permanence(provider, fake_twilio):  # noqa: ANN001
+def test_provider_errors_are_telephony_errors_with_permanence(provider, fake_twilio):
     fake_twilio.fail_next_call = 400
     with pytest.raises(TelephonyError) as bad:
         provider.place_call("+860", LINE_NUMBER, "https://x/a", "https://x/s", 20)
@@ -65,14 +65,14 @@ def test_provider_errors_are_telephony_errors_with_permanence(provider, fake_twi
         wrong.send_sms(SON, LINE_NUMBER, "x")
 
 
-def test_recordings_are_fetched_with_credentials_only_from_the_api_host(provider, fake_twilio):  # noqa: ANN001
+def test_recordings_are_fetched_with_credentials_only_from_the_api_host(provider, fake_twilio):
     url = fake_twilio.add_recording(b"RIFF-test")
     assert provider.fetch_recording(url) == b"RIFF-test"
     with pytest.raises(TelephonyError):
         provider.fetch_recording("http://127.0.0.2:1/2010-04-01/Accounts/x/Recordings/RE1")
 
 
-def test_factory_refuses_twilio_without_credentials_and_defaults_to_dry_run(settings, session_factory,  # noqa: ANN001
+def test_factory_refuses_twilio_without_credentials_and_defaults_to_dry_run(settings, session_factory,
                                                                            clock):
     assert make_telephony(settings, session_factory, clock).is_dryrun
     broken = settings.model_copy(update={"telephony": settings.telephony.model_copy(update={"provider": "twilio"})})
@@ -80,7 +80,7 @@ def test_factory_refuses_twilio_without_credentials_and_defaults_to_dry_run(sett
         make_telephony(broken, session_factory, clock)
 
 
-def _message(services, phone: str = SON) -> int:  # noqa: ANN001
+def _message(services, phone: str = SON) -> int:
     with transaction(services.session_factory) as s:
         return enqueue_message(s, now=services.clock.now(), recipient=Recipient(name="王小明", phone=phone),
                                template="test.voice", text="王奶奶的手环报警了。", subject=("voice_test", 1),
@@ -93,7 +93,7 @@ def _outgoing(message_id: int, phone: str | None = SON) -> OutgoingMessage:
                            params={}, text="x", priority=0, attempts=0, subject_type="voice_test", subject_id=1)
 
 
-def test_voice_call_channel_calls_speaks_and_routes_the_keypress(voice_services, voice_client,  # noqa: ANN001
+def test_voice_call_channel_calls_speaks_and_routes_the_keypress(voice_services, voice_client,
                                                                  fake_twilio):
     CONFIRMED.clear()
     message_id = _message(voice_services)
@@ -108,7 +108,7 @@ def test_voice_call_channel_calls_speaks_and_routes_the_keypress(voice_services,
     assert not channel.send(_outgoing(message_id, phone=None)).ok
 
 
-def test_sms_reply_with_a_code_confirms_that_message(voice_services, voice_client):  # noqa: ANN001
+def test_sms_reply_with_a_code_confirms_that_message(voice_services, voice_client):
     CONFIRMED.clear()
     older = _message(voice_services)
     newer = _message(voice_services)
@@ -121,7 +121,7 @@ def test_sms_reply_with_a_code_confirms_that_message(voice_services, voice_clien
     assert "没有找到" in doc.first("Message").text and len(CONFIRMED) == 2
 
 
-def test_dry_run_voice_calls_are_recorded_not_sent(settings, session_factory, clock):  # noqa: ANN001
+def test_dry_run_voice_calls_are_recorded_not_sent(settings, session_factory, clock):
     from core.container import Services
     from core.models.calls import DryRunRecord
 
@@ -134,7 +134,7 @@ def test_dry_run_voice_calls_are_recorded_not_sent(settings, session_factory, cl
         assert record.to_number == SON and record.status == "not_sent" and "confirm?m=5" in record.url
 
 
-def test_a_call_that_asks_its_own_question_does_not_add_press_1_to_confirm(voice_services, voice_client,  # noqa: ANN001
+def test_a_call_that_asks_its_own_question_does_not_add_press_1_to_confirm(voice_services, voice_client,
                                                                           fake_twilio):
     """A follow-up asks 满意1/基本满意2/不满意3; an extra "确认请按1" would turn a confused 1 into 满意."""
     with transaction(voice_services.session_factory) as s:

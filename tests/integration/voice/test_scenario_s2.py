@@ -12,7 +12,7 @@ CALLER = "+8613800000001"  # 居民01 of 椒香小院2号户, 院长 李院长
 
 
 def test_s2_silent_caller_gets_the_head_then_a_message_that_becomes_a_repair_request(
-        world, call, fake_twilio, fake_asr, voice_services):  # noqa: ANN001
+        world, call, fake_twilio, fake_asr, voice_services):
     caller = call(CALLER)
     doc = caller.post("/voice/twilio/incoming")
     assert "居民01，您好" in doc.spoken

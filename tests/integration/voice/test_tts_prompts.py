@@ -44,7 +44,7 @@ def tone(seconds: float, rate: int = 16000) -> bytes:
 
 
 @pytest.fixture
-def tts(tmp_path) -> Iterator[TtsService]:  # noqa: ANN001
+def tts(tmp_path) -> Iterator[TtsService]:
     """The real TTS service (espeak-ng Mandarin) with a private cache and recorded-prompts folder."""
     recorded = tmp_path / "recorded"
     recorded.mkdir()
@@ -58,7 +58,7 @@ def tts(tmp_path) -> Iterator[TtsService]:  # noqa: ANN001
     service.close()
 
 
-def test_a_prompt_renders_to_8khz_mulaw_phone_audio(tts, tmp_path) -> None:  # noqa: ANN001
+def test_a_prompt_renders_to_8khz_mulaw_phone_audio(tts, tmp_path) -> None:
     """The menu is spoken by espeak-ng and converted to what a phone line plays: mono 8 kHz μ-law."""
     path = Speaker(tts, tmp_path / "phone").phone_audio(prompt_text("menu_keys"), "menu_keys")
     data = path.read_bytes()
@@ -68,7 +68,7 @@ def test_a_prompt_renders_to_8khz_mulaw_phone_audio(tts, tmp_path) -> None:  # n
     assert np.abs(audio.samples.astype(np.int32)).max() > 1000  # not silence
 
 
-def test_a_recorded_prompt_replaces_the_synthetic_voice(tts, tmp_path) -> None:  # noqa: ANN001
+def test_a_recorded_prompt_replaces_the_synthetic_voice(tts, tmp_path) -> None:
     """A human recording named <prompt id>.wav is what callers hear, converted to phone audio."""
     speaker = Speaker(tts, tmp_path / "phone")
     synthetic = read_wav(speaker.phone_audio(prompt_text("greeting_unknown"), "greeting_unknown").read_bytes())
@@ -78,7 +78,7 @@ def test_a_recorded_prompt_replaces_the_synthetic_voice(tts, tmp_path) -> None: 
     assert read_wav(recorded).seconds == pytest.approx(1.5, abs=0.01) != pytest.approx(synthetic.seconds, abs=0.01)
 
 
-def test_render_prompts_command_prerenders_every_fixed_prompt(tmp_path) -> None:  # noqa: ANN001
+def test_render_prompts_command_prerenders_every_fixed_prompt(tmp_path) -> None:
     """`xiaoyuan tts render-prompts` renders each prompt without fields; a recorded file wins."""
     recorded = tmp_path / "recorded"
     recorded.mkdir()
@@ -103,7 +103,7 @@ def _spoken(body: bytes) -> list[ET.Element]:
     return [el for el in root.iter() if el.tag in ("Play", "Say")]
 
 
-def test_the_phone_line_plays_tts_audio_it_can_serve(voice_services, voice_client, world, tts) -> None:  # noqa: ANN001
+def test_the_phone_line_plays_tts_audio_it_can_serve(voice_services, voice_client, world, tts) -> None:
     """With TTS the call hears <Play> of cached phone audio, and /voice/audio serves that file."""
     voice_services.tts = tts
     doc = signed_post(voice_client, "/voice/twilio/incoming",
@@ -120,7 +120,7 @@ def test_the_phone_line_plays_tts_audio_it_can_serve(voice_services, voice_clien
         served.close()
 
 
-def test_without_tts_the_phone_line_says_the_prompt_in_chinese(voice_services, voice_client, world,  # noqa: ANN001
+def test_without_tts_the_phone_line_says_the_prompt_in_chinese(voice_services, voice_client, world,
                                                                  tmp_path) -> None:
     """TTS unavailable (no such voice): the caller still hears every prompt, through <Say language="zh-CN">."""
     broken = TtsService(voice="no-such-voice", rate=150, cache_dir=tmp_path / "broken", prompts_dir=None)

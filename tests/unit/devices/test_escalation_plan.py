@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.services.escalation import Contact, Policy, next_step, plan_escalation, plan_from_json, plan_to_json
+from core.bands.escalation import Contact, Policy, next_step, plan_escalation, plan_from_json, plan_to_json
 
 SON = Contact("王小明", "+8613800001111", ("dryrun",), user_id=7, kind="family")
 HEAD = Contact("李院长", "+8613900000000", user_id=1, kind="courtyard_head")

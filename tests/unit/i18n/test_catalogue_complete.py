@@ -60,33 +60,33 @@ def _slots(text: str) -> list[str]:
     return sorted(m.group(0) for m in PLACEHOLDER.finditer(text))
 
 
-def test_every_msgid_in_the_template_has_english(english):  # noqa: ANN001
+def test_every_msgid_in_the_template_has_english(english):
     """No text in messages.pot shows up in Chinese for a reader who chose English."""
     missing = [m.id for m in _read(POT) if m.id and not (english.get(m.id) and english.get(m.id).string)]
     assert not missing, f"{len(missing)} msgid(s) without English: {missing[:10]}; {FIX}"
 
 
-def test_every_string_in_the_code_has_english(english, source_msgids):  # noqa: ANN001
+def test_every_string_in_the_code_has_english(english, source_msgids):
     """A newly wrapped string fails here until it is extracted and translated (catches a stale messages.pot)."""
     missing = {msgid: where for msgid, where in source_msgids.items()
                if not (english.get(msgid) and english.get(msgid).string)}
     assert not missing, f"{len(missing)} new string(s) without English, e.g. {list(missing.items())[:10]}; {FIX}"
 
 
-def test_catalogue_finds_the_known_strings(source_msgids):  # noqa: ANN001
+def test_catalogue_finds_the_known_strings(source_msgids):
     """The extraction really reads templates, `N_()` marks and `translate()` calls (so the tests above can fail)."""
     assert "登录工作台" in source_msgids  # console/templates/console/login.html
     assert "请先登录" in source_msgids  # console/auth.py, N_()
-    assert "新工单 #%(id)s（%(type)s）：%(text)s" in source_msgids  # core/services/requests.py, translate()
+    assert "新工单 #%(id)s（%(type)s）：%(text)s" in source_msgids  # core/requests/workorders.py, translate()
 
 
-def test_placeholders_match(english):  # noqa: ANN001
+def test_placeholders_match(english):
     """Every %(name)s slot of the Chinese text is in the English text and no new one is invented."""
     wrong = [(m.id, m.string) for m in english if m.id and m.string and _slots(m.id) != _slots(m.string)]
     assert not wrong, f"placeholders differ between msgid and msgstr: {wrong}"
 
 
-def test_english_fills_its_slots(english):  # noqa: ANN001
+def test_english_fills_its_slots(english):
     """Each English string formats with the names its Chinese source uses (what Flask-Babel and translate do)."""
     for m in english:
         if m.id and m.string and "%(" in m.id:
@@ -94,7 +94,7 @@ def test_english_fills_its_slots(english):  # noqa: ANN001
             assert "%(" not in m.string % params, m.id
 
 
-def test_no_fuzzy_or_untranslated_chinese(english):  # noqa: ANN001
+def test_no_fuzzy_or_untranslated_chinese(english):
     """Fuzzy entries are left out of the compiled catalogue, and Chinese in msgstr is a copy, not a translation."""
     fuzzy = [m.id for m in english if m.id and m.fuzzy]
     assert not fuzzy, f"fuzzy entries are not compiled, review them and drop the fuzzy flag: {fuzzy}"

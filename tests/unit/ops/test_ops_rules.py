@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 
 from core.clock import LOCAL_TZ, UTC
-from core.services.followup import choose_channel, next_call_time
-from core.services.reminders import default_call_at
-from core.services.reports import due_reports, median_p90, period_bounds
-from core.services.supervision import Digest, level_due, render_digest
+from core.requests.followup import choose_channel, next_call_time
+from core.requests.reminders import default_call_at
+from core.requests.reports import due_reports, median_p90, period_bounds
+from core.requests.supervision import Digest, level_due, render_digest
 from xiaoyuan.jobs import Job
 from xiaoyuan.scheduler import CRON_MISFIRE_GRACE_S, build_scheduler, make_trigger, misfire_grace_s
 

@@ -24,7 +24,7 @@ def es5_violations(source: str) -> list[str]:
     """Parse with esprima and list every construct that is not ES5."""
     problems: list[str] = []
 
-    def visit(node) -> None:  # noqa: ANN001
+    def visit(node) -> None:
         if isinstance(node, list):
             for item in node:
                 visit(item)
@@ -58,7 +58,7 @@ def test_es5_checker_catches_newer_syntax():
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in STATIC.glob("*.js")))
-def test_shipped_javascript_is_es5(name):  # noqa: ANN001
+def test_shipped_javascript_is_es5(name):
     assert es5_violations((STATIC / name).read_text(encoding="utf-8")) == []
 
 

@@ -8,12 +8,12 @@ from types import SimpleNamespace
 import pytest
 
 from core.clock import LOCAL_TZ, UTC
+from core.community import checkins as ci
+from core.community import points as pts
+from core.community import rewards as rw
+from core.community import tvboxes as tvb
 from core.errors import InvalidInput
-from core.services import checkins as ci
-from core.services import helpcalls as hc
-from core.services import points as pts
-from core.services import rewards as rw
-from core.services import tvboxes as tvb
+from core.phone import helpcalls as hc
 
 CATS = pts.DEFAULT_CATEGORIES
 
@@ -32,7 +32,7 @@ class FixedRng:
     (0, "环境卫生", "x"), (5, "不存在", "x"), (5, "兑换", "x"), (5, "退还", "x"), (5, "环境卫生", " "),
     (1001, "环境卫生", "x"), (True, "环境卫生", "x"), (2.5, "环境卫生", "x"),
 ])
-def test_ledger_refuses_bad_awards(delta, category, reason):  # noqa: ANN001
+def test_ledger_refuses_bad_awards(delta, category, reason):
     with pytest.raises(InvalidInput):
         pts.validate_award(delta, category, reason, CATS)
 
@@ -94,7 +94,7 @@ def test_pairing_code_rules():
     assert tvb.hash_token("abc") != "abc" and len(tvb.hash_token("abc")) == 64
 
 
-def _leg(id_, position, name, status, round_=1):  # noqa: ANN202
+def _leg(id_, position, name, status, round_=1):
     return SimpleNamespace(id=id_, position=position, name=name, status=status, round=round_)
 
 

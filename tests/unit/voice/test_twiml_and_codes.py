@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from core.services.calls import parse_sms_reply, reply_code
+from core.phone.calls import parse_sms_reply, reply_code
 from voice import twiml
 from voice.speech import Speaker
 
@@ -47,7 +47,7 @@ def test_bridge_reports_when_the_residents_phone_answers() -> None:
     assert root.find("Dial").get("timeout") == "30"
 
 
-def test_speaker_plays_cached_phone_audio_when_tts_works(tmp_path) -> None:  # noqa: ANN001
+def test_speaker_plays_cached_phone_audio_when_tts_works(tmp_path) -> None:
     from voice.audio import wav_pcm16
 
     source = tmp_path / "tts.wav"
@@ -56,10 +56,10 @@ def test_speaker_plays_cached_phone_audio_when_tts_works(tmp_path) -> None:  # n
     source.write_bytes(wav_pcm16(np.zeros(22050, dtype=np.int16), 22050))
 
     class Tts:
-        def synthesize(self, text: str):  # noqa: ANN202
+        def synthesize(self, text: str):
             return source
 
-        def synthesize_prompt(self, prompt_id: str, text: str):  # noqa: ANN202
+        def synthesize_prompt(self, prompt_id: str, text: str):
             return source
 
     root = _parse(twiml.speak_then(Speaker(Tts(), tmp_path / "cache", "https://x"), [("你好", "goodbye")]))
@@ -67,7 +67,7 @@ def test_speaker_plays_cached_phone_audio_when_tts_works(tmp_path) -> None:  # n
     assert url.startswith("https://x/voice/audio/") and (tmp_path / "cache" / url.rsplit("/", 1)[1]).is_file()
 
     class Broken:
-        def synthesize(self, text: str):  # noqa: ANN202
+        def synthesize(self, text: str):
             raise RuntimeError("espeak missing")
 
     root = _parse(twiml.speak_then(Speaker(Broken(), tmp_path / "cache"), [("你好", None)]))

@@ -1,0 +1,1 @@
+"""Wristbands: the band registry, alerts and their escalation."""

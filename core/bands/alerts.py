@@ -1,0 +1,318 @@
+"""Alerts from wristbands: raise (deduplicated), clear with an all-clear, acknowledge, resolve.
+
+One active alert per resident and type (`Alert.open_key`). Raising tells the first escalation level
+in the same transaction (so an SOS reaches the outbox at once); the sweep in
+core.bands.escalation tells the next levels when they are due. A keypress 1 on the alert call, or
+an SMS reply with the alert's short code, acknowledges (registered with core.phone.confirmations).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.bands.escalation import (
+    SEVERITY_ORDER,
+    EscalationConfig,
+    alert_texts,
+    cancel_pending_calls,
+    load_contacts,
+    plan_escalation,
+    plan_from_json,
+    plan_to_json,
+    walk,
+)
+from core.errors import InvalidInput, InvalidTransition, NotFound
+from core.i18n import N_
+from core.models.alerts import ACTIVE_STATUSES, Alert, AlertNotification
+from core.models.outbox import OutboxMessage
+from core.models.places import Resident
+from core.notify.outbox import Recipient, enqueue_message
+from core.people import directory as people
+from core.phone.confirmations import register_confirmation
+
+log = logging.getLogger(__name__)
+
+TYPE_LABELS = {
+    "sos": N_("求救"), "fall": N_("跌倒"), "hr_high": N_("心率偏高"), "hr_low": N_("心率偏低"),
+    "spo2_low": N_("血氧偏低"), "temp_high": N_("体温偏高"), "temp_low": N_("体温偏低"), "removed": N_("手环摘下"),
+    "silent": N_("手环无消息"), "battery_low": N_("手环电量低"), "no_activity": N_("无活动"),
+}
+
+
+def dedup_key_for(alert_type: str, *, resident_id: int | None, band_id: int | None) -> str:
+    """One active alert per resident and type (per band when the band is not assigned)."""
+    return f"r{resident_id}:{alert_type}" if resident_id is not None else f"b{band_id}:{alert_type}"
+
+
+def summarise(alert_type: str, who: str, value: Mapping[str, Any]) -> str:
+    """The one-line Chinese summary of an alert (shown on the board and in messages)."""
+    v = dict(value)
+    texts = {
+        "sos": f"{who}按下了手环求救键",
+        "fall": f"{who}的手环检测到跌倒",
+        "hr_high": f"{who}心率持续偏高（{v.get('hr', '?')}次/分）",
+        "hr_low": f"{who}心率持续偏低（{v.get('hr', '?')}次/分）",
+        "spo2_low": f"{who}血氧持续偏低（{v.get('spo2', '?')}%）",
+        "temp_high": f"{who}体温偏高（{v.get('temp_c', '?')}℃）",
+        "temp_low": f"{who}体温偏低（{v.get('temp_c', '?')}℃）",
+        "removed": f"{who}的手环摘下已超过半小时",
+        "silent": f"{who}的手环已{v.get('minutes', '?')}分钟没有消息（可能没电或关机）",
+        "battery_low": f"{who}的手环电量低（{v.get('battery', '?')}%），请帮忙充电",
+        "no_activity": f"{who}今天到{v.get('by_hour', '?')}点还没有走动记录",
+    }
+    return texts.get(alert_type, f"{who}：{TYPE_LABELS.get(alert_type, alert_type)}")[:200]
+
+
+def find_open_alert(session: Session, dedup_key: str, *, lock: bool = False) -> Alert | None:
+    """The active alert with this dedup key, if any."""
+    query = sa.select(Alert).where(Alert.open_key == dedup_key)
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def _told_keys(alert: Alert) -> set[str]:
+    return {f"u{n.user_id}" if n.user_id else f"p{n.recipient_phone or n.recipient_name}"
+            for n in alert.notifications if n.kind in ("alert", "retrigger")}
+
+
+def raise_alert(
+    session: Session, *, now: dt.datetime, config: EscalationConfig, alert_type: str, severity: str,
+    resident_id: int | None, band_id: int | None = None, device_id: str | None = None,
+    value: Mapping[str, Any] | None = None, who: str | None = None,
+) -> tuple[Alert, bool]:
+    """Raise an alert or update the active one of the same resident and type; return (alert, created).
+
+    A new alert tells its first level at once. A repeat raises nothing new, except when the severity
+    rises (a silent band going from warning to urgent): then the plan is rebuilt for the new
+    severity and the first level with someone not yet told is told now.
+    """
+    value = dict(value or {})
+    key = dedup_key_for(alert_type, resident_id=resident_id, band_id=band_id)
+    existing = find_open_alert(session, key)
+    if existing is None:
+        resident = session.get(Resident, resident_id) if resident_id is not None else None
+        name = who or (resident.name if resident else f"手环{device_id or band_id}")
+        place = people.place_of_household(session, resident.household_id) if resident else None
+        policy = config.policy(severity)
+        alert = Alert(
+            dedup_key=key, open_key=key, type=alert_type, severity=severity, status="open",
+            resident_id=resident_id, band_id=band_id, device_id=device_id,
+            household_id=place.household_id if place else None, courtyard_id=place.courtyard_id if place else None,
+            village_id=place.village_id if place else None, town_id=place.town_id if place else None,
+            summary=summarise(alert_type, name, value), value=value,
+            lat=value.get("lat"), lon=value.get("lon"), short_code=f"{secrets.randbelow(9000) + 1000}",
+            raised_at=now, updated_at=now, level=0, round=1,
+            ack_timeout_s=int(policy.ack_timeout_min * 60), message_channel=config.sms_channel,
+        )
+        try:
+            with session.begin_nested():
+                session.add(alert)
+                session.flush()
+        except IntegrityError:
+            # Another process raised it a moment ago: treat this as a repeat of that one.
+            existing = find_open_alert(session, key)
+            if existing is None:
+                raise
+        else:
+            chain, staff = load_contacts(session, resident_id, alert.household_id)
+            alert.plan = plan_to_json(plan_escalation(chain, staff, policy))
+            if not alert.plan:
+                log.warning("alert %s has nobody to tell: the resident has no chain and no staff", alert.id)
+            walk(session, alert, now=now, config=config)
+            log.info("alert %s raised: type=%s severity=%s resident=%s", alert.id, alert_type, severity, resident_id)
+            return alert, True
+    return _repeat(session, existing, now=now, config=config, severity=severity, value=value, who=who), False
+
+
+def _repeat(
+    session: Session, alert: Alert, *, now: dt.datetime, config: EscalationConfig, severity: str,
+    value: dict[str, Any], who: str | None,
+) -> Alert:
+    alert.occurrences += 1
+    alert.updated_at = now
+    if SEVERITY_ORDER.get(severity, 0) <= SEVERITY_ORDER.get(alert.severity, 0):
+        return alert
+    # The severity rose: rebuild the plan and go on with the first level not yet told.
+    resident = session.get(Resident, alert.resident_id) if alert.resident_id is not None else None
+    name = who or (resident.name if resident else f"手环{alert.device_id or alert.band_id}")
+    alert.severity = severity
+    alert.value = value
+    alert.summary = summarise(alert.type, name, value)
+    policy = config.policy(severity)
+    alert.ack_timeout_s = int(policy.ack_timeout_min * 60)
+    chain, staff = load_contacts(session, alert.resident_id, alert.household_id)
+    levels = plan_escalation(chain, staff, policy)
+    alert.plan = plan_to_json(levels)
+    told = _told_keys(alert)
+    first_new = next((i for i, lv in enumerate(levels) if any(c.key() not in told for c in lv.contacts)), 0)
+    alert.level, alert.round = first_new, 1
+    alert.status = "notified" if alert.status != "open" else "open"
+    alert.ack_deadline_at = None
+    alert.exhausted = False
+    walk(session, alert, now=now, config=config)
+    log.info("alert %s raised to %s", alert.id, severity)
+    return alert
+
+
+def _tell_others(session: Session, alert: Alert, *, now: dt.datetime, kind: str, text: str,
+                 skip_user_id: int | None = None, skip_name: str | None = None) -> int:
+    """Send a plain message (never a call) once to everyone who was told about this alert."""
+    seen: set[str] = set()
+    count = 0
+    for note in list(alert.notifications):
+        if note.kind not in ("alert", "retrigger"):
+            continue
+        key = f"u{note.user_id}" if note.user_id else f"p{note.recipient_phone or note.recipient_name}"
+        skip = (skip_user_id and note.user_id == skip_user_id) or (skip_name and note.recipient_name == skip_name)
+        if key in seen or skip:
+            seen.add(key)
+            continue
+        seen.add(key)
+        channels = _contact_channels(alert, note) or [alert.message_channel]
+        message = enqueue_message(
+            session, now=now, recipient=Recipient(name=note.recipient_name, phone=note.recipient_phone,
+                                                  user_id=note.user_id),
+            template=f"alert.{kind}", text=text, params={"alert_id": alert.id, "type": alert.type},
+            priority=4, dedup_key=f"alert:{alert.id}:{kind}:{key}", subject=("alert", alert.id),
+            village_id=alert.village_id, channels=channels,
+        )
+        session.add(AlertNotification(
+            alert_id=alert.id, severity=alert.severity, kind=kind, round=0, level=0, position=count,
+            recipient_name=note.recipient_name, recipient_phone=note.recipient_phone, user_id=note.user_id,
+            channels=channels, outbox_ids=[message.id], sent_at=now,
+        ))
+        count += 1
+    session.flush()
+    return count
+
+
+def _contact_channels(alert: Alert, note: AlertNotification) -> list[str]:
+    for level in plan_from_json(alert.plan):
+        for contact in level.contacts:
+            if (contact.user_id and contact.user_id == note.user_id) or (
+                not contact.user_id and contact.name == note.recipient_name and contact.phone == note.recipient_phone
+            ):
+                return list(contact.channels)
+    return []
+
+
+def _close(session: Session, alert: Alert, now: dt.datetime) -> None:
+    alert.open_key = None
+    alert.next_escalation_at = None
+    alert.ack_deadline_at = None
+    alert.updated_at = now
+    cancel_pending_calls(session, alert.id)
+
+
+def clear_alert(
+    session: Session, *, now: dt.datetime, alert_type: str, resident_id: int | None, band_id: int | None = None
+) -> Alert | None:
+    """The condition has ended: close the active alert and send 已恢复 to everyone who was told."""
+    alert = find_open_alert(session, dedup_key_for(alert_type, resident_id=resident_id, band_id=band_id))
+    if alert is None:
+        return None
+    alert.status = "auto_cleared"
+    alert.cleared_at = now
+    _close(session, alert, now)
+    text, _ = alert_texts(alert, "", now, "all_clear")
+    told = _tell_others(session, alert, now=now, kind="all_clear", text=text)
+    log.info("alert %s cleared by itself; all-clear to %d people", alert.id, told)
+    return alert
+
+
+def get_alert(session: Session, alert_id: int) -> Alert:
+    """Load an alert or raise NotFound."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound("找不到这条告警 / alert not found")
+    return alert
+
+
+def acknowledge_alert(
+    session: Session, *, now: dt.datetime, alert_id: int, by: str, via: str, user_id: int | None = None
+) -> Alert:
+    """Someone has taken the alert: stop escalating; it must be resolved within its ack timeout."""
+    alert = get_alert(session, alert_id)
+    if alert.status == "acknowledged":
+        return alert
+    if alert.status not in ("open", "notified"):
+        raise InvalidTransition("这条告警已经结束 / the alert is already closed")
+    alert.status = "acknowledged"
+    alert.acknowledged_at = now
+    alert.acknowledged_by = by[:80]
+    alert.acknowledged_via = via
+    alert.ack_user_id = user_id
+    alert.next_escalation_at = None
+    alert.ack_deadline_at = now + dt.timedelta(seconds=alert.ack_timeout_s)
+    alert.updated_at = now
+    cancel_pending_calls(session, alert.id)
+    _tell_others(session, alert, now=now, kind="acknowledged", skip_user_id=user_id, skip_name=by,
+                 text=f"【小院+】{by}已确认处理：{alert.summary}。")
+    log.info("alert %s acknowledged via %s", alert.id, via)
+    return alert
+
+
+def resolve_alert(
+    session: Session, *, now: dt.datetime, alert_id: int, note: str, by: str, user_id: int | None = None
+) -> Alert:
+    """Close an alert with a note saying what was done."""
+    if not note or not note.strip():
+        raise InvalidInput("请写明处理情况 / a note is required")
+    alert = get_alert(session, alert_id)
+    if alert.status not in ACTIVE_STATUSES:
+        raise InvalidTransition("这条告警已经结束 / the alert is already closed")
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by, alert.acknowledged_via = now, by[:80], "console"
+        alert.ack_user_id = user_id
+    alert.status = "resolved"
+    alert.resolved_at = now
+    alert.resolved_by = by[:80]
+    alert.resolution_note = note.strip()
+    _close(session, alert, now)
+    log.info("alert %s resolved", alert.id)
+    return alert
+
+
+def acknowledge_by_short_code(session: Session, *, now: dt.datetime, phone: str, code: str) -> Alert | None:
+    """An SMS reply: acknowledge the newest active alert with this code that was sent to this phone."""
+    code = code.strip()
+    alert = session.scalar(
+        sa.select(Alert)
+        .join(AlertNotification, AlertNotification.alert_id == Alert.id)
+        .where(Alert.short_code == code, Alert.status.in_(("open", "notified")),
+               AlertNotification.recipient_phone == phone)
+        .order_by(Alert.id.desc())
+    )
+    if alert is None:
+        return None
+    name = next((n.recipient_name for n in alert.notifications if n.recipient_phone == phone), phone)
+    return acknowledge_alert(session, now=now, alert_id=alert.id, by=name, via="sms")
+
+
+def on_confirmation(session: Session, now: dt.datetime, message: OutboxMessage, digits: str) -> str | None:
+    """Keypress 1 on the alert call, or the short code by SMS, acknowledges; anything else does nothing."""
+    alert = session.get(Alert, message.subject_id) if message.subject_id is not None else None
+    if alert is None:
+        return None
+    answer = (digits or "").strip()
+    via = "call" if message.channel == "voice_call" else "sms"
+    accepted = (via == "call" and answer == "1") or answer == alert.short_code
+    if not accepted:
+        return None
+    if alert.status not in ACTIVE_STATUSES:
+        return "这条告警已经处理完毕，谢谢您。"
+    acknowledge_alert(session, now=now, alert_id=alert.id, by=message.recipient_name, via=via,
+                      user_id=message.recipient_user_id)
+    return "已确认，谢谢您。请尽快联系或前往查看。"
+
+
+register_confirmation("alert", on_confirmation)

@@ -1,0 +1,307 @@
+"""Rewards and redemptions (积分超市): atomic redemption, pickup codes, collect and cancel.
+
+A redemption takes the points and one item of stock with conditional UPDATEs in one transaction,
+so the balance and the stock never go below zero and 50 concurrent presses redeem at most what
+the balance pays for. The 院长 is told through the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.clock import to_local
+from core.community.points import record_redemption_debit, refund_points, take_points
+from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
+from core.models.places import Courtyard, Household
+from core.models.rewards import Redemption, Reward
+from core.notify.outbox import enqueue_message, recipient_for_user
+from core.people.audit import record_audit
+from core.people.directory import courtyard_head, place_of_household, village_staff
+
+CODE_ATTEMPTS = 30
+
+
+class NotEnoughPoints(ServiceError):
+    """The balance does not cover the reward."""
+
+    code = "not_enough_points"
+    status = 409
+
+
+class OutOfStock(ServiceError):
+    """The reward has no stock left."""
+
+    code = "out_of_stock"
+    status = 409
+
+
+class AlreadyRedeemed(ServiceError):
+    """The same confirm screen was submitted twice at once; the other submission won."""
+
+    code = "already_redeemed"
+    status = 409
+
+    def __init__(self, redemption_id: int) -> None:
+        super().__init__("这次兑换已经提交过了 / already redeemed")
+        self.redemption_id = redemption_id
+
+
+def new_pickup_code(taken: set[str] | frozenset[str] = frozenset(), rng: Any = secrets) -> str:
+    """A random 4-digit pickup code (0000–9999) not in `taken` (pure, injectable randomness)."""
+    if len(taken) >= 10000:
+        raise InvalidTransition("取货码已用完 / no pickup code left")
+    while True:
+        code = f"{rng.randbelow(10000):04d}"
+        if code not in taken:
+            return code
+
+
+def balance_after(balance: int, cost: int) -> int:
+    """What the confirm screen shows: the balance after paying `cost` (may be negative: then refuse)."""
+    return balance - cost
+
+
+def can_redeem(balance: int, cost: int, stock: int, active: bool = True) -> str | None:
+    """Why a household cannot redeem (a short code), or None when it can (pure)."""
+    if not active:
+        return "inactive"
+    if stock <= 0:
+        return "out_of_stock"
+    if cost > balance:
+        return "not_enough_points"
+    return None
+
+
+def rewards_for_household(session: Session, household_id: int, *, include_inactive: bool = False) -> sa.Select:
+    """A select of the rewards a household can see: its village's, and its own 小院's."""
+    place = place_of_household(session, household_id)
+    query = sa.select(Reward).where(
+        Reward.village_id == place.village_id,
+        sa.or_(Reward.courtyard_id.is_(None), Reward.courtyard_id == place.courtyard_id),
+    )
+    if not include_inactive:
+        query = query.where(Reward.active.is_(True))
+    return query.order_by(Reward.sort_order, Reward.cost, Reward.id)
+
+
+def get_reward_for_household(session: Session, household_id: int, reward_id: int) -> Reward:
+    """A reward this household may see; NotFound otherwise."""
+    reward = session.scalar(rewards_for_household(session, household_id).where(Reward.id == reward_id))
+    if reward is None:
+        raise NotFound("找不到这个奖品 / reward not found")
+    return reward
+
+
+def create_reward(
+    session: Session, *, now: dt.datetime, village_id: int, name: str, cost: int, stock: int,
+    courtyard_id: int | None = None, description: str = "", photo_url: str = "", pickup_place: str = "",
+    actor: Any = None, sort_order: int = 0,
+) -> Reward:
+    """Add a reward to a village's (or one 小院's) catalogue."""
+    if not name.strip():
+        raise InvalidInput("请填写奖品名称 / a name is required")
+    if cost <= 0:
+        raise InvalidInput("所需积分必须大于 0 / cost must be positive")
+    if stock < 0:
+        raise InvalidInput("库存不能为负 / stock cannot be negative")
+    reward = Reward(
+        village_id=village_id, courtyard_id=courtyard_id, name=name.strip(), description=description.strip(),
+        photo_url=photo_url.strip(), cost=cost, stock=stock, pickup_place=pickup_place.strip(), active=True,
+        sort_order=sort_order, created_at=now, updated_at=now,
+    )
+    session.add(reward)
+    session.flush()
+    record_audit(session, at=now, actor=actor, action="reward.create", entity_type="reward", entity_id=reward.id)
+    return reward
+
+
+def update_reward(session: Session, *, now: dt.datetime, reward: Reward, actor: Any = None, **changes: Any) -> Reward:
+    """Change a reward's name, cost, photo, active flag or pickup place (not its stock: see adjust_stock)."""
+    allowed = {"name", "description", "photo_url", "cost", "pickup_place", "active", "sort_order"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidInput(f"cannot change {sorted(unknown)}")
+    if "cost" in changes and int(changes["cost"]) <= 0:
+        raise InvalidInput("所需积分必须大于 0 / cost must be positive")
+    for key, value in changes.items():
+        setattr(reward, key, value)
+    reward.updated_at = now
+    record_audit(session, at=now, actor=actor, action="reward.update", entity_type="reward", entity_id=reward.id,
+                 fields=sorted(changes))
+    return reward
+
+
+def adjust_stock(session: Session, *, now: dt.datetime, reward_id: int, change: int, actor: Any = None) -> int:
+    """Add to (or take from) a reward's stock atomically; the stock never goes below zero."""
+    result = session.execute(
+        sa.update(Reward).where(Reward.id == reward_id, Reward.stock + change >= 0)
+        .values(stock=Reward.stock + change, updated_at=now).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise InvalidInput("库存不能为负 / stock cannot go below zero")
+    record_audit(session, at=now, actor=actor, action="reward.stock", entity_type="reward", entity_id=reward_id,
+                 change=change)
+    stock = session.scalar(sa.select(Reward.stock).where(Reward.id == reward_id))
+    return int(stock or 0)
+
+
+def _pickup_place(session: Session, reward: Reward, courtyard_id: int) -> str:
+    if reward.pickup_place:
+        return reward.pickup_place
+    return session.scalar(sa.select(Courtyard.pickup_place).where(Courtyard.id == courtyard_id)) or ""
+
+
+def _tell_staff(session: Session, *, now: dt.datetime, redemption: Redemption, household_name: str,
+                template: str, text: str) -> None:
+    head = courtyard_head(session, redemption.household_id)
+    people = [head] if head is not None else village_staff(session, redemption.village_id)
+    for user in people:
+        enqueue_message(
+            session, now=now, recipient=recipient_for_user(user), template=template, text=text,
+            params={"redemption_id": redemption.id, "household": household_name, "reward": redemption.reward_name,
+                    "code": redemption.code},
+            priority=6, subject=("redemption", redemption.id), village_id=redemption.village_id,
+            dedup_key=f"{template}:{redemption.id}:{user.id}",
+        )
+
+
+def redeem(
+    session: Session, *, now: dt.datetime, household_id: int, reward_id: int, request_key: str | None = None,
+    source: str = "tv", rng: Any = secrets,
+) -> Redemption:
+    """Redeem one reward for a household: take points and stock, make a pickup code, tell the 院长.
+
+    `request_key` (the confirm screen's nonce) makes a repeated submission return the first
+    redemption instead of making a second one.
+    """
+    if request_key is not None:
+        existing = session.scalar(sa.select(Redemption).where(
+            Redemption.household_id == household_id, Redemption.request_key == request_key))
+        if existing is not None:
+            return existing
+    reward = get_reward_for_household(session, household_id, reward_id)
+    place = place_of_household(session, household_id)
+    if not take_points(session, now=now, household_id=household_id, cost=reward.cost):
+        raise NotEnoughPoints("积分不够 / not enough points")
+    taken = session.execute(
+        sa.update(Reward).where(Reward.id == reward.id, Reward.stock >= 1, Reward.active.is_(True))
+        .values(stock=Reward.stock - 1, updated_at=now).execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        raise OutOfStock("这个奖品已经兑完了 / out of stock")
+    redemption = _insert_with_code(session, now=now, household_id=household_id, reward=reward, place=place,
+                                   request_key=request_key, source=source, rng=rng)
+    record_redemption_debit(session, now=now, household_id=household_id, cost=reward.cost,
+                            reason=f"兑换 {reward.name}", redemption_id=redemption.id)
+    household_name = session.scalar(sa.select(Household.name).where(Household.id == household_id)) or ""
+    _tell_staff(
+        session, now=now, redemption=redemption, household_name=household_name, template="tv.redemption_new",
+        text=f"{household_name} 兑换了「{reward.name}」（{reward.cost} 分），取货码 {redemption.code}，"
+             f"取货地点：{redemption.pickup_place or '积分超市'}。",
+    )
+    record_audit(session, at=now, actor=None, action="redemption.create", entity_type="redemption",
+                 entity_id=redemption.id, household_id=household_id, reward_id=reward.id)
+    return redemption
+
+
+def _insert_with_code(session: Session, *, now: dt.datetime, household_id: int, reward: Reward, place: Any,
+                      request_key: str | None, source: str, rng: Any) -> Redemption:
+    taken = set(session.scalars(sa.select(Redemption.open_code).where(
+        Redemption.village_id == place.village_id, Redemption.open_code.is_not(None))))
+    for _attempt in range(CODE_ATTEMPTS):
+        code = new_pickup_code(taken, rng)
+        redemption = Redemption(
+            household_id=household_id, reward_id=reward.id, courtyard_id=place.courtyard_id,
+            village_id=place.village_id, town_id=place.town_id, reward_name=reward.name, cost=reward.cost,
+            code=code, open_code=code, pickup_place=_pickup_place(session, reward, place.courtyard_id),
+            status="open", request_key=request_key, source=source, created_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(redemption)
+                session.flush()
+            return redemption
+        except IntegrityError:
+            if request_key is not None:
+                other = session.scalar(sa.select(Redemption.id).where(
+                    Redemption.household_id == household_id, Redemption.request_key == request_key))
+                if other is not None:
+                    raise AlreadyRedeemed(other) from None
+            taken.add(code)  # another open redemption took this code meanwhile: try another
+    raise InvalidTransition("取货码生成失败，请稍后再试 / could not allocate a pickup code")
+
+
+def get_redemption_for_household(session: Session, household_id: int, redemption_id: int) -> Redemption:
+    """A redemption of this household; NotFound for anyone else's."""
+    redemption = session.scalar(sa.select(Redemption).where(
+        Redemption.id == redemption_id, Redemption.household_id == household_id))
+    if redemption is None:
+        raise NotFound("找不到这次兑换 / redemption not found")
+    return redemption
+
+
+def find_open_by_code(session: Session, *, village_id: int, code: str) -> Redemption:
+    """The open redemption with this pickup code in a village."""
+    code = code.strip()
+    if len(code) != 4 or not code.isdigit():
+        raise InvalidInput("取货码是 4 位数字 / a pickup code has 4 digits")
+    redemption = session.scalar(sa.select(Redemption).where(
+        Redemption.village_id == village_id, Redemption.open_code == code))
+    if redemption is None:
+        raise NotFound("没有这个取货码的待取兑换 / no open redemption with this code")
+    return redemption
+
+
+def collect(session: Session, *, now: dt.datetime, redemption: Redemption, actor: Any = None) -> Redemption:
+    """Mark an open redemption collected (the keeper handed the item over)."""
+    if redemption.status != "open":
+        raise InvalidTransition("这次兑换不是待取状态 / redemption is not open")
+    redemption.status = "collected"
+    redemption.open_code = None
+    redemption.collected_at = now
+    redemption.collected_by_id = getattr(actor, "id", None)
+    session.flush()
+    record_audit(session, at=now, actor=actor, action="redemption.collect", entity_type="redemption",
+                 entity_id=redemption.id)
+    return redemption
+
+
+def cancel(session: Session, *, now: dt.datetime, redemption: Redemption, reason: str, actor: Any = None) -> Redemption:
+    """Cancel an open redemption: refund the points (退还 entry) and put the item back in stock."""
+    if redemption.status != "open":
+        raise InvalidTransition("只有待取的兑换可以取消 / only open redemptions can be cancelled")
+    if not reason.strip():
+        raise InvalidInput("请写明原因 / a reason is required")
+    redemption.status = "cancelled"
+    redemption.open_code = None
+    redemption.cancelled_at = now
+    redemption.cancelled_by_id = getattr(actor, "id", None)
+    redemption.cancel_reason = reason.strip()
+    session.execute(sa.update(Reward).where(Reward.id == redemption.reward_id)
+                    .values(stock=Reward.stock + 1, updated_at=now).execution_options(synchronize_session=False))
+    refund_points(session, now=now, household_id=redemption.household_id, amount=redemption.cost,
+                  reason=f"取消兑换 {redemption.reward_name}：{reason.strip()}", redemption_id=redemption.id,
+                  actor=actor)
+    session.flush()
+    record_audit(session, at=now, actor=actor, action="redemption.cancel", entity_type="redemption",
+                 entity_id=redemption.id, reason=reason.strip())
+    return redemption
+
+
+def pickup_speech(redemption: Redemption) -> str:
+    """What the TV reads aloud on the pickup code page (digits one by one)."""
+    digits = "，".join(redemption.code)
+    place = redemption.pickup_place or "积分超市"
+    return f"兑换成功。您的取货码是：{digits}。请到{place}领取{redemption.reward_name}。"
+
+
+def local_day_label(value: dt.datetime) -> str:
+    """A short local date-time for lists, like 11月26日 09:05."""
+    local = to_local(value)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"

@@ -1,0 +1,243 @@
+"""TV boxes: first contact, 6-digit pairing codes, binding to a household, tokens, revocation.
+
+An unknown box gets a random bearer token at once (kept in a cookie and, for boxes without
+cookies, in its URLs); only its SHA-256 hash is stored. The token shows nothing until staff type
+the box's pairing code into the console (or an installer runs `xiaoyuan tv pair`): then it is
+bound to one household. Revoking a box clears the hash: the box is unknown again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
+from core.models.audit import AuditEntry
+from core.models.places import Household
+from core.models.tvbox import TvBox, TvPairingCode
+from core.people.audit import record_audit
+
+TOKEN_BYTES = 24
+TEXT_SIZES = ("standard", "large")
+
+
+class RateLimited(ServiceError):
+    """Too many attempts in a short time; the message says when to try again."""
+
+    code = "rate_limited"
+    status = 429
+
+
+@dataclass(frozen=True)
+class TvConfig:
+    """The `[tv]` section of the settings (config/defaults.d/tv.toml) with typed defaults."""
+
+    pairing_code_minutes: int = 10
+    pairing_codes_per_hour: int = 6
+    pairing_new_boxes_per_hour: int = 30
+    pairing_failures_per_10min: int = 10
+    cookie_days: int = 3650
+    checkin_deadline: str = "10:00"
+    checkin_only_tv_households: bool = True
+    help_call_cancel_seconds: int = 5
+    help_call_active_minutes: int = 30
+    status_poll_seconds: int = 2
+    ranking_page_size: int = 6
+    rewards_page_size: int = 6
+    notices_page_size: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TvConfig:
+        """Read the `[tv]` section, ignoring keys this class does not know (e.g. point_categories)."""
+        section = settings.section("tv") if settings is not None else {}
+        known = {k: v for k, v in section.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a box token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_pairing_code(rng: Any = secrets) -> str:
+    """A random 6-digit code, leading zeros allowed (pure, injectable randomness)."""
+    return f"{rng.randbelow(1_000_000):06d}"
+
+
+def normalise_code(raw: str) -> str:
+    """Accept '123 456' or '123-456' as typed by staff; raise InvalidInput for anything but 6 digits."""
+    digits = "".join(ch for ch in (raw or "") if ch not in " -")
+    if len(digits) != 6 or not digits.isdigit():
+        raise InvalidInput("配对码是 6 位数字 / a pairing code has 6 digits")
+    return digits
+
+
+def code_is_usable(code: TvPairingCode, now: dt.datetime) -> bool:
+    """A code works once, and only before it expires."""
+    return code.used_at is None and now < code.expires_at
+
+
+def register_box(session: Session, *, now: dt.datetime, client_addr: str = "", config: TvConfig | None = None,
+                 ) -> tuple[TvBox, str]:
+    """A first-contact box: a new pending TvBox and its token (returned once, stored hashed)."""
+    config = config or TvConfig()
+    since = now - dt.timedelta(hours=1)
+    if client_addr:
+        recent = session.scalar(sa.select(sa.func.count(TvBox.id)).where(
+            TvBox.client_addr == client_addr, TvBox.created_at >= since, TvBox.status == "pending"))
+        if (recent or 0) >= config.pairing_new_boxes_per_hour:
+            raise RateLimited("新机顶盒太多，请一小时后再试 / too many new boxes from this address")
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    box = TvBox(token_hash=hash_token(token), status="pending", client_addr=client_addr[:64], created_at=now,
+                last_seen_at=now)
+    session.add(box)
+    session.flush()
+    return box, token
+
+
+def box_for_token(session: Session, token: str | None) -> TvBox | None:
+    """The box holding this token (pending or paired), or None for unknown or revoked tokens."""
+    if not token or len(token) > 200:
+        return None
+    box = session.scalar(sa.select(TvBox).where(TvBox.token_hash == hash_token(token)))
+    if box is None or box.status == "revoked":
+        return None
+    return box
+
+
+def paired_household_id(box: TvBox | None) -> int | None:
+    """The household a box speaks for, or None when it may see nothing."""
+    if box is None or box.status != "paired":
+        return None
+    return box.household_id
+
+
+def current_code(session: Session, *, now: dt.datetime, box: TvBox, config: TvConfig | None = None,
+                 rng: Any = secrets) -> TvPairingCode:
+    """The code a pending box shows: the still-valid one, else a new one (at most N per hour)."""
+    config = config or TvConfig()
+    if box.status != "pending":
+        raise InvalidTransition("这台机顶盒已经配对 / box is already paired")
+    valid = session.scalar(sa.select(TvPairingCode).where(
+        TvPairingCode.box_id == box.id, TvPairingCode.used_at.is_(None), TvPairingCode.expires_at > now,
+    ).order_by(TvPairingCode.id.desc()))
+    if valid is not None:
+        return valid
+    recent = session.scalar(sa.select(sa.func.count(TvPairingCode.id)).where(
+        TvPairingCode.box_id == box.id, TvPairingCode.created_at >= now - dt.timedelta(hours=1)))
+    if (recent or 0) >= config.pairing_codes_per_hour:
+        raise RateLimited("配对码申请太频繁，请稍后再试 / too many pairing codes, try later")
+    for _attempt in range(20):
+        code = new_pairing_code(rng)
+        clash = session.scalar(sa.select(TvPairingCode.id).where(
+            TvPairingCode.code == code, TvPairingCode.used_at.is_(None), TvPairingCode.expires_at > now))
+        if clash is None:
+            break
+    else:
+        raise InvalidTransition("暂时无法生成配对码 / could not allocate a pairing code")
+    row = TvPairingCode(box_id=box.id, code=code, created_at=now,
+                        expires_at=now + dt.timedelta(minutes=config.pairing_code_minutes))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _check_failures(session: Session, *, now: dt.datetime, actor_label: str, config: TvConfig) -> None:
+    failures = session.scalar(sa.select(sa.func.count(AuditEntry.id)).where(
+        AuditEntry.action == "tv.pair_failed", AuditEntry.actor_label == actor_label,
+        AuditEntry.at >= now - dt.timedelta(minutes=10)))
+    if (failures or 0) >= config.pairing_failures_per_10min:
+        raise RateLimited("输错次数太多，请 10 分钟后再试 / too many wrong codes, wait 10 minutes")
+
+
+def record_failed_pairing(session_factory: Any, *, now: dt.datetime, actor_label: str, code: str,
+                          actor_id: int | None = None) -> None:
+    """Count a wrong code in its own transaction (it must survive the caller's rollback).
+
+    Takes plain values, not a User: the caller's session may be rolled back (its objects expired).
+    """
+    from core.db import transaction
+    from core.models.audit import AuditEntry as Entry
+
+    with transaction(session_factory) as session:
+        session.add(Entry(at=now, actor_id=actor_id, actor_label=actor_label, action="tv.pair_failed",
+                          entity_type="tv_box", entity_id=None, detail={"code_prefix": code[:2]}))
+
+
+def actor_label_of(actor: Any) -> str:
+    """The label failures are counted under: a user's username, a plain string, or "system"."""
+    return getattr(actor, "username", None) or (actor if isinstance(actor, str) else "system")
+
+
+def pair_box(session: Session, *, now: dt.datetime, code: str, household_id: int, actor: Any = None,
+             config: TvConfig | None = None) -> TvBox:
+    """Bind the box showing `code` to a household. The code then stops working.
+
+    Raises NotFound for a wrong, used or expired code (the caller records the failure with
+    `record_failed_pairing` so that guessing is rate-limited), RateLimited after too many failures.
+    """
+    config = config or TvConfig()
+    _check_failures(session, now=now, actor_label=actor_label_of(actor), config=config)
+    digits = normalise_code(code)
+    if session.get(Household, household_id) is None:
+        raise NotFound("找不到这一户 / household not found")
+    row = session.scalar(sa.select(TvPairingCode).where(
+        TvPairingCode.code == digits, TvPairingCode.used_at.is_(None), TvPairingCode.expires_at > now,
+    ).order_by(TvPairingCode.id.desc()).with_for_update())
+    if row is None:
+        raise NotFound("配对码不对或已过期 / wrong or expired pairing code")
+    box = session.get(TvBox, row.box_id)
+    if box is None or box.status != "pending":
+        raise NotFound("配对码不对或已过期 / wrong or expired pairing code")
+    row.used_at = now
+    box.status = "paired"
+    box.household_id = household_id
+    box.paired_at = now
+    box.paired_by_id = getattr(actor, "id", None)
+    session.flush()
+    record_audit(session, at=now, actor=actor, action="tv.pair", entity_type="tv_box", entity_id=box.id,
+                 household_id=household_id)
+    return box
+
+
+def revoke_box(session: Session, *, now: dt.datetime, box_id: int, actor: Any = None) -> TvBox:
+    """Unbind a box: its token stops working and it shows the pairing screen again."""
+    box = session.get(TvBox, box_id)
+    if box is None:
+        raise NotFound("找不到这台机顶盒 / box not found")
+    box.status = "revoked"
+    box.token_hash = None
+    box.revoked_at = now
+    session.flush()
+    record_audit(session, at=now, actor=actor, action="tv.revoke", entity_type="tv_box", entity_id=box.id,
+                 household_id=box.household_id)
+    return box
+
+
+def set_text_size(session: Session, *, box: TvBox, size: str) -> None:
+    """Remember 标准 / 大字 for one box."""
+    if size not in TEXT_SIZES:
+        raise InvalidInput("unknown text size")
+    box.text_size = size
+
+
+def touch(box: TvBox, now: dt.datetime) -> bool:
+    """Note that a box was seen; True when the row changed (at most once a minute)."""
+    if box.last_seen_at is None or now - box.last_seen_at >= dt.timedelta(minutes=1):
+        box.last_seen_at = now
+        return True
+    return False
+
+
+def boxes_in_scope(session: Session, household_clause: Any) -> list[tuple[TvBox, Household]]:
+    """Paired boxes and their households, for households matching a clause on Household (console)."""
+    return list(session.execute(
+        sa.select(TvBox, Household).join(Household, TvBox.household_id == Household.id)
+        .where(TvBox.status == "paired", household_clause).order_by(Household.id, TvBox.id)
+    ))

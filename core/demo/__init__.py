@@ -1,0 +1,1 @@
+"""Demo data: a believable, entirely fictional village for demos and first runs."""

@@ -1,0 +1,52 @@
+"""Keypress confirmations from outbound calls and SMS replies, routed by the message's subject.
+
+A voice call placed for an outbox message (channel `voice_call`) asks the person to press a key;
+an SMS reply carries a short code. Either way the edge calls `confirm()`, which hands the answer to
+the handler registered for the message's subject type (alert, reminder, request_followup, …).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from core.models.outbox import OutboxMessage
+
+# handler(session, now, message, digits) -> text to speak/reply (Chinese), or None if nothing happened
+Handler = Callable[[Session, dt.datetime, OutboxMessage, str], str | None]
+_HANDLERS: dict[str, Handler] = {}
+# The modules that register a handler when imported (alerts, follow-up questions, reminders).
+SUBJECT_OWNERS = ("core.bands.alerts", "core.requests.followup", "core.requests.reminders")
+_loaded = False
+
+
+def register_confirmation(subject_type: str, handler: Handler) -> None:
+    """Register the handler for one subject type (called at import of the owning service module)."""
+    _HANDLERS[subject_type] = handler
+
+
+def _load_service_modules() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for name in SUBJECT_OWNERS:
+        importlib.import_module(name)
+    _loaded = True
+
+
+def has_handler(subject_type: str | None) -> bool:
+    """Whether a keypress or SMS reply for this subject type does anything (so it is worth asking for)."""
+    _load_service_modules()
+    return bool(subject_type) and subject_type in _HANDLERS
+
+
+def confirm(session: Session, *, now: dt.datetime, message: OutboxMessage, digits: str) -> str | None:
+    """Route a keypress (or SMS reply) for an outbox message to its subject's handler."""
+    _load_service_modules()
+    handler = _HANDLERS.get(message.subject_type or "")
+    if handler is None:
+        return None
+    return handler(session, now, message, digits)

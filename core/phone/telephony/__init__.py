@@ -1,0 +1,1 @@
+"""The telephony port and its providers (dry-run, Twilio), chosen by name from the settings."""

@@ -1,1 +1,0 @@
-"""Services: every change to the database goes through one of these functions."""
