@@ -45,6 +45,35 @@ def voice_transcribe(ctx: CliContext, wav_file: Path, grammar: tuple[str, ...]) 
     })
 
 
+@voice_group.command("intent")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print intent, confidence, fields and read-back as JSON.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", help="Language of labels and read-back.")
+def voice_intent(text: str, as_json: bool, lang: str) -> None:
+    """What the phone line understands from TEXT (a transcript as vosk returns it), for trying phrasings."""
+    from core.i18n import N_, translate
+    from voice.intents import FIELD_LABELS, classify, readback_text
+
+    intent = classify(text)
+    if as_json:
+        echo_json({
+            "text": text, "intent": intent.name if intent else None,
+            "label": translate(intent.label, lang) if intent else None,
+            "confidence": intent.score if intent else 0.0, "emergency": bool(intent and intent.is_emergency),
+            "fields": intent.fields if intent else {}, "summary": intent.summary if intent else None,
+            "readback": readback_text(intent, lang) if intent else None,
+        })
+        return
+    if intent is None:
+        click.echo(translate(N_("没有听懂：这句话不属于任何意图（电话会请对方再说一次或按键）。"), lang))
+        return
+    fields = "，".join(f"{translate(FIELD_LABELS[key], lang)}={value}" for key, value in intent.fields.items()) or "-"
+    click.echo(translate(N_("意图：%(label)s（%(name)s），置信度 %(score)s，字段：%(fields)s"), lang,
+                         label=translate(intent.label, lang), name=intent.name, score=f"{intent.score:.2f}",
+                         fields=fields))
+    click.echo(translate(N_("读回：%(readback)s"), lang, readback=readback_text(intent, lang)))
+
+
 tts_group = cli.commands.get("tts")
 if tts_group is None:
     @cli.group("tts")
