@@ -106,3 +106,14 @@ def test_korean_test_model_transcripts_map_to_intents_by_whole_words() -> None:
     found = classify("안녕하세요 원장님")
     assert found is not None and found.name == "find_head" and found.summary == "안녕하세요 원장님"
     assert classify("안녕하세요") is None
+
+
+def test_chinese_grammar_words_that_name_an_intent_stay_unique_to_it() -> None:
+    """积分 means 查积分 and 医生 means 求助 in grammar mode: 换积分 and 找村医 must not make them neutral."""
+    words = {"积分", "医生", "工作", "卫生", "院长", "兑换", "奖品", "垃圾", "救命", "活路"}
+    table, fillers = grammar_table("zh")
+    grammar = compile_grammar(table, lambda w: w in words or (len(w) == 1 and "\u4e00" <= w <= "\u9fff"),
+                              fillers=fillers)
+    expected = {"积分": "points", "医生": "help", "工作": "job", "卫生": "environment", "院长": "find_head",
+                "兑换": "redeem", "奖品": "redeem", "垃圾": "environment", "救命": "help", "活路": "job"}
+    assert {w: set(grammar.intents_of(w)) for w in expected} == {w: {i} for w, i in expected.items()}
