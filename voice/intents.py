@@ -9,6 +9,7 @@ Using it (no I/O, no database, no clock; safe to call from any thread):
     intent.fields        # what was extracted: {"item": "花椒", "amount": 20, "unit": "斤"}; see below
     intent.summary       # the transcript cleaned for a request text ("垃圾桶满了")
     readback_text(intent)  # the sentence the line says before acting ("您是说：要卖20斤花椒，对吗？…")
+    classify_offer("二十 斤 花 椒")  # the answer to "what do you want to sell?" as a sell Intent with fields
 
 Intents (INTENTS order is the tie-break order) and their fields:
 - "help" = EMERGENCY (紧急求助): 救命, 摔倒/遭跘倒, 胸口痛, 脑壳痛得很, 喘不过气, 不舒服, 快来人 … It
@@ -524,6 +525,18 @@ def classify(text: str | None) -> Intent | None:
     return Intent(name=name, request_type=INTENTS[name][0], summary=strip_fillers(corrected), score=round(score, 2),
                   keyword=cue.words, goods=goods, quantity=quantity, amount=amount, unit=unit, reward=reward,
                   person=person)
+
+
+def classify_offer(text: str | None) -> Intent | None:
+    """The answer to "what do you want to sell?" as a sell Intent with its fields (None when nothing was said)."""
+    cleaned = clean_transcript(text)
+    if not cleaned:
+        return None
+    corrected = correct_homophones(cleaned)
+    goods, amount, unit = _offer(corrected)
+    return Intent(name="sell", request_type=INTENTS["sell"][0], summary=strip_fillers(corrected),
+                  score=1.0 if goods else 0.5, keyword="", goods=goods,
+                  quantity=f"{amount}{unit}" if amount is not None else None, amount=amount, unit=unit)
 
 
 def readback_text(intent: Intent, locale: str = "zh") -> str:

@@ -7,6 +7,7 @@ import pytest
 from voice.intents import (
     EMERGENCY,
     classify,
+    classify_offer,
     clean_transcript,
     correct_homophones,
     extract_offer,
@@ -167,3 +168,10 @@ def test_classifying_reads_no_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(io, "open", refuse)
     found = classify("我 想 用 积 分 换 一 桶 菜 籽 油 哈")
     assert found is not None and readback_text(found) == "您是要用积分换菜籽油，对吗？对请按1，不对请按2。"
+
+
+def test_the_answer_to_what_to_sell_is_a_sale_with_fields() -> None:
+    found = classify_offer("两 百 个 鸭 蛋")
+    assert found is not None and found.name == "sell"
+    assert found.fields == {"item": "鸭蛋", "amount": 200, "unit": "个"}
+    assert classify_offer("  ") is None
