@@ -219,7 +219,7 @@ class Intent:
 
     @property
     def is_emergency(self) -> bool:
-        """Whether the caller is in trouble now (the help call starts without a read-back)."""
+        """Whether the caller is in trouble now: the line should start the help call at once, not read back."""
         return self.name == EMERGENCY
 
     @property
