@@ -1,4 +1,8 @@
-"""Time-driven band rules, run by the scheduler: silent bands, bands left off the wrist, no activity."""
+"""Time-driven band rules, run by the scheduler: silent bands, bands left off the wrist, no activity.
+
+They stay next to the rule engine (devices/rules.py) and the decision applier (devices/ingest.py) that
+the MQTT ingest uses, so a silent band and a live reading change the same rule state the same way.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import sqlalchemy as sa
 from core.bands.escalation import EscalationConfig
 from core.clock import LOCAL_TZ, as_utc
 from core.container import Services
+from core.jobs import Job
 from core.models.devices import Band, TelemetryReading
 from core.models.places import Resident
 from devices import rules
@@ -53,13 +58,7 @@ def check_bands(services: Services) -> int:
     return acted
 
 
-def retain_telemetry(services: Services) -> int:
-    """Fold raw telemetry older than privacy.telemetry_raw_days into 5-minute aggregates."""
-    from core.bands.registry import aggregate_telemetry
 
-    privacy = services.settings.privacy
-    with services.session_factory() as session, session.begin():
-        return aggregate_telemetry(session, now=services.clock.now(), raw_days=privacy.telemetry_raw_days,
-                                   aggregate_days=privacy.telemetry_aggregate_days)
-
-
+JOBS = [
+    Job("band_check", check_bands, every_s=60, doc="silent bands, bands left off, no steps for people alone"),
+]

@@ -24,6 +24,7 @@ from core.models.tvbox import TvBox, TvPairingCode
 from core.people.audit import record_audit
 
 TOKEN_BYTES = 24
+STALE_PENDING = dt.timedelta(days=2)  # an unpaired box is forgotten after this long
 TEXT_SIZES = ("standard", "large")
 
 
@@ -218,6 +219,22 @@ def revoke_box(session: Session, *, now: dt.datetime, box_id: int, actor: Any = 
     record_audit(session, at=now, actor=actor, action="tv.revoke", entity_type="tv_box", entity_id=box.id,
                  household_id=box.household_id)
     return box
+
+
+def forget_stale_boxes(session: Session, *, now: dt.datetime, older_than: dt.timedelta = STALE_PENDING) -> int:
+    """Delete boxes that showed a pairing code but were never paired in time (and their codes); audited.
+
+    A box that comes back later is simply a new first contact.
+    """
+    cutoff = now - older_than
+    stale = sa.select(TvBox.id).where(TvBox.status == "pending", TvBox.created_at < cutoff)
+    session.execute(sa.delete(TvPairingCode).where(TvPairingCode.box_id.in_(stale)))
+    deleted = int(session.execute(sa.delete(TvBox).where(TvBox.status == "pending", TvBox.created_at < cutoff))
+                  .rowcount or 0)
+    if deleted:
+        record_audit(session, at=now, actor="system", action="tv.forget_stale", entity_type="tv_box",
+                     entity_id=None, deleted=deleted)
+    return deleted
 
 
 def set_text_size(session: Session, *, box: TvBox, size: str) -> None:

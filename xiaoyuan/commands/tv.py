@@ -99,6 +99,6 @@ def tv_award(services, household_id: int, delta: int, category: str, reason: str
 @with_services
 def tv_remind_checkins(services) -> None:
     """Run the check-in reminder now (it only acts after the configured deadline)."""
-    from xiaoyuan.jobs.tv import remind_missing_checkins_job
+    from core.community.jobs import remind_missing_checkins_job
 
     click.echo(f"queued {remind_missing_checkins_job(services)} reminder(s)")

@@ -9,23 +9,26 @@ from collections import Counter
 from core.clock import LOCAL_TZ
 from core.container import Services
 from core.db import make_engine, make_session_factory, transaction
+from core.privacy import jobs as privacy_jobs
+from core.requests import jobs as requests_jobs
 from core.requests.reminders import create_reminder
 from core.requests.workorders import resolve_request, submit_request
 from tests.integration.ops.ops_helpers import outbox_rows
-from xiaoyuan.jobs import ops
 from xiaoyuan.scheduler import Worker
+
+OPS_JOBS = [*requests_jobs.JOBS, *privacy_jobs.JOBS]  # the jobs named ops.*
 
 
 def _run_activation(services: Services, holder: str) -> Worker:
     """Start a worker, wait for its catch-up run of every job, stop it gracefully."""
-    worker = Worker(services, holder=holder, jobs=ops.JOBS, dispatcher=False)
+    worker = Worker(services, holder=holder, jobs=OPS_JOBS, dispatcher=False)
     assert worker.step()
     deadline = time.monotonic() + 20
-    while sum(worker.runs.values()) + sum(worker.failures.values()) < len(ops.JOBS) and time.monotonic() < deadline:
+    while sum(worker.runs.values()) + sum(worker.failures.values()) < len(OPS_JOBS) and time.monotonic() < deadline:
         time.sleep(0.01)
     worker.shutdown()
     assert not worker.failures, worker.failures
-    assert set(worker.runs) == {job.name for job in ops.JOBS}
+    assert set(worker.runs) == {job.name for job in OPS_JOBS}
     return worker
 
 

@@ -10,8 +10,8 @@ import pytest
 from core import lease
 from core.container import Services
 from core.db import make_engine, make_session_factory
+from core.jobs import Job
 from core.settings import load_settings
-from xiaoyuan.jobs import Job
 from xiaoyuan.scheduler import LEASE_NAME, Worker, run_job
 
 LEASE_S = 45

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from core.clock import LOCAL_TZ
 from core.community import tvboxes as tvb
 from core.db import transaction
+from core.models.audit import AuditEntry
 from core.models.outbox import OutboxMessage
 from core.models.tvbox import TvBox
 from xiaoyuan.cli import _load_command_modules, cli
@@ -62,3 +63,7 @@ def test_checkin_reminder_job_is_registered_and_runs(services, clock, world_ids)
     with transaction(services.session_factory) as session:
         tvb.register_box(session, now=clock.now() - dt.timedelta(days=3))
     assert jobs["tv.forget_stale_boxes"].func(services) == 1
+    with transaction(services.session_factory) as session:
+        (entry,) = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "tv.forget_stale"))
+        assert (entry.actor_label, entry.detail) == ("system", {"deleted": 1})
+    assert jobs["tv.forget_stale_boxes"].func(services) == 0

@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 
 from core.clock import LOCAL_TZ, UTC
+from core.jobs import Job
 from core.requests.followup import choose_channel, next_call_time
 from core.requests.reminders import default_call_at
 from core.requests.reports import due_reports, median_p90, period_bounds
 from core.requests.supervision import Digest, level_due, render_digest
-from xiaoyuan.jobs import Job
 from xiaoyuan.scheduler import CRON_MISFIRE_GRACE_S, build_scheduler, make_trigger, misfire_grace_s
 
 T0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=UTC)

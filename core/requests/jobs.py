@@ -1,4 +1,4 @@
-"""Scheduled operations: overdue supervision, morning digests, follow-ups, reports, reminders, retention.
+"""Scheduled work on requests: overdue supervision, morning digests, follow-ups, reports, reminders.
 
 Every job acts on what is due now and keeps its state in the database; the timings below only decide
 how often the worker looks. The worker also runs every job once when it becomes active (catch-up).
@@ -6,12 +6,11 @@ how often the worker looks. The worker also runs every job once when it becomes 
 
 from __future__ import annotations
 
-from core.privacy.records import retention_job
+from core.jobs import Job
 from core.requests.followup import followup_sweep
 from core.requests.reminders import award_monthly_base_points, reminder_sweep
 from core.requests.reports import push_reports
 from core.requests.supervision import send_morning_digests, supervise_overdue
-from xiaoyuan.jobs import Job
 
 JOBS = [
     Job("ops.supervise_overdue", supervise_overdue, every_s=600,
@@ -27,6 +26,4 @@ JOBS = [
         doc="Place due reminder calls (按1确认); unconfirmed medication / appointment reminders go to the caregiver."),
     Job("ops.monthly_base_points", award_monthly_base_points, cron={"hour": 6, "minute": 0},
         doc="积分制 villages: base points per household, once per month (off unless [ops] monthly_base_points > 0)."),
-    Job("ops.retention", retention_job, cron={"hour": 3, "minute": 30},
-        doc="Delete telemetry, recordings and call logs older than [privacy] retention; audited."),
 ]

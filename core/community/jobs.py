@@ -1,21 +1,16 @@
-"""TV jobs: tell the 院长 when a resident living alone has not pressed 我很好 by the deadline; forget stale boxes."""
+"""Community jobs: tell the 院长 when a resident living alone has not pressed 我很好; forget stale TV boxes."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
-import sqlalchemy as sa
-
 from core.community.checkins import parse_deadline, remind_missing_checkins
-from core.community.tvboxes import TvConfig
+from core.community.tvboxes import TvConfig, forget_stale_boxes
 from core.container import Services
 from core.db import transaction
-from core.models.tvbox import TvBox, TvPairingCode
-from xiaoyuan.jobs import Job
+from core.jobs import Job
 
 log = logging.getLogger(__name__)
-STALE_PENDING_DAYS = 2
 
 
 def remind_missing_checkins_job(services: Services) -> int:
@@ -30,19 +25,15 @@ def remind_missing_checkins_job(services: Services) -> int:
     return queued
 
 
-def forget_stale_boxes(services: Services) -> int:
-    """Delete boxes that showed a pairing code but were never paired within two days (and their codes)."""
-    cutoff = services.clock.now() - dt.timedelta(days=STALE_PENDING_DAYS)
+def forget_stale_boxes_job(services: Services) -> int:
+    """Delete boxes that showed a pairing code but were never paired within two days."""
     with transaction(services.session_factory) as session:
-        stale = sa.select(TvBox.id).where(TvBox.status == "pending", TvBox.created_at < cutoff)
-        session.execute(sa.delete(TvPairingCode).where(TvPairingCode.box_id.in_(stale)))
-        result = session.execute(sa.delete(TvBox).where(TvBox.status == "pending", TvBox.created_at < cutoff))
-        return int(result.rowcount or 0)
+        return forget_stale_boxes(session, now=services.clock.now())
 
 
 JOBS = [
     Job(name="tv.checkin_reminders", func=remind_missing_checkins_job, every_s=300,
         doc="独居老人到点没按“我很好”就通知院长（每人每天一次）"),
-    Job(name="tv.forget_stale_boxes", func=forget_stale_boxes, cron={"hour": 3, "minute": 30},
+    Job(name="tv.forget_stale_boxes", func=forget_stale_boxes_job, cron={"hour": 3, "minute": 30},
         doc="删除两天内没有配对的机顶盒记录"),
 ]
