@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from core.demo import DEMO_PASSWORD
 from core.demo.community import DEMO_PENDING_TV_TOKEN, DEMO_TV_TOKEN
 from core.settings import load_settings
-from xiaoyuan.demo import DEMO_PASSWORD
 
 
 def main() -> None:

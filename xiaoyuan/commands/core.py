@@ -205,7 +205,7 @@ def outbox_list(services, status: str | None, limit: int, as_json: bool) -> None
 @with_services
 def demo(services, force: bool) -> None:
     """Seed a believable demo village (fictional names) and print the demo logins."""
-    from xiaoyuan.demo import DEMO_PASSWORD, seed_demo
+    from core.demo import DEMO_PASSWORD, seed_demo
 
     with services.session_factory() as s:
         has_data = s.scalar(sa.select(sa.func.count()).select_from(Household)) or 0

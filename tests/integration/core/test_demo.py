@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from core.community import points as points_service
 from core.community.tvboxes import hash_token
+from core.demo import area_seeders, seed_demo
 from core.demo.community import DEMO_PENDING_TV_TOKEN, DEMO_TV_TOKEN
 from core.models.alerts import Alert
 from core.models.devices import Band
@@ -21,7 +22,6 @@ from core.models.points import PointEntry
 from core.models.requests import Request
 from core.models.rewards import Redemption, Reward
 from core.models.tvbox import TvBox
-from xiaoyuan.demo import _area_seeders, seed_demo
 
 COUNTED = (PointEntry, Reward, Redemption, Notice, TvBox, Band, Alert, HelpCall, Reminder, Request)
 
@@ -108,7 +108,7 @@ def test_seeding_the_areas_again_duplicates_nothing(seeded) -> None:
     """Running the area seeders a second time (e.g. after an interrupted demo) adds no rows."""
     with seeded.session_factory() as session:
         before = _counts(session)
-    for seeder in _area_seeders():
+    for seeder in area_seeders():
         seeder(seeded)
     with seeded.session_factory() as session:
         assert _counts(session) == before

@@ -1,18 +1,13 @@
-"""`xiaoyuan demo`: a believable, entirely fictional village for demos and first runs."""
+"""Demo places and people: one town, two villages, four 小院, households, residents, caregiver chains, staff."""
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 import random
 
 from core.container import Services
 from core.db import transaction
 from core.models.places import CaregiverLink, Courtyard, Household, Resident, Town, Village
 from core.people.users import create_user
-from core.requests import workorders as req_svc
-
-log = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "xiaoyuan-demo"
 SURNAMES = "王李张刘陈杨黄赵周吴徐孙胡朱高林何郭马罗"
@@ -102,67 +97,3 @@ def seed_places_and_people(services: Services) -> dict[str, int]:
                             ])
         s.flush()
     return counts
-
-
-REQUEST_SAMPLES = [
-    ("environment", "垃圾箱满了，麻烦来清一下", "new"),
-    ("repair", "我家水管爆了", "assigned"),
-    ("sell", "帮我卖三十个土鸡蛋", "in_progress"),
-    ("find_head", "找院长商量低保的事", "resolved"),
-    ("job", "想找点零工做", "evaluated"),
-    ("help", "腿疼，想请人帮忙买药", "closed"),
-    ("environment", "路灯不亮了", "assigned"),
-    ("repair", "屋顶漏雨", "in_progress"),
-]
-
-
-def seed_requests(services: Services) -> int:
-    """Requests in every state, moved through the real services so timelines are real."""
-    import sqlalchemy as sa
-
-    now = services.clock.now()
-    due = services.settings.requests.due_hours
-    with transaction(services.session_factory) as s:
-        residents = list(s.scalars(sa.select(Resident).order_by(Resident.id)))
-        for index, (kind, text, target) in enumerate(REQUEST_SAMPLES):
-            resident = residents[(index * 7) % len(residents)]
-            created = now - dt.timedelta(hours=30 - index * 3)
-            # The "new" sample is an unregistered caller: nobody to assign it to until staff pick it up.
-            req = req_svc.submit_request(s, now=created, due_hours=due,
-                                         resident_id=None if target == "new" else resident.id, type=kind,
-                                         channel=("phone", "tv", "console")[index % 3], text=text,
-                                         system_label="demo")
-            later = created + dt.timedelta(hours=1)
-            if target in ("in_progress", "resolved", "evaluated", "closed"):
-                req_svc.start_request(s, now=later, actor=None, request_id=req.id)
-            if target in ("resolved", "evaluated", "closed"):
-                req_svc.resolve_request(s, now=later + dt.timedelta(hours=2), actor=None, request_id=req.id,
-                                        note="已上门处理 / handled on site")
-            if target == "evaluated":
-                req_svc.evaluate_request(s, now=later + dt.timedelta(hours=3), actor=None, request_id=req.id,
-                                         satisfaction="satisfied")
-            if target == "closed":
-                req_svc.close_request(s, now=later + dt.timedelta(hours=3), actor=None, request_id=req.id,
-                                      note="居民已确认 / confirmed by the resident")
-    return len(REQUEST_SAMPLES)
-
-
-def seed_demo(services: Services) -> dict[str, int]:
-    """Everything a demo needs: places, people and requests, then each area's own part."""
-    summary = seed_places_and_people(services)
-    summary["requests"] = seed_requests(services)
-    for area_seeder in _area_seeders():
-        try:
-            summary.update(area_seeder(services) or {})
-        except Exception:
-            log.exception("demo seeding failed for %s", area_seeder.__module__)
-    return summary
-
-
-def _area_seeders() -> list:
-    """The `seed_demo(services)` functions of the TV, wristband and scheduled-operations areas."""
-    from core.demo import bands as demo_devices
-    from core.demo import community as demo_tv
-    from core.demo import ops as demo_ops
-
-    return [demo_tv.seed_demo, demo_devices.seed_demo, demo_ops.seed_demo]
