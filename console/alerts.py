@@ -1,6 +1,6 @@
 """Caregiver console for wristband alerts: live board, acknowledge / resolve, history, vitals charts,
 the hut's wall screen and the band registry. Every page is scoped by role through
-core.people.access: a 院长 sees only their 小院, a caregiver only the residents they care for.
+core.bands.visibility: a 院长 sees only their 小院, a caregiver only the residents they care for.
 
 Charts are inline SVG drawn here from core.bands.registry.vitals_series (no JavaScript needed);
 the board polls a small JSON endpoint with plain ES5 and works without JavaScript too.
@@ -10,37 +10,45 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from console.auth import current_staff, safe_next, staff_required
 from console.blueprint import bp
-from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, error_text, paginate, parse_positive_int
+from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, paginate, parse_positive_int
 from console.db import db_session
+from console.forms import form_action
 from console.nav import MANAGERS, register_nav
 from core.bands import alerts as alert_service
 from core.bands import registry as device_service
+from core.bands.visibility import (
+    BAND_REGISTRARS,
+    active_alerts,
+    alert_query,
+    band_scope,
+    get_alert_for,
+    get_band_for,
+)
 from core.clock import LOCAL_TZ, as_utc, to_local
 from core.container import current_services
-from core.errors import InvalidInput, NotFound, ServiceError
+from core.errors import InvalidInput, NotFound
 from core.i18n import N_
-from core.models.alerts import ACTIVE_STATUSES, ALERT_STATUSES, SEVERITIES, Alert
+from core.models.alerts import ALERT_STATUSES, SEVERITIES, Alert
 from core.models.devices import Band
 from core.models.places import Resident
 from core.models.staff import ROLES, User
 from core.people.access import MANAGER_ROLES, get_resident_for, scoped_residents
-from core.people.audit import record_audit
 
 SEVERITY_LABELS = {"critical": N_("紧急"), "urgent": N_("重要"), "warning": N_("提醒")}
-SEVERITY_RANK = {"critical": 0, "urgent": 1, "warning": 2}
 STATUS_LABELS = {"open": N_("待通知"), "notified": N_("已通知"), "acknowledged": N_("已确认"),
                  "resolved": N_("已处理"), "auto_cleared": N_("已自动恢复")}
-VIA_LABELS = {"console": N_("工作台"), "call": N_("电话按键"), "sms": N_("短信回复")}
+VIA_LABELS = {"console": N_("工作台"), "call": N_("电话按键"), "sms": N_("短信回复"), "cli": N_("命令行")}
 # Which vital a board sparkline shows for an alert type (heart rate for everything else).
 SPARK_METRIC = {"spo2_low": "spo2", "temp_high": "temp_c", "temp_low": "temp_c"}
 METRICS = {
@@ -50,42 +58,11 @@ METRICS = {
     "temp_c": (N_("体温"), "°C", 34.0, 40.0, (35.0, 38.0)),
 }
 RANGES = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
-BAND_REGISTRARS = ("admin", "town", "village")  # who registers bands and sees unassigned ones
 POLL_SECONDS = 5
 
 register_nav("console.alert_board", N_("告警"), ROLES, 15)
 register_nav("console.band_list", N_("手环"), ROLES, 40)
 register_nav("console.wall_screen", N_("大屏"), MANAGERS, 45)
-
-
-# ---- scope -------------------------------------------------------------------------------------
-
-def _resident_ids(user: User) -> sa.Select:
-    return scoped_residents(user).with_only_columns(Resident.id)
-
-
-def alert_scope(user: User):
-    """A clause on Alert: alerts of residents the user may see (alerts of unassigned bands: admin only)."""
-    clause = Alert.resident_id.in_(_resident_ids(user))
-    if user.role == "admin":
-        return sa.or_(clause, Alert.resident_id.is_(None))
-    return clause
-
-
-def band_scope(user: User):
-    """A clause on Band: bands worn by residents the user may see; registrars also see unassigned bands."""
-    clause = Band.resident_id.in_(_resident_ids(user))
-    if user.role in BAND_REGISTRARS:
-        return sa.or_(clause, Band.resident_id.is_(None))
-    return clause
-
-
-def get_alert_for(session, user: User, alert_id: int) -> Alert:
-    """An alert the user may see; NotFound otherwise (other scopes are never revealed)."""
-    alert = session.scalar(sa.select(Alert).where(Alert.id == alert_id, alert_scope(user)))
-    if alert is None:
-        raise NotFound("找不到这条告警 / alert not found")
-    return alert
 
 
 # ---- charts (pure) -----------------------------------------------------------------------------
@@ -183,23 +160,13 @@ def _local(value: dt.datetime | None, fmt: str = "%m-%d %H:%M") -> str:
     return to_local(value).strftime(fmt) if value is not None else ""
 
 
-def active_alerts(session, user: User) -> list[tuple[Alert, str | None]]:
-    """The user's active alerts with the resident's name: most severe first, then newest."""
-    rank = sa.case(SEVERITY_RANK, value=Alert.severity, else_=9)
-    rows = session.execute(
-        sa.select(Alert, Resident.name).outerjoin(Resident, Resident.id == Alert.resident_id)
-        .where(Alert.status.in_(ACTIVE_STATUSES), alert_scope(user))
-        .order_by(rank, Alert.raised_at.desc(), Alert.id.desc()).limit(200)
-    ).all()
-    return [(alert, name) for alert, name in rows]
-
-
 def alert_row(alert: Alert, resident_name: str | None) -> dict[str, Any]:
     """One alert as the board shows it and the JSON endpoint returns it (times in Asia/Shanghai)."""
     return {
         "id": alert.id, "type": alert.type, "type_label": alert_service.TYPE_LABELS.get(alert.type, alert.type),
         "severity": alert.severity, "status": alert.status, "resident_id": alert.resident_id,
-        "resident_name": resident_name or (f"手环{alert.device_id}" if alert.device_id else ""),
+        "resident_name": resident_name or (
+            gettext("手环%(device)s", device=alert.device_id) if alert.device_id else ""),
         "summary": alert.summary, "raised_at": as_utc(alert.raised_at).isoformat(),
         "raised_local": _local(alert.raised_at), "lat": alert.lat, "lon": alert.lon,
         "acknowledged_by": alert.acknowledged_by, "occurrences": alert.occurrences, "level": alert.level,
@@ -232,7 +199,8 @@ def _board(session, user: User, now: dt.datetime) -> dict[str, Any]:
             label, unit, lo, hi, guides = METRICS[metric]
             values = downsample(series(points, metric), since=since, until=now, max_points=144)
             cache[key] = line_svg(values, since=since, until=now, lo=lo, hi=hi, width=160, height=36,
-                                  label=f"{row['resident_name']} 24小时{label}", guides=guides)
+                                  label=gettext("%(name)s 24小时%(metric)s", name=row["resident_name"],
+                                                metric=gettext(label)), guides=guides)
         row["spark"] = cache[key]
         row["spark_metric"] = metric
     return {"rows": rows, "version": board_version(rows, [a for a, _ in found]), "now": now}
@@ -288,7 +256,7 @@ def alert_detail(alert_id: int) -> str:
         values = downsample(series(device_service.vitals_series(session, resident.id, since=since, until=until),
                                    metric), since=since, until=until, max_points=200)
         spark = line_svg(values, since=since, until=until, lo=lo, hi=hi, width=640, height=160, axis=True,
-                         label=f"{resident.name} {label}", guides=guides, css="chart")
+                         label=f"{resident.name} {gettext(label)}", guides=guides, css="chart")
     return render_template("console/alerts/detail.html", alert=alert, resident=resident, spark=spark,
                            row=alert_row(alert, resident.name if resident else None), **_labels())
 
@@ -297,24 +265,13 @@ def _back(alert_id: int) -> Response:
     return redirect(safe_next(request.form.get("next")) or url_for("console.alert_detail", alert_id=alert_id))
 
 
-def _act_on_alert(alert_id: int, action: str, done: str, change: Any) -> Response:
-    """Check scope (404 outside it), apply `change(session, now, user)`, audit, commit and flash."""
-    user = current_staff()
-    session = db_session()
-    try:
+def _act_on_alert(alert_id: int, done: str, change: Callable[[Any, dt.datetime, User], Alert]) -> Response:
+    """Apply `change(session, now, user)` to an alert in the user's scope (404 outside it) and go back."""
+    def scoped(session: Any, user: User, now: dt.datetime) -> Alert:
         get_alert_for(session, user, alert_id)
-    except NotFound:
-        abort(404)
-    now = current_services().clock.now()
-    try:
-        change(session, now, user)
-        record_audit(session, at=now, actor=user, action=action, entity_type="alert", entity_id=alert_id)
-        session.commit()
-    except ServiceError as exc:
-        session.rollback()
-        flash(error_text(exc), "error")
-        return _back(alert_id)
-    flash(done, "success")
+        return change(session, now, user)
+
+    form_action(scoped, done=done, missing_is_404=True)
     return _back(alert_id)
 
 
@@ -322,9 +279,9 @@ def _act_on_alert(alert_id: int, action: str, done: str, change: Any) -> Respons
 @staff_required()
 def alert_acknowledge(alert_id: int) -> Response:
     """Take the alert: escalation stops (it must still be resolved within its ack timeout)."""
-    return _act_on_alert(alert_id, "alert.acknowledge", N_("已确认，正在处理"), lambda session, now, user: (
+    return _act_on_alert(alert_id, N_("已确认，正在处理"), lambda session, now, user: (
         alert_service.acknowledge_alert(session, now=now, alert_id=alert_id, by=user.display_name or user.username,
-                                        via="console", user_id=user.id)))
+                                        via="console", user_id=user.id, actor=user)))
 
 
 @bp.post("/alerts/<int:alert_id>/resolve")
@@ -332,9 +289,10 @@ def alert_acknowledge(alert_id: int) -> Response:
 def alert_resolve(alert_id: int) -> Response:
     """Close the alert with a note saying what was done."""
     note = request.form.get("note") or ""
-    return _act_on_alert(alert_id, "alert.resolve", N_("已处理完毕"), lambda session, now, user: (
+    return _act_on_alert(alert_id, N_("已处理完毕"), lambda session, now, user: (
         alert_service.resolve_alert(session, now=now, alert_id=alert_id, note=note,
-                                    by=user.display_name or user.username, user_id=user.id)))
+                                    by=user.display_name or user.username, user_id=user.id, via="console",
+                                    actor=user)))
 
 
 def _date(raw: str | None) -> dt.date | None:
@@ -346,15 +304,10 @@ def _date(raw: str | None) -> dt.date | None:
 
 def filtered_alerts(user: User, args) -> tuple[sa.Select, dict[str, str]]:
     """The scoped select of alerts for the history, with the filters actually applied (dates are local)."""
-    query = sa.select(Alert).where(alert_scope(user))
-    applied: dict[str, str] = {}
     status = args.get("status") or ""
-    if status == "active":
-        query = query.where(Alert.status.in_(ACTIVE_STATUSES))
-        applied["status"] = status
-    elif status in ALERT_STATUSES:
-        query = query.where(Alert.status == status)
-        applied["status"] = status
+    known = status == "active" or status in ALERT_STATUSES
+    query = alert_query(user, status=status if known else None)
+    applied: dict[str, str] = {"status": status} if known else {}
     severity = args.get("severity") or ""
     if severity in SEVERITIES:
         query = query.where(Alert.severity == severity)
@@ -416,7 +369,7 @@ def resident_vitals(resident_id: int) -> str:
             "key": key, "label": label, "unit": unit, "stats": summarise_series(values), "count": len(values),
             "svg": line_svg(downsample(values, since=since, until=now, max_points=336), since=since, until=now,
                             lo=lo, hi=hi, width=720, height=180, axis=True, guides=guides, css="chart",
-                            label=f"{resident.name} {label}"),
+                            label=f"{resident.name} {gettext(label)}"),
         })
     bands = list(session.scalars(sa.select(Band).where(Band.resident_id == resident.id).order_by(Band.id)))
     return render_template("console/alerts/vitals.html", resident=resident, charts=charts, span=span,
@@ -493,27 +446,18 @@ def _refresh_broker() -> None:
 @staff_required(*BAND_REGISTRARS)
 def band_add() -> Response | tuple[str, int]:
     """Register a band; its MQTT password is shown once on the page that follows (only a hash is kept)."""
-    user = current_staff()
-    session = db_session()
-    now = current_services().clock.now()
     form = request.form
-    resident_id: int | None = None
-    try:
-        if (form.get("resident_id") or "").isdigit():
-            resident_id = get_resident_for(session, user, int(form["resident_id"])).id
-        interval = parse_positive_int(form.get("interval_s"), 60)
-        band, secret = device_service.add_band(
-            session, now=now, device_id=(form.get("device_id") or "").strip(),
-            site=(form.get("site") or "default").strip(), model=(form.get("model") or "").strip()[:60],
-            interval_s=interval, resident_id=resident_id)
-        record_audit(session, at=now, actor=user, action="band.add", entity_type="band", entity_id=band.id)
-        session.commit()
-    except ServiceError as exc:
-        session.rollback()
-        flash(error_text(exc), "error")
-        return _band_page(exc.status)
+    raw_resident = form.get("resident_id") or ""
+    outcome = form_action(lambda session, user, now: device_service.add_band(
+        session, now=now, device_id=(form.get("device_id") or "").strip(),
+        site=(form.get("site") or "default").strip(), model=(form.get("model") or "").strip()[:60],
+        interval_s=parse_positive_int(form.get("interval_s"), 60),
+        resident_id=int(raw_resident) if raw_resident.isdigit() else None, actor=user),
+        done=N_("手环已登记"))
+    if not outcome.ok:
+        return _band_page(outcome.status)
+    band, secret = outcome.value
     _refresh_broker()
-    flash(N_("手环已登记"), "success")
     return _band_page(201, secret=(band.device_id, secret))
 
 
@@ -521,23 +465,17 @@ def band_add() -> Response | tuple[str, int]:
 @staff_required(*MANAGER_ROLES)
 def band_assign(band_id: int) -> Response:
     """Give a band to a resident in the user's scope (or take it back)."""
-    user = current_staff()
-    session = db_session()
-    band = session.scalar(sa.select(Band).where(Band.id == band_id, band_scope(user)))
-    if band is None:
+    try:
+        band = get_band_for(db_session(), current_staff(), band_id)
+    except NotFound:
         abort(404)
     raw = request.form.get("resident_id") or ""
-    try:
-        resident_id = get_resident_for(session, user, int(raw)).id if raw.isdigit() else None
-        if resident_id is None and raw != "none":
-            raise InvalidInput("请选择居民 / choose a resident")
-        device_service.assign_band(session, band_ref=band.id, resident_id=resident_id)
-        record_audit(session, at=current_services().clock.now(), actor=user, action="band.assign",
-                     entity_type="band", entity_id=band.id, resident_id=resident_id)
-        session.commit()
-    except ServiceError as exc:
-        session.rollback()
-        flash(error_text(exc), "error")
-        return redirect(url_for("console.band_list"))
-    flash(N_("已保存"), "success")
+
+    def assign(session: Any, user: User, now: dt.datetime) -> Band:
+        if not raw.isdigit() and raw != "none":
+            raise InvalidInput(N_("请选择居民"))
+        return device_service.assign_band(session, now=now, band_ref=band.id,
+                                          resident_id=int(raw) if raw.isdigit() else None, actor=user)
+
+    form_action(assign, done=N_("已保存"))
     return redirect(url_for("console.band_list"))

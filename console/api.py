@@ -11,10 +11,13 @@ from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from console.auth import translate_message
 from console.blueprint import api
+from console.common import error_text
 from console.db import db_session
 from core.container import current_services
 from core.errors import ServiceError
+from core.i18n import N_
 from core.models.staff import User
 from core.people.users import user_for_token
 
@@ -37,8 +40,8 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str) -> Response:
-    """The JSON error body every API failure uses."""
-    response = jsonify({"error": {"code": code, "message": message}})
+    """The JSON error body every API failure uses; a catalogued message is in the reader's language (?lang=)."""
+    response = jsonify({"error": {"code": code, "message": translate_message(message)}})
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="xiaoyuan"'
@@ -75,7 +78,7 @@ def _api_error(exc: ApiError) -> Response:
 
 @api.errorhandler(ServiceError)
 def _service_error(exc: ServiceError) -> Response:
-    return error_response(exc.status, exc.code, str(exc.args[0]) if exc.args else exc.code)
+    return error_response(exc.status, exc.code, error_text(exc))
 
 
 @api.errorhandler(Exception)
@@ -83,7 +86,7 @@ def _unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _http_error(exc)  # type: ignore[return-value]
     log.exception("API error on %s %s", request.method, request.path)
-    return error_response(500, "server_error", "服务器出错了 / internal error")
+    return error_response(500, "server_error", N_("服务器出错了"))
 
 
 def api_user() -> User:
@@ -99,11 +102,11 @@ def token_required(view: F) -> F:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "unauthorized", "需要 API 令牌 / missing bearer token")
+            raise ApiError(401, "unauthorized", N_("需要 API 令牌"))
         session = db_session()
         user = user_for_token(session, token.strip(), current_services().clock.now())
         if user is None:
-            raise ApiError(401, "unauthorized", "API 令牌无效或已撤销 / invalid or revoked token")
+            raise ApiError(401, "unauthorized", N_("API 令牌无效或已撤销"))
         session.commit()  # last_used_at
         g.api_user = user
         return view(*args, **kwargs)

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import jsonify, request
+from flask_babel import gettext
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
@@ -13,23 +14,17 @@ from werkzeug.wrappers import Response
 from console import api_schemas as s
 from console.api import ApiError, api_user, token_required
 from console.blueprint import api
-from console.common import Page, overdue_clause, paginate
+from console.common import Page, paginate
 from console.db import db_session
 from core.container import current_services
 from core.errors import NotFound
+from core.i18n import N_
 from core.models.places import Household, Resident
 from core.models.requests import Request
-from core.people.access import (
-    get_household_for,
-    get_request_for,
-    get_resident_for,
-    request_scope,
-    scoped_households,
-    scoped_residents,
-)
-from core.people.audit import record_audit
+from core.people.access import get_household_for, get_resident_for, scoped_households, scoped_residents
 from core.requests import workorders as request_service
-from core.requests.workorders import OPEN_STATUSES, STATUS_LABELS, is_overdue, type_label
+from core.requests.visibility import get_request_for, request_query
+from core.requests.workorders import STATUS_LABELS, is_overdue, type_label
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,7 +32,7 @@ M = TypeVar("M", bound=BaseModel)
 def _validation_message(exc: ValidationError) -> str:
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"输入不正确 / invalid input: {where}: {first.get('msg', '')}".strip()
+    return gettext("输入不正确：%(field)s：%(problem)s", field=where, problem=first.get("msg", "")).strip()
 
 
 def parse_body(model: type[M], *, optional: bool = False) -> M:
@@ -47,9 +42,9 @@ def parse_body(model: type[M], *, optional: bool = False) -> M:
     else:
         data = request.get_json(force=True, silent=True)
         if data is None:
-            raise ApiError(400, "malformed_json", "请求体不是有效的 JSON / body is not valid JSON")
+            raise ApiError(400, "malformed_json", N_("请求体不是有效的 JSON"))
     if not isinstance(data, dict):
-        raise ApiError(422, "invalid_input", "请求体必须是 JSON 对象 / body must be a JSON object")
+        raise ApiError(422, "invalid_input", N_("请求体必须是 JSON 对象"))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -66,7 +61,7 @@ def parse_query(model: type[M]) -> M:
 
 def _check_id(value: int) -> int:
     if value > s.MAX_ID:
-        raise NotFound("找不到 / not found")
+        raise NotFound(N_("找不到"))
     return value
 
 
@@ -142,25 +137,10 @@ def list_requests() -> Response:
     query = parse_query(s.RequestQuery)
     user = api_user()
     now = current_services().clock.now()
-    select = sa.select(Request).where(request_scope(user)).options(
-        selectinload(Request.resident), selectinload(Request.assignee)
-    )
-    if query.status == "open":
-        select = select.where(Request.status.in_(OPEN_STATUSES))
-    elif query.status is not None:
-        select = select.where(Request.status == query.status)
-    if query.type:
-        select = select.where(Request.type == query.type)
-    if query.overdue is True:
-        select = select.where(overdue_clause(now))
-    elif query.overdue is False:
-        select = select.where(sa.not_(overdue_clause(now)))
-    if query.supervised is not None:
-        select = select.where(Request.supervised.is_(query.supervised))
-    if query.mine:
-        select = select.where(Request.assignee_id == user.id)
-    if query.resident_id is not None:
-        select = select.where(Request.resident_id == query.resident_id)
+    select = request_query(
+        user, now=now, status=query.status, type=query.type, overdue=query.overdue, supervised=query.supervised,
+        mine=bool(query.mine), resident_id=query.resident_id,
+    ).options(selectinload(Request.resident), selectinload(Request.assignee))
     page = paginate(db_session(), select.order_by(Request.created_at.desc(), Request.id.desc()),
                     query.page, query.per_page)
     return _page_json(page, [request_out(r, now) for r in page.items])
@@ -177,10 +157,8 @@ def create_request() -> tuple[Response, int]:
     now = services.clock.now()
     req = request_service.submit_request(
         session, now=now, due_hours=services.settings.requests.due_hours, resident_id=body.resident_id,
-        type=body.type, channel="api", text=body.text, actor=user, urgent=body.urgent,
+        type=body.type, channel="api", text=body.text, actor=user, urgent=body.urgent, via="api",
     )
-    record_audit(session, at=now, actor=user, action="request.submit", entity_type="request", entity_id=req.id,
-                 via="api", type=req.type)
     session.commit()
     response = jsonify(request_out(req, now, detail=True))
     response.headers["Location"] = f"{api.url_prefix}/requests/{req.id}"
@@ -195,13 +173,14 @@ def get_request(request_id: int) -> Response:
     return jsonify(request_out(req, current_services().clock.now(), detail=True))
 
 
-TRANSITIONS: dict[str, tuple[type[BaseModel], Any, bool]] = {
-    "assign": (s.AssignBody, request_service.assign_request, False),
-    "start": (s.NoteBody, request_service.start_request, True),
-    "resolve": (s.ResolveBody, request_service.resolve_request, False),
-    "evaluate": (s.EvaluateBody, request_service.evaluate_request, False),
-    "close": (s.NoteBody, request_service.close_request, True),
-    "reopen": (s.NoteBody, request_service.reopen_request, True),
+# The body each lifecycle step takes, and whether it may be empty (the steps are core.requests.workorders.LIFECYCLE).
+BODIES: dict[str, tuple[type[BaseModel], bool]] = {
+    "assign": (s.AssignBody, False),
+    "start": (s.NoteBody, True),
+    "resolve": (s.ResolveBody, False),
+    "evaluate": (s.EvaluateBody, False),
+    "close": (s.NoteBody, True),
+    "reopen": (s.NoteBody, True),
 }
 
 
@@ -209,7 +188,7 @@ TRANSITIONS: dict[str, tuple[type[BaseModel], Any, bool]] = {
 @token_required
 def transition_request(request_id: int, action: str) -> Response:
     """Apply a transition (assign, start, resolve, evaluate, close, reopen) as the caller."""
-    model, service, optional = TRANSITIONS[action]
+    model, optional = BODIES[action]
     user = api_user()
     session = db_session()
     req = get_request_for(session, user, _check_id(request_id))
@@ -218,9 +197,7 @@ def transition_request(request_id: int, action: str) -> Response:
     kwargs = body.model_dump()
     if action == "evaluate":
         kwargs["system_label"] = "api"
-    service(session, now=now, actor=user, request_id=req.id, **kwargs)
-    record_audit(session, at=now, actor=user, action=f"request.{action}", entity_type="request", entity_id=req.id,
-                 via="api", status=req.status)
+    request_service.take_step(session, action, now=now, actor=user, request_id=req.id, via="api", **kwargs)
     session.commit()
     return jsonify(request_out(req, now, detail=True))
 

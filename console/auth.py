@@ -21,8 +21,7 @@ from core.clock import to_local
 from core.container import current_services
 from core.i18n import N_
 from core.models.staff import User
-from core.people.audit import record_audit
-from core.people.users import authenticate
+from core.people.users import sign_in
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,14 +124,12 @@ def login() -> Response | str | tuple[str, int]:
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
         session = db_session()
-        user = authenticate(session, username, password)
+        user = sign_in(session, now=current_services().clock.now(), username=username, password=password)
         if user is None:
             log.info("console login failed for a username of length %d", len(username))
             flash(N_("用户名或密码不对"), "error")
             return render_template("console/login.html", username=username), 401
         login_user(user)
-        record_audit(session, at=current_services().clock.now(), actor=user, action="login",
-                     entity_type="user", entity_id=user.id)
         session.commit()
         return redirect(safe_next(request.args.get("next")) or url_for("console.dashboard"))
     return render_template("console/login.html", username="")

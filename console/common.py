@@ -1,4 +1,4 @@
-"""Small helpers shared by console pages and the API: paging, time, filters, error messages."""
+"""Small helpers shared by console pages and the API: paging, local days, error messages."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc, to_local
-from core.models.requests import Request
-from core.requests.workorders import OPEN_STATUSES
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -68,43 +66,6 @@ def local_day_start(now: dt.datetime) -> dt.datetime:
     return as_utc(local.replace(hour=0, minute=0, second=0, microsecond=0))
 
 
-def overdue_clause(now: dt.datetime):
-    """Open requests past their due time."""
-    return sa.and_(Request.status.in_(OPEN_STATUSES), Request.due_at.is_not(None), Request.due_at < now)
-
-
 def error_text(exc: Exception) -> str:
-    """The people-facing message of a service error (its first argument)."""
-    return str(exc.args[0]) if exc.args else exc.__class__.__name__
-
-
-def request_actions(role: str, status: str, *, manages: bool) -> list[str]:
-    """The transitions a user may offer on a request in this status (services check again)."""
-    if not manages or role == "caregiver":
-        return []
-    if status in ("new", "assigned"):
-        return ["assign", "start", "resolve", "close"]
-    if status == "in_progress":
-        return ["assign", "resolve", "close"]
-    if status == "resolved":
-        return ["evaluate", "close", "reopen"]
-    if status == "evaluated":
-        return ["close", "reopen"]
-    if status == "closed":
-        return ["reopen"]
-    return []
-
-
-def staff_covering_clause(courtyard_id: int | None, village_id: int | None, town_id: int | None):
-    """A clause on User: active managers whose scope covers a place (who a request may be assigned to)."""
-    from core.models.staff import User
-
-    return sa.and_(
-        User.active.is_(True),
-        sa.or_(
-            User.role == "admin",
-            sa.and_(User.role == "town", User.town_id == town_id),
-            sa.and_(User.role.in_(("village", "grid_worker")), User.village_id == village_id),
-            sa.and_(User.role == "courtyard_head", User.courtyard_id == courtyard_id),
-        ),
-    )
+    """The people-facing message of a service error."""
+    return str(exc) or exc.__class__.__name__

@@ -8,14 +8,14 @@ from werkzeug.exceptions import HTTPException
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
-from console.common import local_day_start, overdue_clause
+from console.common import local_day_start
 from console.db import db_session
 from core.container import current_services
 from core.i18n import N_
 from core.models.places import Courtyard
 from core.models.requests import Request
-from core.people.access import request_scope
-from core.requests.workorders import OPEN_STATUSES, STATUS_LABELS, TYPE_LABELS
+from core.requests.visibility import request_scope
+from core.requests.workorders import OPEN_STATUSES, STATUS_LABELS, TYPE_LABELS, overdue_clause
 
 
 @bp.get("/")

@@ -1,48 +1,35 @@
 """Console pages for reminders (会议 / 用药 / 复诊 提醒): today's and upcoming ones in the user's scope, and a form
-to schedule one for a 小院 or a resident through core.requests.reminders (scope checked there: 404 otherwise)."""
+to schedule one for a 小院 or a resident through core.requests.reminders (scope checked there: 404 otherwise).
+Which reminders a user sees is core.requests.visibility's `reminder_scope`."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
-from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, error_text, local_day_start, paginate, parse_positive_int
+from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, local_day_start, paginate, parse_positive_int
 from console.db import db_session
+from console.forms import form_action
 from console.nav import MANAGERS, register_nav
 from core.clock import LOCAL_TZ, as_utc
 from core.container import current_services
-from core.errors import InvalidInput, NotFound, ServiceError
+from core.errors import InvalidInput
 from core.i18n import N_
 from core.models.ops import REMINDER_KINDS, Reminder
-from core.models.places import Courtyard, Household, Resident, Village
-from core.models.staff import ROLES, User
-from core.people.access import MANAGER_ROLES, place_clause, scoped_residents
-from core.people.audit import record_audit
+from core.models.places import Courtyard, Household, Resident
+from core.models.staff import ROLES
+from core.people.access import MANAGER_ROLES, scoped_courtyards, scoped_residents
 from core.requests import reminders as reminder_service
+from core.requests.visibility import reminder_scope
 
 register_nav("console.reminder_list", N_("提醒"), ROLES, 27)
 
 MAX_CHOICES = 1000  # residents / 小院 offered in the form
-
-
-def reminder_scope(user: User):
-    """A clause on Reminder: 小院 reminders of places in the user's scope, and reminders of residents they may see."""
-    for_courtyard = sa.and_(Reminder.courtyard_id.is_not(None), place_clause(
-        user, courtyard_col=Reminder.courtyard_id, village_col=Reminder.village_id, town_col=Reminder.town_id))
-    for_resident = Reminder.resident_id.in_(scoped_residents(user).with_only_columns(Resident.id))
-    return sa.or_(for_courtyard, for_resident)
-
-
-def scoped_courtyards(user: User) -> sa.Select:
-    """A select of the 小院 the user manages (none for caregivers)."""
-    return (sa.select(Courtyard).join(Village, Courtyard.village_id == Village.id)
-            .where(place_clause(user, courtyard_col=Courtyard.id, village_col=Courtyard.village_id,
-                                town_col=Village.town_id)))
 
 
 def parse_local_datetime(day: str, time: str) -> dt.datetime:
@@ -97,7 +84,6 @@ def reminder_new() -> Response | tuple[str, int]:
     user = current_staff()
     session = db_session()
     services = current_services()
-    now = services.clock.now()
     courtyards = list(session.scalars(scoped_courtyards(user).order_by(Courtyard.name, Courtyard.id)
                                       .limit(MAX_CHOICES)))
     residents = list(session.scalars(scoped_residents(user).order_by(Resident.name, Resident.id)
@@ -114,27 +100,22 @@ def reminder_new() -> Response | tuple[str, int]:
             "call": request.form.get("call") == "on"}
     status = 200
     if request.method == "POST":
-        try:
+        def schedule(session, user, now) -> Reminder:
             courtyard_id, resident_id = parse_target(form["target"])
             at = parse_local_datetime(form["date"], form["time"])
             if at <= now:
                 raise InvalidInput(N_("提醒时间已经过去了"))
             cfg = {"reminder_call_hour": 8, **services.settings.section("ops")}
-            reminder = reminder_service.create_reminder(
+            return reminder_service.create_reminder(
                 session, now=now, actor=user, kind=form["kind"], text=form["text"], at=at,
                 courtyard_id=courtyard_id, resident_id=resident_id, always_call=form["call"],
                 call_hour=int(cfg["reminder_call_hour"]),
             )
-            record_audit(session, at=now, actor=user, action="reminder.create", entity_type="reminder",
-                         entity_id=reminder.id, kind=reminder.kind)
-            session.commit()
-        except ServiceError as exc:
-            session.rollback()
-            flash(error_text(exc), "error")
-            status = 404 if isinstance(exc, NotFound) else exc.status
-        else:
-            flash(N_("提醒已安排"), "success")
+
+        outcome = form_action(schedule, done=N_("提醒已安排"))
+        if outcome.ok:
             return redirect(url_for("console.reminder_list"))
+        status = outcome.status
     return render_template("console/reminders/new.html", courtyards=courtyards, residents=residents,
                            households=households, form=form, kinds=REMINDER_KINDS,
                            kind_labels=reminder_service.KIND_LABELS), status

@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
-from console.common import (
-    DEFAULT_PER_PAGE,
-    MAX_PER_PAGE,
-    error_text,
-    overdue_clause,
-    paginate,
-    parse_positive_int,
-    request_actions,
-    staff_covering_clause,
-)
+from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, paginate, parse_positive_int
 from console.db import db_session
+from console.forms import form_action
 from core.container import current_services
-from core.errors import NotFound, ServiceError
+from core.errors import NotFound
 from core.i18n import N_
 from core.models.places import Resident
 from core.models.requests import STATUSES, Request
 from core.models.staff import User
-from core.people.access import MANAGER_ROLES, get_request_for, request_scope, scoped_residents
-from core.people.audit import record_audit
+from core.people.access import scoped_residents, staff_covering
 from core.requests import workorders as request_service
-from core.requests.workorders import OPEN_STATUSES, SATISFACTION, STATUS_LABELS, TYPE_LABELS
+from core.requests.visibility import get_request_for, request_query
+from core.requests.workorders import SATISFACTION, STATUS_LABELS, TYPE_LABELS
 
 SATISFACTION_LABELS = {"satisfied": N_("满意"), "basic": N_("基本满意"), "dissatisfied": N_("不满意"),
                        "unevaluated": N_("未评价")}
@@ -41,32 +33,24 @@ ACTION_LABELS = {"submitted": N_("提交"), "assigned": N_("分派"), "started":
 
 def filtered_requests(user: User, args: dict, now) -> tuple[sa.Select, dict[str, str]]:
     """The scoped, filtered select of requests for the list, and the filters actually applied."""
-    query = sa.select(Request).where(request_scope(user))
     applied: dict[str, str] = {}
     status = args.get("status") or ""
-    if status == "open":
-        query = query.where(Request.status.in_(OPEN_STATUSES))
-        applied["status"] = status
-    elif status in STATUSES:
-        query = query.where(Request.status == status)
+    if status == "open" or status in STATUSES:
         applied["status"] = status
     rtype = args.get("type") or ""
     if rtype in TYPE_LABELS or rtype in current_services().settings.requests.types:
-        query = query.where(Request.type == rtype)
         applied["type"] = rtype
-    if args.get("overdue") in ("1", "true", "on"):
-        query = query.where(overdue_clause(now))
-        applied["overdue"] = "1"
-    if args.get("supervised") in ("1", "true", "on"):
-        query = query.where(Request.supervised.is_(True))
-        applied["supervised"] = "1"
-    if args.get("mine") in ("1", "true", "on"):
-        query = query.where(Request.assignee_id == user.id)
-        applied["mine"] = "1"
+    for flag in ("overdue", "supervised", "mine"):
+        if args.get(flag) in ("1", "true", "on"):
+            applied[flag] = "1"
     resident_id = args.get("resident_id")
     if resident_id and str(resident_id).isdigit():
-        query = query.where(Request.resident_id == int(resident_id))
         applied["resident_id"] = str(resident_id)
+    query = request_query(
+        user, now=now, status=applied.get("status"), type=applied.get("type"),
+        overdue=True if "overdue" in applied else None, supervised=True if "supervised" in applied else None,
+        mine="mine" in applied, resident_id=int(applied["resident_id"]) if "resident_id" in applied else None,
+    )
     return query, applied
 
 
@@ -95,13 +79,12 @@ def request_list() -> str:
 def _detail(req: Request, status: int = 200) -> tuple[str, int]:
     user = current_staff()
     session = db_session()
-    manages = user.role in MANAGER_ROLES
-    actions = request_actions(user.role, req.status, manages=manages)
+    actions = request_service.allowed_actions(user.role, req.status)
     candidates = []
     if "assign" in actions:
         candidates = list(session.scalars(
-            sa.select(User).where(User.role.in_(MANAGER_ROLES),
-                                  staff_covering_clause(req.courtyard_id, req.village_id, req.town_id))
+            sa.select(User).where(staff_covering(courtyard_id=req.courtyard_id, village_id=req.village_id,
+                                                 town_id=req.town_id))
             .order_by(User.role, User.display_name)
         ))
     now = current_services().clock.now()
@@ -122,16 +105,6 @@ def request_detail(request_id: int) -> tuple[str, int]:
     return _detail(req)
 
 
-TRANSITIONS = {
-    "assign": request_service.assign_request,
-    "start": request_service.start_request,
-    "resolve": request_service.resolve_request,
-    "evaluate": request_service.evaluate_request,
-    "close": request_service.close_request,
-    "reopen": request_service.reopen_request,
-}
-
-
 def _transition_kwargs(action: str, form) -> dict:
     note = (form.get("note") or "").strip()
     if action == "assign":
@@ -145,29 +118,19 @@ def _transition_kwargs(action: str, form) -> dict:
 @bp.post("/requests/<int:request_id>/<action>")
 @staff_required()
 def request_action(request_id: int, action: str) -> Response | tuple[str, int]:
-    """Apply one transition through core.requests.workorders; errors are shown on the page."""
-    if action not in TRANSITIONS:
+    """Take one lifecycle step through core.requests.workorders; errors are shown on the page."""
+    if action not in request_service.LIFECYCLE:
         abort(404)
-    user = current_staff()
-    session = db_session()
     try:
-        req = get_request_for(session, user, request_id)
+        get_request_for(db_session(), current_staff(), request_id)
     except NotFound:
         abort(404)
-    now = current_services().clock.now()
-    try:
-        TRANSITIONS[action](session, now=now, actor=user, request_id=req.id, **_transition_kwargs(action, request.form))
-        record_audit(session, at=now, actor=user, action=f"request.{action}", entity_type="request", entity_id=req.id,
-                     status=req.status)
-        session.commit()
-    except ServiceError as exc:
-        session.rollback()
-        if isinstance(exc, NotFound):
-            abort(404)
-        flash(error_text(exc), "error")
-        return _detail(get_request_for(session, user, request_id), exc.status)
-    flash(N_("已保存"), "success")
-    return redirect(url_for("console.request_detail", request_id=req.id))
+    outcome = form_action(lambda session, user, now: request_service.take_step(
+        session, action, now=now, actor=user, request_id=request_id, via="console",
+        **_transition_kwargs(action, request.form)), done=N_("已保存"), missing_is_404=True)
+    if not outcome.ok:
+        return _detail(get_request_for(db_session(), current_staff(), request_id), outcome.status)
+    return redirect(url_for("console.request_detail", request_id=request_id))
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -182,23 +145,14 @@ def request_new() -> Response | tuple[str, int]:
             "text": request.form.get("text", ""), "urgent": request.form.get("urgent") == "on"}
     status = 200
     if request.method == "POST":
-        now = current_services().clock.now()
         resident_id = form["resident_id"]
-        try:
-            req = request_service.submit_request(
-                session, now=now, due_hours=settings.requests.due_hours,
-                resident_id=int(resident_id) if resident_id.isdigit() else -1,
-                type=form["type"], channel="console", text=form["text"], actor=user, urgent=form["urgent"],
-            )
-            record_audit(session, at=now, actor=user, action="request.submit", entity_type="request",
-                         entity_id=req.id, type=req.type)
-            session.commit()
-        except ServiceError as exc:
-            session.rollback()
-            flash(error_text(exc), "error")
-            status = 404 if isinstance(exc, NotFound) else exc.status
-        else:
-            flash(N_("工单已登记"), "success")
-            return redirect(url_for("console.request_detail", request_id=req.id))
+        outcome = form_action(lambda session, user, now: request_service.submit_request(
+            session, now=now, due_hours=settings.requests.due_hours,
+            resident_id=int(resident_id) if resident_id.isdigit() else -1, type=form["type"], channel="console",
+            text=form["text"], actor=user, urgent=form["urgent"], via="console",
+        ), done=N_("工单已登记"))
+        if outcome.ok:
+            return redirect(url_for("console.request_detail", request_id=outcome.value.id))
+        status = outcome.status
     return render_template("console/requests/new.html", residents=residents, form=form,
                            types=settings.requests.types, **_labels()), status

@@ -1,6 +1,7 @@
 """Console pages for the TV area: notices, rewards, redemptions, points, TV box pairing, today's check-ins.
 
-Every list and every action is scoped to the signed-in staff member's place (core/people/access.py).
+Every list and every action is scoped to the signed-in staff member's place (core.people.access and
+core.community.visibility); the community services do the writes and their audit.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
 from console.db import db_session
+from console.forms import form_action
 from console.nav import register_nav
 from core.clock import LOCAL_TZ, to_local
 from core.community import checkins as checkin_service
@@ -22,19 +24,29 @@ from core.community import notices as notice_service
 from core.community import points as points_service
 from core.community import rewards as reward_service
 from core.community import tvboxes as tvbox_service
+from core.community.visibility import (
+    find_open_redemption_for,
+    get_notice_for_edit,
+    get_redemption_for,
+    get_reward_for,
+    notice_place,
+    notice_scope,
+    redemption_scope,
+    reward_place,
+    reward_scope,
+)
 from core.container import current_services
-from core.errors import InvalidInput, NotFound, PermissionDenied, ServiceError
+from core.errors import InvalidInput, NotFound
 from core.i18n import N_
-from core.models.notices import Notice
-from core.models.places import Courtyard, Household, Village
+from core.models.places import Courtyard, Household
 from core.models.rewards import Redemption, Reward
 from core.models.tvbox import TvBox
 from core.people.access import (
     MANAGER_ROLES,
-    can_see_place,
+    get_courtyard_for,
     get_household_for,
     household_scope,
-    place_clause,
+    scoped_courtyards,
     scoped_households,
 )
 
@@ -50,37 +62,12 @@ def _now() -> dt.datetime:
     return current_services().clock.now()
 
 
-def _fail(exc: ServiceError) -> None:
-    flash(str(exc).split(" / ")[0], "error")
-
-
 def _households(user: Any) -> list[Household]:
     return list(db_session().scalars(scoped_households(user).order_by(Household.courtyard_id, Household.id)))
 
 
 def _courtyards(user: Any) -> list[Courtyard]:
-    ids = sa.select(Household.courtyard_id).where(Household.id.in_(
-        scoped_households(user).with_only_columns(Household.id)))
-    query = sa.select(Courtyard).order_by(Courtyard.id)
-    if user.role == "admin":
-        return list(db_session().scalars(query))
-    if user.role == "town":
-        return list(db_session().scalars(query.join(Village).where(Village.town_id == user.town_id)))
-    if user.role in ("village", "grid_worker"):
-        return list(db_session().scalars(query.where(Courtyard.village_id == user.village_id)))
-    return list(db_session().scalars(query.where(Courtyard.id.in_(ids))))
-
-
-def _courtyard_for(user: Any, courtyard_id: int) -> Courtyard:
-    courtyard = db_session().get(Courtyard, courtyard_id)
-    if courtyard is None or courtyard.id not in {c.id for c in _courtyards(user)}:
-        raise NotFound("找不到这个小院 / courtyard not found")
-    return courtyard
-
-
-def _redemption_scope(user: Any):
-    return place_clause(user, courtyard_col=Redemption.courtyard_id, village_col=Redemption.village_id,
-                        town_col=Redemption.town_id)
+    return list(db_session().scalars(scoped_courtyards(user).order_by(Courtyard.id)))
 
 
 def _int(name: str, default: int | None = None) -> int | None:
@@ -97,22 +84,20 @@ def _int(name: str, default: int | None = None) -> int | None:
 def tv_points() -> Any:
     """Award or deduct for one household; the batch form for a whole 小院; recent entries."""
     user = current_staff()
-    session = db_session()
     categories = points_service.point_categories(current_services().settings)
     if request.method == "POST":
-        try:
+        def award(session, user, now) -> int:
             household = get_household_for(session, user, _int("household_id", 0) or 0)
             points_service.award_points(
-                session, now=_now(), household_id=household.id, delta=_int("delta", 0) or 0,
+                session, now=now, household_id=household.id, delta=_int("delta", 0) or 0,
                 category=request.form.get("category", ""), reason=request.form.get("reason", ""), actor=user,
                 categories=categories,
             )
-            session.commit()
-            flash(N_("已记分"), "success")
-            return redirect(url_for("console.tv_points_household", household_id=household.id))
-        except ServiceError as exc:
-            session.rollback()
-            _fail(exc)
+            return household.id
+
+        outcome = form_action(award, done=N_("已记分"))
+        if outcome.ok:
+            return redirect(url_for("console.tv_points_household", household_id=outcome.value))
     return render_template("console/tv/points.html", households=_households(user), courtyards=_courtyards(user),
                            categories=categories)
 
@@ -125,7 +110,7 @@ def tv_points_batch(courtyard_id: int) -> Any:
     session = db_session()
     categories = points_service.point_categories(current_services().settings)
     try:
-        courtyard = _courtyard_for(user, courtyard_id)
+        courtyard = get_courtyard_for(session, user, courtyard_id)
     except NotFound:
         return render_template("console/error.html", title=N_("找不到"), message=N_("找不到这个小院")), 404
     households = list(session.scalars(sa.select(Household).where(Household.courtyard_id == courtyard.id)
@@ -140,16 +125,13 @@ def tv_points_batch(courtyard_id: int) -> Any:
                     reason=request.form.get(f"reason_{household.id}", "") or request.form.get("reason", ""),
                     category=(N_("扣分") if delta < 0 and "扣分" in categories else ""),
                 ))
-        try:
-            result = points_service.award_batch(session, now=_now(), courtyard_id=courtyard.id, lines=lines,
-                                                category=request.form.get("category", ""), actor=user,
-                                                categories=categories)
-            session.commit()
-            flash(gettext("已为 %(n)s 户记分", n=len(result.entries)), "success")
+        outcome = form_action(
+            lambda session, user, now: points_service.award_batch(
+                session, now=now, courtyard_id=courtyard.id, lines=lines,
+                category=request.form.get("category", ""), actor=user, categories=categories),
+            done=lambda result: gettext("已为 %(n)s 户记分", n=len(result.entries)))
+        if outcome.ok:
             return redirect(url_for("console.tv_points_batch", courtyard_id=courtyard.id))
-        except ServiceError as exc:
-            session.rollback()
-            _fail(exc)
     return render_template("console/tv/points_batch.html", courtyard=courtyard, households=households,
                            categories=categories)
 
@@ -165,17 +147,14 @@ def tv_points_household(household_id: int) -> Any:
     except NotFound:
         return render_template("console/error.html", title=N_("找不到"), message=N_("找不到这一户")), 404
     if request.method == "POST":
-        try:
+        def reverse(session, user, now) -> None:
             entry = session.get(points_service.PointEntry, _int("entry_id", 0) or 0)
             if entry is None or entry.household_id != household.id:
-                raise NotFound("找不到这条积分记录 / entry not found")
-            points_service.reverse_entry(session, now=_now(), entry_id=entry.id,
+                raise NotFound(N_("找不到这条积分记录"))
+            points_service.reverse_entry(session, now=now, entry_id=entry.id,
                                          reason=request.form.get("reason", ""), actor=user)
-            session.commit()
-            flash(N_("已冲正"), "success")
-        except ServiceError as exc:
-            session.rollback()
-            _fail(exc)
+
+        form_action(reverse, done=N_("已冲正"))
         return redirect(url_for("console.tv_points_household", household_id=household.id))
     return render_template("console/tv/points_household.html", household=household,
                            balance=points_service.balance(session, household.id),
@@ -190,46 +169,32 @@ def tv_rewards() -> Any:
     """The catalogue of the villages (and 小院) in scope: add rewards, change stock, switch on/off."""
     user = current_staff()
     session = db_session()
-    courtyards = _courtyards(user)
-    village_ids = sorted({c.village_id for c in courtyards})
     if request.method == "POST":
-        try:
+        def change(session, user, now) -> None:
             action = request.form.get("action", "create")
             if action == "create":
-                courtyard_id = _int("courtyard_id") if request.form.get("courtyard_id") else None
-                if user.role == "courtyard_head":
-                    courtyard_id = user.courtyard_id
-                village_id = _int("village_id", 0) or (village_ids[0] if village_ids else 0)
-                if courtyard_id is not None:
-                    village_id = _courtyard_for(user, courtyard_id).village_id
-                if village_id not in village_ids:
-                    raise PermissionDenied("不能为这个村添加奖品 / not your village")
+                village_id, courtyard_id = reward_place(
+                    session, user, village_id=_int("village_id", 0) or None,
+                    courtyard_id=_int("courtyard_id") if request.form.get("courtyard_id") else None)
                 reward_service.create_reward(
-                    session, now=_now(), village_id=village_id, courtyard_id=courtyard_id,
+                    session, now=now, village_id=village_id, courtyard_id=courtyard_id,
                     name=request.form.get("name", ""), cost=_int("cost", 0) or 0, stock=_int("stock", 0) or 0,
                     description=request.form.get("description", ""), photo_url=request.form.get("photo_url", ""),
                     pickup_place=request.form.get("pickup_place", ""), actor=user,
                 )
-            else:
-                reward = session.get(Reward, _int("reward_id", 0) or 0)
-                if reward is None or reward.village_id not in village_ids or (
-                        user.role == "courtyard_head" and reward.courtyard_id != user.courtyard_id):
-                    raise NotFound("找不到这个奖品 / reward not found")
-                if action == "stock":
-                    reward_service.adjust_stock(session, now=_now(), reward_id=reward.id,
-                                                change=_int("change", 0) or 0, actor=user)
-                elif action == "toggle":
-                    reward_service.update_reward(session, now=_now(), reward=reward, actor=user,
-                                                 active=not reward.active)
-            session.commit()
-            flash(N_("已保存"), "success")
-        except ServiceError as exc:
-            session.rollback()
-            _fail(exc)
+                return
+            reward = get_reward_for(session, user, _int("reward_id", 0) or 0)
+            if action == "stock":
+                reward_service.adjust_stock(session, now=now, reward_id=reward.id, change=_int("change", 0) or 0,
+                                            actor=user)
+            elif action == "toggle":
+                reward_service.update_reward(session, now=now, reward=reward, actor=user, active=not reward.active)
+
+        form_action(change, done=N_("已保存"))
         return redirect(url_for("console.tv_rewards"))
-    rewards = list(session.scalars(sa.select(Reward).where(Reward.village_id.in_(village_ids))
+    rewards = list(session.scalars(sa.select(Reward).where(reward_scope(user))
                                    .order_by(Reward.village_id, Reward.sort_order, Reward.id)))
-    return render_template("console/tv/rewards.html", rewards=rewards, courtyards=courtyards)
+    return render_template("console/tv/rewards.html", rewards=rewards, courtyards=_courtyards(user))
 
 
 @bp.route("/tv/redemptions", methods=["GET", "POST"])
@@ -239,39 +204,21 @@ def tv_redemptions() -> Any:
     user = current_staff()
     session = db_session()
     if request.method == "POST":
-        try:
-            action = request.form.get("action", "collect")
-            if action == "collect":
-                code = request.form.get("code", "")
-                villages = sorted({c.village_id for c in _courtyards(user)})
-                found = None
-                for village_id in villages:
-                    try:
-                        found = reward_service.find_open_by_code(session, village_id=village_id, code=code)
-                        break
-                    except NotFound:
-                        continue
-                if found is None or not session.scalar(sa.select(Redemption.id).where(
-                        Redemption.id == found.id, _redemption_scope(user))):
-                    raise NotFound("没有这个取货码的待取兑换 / no open redemption with this code")
-                reward_service.collect(session, now=_now(), redemption=found, actor=user)
-                flash(gettext("已领取：%(name)s", name=found.reward_name), "success")
-            else:
-                item = session.scalar(sa.select(Redemption).where(Redemption.id == (_int("redemption_id", 0) or 0),
-                                                                  _redemption_scope(user)))
-                if item is None:
-                    raise NotFound("找不到这次兑换 / redemption not found")
-                reward_service.cancel(session, now=_now(), redemption=item, reason=request.form.get("reason", ""),
-                                      actor=user)
-                flash(N_("已取消，积分已退还"), "success")
-            session.commit()
-        except ServiceError as exc:
-            session.rollback()
-            _fail(exc)
+        def change(session, user, now) -> str:
+            if request.form.get("action", "collect") == "collect":
+                found = find_open_redemption_for(session, user, request.form.get("code", ""))
+                reward_service.collect(session, now=now, redemption=found, actor=user)
+                return gettext("已领取：%(name)s", name=found.reward_name)
+            item = get_redemption_for(session, user, _int("redemption_id", 0) or 0)
+            reward_service.cancel(session, now=now, redemption=item, reason=request.form.get("reason", ""),
+                                  actor=user)
+            return N_("已取消，积分已退还")
+
+        form_action(change, done=lambda message: message)
         return redirect(url_for("console.tv_redemptions"))
     status = request.args.get("status", "open")
     query = sa.select(Redemption, Household.name).join(Household, Redemption.household_id == Household.id).where(
-        _redemption_scope(user))
+        redemption_scope(user))
     if status in ("open", "collected", "cancelled"):
         query = query.where(Redemption.status == status)
     rows = list(session.execute(query.order_by(Redemption.created_at.desc()).limit(200)))
@@ -280,34 +227,13 @@ def tv_redemptions() -> Any:
 
 # --- notices -----------------------------------------------------------------------------------
 
-def _notice_scope(user: Any):
-    if user.role == "admin":
-        return sa.true()
-    if user.role == "town":
-        return Notice.town_id == user.town_id
-    if user.role in ("village", "grid_worker"):
-        return sa.and_(Notice.town_id == user.town_id,
-                       sa.or_(Notice.audience == "town", Notice.village_id == user.village_id))
-    return sa.and_(Notice.town_id == user.town_id, sa.or_(
-        Notice.audience == "town", sa.and_(Notice.audience == "village", Notice.village_id == user.village_id),
-        Notice.courtyard_id == user.courtyard_id))
-
-
-def _may_edit(user: Any, notice: Notice) -> bool:
-    if notice.audience == "town":
-        return user.role in ("admin", "town") and (user.role == "admin" or notice.town_id == user.town_id)
-    return can_see_place(user, courtyard_id=notice.courtyard_id if notice.audience == "courtyard" else None,
-                         village_id=notice.village_id if user.role != "courtyard_head" else None,
-                         town_id=notice.town_id)
-
-
 def _parse_local(raw: str | None) -> dt.datetime | None:
     if not raw:
         return None
     try:
         return dt.datetime.fromisoformat(raw).replace(tzinfo=LOCAL_TZ)
     except ValueError as exc:
-        raise InvalidInput("时间格式不对 / bad time") from exc
+        raise InvalidInput(N_("时间格式不对")) from exc
 
 
 def _notice_fields() -> dict[str, Any]:
@@ -326,39 +252,18 @@ def tv_notices() -> Any:
     """Post a notice for the town / a village / a 小院 in scope; list the notices in scope."""
     user = current_staff()
     session = db_session()
-    courtyards = _courtyards(user)
     if request.method == "POST":
-        try:
+        def post(session, user, now) -> None:
             audience = request.form.get("audience", "courtyard")
-            courtyard_id = _int("courtyard_id")
-            village_id = None
-            town_id = user.town_id
-            if audience == "town":
-                if user.role not in ("admin", "town"):
-                    raise PermissionDenied("只有镇里可以发全镇通知 / only the town may post to the whole town")
-                town_id = user.town_id or session.scalar(sa.select(Village.town_id).limit(1))
-            elif audience == "village":
-                if user.role == "courtyard_head":
-                    raise PermissionDenied("院长只能发本小院的通知 / heads post to their courtyard")
-                courtyard = _courtyard_for(user, courtyard_id or 0)
-                village_id = courtyard.village_id
-                courtyard_id = None
-            else:
-                courtyard = _courtyard_for(user, courtyard_id or 0)
-                village_id = courtyard.village_id
-            if town_id is None and village_id is not None:
-                town_id = session.get(Village, village_id).town_id
-            fields = _notice_fields()
-            notice_service.post_notice(session, now=_now(), audience=audience, town_id=town_id, village_id=village_id,
-                                       courtyard_id=courtyard_id, actor=user, **fields)
-            session.commit()
-            flash(N_("通知已发布"), "success")
+            town_id, village_id, courtyard_id = notice_place(session, user, audience=audience,
+                                                             courtyard_id=_int("courtyard_id"))
+            notice_service.post_notice(session, now=now, audience=audience, town_id=town_id, village_id=village_id,
+                                       courtyard_id=courtyard_id, actor=user, **_notice_fields())
+
+        if form_action(post, done=N_("通知已发布")).ok:
             return redirect(url_for("console.tv_notices"))
-        except ServiceError as exc:
-            session.rollback()
-            _fail(exc)
-    notices = list(session.scalars(notice_service.notices_in_scope(session, _notice_scope(user)).limit(200)))
-    return render_template("console/tv/notices.html", notices=notices, courtyards=courtyards,
+    notices = list(session.scalars(notice_service.notices_in_scope(session, notice_scope(user)).limit(200)))
+    return render_template("console/tv/notices.html", notices=notices, courtyards=_courtyards(user),
                            labels=notice_service.CATEGORY_LABELS, audiences=notice_service.AUDIENCE_LABELS,
                            now=_now(), edit=None)
 
@@ -368,22 +273,19 @@ def tv_notices() -> Any:
 def tv_notice_edit(notice_id: int) -> Any:
     """Edit or withdraw a notice in scope."""
     user = current_staff()
-    session = db_session()
-    notice = session.scalar(sa.select(Notice).where(Notice.id == notice_id, _notice_scope(user)))
-    if notice is None or not _may_edit(user, notice):
+    try:
+        notice = get_notice_for_edit(db_session(), user, notice_id)
+    except NotFound:
         return render_template("console/error.html", title=N_("找不到"), message=N_("找不到这条通知")), 404
     if request.method == "POST":
-        try:
+        def edit(session, user, now) -> None:
             fields = _notice_fields()
             fields["publish_from"] = fields["publish_from"] or notice.publish_from
             fields["withdrawn"] = bool(request.form.get("withdrawn"))
-            notice_service.edit_notice(session, now=_now(), notice=notice, actor=user, **fields)
-            session.commit()
-            flash(N_("已保存"), "success")
+            notice_service.edit_notice(session, now=now, notice=notice, actor=user, **fields)
+
+        if form_action(edit, done=N_("已保存")).ok:
             return redirect(url_for("console.tv_notices"))
-        except ServiceError as exc:
-            session.rollback()
-            _fail(exc)
     return render_template("console/tv/notices.html", notices=[], courtyards=_courtyards(user),
                            labels=notice_service.CATEGORY_LABELS, audiences=notice_service.AUDIENCE_LABELS,
                            now=_now(), edit=notice, to_local=to_local)
@@ -399,32 +301,28 @@ def tv_boxes() -> Any:
     session = db_session()
     services = current_services()
     if request.method == "POST":
-        action = request.form.get("action", "pair")
-        try:
-            if action == "pair":
+        def change(session, user, now) -> str:
+            if request.form.get("action", "pair") == "pair":
                 household = get_household_for(session, user, _int("household_id", 0) or 0)
                 code = request.form.get("code", "")
                 label, user_id = tvbox_service.actor_label_of(user), user.id
                 try:
-                    tvbox_service.pair_box(session, now=_now(), code=code, household_id=household.id, actor=user,
+                    tvbox_service.pair_box(session, now=now, code=code, household_id=household.id, actor=user,
                                            config=tvbox_service.TvConfig.from_settings(services.settings))
                 except NotFound:
-                    session.rollback()
-                    tvbox_service.record_failed_pairing(services.session_factory, now=_now(), actor_label=label,
+                    session.rollback()  # the failure is counted in its own transaction, which must survive
+                    tvbox_service.record_failed_pairing(services.session_factory, now=now, actor_label=label,
                                                         actor_id=user_id, code=code)
                     raise
-                flash(gettext("配对成功：%(name)s", name=household.name), "success")
-            else:
-                box = session.get(TvBox, _int("box_id", 0) or 0)
-                if box is None or box.household_id is None:
-                    raise NotFound("找不到这台机顶盒 / box not found")
-                get_household_for(session, user, box.household_id)
-                tvbox_service.revoke_box(session, now=_now(), box_id=box.id, actor=user)
-                flash(N_("已解除配对"), "success")
-            session.commit()
-        except ServiceError as exc:
-            session.rollback()
-            _fail(exc)
+                return gettext("配对成功：%(name)s", name=household.name)
+            box = session.get(TvBox, _int("box_id", 0) or 0)
+            if box is None or box.household_id is None:
+                raise NotFound(N_("找不到这台机顶盒"))
+            get_household_for(session, user, box.household_id)
+            tvbox_service.revoke_box(session, now=now, box_id=box.id, actor=user)
+            return N_("已解除配对")
+
+        form_action(change, done=lambda message: message)
         return redirect(url_for("console.tv_boxes"))
     boxes = tvbox_service.boxes_in_scope(session, Household.id.in_(
         scoped_households(user).with_only_columns(Household.id)))
@@ -442,5 +340,4 @@ def tv_checkins() -> Any:
     visible = {h.id for h in _households(user)}
     missing = [r for r in checkin_service.missing_checkins(session, now=now, only_tv_households=False)
                if r.household_id in visible]
-    return render_template("console/tv/checkins.html", done=done, missing=missing, today=to_local(now).date(),
-                           )
+    return render_template("console/tv/checkins.html", done=done, missing=missing, today=to_local(now).date())

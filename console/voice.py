@@ -12,13 +12,13 @@ from console.db import db_session
 from console.nav import MANAGERS, register_nav
 from core.clock import to_local
 from core.container import current_services
+from core.errors import NotFound
 from core.i18n import N_
 from core.models.calls import CallLog, CallRecording, DryRunRecord
 from core.models.helpcalls import HelpCall
-from core.models.places import Village
-from core.people.access import place_clause
 from core.phone.calls import recording_bytes
 from core.phone.telephony.port import TelephonyError
+from core.phone.visibility import call_scope, get_call_for, get_recording_for, help_call_scope
 from core.phones import mask_phone
 
 LEG_LABELS = {
@@ -35,11 +35,6 @@ register_nav("console.voice_calls", N_("电话记录"), MANAGERS, 60)
 register_nav("console.voice_help_calls", N_("一键呼叫"), MANAGERS, 61)
 
 
-def _call_scope(user):
-    town = sa.select(Village.town_id).where(Village.id == CallLog.village_id).scalar_subquery()
-    return place_clause(user, courtyard_col=CallLog.courtyard_id, village_col=CallLog.village_id, town_col=town)
-
-
 def _speech_warning() -> bool:
     return current_services().asr is None
 
@@ -49,7 +44,7 @@ def _speech_warning() -> bool:
 def voice_calls() -> str:
     """Recent calls to the village line in the user's scope."""
     session = db_session()
-    calls = list(session.scalars(sa.select(CallLog).where(_call_scope(current_staff()))
+    calls = list(session.scalars(sa.select(CallLog).where(call_scope(current_staff()))
                                  .order_by(CallLog.started_at.desc(), CallLog.id.desc()).limit(200)))
     return render_template("console/voice/calls.html", calls=calls, mask=mask_phone, local=to_local,
                            outcomes=OUTCOME_LABELS, speech_off=_speech_warning())
@@ -60,8 +55,9 @@ def voice_calls() -> str:
 def voice_call_detail(call_id: int) -> str:
     """One call: the path taken, what was heard, the outcome, the recordings."""
     session = db_session()
-    entry = session.scalar(sa.select(CallLog).where(CallLog.id == call_id, _call_scope(current_staff())))
-    if entry is None:
+    try:
+        entry = get_call_for(session, current_staff(), call_id)
+    except NotFound:
         abort(404)
     recordings = list(session.scalars(sa.select(CallRecording).where(CallRecording.call_log_id == entry.id)
                                       .order_by(CallRecording.id)))
@@ -73,11 +69,9 @@ def voice_call_detail(call_id: int) -> str:
 @staff_required(*MANAGERS)
 def voice_recording(recording_id: int) -> Response:
     """The audio of a recording (kept locally; fetched from the provider once if needed)."""
-    session = db_session()
-    recording = session.get(CallRecording, recording_id)
-    entry = session.get(CallLog, recording.call_log_id) if recording and recording.call_log_id else None
-    if entry is None or session.scalar(sa.select(CallLog.id).where(CallLog.id == entry.id,
-                                                                   _call_scope(current_staff()))) is None:
+    try:
+        recording = get_recording_for(db_session(), current_staff(), recording_id)
+    except NotFound:
         abort(404)
     services = current_services()
     try:
@@ -92,10 +86,8 @@ def voice_recording(recording_id: int) -> Response:
 def voice_help_calls() -> str:
     """Help calls (一键呼叫) with each leg's outcome."""
     session = db_session()
-    scope = place_clause(current_staff(), courtyard_col=HelpCall.courtyard_id, village_col=HelpCall.village_id,
-                         town_col=HelpCall.town_id)
-    calls = list(session.scalars(sa.select(HelpCall).where(scope).options(selectinload(HelpCall.legs))
-                                 .order_by(HelpCall.id.desc()).limit(100)))
+    calls = list(session.scalars(sa.select(HelpCall).where(help_call_scope(current_staff()))
+                                 .options(selectinload(HelpCall.legs)).order_by(HelpCall.id.desc()).limit(100)))
     return render_template("console/voice/help_calls.html", calls=calls, local=to_local, leg_labels=LEG_LABELS,
                            help_labels=HELP_LABELS)
 

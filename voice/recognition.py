@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from core.container import Services
 from core.db import transaction
 from core.models.calls import CallLog, CallRecording
-from core.phone.calls import RECORDINGS_DIR, attach_transcript, claim_recording, recording_bytes
+from core.phone.calls import RECORDINGS_DIR, claim_recording, recording_bytes, store_recognition
 from voice.audio import to_pcm16k
 from voice.intents import classify
 
@@ -40,16 +40,14 @@ def _grammar_first(services: Services) -> bool:
 def _store(services: Services, recording_id: int, *, text: str | None, confidence: float | None, error: str = "",
            local: str | None = None) -> None:
     with transaction(services.session_factory) as session:
-        row = session.get(CallRecording, recording_id)
-        row.status = "failed" if error else "done"
-        row.text, row.confidence, row.error = text, confidence, error
-        row.local_file = local or row.local_file
-        row.finished_at = services.clock.now()
-        if row.request_id and text:
-            intent = classify(text)
-            attach_transcript(session, now=services.clock.now(), request_id=row.request_id, text=text,
-                              confidence=confidence, suggested_type=intent.request_type if intent else None,
-                              due_hours=services.settings.requests.due_hours)
+        store_recognition(session, now=services.clock.now(), recording_id=recording_id, text=text,
+                          confidence=confidence, error=error, local_file=local, suggest_type=_request_type_of,
+                          due_hours=services.settings.requests.due_hours)
+
+
+def _request_type_of(text: str) -> str | None:
+    intent = classify(text)
+    return intent.request_type if intent else None
 
 
 def run_recognition(services: Services, recording_id: int, ready_url: str | None = None) -> None:

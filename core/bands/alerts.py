@@ -36,6 +36,7 @@ from core.models.outbox import OutboxMessage
 from core.models.places import Resident
 from core.notify.outbox import Recipient, enqueue_message
 from core.people import directory as people
+from core.people.audit import record_audit
 from core.phone.confirmations import register_confirmation
 
 log = logging.getLogger(__name__)
@@ -238,9 +239,13 @@ def get_alert(session: Session, alert_id: int) -> Alert:
 
 
 def acknowledge_alert(
-    session: Session, *, now: dt.datetime, alert_id: int, by: str, via: str, user_id: int | None = None
+    session: Session, *, now: dt.datetime, alert_id: int, by: str, via: str, user_id: int | None = None,
+    actor: Any = None,
 ) -> Alert:
-    """Someone has taken the alert: stop escalating; it must be resolved within its ack timeout."""
+    """Someone has taken the alert: stop escalating; it must be resolved within its ack timeout.
+
+    `via` says how (console, call, sms, cli); the audit entry names `actor` (a User), else `by`.
+    """
     alert = get_alert(session, alert_id)
     if alert.status == "acknowledged":
         return alert
@@ -257,27 +262,32 @@ def acknowledge_alert(
     cancel_pending_calls(session, alert.id)
     _tell_others(session, alert, now=now, kind="acknowledged", skip_user_id=user_id, skip_name=by,
                  text=f"【小院+】{by}已确认处理：{alert.summary}。")
+    record_audit(session, at=now, actor=actor if actor is not None else by, action="alert.acknowledge",
+                 entity_type="alert", entity_id=alert.id, via=via)
     log.info("alert %s acknowledged via %s", alert.id, via)
     return alert
 
 
 def resolve_alert(
-    session: Session, *, now: dt.datetime, alert_id: int, note: str, by: str, user_id: int | None = None
+    session: Session, *, now: dt.datetime, alert_id: int, note: str, by: str, user_id: int | None = None,
+    via: str = "console", actor: Any = None,
 ) -> Alert:
-    """Close an alert with a note saying what was done."""
+    """Close an alert with a note saying what was done (audited like `acknowledge_alert`)."""
     if not note or not note.strip():
         raise InvalidInput("请写明处理情况 / a note is required")
     alert = get_alert(session, alert_id)
     if alert.status not in ACTIVE_STATUSES:
         raise InvalidTransition("这条告警已经结束 / the alert is already closed")
     if alert.acknowledged_at is None:
-        alert.acknowledged_at, alert.acknowledged_by, alert.acknowledged_via = now, by[:80], "console"
+        alert.acknowledged_at, alert.acknowledged_by, alert.acknowledged_via = now, by[:80], via
         alert.ack_user_id = user_id
     alert.status = "resolved"
     alert.resolved_at = now
     alert.resolved_by = by[:80]
     alert.resolution_note = note.strip()
     _close(session, alert, now)
+    record_audit(session, at=now, actor=actor if actor is not None else by, action="alert.resolve",
+                 entity_type="alert", entity_id=alert.id, via=via)
     log.info("alert %s resolved", alert.id)
     return alert
 

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from core.errors import InvalidInput, NotFound
 from core.models.devices import Band, TelemetryAggregate, TelemetryReading
 from core.models.places import Resident
+from core.people.access import Viewer, get_resident_for
+from core.people.audit import record_audit
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{2,64}$")  # safe inside an MQTT topic and an ACL line
 PBKDF2_ITERATIONS = 1000
@@ -56,24 +58,38 @@ def _check_id(value: str, what: str) -> str:
 
 def add_band(
     session: Session, *, now: dt.datetime, device_id: str, site: str = "default", model: str = "",
-    interval_s: int = 60, resident_id: int | None = None, secret: str | None = None,
+    interval_s: int = 60, resident_id: int | None = None, secret: str | None = None, actor: Viewer | None = None,
 ) -> tuple[Band, str]:
-    """Register a band; return it and its MQTT secret (shown once; only the hash is kept)."""
+    """Register a band; return it and its MQTT secret (shown once; only the hash is kept).
+
+    A person registering (`actor`) may give it only to a resident they see; None is the system (demo,
+    simulator). Audited.
+    """
     _check_id(device_id, "设备号")
     _check_id(site, "站点")
     if session.scalar(sa.select(Band.id).where(Band.device_id == device_id)) is not None:
         raise InvalidInput("这个设备号已经登记过 / this device id is already registered")
     if not 10 <= interval_s <= 86400:
         raise InvalidInput("上报间隔应在10秒到1天之间 / interval must be 10 s – 1 day")
-    if resident_id is not None and session.get(Resident, resident_id) is None:
-        raise NotFound("找不到这位居民 / resident not found")
+    _check_resident(session, actor, resident_id)
     secret = secret or secrets.token_urlsafe(18)
     band = Band(device_id=device_id, site=site, model=model, interval_s=interval_s, resident_id=resident_id,
                 mqtt_password_hash=hash_secret(secret), thresholds={}, last_reading={}, rule_state={},
                 created_at=now)
     session.add(band)
     session.flush()
+    record_audit(session, at=now, actor=actor or "system", action="band.add", entity_type="band", entity_id=band.id,
+                 resident_id=resident_id)
     return band, secret
+
+
+def _check_resident(session: Session, actor: Viewer | None, resident_id: int | None) -> None:
+    if resident_id is None:
+        return
+    if actor is not None:
+        get_resident_for(session, actor, resident_id)
+    elif session.get(Resident, resident_id) is None:
+        raise NotFound("找不到这位居民 / resident not found")
 
 
 def get_band(session: Session, ref: str | int) -> Band:
@@ -89,13 +105,15 @@ def get_band(session: Session, ref: str | int) -> Band:
 
 
 def assign_band(
-    session: Session, *, band_ref: str | int, resident_id: int | None, thresholds: Mapping[str, Any] | None = None,
-    interval_s: int | None = None,
+    session: Session, *, now: dt.datetime, band_ref: str | int, resident_id: int | None,
+    thresholds: Mapping[str, Any] | None = None, interval_s: int | None = None, actor: Viewer | None = None,
 ) -> Band:
-    """Give a band to a resident (or take it back with None); optionally set threshold overrides."""
+    """Give a band to a resident (or take it back with None); optionally set threshold overrides. Audited.
+
+    A person (`actor`) may give it only to a resident they see.
+    """
     band = get_band(session, band_ref)
-    if resident_id is not None and session.get(Resident, resident_id) is None:
-        raise NotFound("找不到这位居民 / resident not found")
+    _check_resident(session, actor, resident_id)
     band.resident_id = resident_id
     band.rule_state = {}
     if thresholds is not None:
@@ -104,6 +122,8 @@ def assign_band(
     if interval_s is not None:
         band.interval_s = interval_s
     session.flush()
+    record_audit(session, at=now, actor=actor or "system", action="band.assign", entity_type="band",
+                 entity_id=band.id, resident_id=resident_id)
     return band
 
 

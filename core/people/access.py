@@ -1,22 +1,54 @@
 """Who may see what: every role is scoped to a place (or, for caregivers, to their residents).
 
-The filters return SQL clauses so that lists are scoped in the query, not after it.
+The filters return SQL clauses so that lists are scoped in the query, not after it. This module holds
+the place rules and the people area's own clauses (residents, households, 小院, staff accounts, the
+audit trail); each other area builds its clauses on these in its `visibility` module.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound, PermissionDenied
+from core.i18n import N_
+from core.models.audit import AuditEntry
 from core.models.places import CaregiverLink, Courtyard, Household, Resident, Village
-from core.models.requests import Request
 from core.models.staff import User
 
 MANAGER_ROLES = ("admin", "town", "village", "courtyard_head", "grid_worker")
 
 
-def place_clause(user: User, *, courtyard_col, village_col, town_col):
+@dataclass(frozen=True)
+class Operator:
+    """Whoever runs the `xiaoyuan` command line on the server: sees every place, like an admin.
+
+    Shell access to the server already is that power; the audit trail records `username` (the CLI's
+    `--by`, or "cli"). Never built from web input.
+    """
+
+    username: str = "cli"
+    role: str = "admin"
+    id: int | None = None
+    town_id: int | None = None
+    village_id: int | None = None
+    courtyard_id: int | None = None
+    locale: str = "zh"
+    active: bool = True
+
+    @property
+    def display_name(self) -> str:
+        """The name shown in timelines: the operator's label."""
+        return self.username
+
+
+OPERATOR = Operator()
+Viewer = User | Operator  # who a visibility clause is built for
+
+
+def place_clause(user: Viewer, *, courtyard_col, village_col, town_col):
     """A clause restricting rows with place columns to the user's scope (not for caregivers)."""
     if user.role == "admin":
         return sa.true()
@@ -29,11 +61,11 @@ def place_clause(user: User, *, courtyard_col, village_col, town_col):
     return sa.false()
 
 
-def _cared_resident_ids(user: User):
+def _cared_resident_ids(user: Viewer):
     return sa.select(CaregiverLink.resident_id).where(CaregiverLink.user_id == user.id)
 
 
-def resident_scope(user: User):
+def resident_scope(user: Viewer):
     """A clause on Resident (joined to Household, Courtyard, Village) for the user's scope."""
     if user.role == "caregiver":
         return Resident.id.in_(_cared_resident_ids(user))
@@ -42,7 +74,7 @@ def resident_scope(user: User):
     )
 
 
-def scoped_residents(user: User) -> sa.Select:
+def scoped_residents(user: Viewer) -> sa.Select:
     """A select of the residents the user may see."""
     return (
         sa.select(Resident)
@@ -53,7 +85,7 @@ def scoped_residents(user: User) -> sa.Select:
     )
 
 
-def household_scope(user: User):
+def household_scope(user: Viewer):
     """A clause on Household (joined to Courtyard, Village) for the user's scope."""
     if user.role == "caregiver":
         return Household.id.in_(
@@ -64,7 +96,7 @@ def household_scope(user: User):
     )
 
 
-def scoped_households(user: User) -> sa.Select:
+def scoped_households(user: Viewer) -> sa.Select:
     """A select of the households the user may see."""
     return (
         sa.select(Household)
@@ -74,18 +106,7 @@ def scoped_households(user: User) -> sa.Select:
     )
 
 
-def request_scope(user: User):
-    """A clause on Request for the user's scope."""
-    if user.role == "caregiver":
-        return Request.resident_id.in_(_cared_resident_ids(user))
-    clause = place_clause(
-        user, courtyard_col=Request.courtyard_id, village_col=Request.village_id, town_col=Request.town_id
-    )
-    # Whoever a request is assigned to can always see it.
-    return sa.or_(clause, Request.assignee_id == user.id)
-
-
-def can_see_place(user: User, *, courtyard_id: int | None, village_id: int | None, town_id: int | None) -> bool:
+def can_see_place(user: Viewer, *, courtyard_id: int | None, village_id: int | None, town_id: int | None) -> bool:
     """Whether a place (given by its ids) is inside the user's scope."""
     if user.role == "admin":
         return True
@@ -98,7 +119,7 @@ def can_see_place(user: User, *, courtyard_id: int | None, village_id: int | Non
     return False
 
 
-def get_resident_for(session: Session, user: User, resident_id: int) -> Resident:
+def get_resident_for(session: Session, user: Viewer, resident_id: int) -> Resident:
     """Load a resident the user may see; NotFound otherwise (never reveal other scopes)."""
     resident = session.scalar(scoped_residents(user).where(Resident.id == resident_id))
     if resident is None:
@@ -106,7 +127,7 @@ def get_resident_for(session: Session, user: User, resident_id: int) -> Resident
     return resident
 
 
-def get_household_for(session: Session, user: User, household_id: int) -> Household:
+def get_household_for(session: Session, user: Viewer, household_id: int) -> Household:
     """Load a household the user may see; NotFound otherwise."""
     household = session.scalar(scoped_households(user).where(Household.id == household_id))
     if household is None:
@@ -114,15 +135,59 @@ def get_household_for(session: Session, user: User, household_id: int) -> Househ
     return household
 
 
-def get_request_for(session: Session, user: User, request_id: int) -> Request:
-    """Load a request the user may see; NotFound otherwise."""
-    req = session.scalar(sa.select(Request).where(Request.id == request_id, request_scope(user)))
-    if req is None:
-        raise NotFound("找不到这张工单 / request not found")
-    return req
-
-
-def require_manager(user: User) -> None:
+def require_manager(user: Viewer) -> None:
     """Only staff roles (not caregivers) may manage requests and people."""
     if user.role not in MANAGER_ROLES:
         raise PermissionDenied("您的角色不能做这件事 / your role cannot do this")
+
+
+def courtyard_scope(user: Viewer):
+    """A clause on Courtyard (joined to Village): the 小院 a manager covers (none for caregivers)."""
+    return place_clause(user, courtyard_col=Courtyard.id, village_col=Courtyard.village_id, town_col=Village.town_id)
+
+
+def scoped_courtyards(user: Viewer) -> sa.Select:
+    """A select of the 小院 the user manages: where they may add households, rewards, notices, reminders."""
+    return sa.select(Courtyard).join(Village, Courtyard.village_id == Village.id).where(courtyard_scope(user))
+
+
+def get_courtyard_for(session: Session, user: Viewer, courtyard_id: int) -> Courtyard:
+    """Load a 小院 the user manages; NotFound otherwise."""
+    courtyard = session.scalar(scoped_courtyards(user).where(Courtyard.id == courtyard_id))
+    if courtyard is None:
+        raise NotFound(N_("找不到这个小院"))
+    return courtyard
+
+
+def user_scope(viewer: Viewer):
+    """A clause on User: the accounts a viewer may list and manage (their place and the places below it)."""
+    if viewer.role == "admin":
+        return sa.true()
+    if viewer.role == "town":
+        villages = sa.select(Village.id).where(Village.town_id == viewer.town_id)
+        return sa.or_(User.town_id == viewer.town_id, User.village_id.in_(villages))
+    if viewer.role == "village" and viewer.village_id is not None:
+        courtyards = sa.select(Courtyard.id).where(Courtyard.village_id == viewer.village_id)
+        return sa.or_(User.village_id == viewer.village_id, User.courtyard_id.in_(courtyards))
+    return User.id == viewer.id
+
+
+def audit_scope(viewer: Viewer):
+    """A clause on AuditEntry: what the accounts in the viewer's scope did (admins also see the system's)."""
+    if viewer.role == "admin":
+        return sa.true()
+    return AuditEntry.actor_id.in_(sa.select(User.id).where(user_scope(viewer)))
+
+
+def staff_covering(*, courtyard_id: int | None, village_id: int | None, town_id: int | None):
+    """A clause on User: active managers whose scope covers a place (who a request may be handed to)."""
+    return sa.and_(
+        User.active.is_(True),
+        User.role.in_(MANAGER_ROLES),
+        sa.or_(
+            User.role == "admin",
+            sa.and_(User.role == "town", User.town_id == town_id),
+            sa.and_(User.role.in_(("village", "grid_worker")), User.village_id == village_id),
+            sa.and_(User.role == "courtyard_head", User.courtyard_id == courtyard_id),
+        ),
+    )

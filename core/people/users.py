@@ -1,4 +1,7 @@
-"""Staff users: creation, argon2 password hashes, per-user API tokens (stored hashed)."""
+"""Staff users: accounts created within the creator's places, argon2 password hashes, sign-in, API tokens.
+
+Every change a person makes here is audited by the function that makes it.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
+from core.i18n import N_
+from core.models.places import Courtyard, Village
 from core.models.staff import ROLES, ApiToken, User
+from core.people import access
+from core.people.audit import record_audit
 from core.phones import normalise_phone
 
 _hasher = PasswordHasher()
@@ -53,6 +60,94 @@ def create_user(
     return user
 
 
+def creatable_roles(creator_role: str) -> tuple[str, ...]:
+    """The roles a user of `creator_role` may create accounts for (never above their own level)."""
+    if creator_role == "admin":
+        return ROLES
+    if creator_role == "town":
+        return ("town", "village", "courtyard_head", "grid_worker", "caregiver")
+    if creator_role == "village":
+        return ("courtyard_head", "grid_worker", "caregiver")
+    return ()
+
+
+def resolve_place(session: Session, creator: access.Viewer, role: str, *, town_id: int | None,
+                  village_id: int | None, courtyard_id: int | None) -> tuple[int | None, int | None, int | None]:
+    """(town_id, village_id, courtyard_id) for a new account: filled from the parents, inside the creator's scope."""
+    courtyard = session.get(Courtyard, courtyard_id) if courtyard_id else None
+    if courtyard_id and courtyard is None:
+        raise InvalidInput(N_("找不到这个小院"))
+    if courtyard is not None:
+        village_id = courtyard.village_id
+    village = session.get(Village, village_id) if village_id else None
+    if village_id and village is None:
+        raise InvalidInput(N_("找不到这个村"))
+    if village is not None:
+        town_id = village.town_id
+    if creator.role != "admin":
+        # Unplaced accounts (caregivers) are attached to the creator's place so the creator keeps seeing them.
+        town_id = town_id or creator.town_id
+        if creator.role == "village":
+            village_id = village_id or creator.village_id
+        if town_id != creator.town_id or (creator.role == "village" and village_id != creator.village_id):
+            raise InvalidInput(N_("只能在您管辖的范围内建账号"))
+    if role == "admin":
+        return None, None, None
+    if role == "town":
+        return town_id, None, None
+    if role == "courtyard_head":
+        return town_id, village_id, courtyard_id
+    return town_id, village_id, None
+
+
+def create_account(
+    session: Session, *, now: dt.datetime, creator: access.Viewer, username: str, password: str, role: str,
+    display_name: str = "", phone: str | None = None, town_id: int | None = None, village_id: int | None = None,
+    courtyard_id: int | None = None, replace_head: bool = False,
+) -> User:
+    """Create an account inside the creator's scope, never above their level.
+
+    A new 院长 becomes their 小院's head when it has none (new requests then reach them), or always
+    with `replace_head` (the operator installing a successor).
+    """
+    if role not in creatable_roles(creator.role):
+        raise InvalidInput(N_("您不能创建这种角色"))
+    town_id, village_id, courtyard_id = resolve_place(session, creator, role, town_id=town_id,
+                                                      village_id=village_id, courtyard_id=courtyard_id)
+    user = create_user(session, now=now, username=username.strip(), password=password, role=role,
+                       display_name=display_name.strip(), phone=phone, town_id=town_id, village_id=village_id,
+                       courtyard_id=courtyard_id)
+    if courtyard_id is not None:
+        courtyard = session.get(Courtyard, courtyard_id)
+        if courtyard is not None and (courtyard.head_user_id is None or replace_head):
+            courtyard.head_user_id = user.id  # new requests from this 小院 now reach the new 院长
+    record_audit(session, at=now, actor=creator, action="user.create", entity_type="user", entity_id=user.id,
+                 role=role)
+    return user
+
+
+def set_account_active(session: Session, *, now: dt.datetime, actor: access.Viewer, user_id: int,
+                       active: bool) -> User:
+    """Deactivate or reactivate an account in the actor's scope (never their own: NotFound / InvalidInput)."""
+    user = session.scalar(sa.select(User).where(User.id == user_id, access.user_scope(actor)))
+    if user is None:
+        raise NotFound(N_("找不到这个账号"))
+    if user.id == actor.id:
+        raise InvalidInput(N_("不能停用自己的账号"))
+    user.active = active
+    record_audit(session, at=now, actor=actor, action="user.active", entity_type="user", entity_id=user.id,
+                 active=active)
+    return user
+
+
+def sign_in(session: Session, *, now: dt.datetime, username: str, password: str) -> User | None:
+    """The active user with these credentials, with the sign-in audited; None (nothing recorded) otherwise."""
+    user = authenticate(session, username, password)
+    if user is not None:
+        record_audit(session, at=now, actor=user, action="login", entity_type="user", entity_id=user.id)
+    return user
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this username and password, or None."""
     user = session.scalar(sa.select(User).where(User.username == username))
@@ -71,10 +166,22 @@ def _token_hash(token: str) -> str:
 
 
 def issue_api_token(session: Session, *, now: dt.datetime, user: User, name: str) -> str:
-    """Create an API token for the user; the plain token is returned once and never stored."""
+    """Create an API token for the user (audited); the plain token is returned once and never stored."""
     token = "xy_" + secrets.token_urlsafe(32)
+    name = (name or "").strip()[:60] or "api"
     session.add(ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token), created_at=now))
     session.flush()
+    record_audit(session, at=now, actor=user, action="token.create", entity_type="user", entity_id=user.id, name=name)
+    return token
+
+
+def revoke_api_token(session: Session, *, now: dt.datetime, user: User, token_id: int) -> ApiToken:
+    """Revoke one of the user's own tokens (NotFound for anyone else's); audited."""
+    token = session.scalar(sa.select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id))
+    if token is None:
+        raise NotFound(N_("找不到这个令牌"))
+    token.revoked = True
+    record_audit(session, at=now, actor=user, action="token.revoke", entity_type="api_token", entity_id=token.id)
     return token
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -176,6 +177,27 @@ def attach_transcript(session: Session, *, now: dt.datetime, request_id: int, te
         req.type = suggested_type
         req.due_at = req.created_at + dt.timedelta(hours=due_hours[suggested_type])
     req.updated_at = now
+
+
+def store_recognition(session: Session, *, now: dt.datetime, recording_id: int, text: str | None,
+                      confidence: float | None, error: str = "", local_file: str | None = None,
+                      suggest_type: Callable[[str], str | None] | None = None,
+                      due_hours: dict[str, float] | None = None) -> None:
+    """Keep what recognition made of a recording (or why it failed); a transcript also goes on its request.
+
+    `suggest_type(text)` names the request type the words are about (the phone line's intents), used
+    to retype a generic message. Machine results are recorded on the rows themselves, not in the audit.
+    """
+    row = session.get(CallRecording, recording_id)
+    if row is None:
+        return
+    row.status = "failed" if error else "done"
+    row.text, row.confidence, row.error = text, confidence, error
+    row.local_file = local_file or row.local_file
+    row.finished_at = now
+    if row.request_id and text:
+        attach_transcript(session, now=now, request_id=row.request_id, text=text, confidence=confidence,
+                          suggested_type=suggest_type(text) if suggest_type else None, due_hours=due_hours or {})
 
 
 RECORDINGS_DIR = "recordings"

@@ -25,6 +25,7 @@ from core.models.places import Courtyard, Household, Resident, Village
 from core.models.staff import User
 from core.notify.outbox import Recipient, enqueue_message
 from core.people import access
+from core.people.audit import record_audit
 from core.people.directory import caregiver_chain, primary_resident, recipient_for_link
 from core.phone.confirmations import register_confirmation
 from core.requests.followup import household_has_tv
@@ -46,7 +47,7 @@ def default_call_at(at: dt.datetime, call_hour: int) -> dt.datetime:
 def create_reminder(session: Session, *, now: dt.datetime, actor: User | None, kind: str, text: str,
                     at: dt.datetime, courtyard_id: int | None = None, resident_id: int | None = None,
                     call_at: dt.datetime | None = None, always_call: bool = False, call_hour: int = 8) -> Reminder:
-    """Schedule a reminder for a 小院 or one resident (checked against the actor's scope)."""
+    """Schedule a reminder for a 小院 or one resident (checked against the actor's scope); audited."""
     if kind not in REMINDER_KINDS:
         raise InvalidInput(f"未知的提醒类型 / unknown reminder kind: {kind}")
     if not text.strip():
@@ -76,6 +77,8 @@ def create_reminder(session: Session, *, now: dt.datetime, actor: User | None, k
     )
     session.add(reminder)
     session.flush()
+    record_audit(session, at=now, actor=actor or "system", action="reminder.create", entity_type="reminder",
+                 entity_id=reminder.id, kind=reminder.kind)
     return reminder
 
 

@@ -24,8 +24,8 @@ from core.models.places import Courtyard
 from core.models.requests import Request, RequestEvent
 from core.models.staff import User
 from core.notify.outbox import enqueue_message, recipient_for_user
-from core.people import access
 from core.people.directory import town_staff, village_staff
+from core.requests.visibility import request_scope
 from core.requests.workorders import OPEN_STATUSES, type_label
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def build_digest(session: Session, user: User, now: dt.datetime) -> Digest:
     rows = session.execute(
         sa.select(Request, Courtyard.name)
         .outerjoin(Courtyard, Request.courtyard_id == Courtyard.id)
-        .where(access.request_scope(user), Request.status.in_(OPEN_STATUSES))
+        .where(request_scope(user), Request.status.in_(OPEN_STATUSES))
         .order_by(Request.due_at)
     ).all()
     overdue = [(r, c) for r, c in rows if r.due_at is not None and r.due_at <= now]

@@ -1,13 +1,18 @@
-"""Requests (工单): submit, assign, start, resolve, evaluate, close, reopen — with permission checks.
+"""Requests (工单): the lifecycle (one table of steps), and submit, assign, start, resolve, evaluate, close, reopen.
 
 `actor` is a staff User (checked against role and scope) or None for a trusted edge that has
-already identified the resident (the TV box token, the caller ID, a wristband).
+already identified the resident (the TV box token, the caller ID, a wristband) or for a job.
+A change a person makes is audited here, with `via` naming the surface (console, api, cli).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied
@@ -17,6 +22,7 @@ from core.models.requests import CHANNELS, Request, RequestEvent
 from core.models.staff import User
 from core.notify.outbox import enqueue_message, recipient_for_user
 from core.people import access
+from core.people.audit import record_audit
 from core.people.directory import courtyard_head, place_of_household
 
 TYPE_LABELS = {
@@ -38,6 +44,54 @@ STATUS_LABELS = {
 }
 SATISFACTION = ("satisfied", "basic", "dissatisfied", "unevaluated")
 OPEN_STATUSES = ("new", "assigned", "in_progress")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the lifecycle: the statuses it starts from, who may take it, and why it is refused otherwise."""
+
+    sources: tuple[str, ...]
+    refusal: str
+    roles: tuple[str, ...] = access.MANAGER_ROLES
+
+
+# The 工单 lifecycle. new → assigned (automatically, to the 院长) → in_progress → resolved → evaluated →
+# closed; 不满意 reopens; anything not closed can be closed (withdrawn, duplicate). Residents' own
+# edges (TV, phone follow-up) evaluate with actor None; staff steps need a manager role and the place.
+LIFECYCLE: dict[str, Step] = {
+    "assign": Step(OPEN_STATUSES, "工单已结束，不能改派 / request is finished; reopen it first"),
+    "start": Step(("new", "assigned"), "只有待处理的工单可以开始 / only a waiting request can be started"),
+    "resolve": Step(OPEN_STATUSES, "工单不在处理中 / request is not open"),
+    "evaluate": Step(("resolved",), "工单还没有解决，不能评价 / only a resolved request can be evaluated"),
+    "close": Step((*OPEN_STATUSES, "resolved", "evaluated"), "工单已关闭 / already closed"),
+    "reopen": Step(("resolved", "evaluated", "closed"), "工单还在处理中 / request is still open"),
+}
+
+
+def allowed_actions(role: str | None, status: str) -> list[str]:
+    """The steps a user of `role` may take on a request in `status`, in the order buttons show them."""
+    return [action for action, step in LIFECYCLE.items() if role in step.roles and status in step.sources]
+
+
+def check_step(action: str, req: Request, actor: User | None) -> None:
+    """Refuse a step the actor may not take (PermissionDenied / NotFound) or the status does not allow."""
+    step = LIFECYCLE[action]
+    if actor is not None and actor.role not in step.roles:
+        raise PermissionDenied("您的角色不能做这件事 / your role cannot do this")
+    _check_manage(actor, req)
+    if req.status not in step.sources:
+        raise InvalidTransition(step.refusal)
+
+
+def _audit(session: Session, req: Request, now: dt.datetime, actor: User | None, action: str, via: str | None,
+           **detail: Any) -> None:
+    """Record a person's change (system and resident edges are in the request's own timeline)."""
+    if actor is None:
+        return
+    if via:
+        detail["via"] = via
+    record_audit(session, at=now, actor=actor, action=f"request.{action}", entity_type="request", entity_id=req.id,
+                 **detail)
 
 
 def type_label(request_type: str) -> str:
@@ -99,6 +153,7 @@ def _notify_assignee(session: Session, req: Request, assignee: User, now: dt.dat
 
 
 def _check_manage(actor: User | None, req: Request) -> None:
+    """Staff must manage requests and cover the request's place (or have it assigned to them)."""
     if actor is None:
         return
     access.require_manager(actor)
@@ -125,6 +180,7 @@ def submit_request(
     details: dict | None = None,
     urgent: bool = False,
     system_label: str | None = None,
+    via: str | None = None,
 ) -> Request:
     """Create a request, assign it to the resident's 院长 and tell them through the outbox."""
     if type not in due_hours:
@@ -173,17 +229,17 @@ def submit_request(
         _event(req, now, None, "assigned", "assigned", note=head.display_name, system_label="auto")
         session.flush()
         _notify_assignee(session, req, head, now, "request.assigned")
+    _audit(session, req, now, actor, "submit", via, type=req.type)
     return req
 
 
 def assign_request(
-    session: Session, *, now: dt.datetime, actor: User | None, request_id: int, assignee_id: int, note: str = ""
+    session: Session, *, now: dt.datetime, actor: User | None, request_id: int, assignee_id: int, note: str = "",
+    via: str | None = None,
 ) -> Request:
     """Hand a request to another staff member (who must be able to see its place)."""
     req = _load(session, request_id)
-    _check_manage(actor, req)
-    if req.status not in OPEN_STATUSES:
-        raise InvalidTransition("工单已结束，不能改派 / request is finished; reopen it first")
+    check_step("assign", req, actor)
     assignee = session.get(User, assignee_id)
     if assignee is None or not assignee.active or assignee.role not in access.MANAGER_ROLES:
         raise InvalidInput("找不到这位工作人员 / no such staff member")
@@ -201,34 +257,34 @@ def assign_request(
         note=note or assignee.display_name,
     )
     _notify_assignee(session, req, assignee, now, "request.assigned")
+    _audit(session, req, now, actor, "assign", via, status=req.status)
     return req
 
 
 def start_request(
-    session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str = ""
+    session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str = "", via: str | None = None
 ) -> Request:
     """Mark a request as being worked on."""
     req = _load(session, request_id)
-    _check_manage(actor, req)
-    if req.status not in ("new", "assigned"):
-        raise InvalidTransition("只有待处理的工单可以开始 / only a waiting request can be started")
+    check_step("start", req, actor)
     req.started_at = now
     _event(req, now, actor, "started", "in_progress", note)
+    _audit(session, req, now, actor, "start", via, status=req.status)
     return req
 
 
-def resolve_request(session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str) -> Request:
+def resolve_request(session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str,
+                    via: str | None = None) -> Request:
     """Mark a request as resolved with what was done."""
     req = _load(session, request_id)
-    _check_manage(actor, req)
-    if req.status not in OPEN_STATUSES:
-        raise InvalidTransition("工单不在处理中 / request is not open")
+    check_step("resolve", req, actor)
     if not note.strip():
         raise InvalidInput("请写明怎么解决的 / say how it was resolved")
     req.resolved_at = now
     req.resolution = note.strip()
     req.supervised = False
     _event(req, now, actor, "resolved", "resolved", note)
+    _audit(session, req, now, actor, "resolve", via, status=req.status)
     return req
 
 
@@ -241,47 +297,47 @@ def evaluate_request(
     satisfaction: str,
     note: str = "",
     system_label: str = "resident",
+    via: str | None = None,
 ) -> Request:
     """Store the resident's satisfaction; 不满意 reopens the request."""
     req = _load(session, request_id)
-    if actor is not None:
-        _check_manage(actor, req)
+    _check_manage(actor, req)
     if satisfaction not in SATISFACTION:
         raise InvalidInput("评价只能是 满意 / 基本满意 / 不满意")
-    if req.status != "resolved":
-        raise InvalidTransition("工单还没有解决，不能评价 / only a resolved request can be evaluated")
+    check_step("evaluate", req, actor)
     req.satisfaction = satisfaction
     if satisfaction == "dissatisfied":
         _event(req, now, actor, "evaluated", None, note or satisfaction, system_label=system_label)
-        return _reopen(session, req, now, actor, "不满意 / dissatisfied", system_label)
-    if satisfaction == "unevaluated":
+        _reopen(session, req, now, actor, "不满意 / dissatisfied", system_label)
+    elif satisfaction == "unevaluated":
         req.closed_at = now
         _event(req, now, actor, "closed", "closed", note or "未评价 / unevaluated", system_label=system_label)
-        return req
-    _event(req, now, actor, "evaluated", "evaluated", note or satisfaction, system_label=system_label)
+    else:
+        _event(req, now, actor, "evaluated", "evaluated", note or satisfaction, system_label=system_label)
+    _audit(session, req, now, actor, "evaluate", via, status=req.status)
     return req
 
 
 def close_request(
-    session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str = ""
+    session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str = "", via: str | None = None
 ) -> Request:
     """Close a request (withdrawn, duplicate, or done after evaluation)."""
     req = _load(session, request_id)
-    _check_manage(actor, req)
-    if req.status == "closed":
-        raise InvalidTransition("工单已关闭 / already closed")
+    check_step("close", req, actor)
     req.closed_at = now
     _event(req, now, actor, "closed", "closed", note)
+    _audit(session, req, now, actor, "close", via, status=req.status)
     return req
 
 
-def reopen_request(session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str) -> Request:
+def reopen_request(session: Session, *, now: dt.datetime, actor: User | None, request_id: int, note: str,
+                   via: str | None = None) -> Request:
     """Reopen a resolved, evaluated or closed request."""
     req = _load(session, request_id)
-    _check_manage(actor, req)
-    if req.status in OPEN_STATUSES:
-        raise InvalidTransition("工单还在处理中 / request is still open")
-    return _reopen(session, req, now, actor, note, "system")
+    check_step("reopen", req, actor)
+    _reopen(session, req, now, actor, note, "system")
+    _audit(session, req, now, actor, "reopen", via, status=req.status)
+    return req
 
 
 def _reopen(
@@ -311,15 +367,20 @@ def is_overdue(req: Request, now: dt.datetime) -> bool:
     return req.status in OPEN_STATUSES and req.due_at is not None and req.due_at < now
 
 
-__all__ = [
-    "PermissionDenied",
-    "assign_request",
-    "close_request",
-    "evaluate_request",
-    "is_overdue",
-    "reopen_request",
-    "resolve_request",
-    "start_request",
-    "submit_request",
-    "type_label",
-]
+def overdue_clause(now: dt.datetime):
+    """A clause on Request: open requests past their due time (the SQL form of `is_overdue`)."""
+    return sa.and_(Request.status.in_(OPEN_STATUSES), Request.due_at.is_not(None), Request.due_at < now)
+
+
+STEPS: dict[str, Callable[..., Request]] = {
+    "assign": assign_request, "start": start_request, "resolve": resolve_request,
+    "evaluate": evaluate_request, "close": close_request, "reopen": reopen_request,
+}
+
+
+def take_step(session: Session, action: str, *, now: dt.datetime, actor: User | None, request_id: int,
+              via: str | None = None, **inputs: Any) -> Request:
+    """Take one lifecycle step by name (what the console's buttons and the API's routes post)."""
+    if action not in STEPS:
+        raise InvalidInput(f"未知操作 / unknown action: {action}")
+    return STEPS[action](session, now=now, actor=actor, request_id=request_id, via=via, **inputs)

@@ -10,8 +10,11 @@ import sqlalchemy as sa
 from core.db import transaction
 from core.errors import ServiceError
 from core.models.outbox import OutboxMessage
-from core.models.places import Courtyard, Household, Resident, Village
+from core.models.places import Courtyard, Household, Resident
 from core.models.requests import Request
+from core.notify.visibility import outbox_query
+from core.people.access import OPERATOR
+from core.requests.visibility import request_query
 from xiaoyuan.cli import CliContext, cli, echo_json, pass_ctx, with_services
 
 
@@ -66,22 +69,16 @@ def user() -> None:
 @click.option("--courtyard-id", type=int, default=None)
 @with_services
 def user_create(services, username, password, role, display_name, phone, town_id, village_id, courtyard_id) -> None:
-    """Create a staff user (prints the id)."""
-    from core.people.users import create_user
+    """Create a staff user (prints the id); a 院长 becomes the head of their 小院. Audited."""
+    from core.people.users import create_account
 
     try:
         with transaction(services.session_factory) as s:
-            if courtyard_id and not village_id:
-                village_id = s.get(Courtyard, courtyard_id).village_id
-            if village_id and not town_id:
-                town_id = s.get(Village, village_id).town_id
-            created = create_user(
-                s, now=services.clock.now(), username=username, password=password, role=role,
+            created = create_account(
+                s, now=services.clock.now(), creator=OPERATOR, username=username, password=password, role=role,
                 display_name=display_name, phone=phone, town_id=town_id, village_id=village_id,
-                courtyard_id=courtyard_id,
+                courtyard_id=courtyard_id, replace_head=True,
             )
-            if role == "courtyard_head" and courtyard_id:
-                s.get(Courtyard, courtyard_id).head_user_id = created.id
     except ServiceError as exc:
         _fail(exc)
     click.echo(created.id)
@@ -106,7 +103,7 @@ def request_submit(services, resident_id: int, request_type: str, text: str, cha
         with transaction(services.session_factory) as s:
             req = submit_request(
                 s, now=services.clock.now(), due_hours=services.settings.requests.due_hours,
-                resident_id=resident_id, type=request_type, channel=channel, text=text, system_label="cli",
+                resident_id=resident_id, type=request_type, channel=channel, text=text, actor=OPERATOR, via="cli",
             )
     except ServiceError as exc:
         _fail(exc)
@@ -120,9 +117,7 @@ def request_submit(services, resident_id: int, request_type: str, text: str, cha
 def request_list(services, status: str | None, as_json: bool) -> None:
     """List requests."""
     with services.session_factory() as s:
-        query = sa.select(Request).order_by(Request.id)
-        if status:
-            query = query.where(Request.status == status)
+        query = request_query(OPERATOR, now=services.clock.now(), status=status).order_by(Request.id)
         rows = [
             {
                 "id": r.id, "type": r.type, "status": r.status, "channel": r.channel, "text": r.text,
@@ -181,9 +176,7 @@ def outbox_group() -> None:
 def outbox_list(services, status: str | None, limit: int, as_json: bool) -> None:
     """List outbox messages, newest first (dry-run rows are marked not_sent)."""
     with services.session_factory() as s:
-        query = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
-        if status:
-            query = query.where(OutboxMessage.status == status)
+        query = outbox_query(OPERATOR, status=status).order_by(OutboxMessage.id.desc()).limit(limit)
         rows = [
             {"id": m.id, "channel": m.channel, "status": m.status, "template": m.template,
              "recipient": m.recipient_name, "recipient_user_id": m.recipient_user_id,

@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
+from core.bands.visibility import alert_query
 from core.db import transaction
 from core.errors import ServiceError
 from core.models.alerts import Alert
+from core.people.access import OPERATOR, Operator
 from xiaoyuan.cli import CliContext, cli, echo_json, pass_ctx, with_services
 
 
@@ -46,7 +48,7 @@ def band_add(services, device_id, site, model, interval_s, resident_id, as_json)
     try:
         with transaction(services.session_factory) as s:
             created, secret = add_band(s, now=services.clock.now(), device_id=device_id, site=site, model=model,
-                                       interval_s=interval_s, resident_id=resident_id)
+                                       interval_s=interval_s, resident_id=resident_id, actor=OPERATOR)
             row = band_row(created)
     except ServiceError as exc:
         _fail(exc)
@@ -83,8 +85,9 @@ def band_assign(services, band_ref, resident_id, unassign, thresholds, interval_
                 raise click.BadParameter(f"{item}: expected key=number") from exc
     try:
         with transaction(services.session_factory) as s:
-            assigned = assign_band(s, band_ref=band_ref, resident_id=None if unassign else resident_id,
-                                   thresholds=overrides, interval_s=interval_s)
+            assigned = assign_band(s, now=services.clock.now(), band_ref=band_ref,
+                                   resident_id=None if unassign else resident_id, thresholds=overrides,
+                                   interval_s=interval_s, actor=OPERATOR)
             click.echo(f"#{assigned.id} {assigned.device_id} → {assigned.resident_id}")
     except ServiceError as exc:
         _fail(exc)
@@ -195,12 +198,7 @@ def alert_group() -> None:
 def alert_list(services, status, as_json) -> None:
     """List alerts, newest first."""
     with services.session_factory() as s:
-        query = sa.select(Alert).order_by(Alert.id.desc())
-        if status == "active":
-            query = query.where(Alert.open_key.is_not(None))
-        elif status:
-            query = query.where(Alert.status == status)
-        rows = [_alert_row(a) for a in s.scalars(query)]
+        rows = [_alert_row(a) for a in s.scalars(alert_query(OPERATOR, status=status).order_by(Alert.id.desc()))]
     if as_json:
         echo_json(rows)
         return
@@ -213,12 +211,13 @@ def alert_list(services, status, as_json) -> None:
 @click.option("--by", required=True)
 @with_services
 def alert_ack(services, alert_id, by) -> None:
-    """Acknowledge an alert (stops the escalation)."""
+    """Acknowledge an alert (stops the escalation); audited as done by `--by` through the CLI."""
     from core.bands.alerts import acknowledge_alert
 
     try:
         with transaction(services.session_factory) as s:
-            acknowledge_alert(s, now=services.clock.now(), alert_id=alert_id, by=by, via="console")
+            acknowledge_alert(s, now=services.clock.now(), alert_id=alert_id, by=by, via="cli",
+                              actor=Operator(username=by))
     except ServiceError as exc:
         _fail(exc)
     click.echo("已确认 / acknowledged")
@@ -230,12 +229,13 @@ def alert_ack(services, alert_id, by) -> None:
 @click.option("--note", required=True)
 @with_services
 def alert_resolve(services, alert_id, by, note) -> None:
-    """Resolve an alert with a note."""
+    """Resolve an alert with a note; audited as done by `--by` through the CLI."""
     from core.bands.alerts import resolve_alert
 
     try:
         with transaction(services.session_factory) as s:
-            resolve_alert(s, now=services.clock.now(), alert_id=alert_id, note=note, by=by)
+            resolve_alert(s, now=services.clock.now(), alert_id=alert_id, note=note, by=by, via="cli",
+                          actor=Operator(username=by))
     except ServiceError as exc:
         _fail(exc)
     click.echo("已处理 / resolved")

@@ -11,6 +11,7 @@ from core.clock import LOCAL_TZ, as_utc, to_local
 from core.db import transaction
 from core.errors import ServiceError
 from core.models.ops import REMINDER_KINDS, Reminder
+from core.people.access import OPERATOR
 from xiaoyuan.cli import cli, echo_json, with_services
 
 
@@ -63,7 +64,7 @@ def reminder_add(services, courtyard_id: int | None, resident_id: int | None, ki
     call_hour = int({"reminder_call_hour": 8, **services.settings.section("ops")}["reminder_call_hour"])
     try:
         with transaction(services.session_factory) as session:
-            reminder = create_reminder(session, now=now, actor=None, kind=kind, text=text, at=at,
+            reminder = create_reminder(session, now=now, actor=OPERATOR, kind=kind, text=text, at=at,
                                        courtyard_id=courtyard_id, resident_id=resident_id, always_call=call,
                                        call_hour=call_hour)
             row = reminder_row(reminder)

@@ -62,6 +62,11 @@ def test_user_create_scopes_a_courtyard_head(run_cli):
     result = run_cli("user", "create", "--username", "newhead", "--role", "courtyard_head",
                      "--courtyard-id", "2", "--password", "long-enough-1")
     assert result.exit_code == 0, result.output
+    listed = json.loads(run_cli("request", "list", "--json").output)
+    assert listed  # the demo's requests are all visible to the operator
+    bad = run_cli("user", "create", "--username", "nohead", "--role", "courtyard_head",
+                  "--courtyard-id", "999", "--password", "long-enough-1")
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
 
 
 def test_check_passes_on_defaults_with_warnings_and_fails_on_half_twilio(run_cli):
