@@ -184,7 +184,7 @@ BODIES: dict[str, tuple[type[BaseModel], bool]] = {
 }
 
 
-@api.post("/requests/<int:request_id>/<any(assign, start, resolve, evaluate, close, reopen):action>")
+@api.post(f"/requests/<int:request_id>/<any({', '.join(request_service.LIFECYCLE)}):action>")
 @token_required
 def transition_request(request_id: int, action: str) -> Response:
     """Apply a transition (assign, start, resolve, evaluate, close, reopen) as the caller."""

@@ -24,7 +24,8 @@ def test_acknowledge_and_resolve_from_the_cli_are_audited_with_who_and_via_cli(s
     assert acked.exit_code == 0, acked.output
     (row,) = alerts(services)
     assert (row.status, row.acknowledged_by, row.acknowledged_via) == ("acknowledged", "值班员老周", "cli")
-    resolved = _run(db_url, tmp_path, "alert", "resolve", str(alert.id), "--by", "值班员老周", "--note", "电话问过，没事")
+    resolved = _run(db_url, tmp_path, "alert", "resolve", str(alert.id), "--by", "值班员老周",
+                    "--note", "电话问过，没事")
     assert resolved.exit_code == 0, resolved.output
     with services.session_factory() as s:
         entries = s.execute(sa.select(AuditEntry.action, AuditEntry.actor_label, AuditEntry.detail)
