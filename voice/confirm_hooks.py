@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def confirm_call() -> str:
     """Speak the message of an outbox voice call and ask for 1."""
     services = current_services()
-    message_id = int_arg("m")
+    message_id = int_arg("message")
     with services.session_factory() as session:
         message = session.get(OutboxMessage, message_id)
         text = message.text if message is not None else None
@@ -36,8 +36,8 @@ def confirm_call() -> str:
         return twiml.speak_then(speaker_for(services), [P("goodbye")], hangup=True)
     prompts = [(text, None)] if own_keys else [(text, None), P("confirm_ask")]
     return twiml.ask_digit(speaker_for(services), prompts,
-                           action=public_url(services, f"{BASE}/press", m=message_id),
-                           no_input_url=public_url(services, f"{BASE}/press", m=message_id, none=1), repeat=2)
+                           action=public_url(services, f"{BASE}/press", message=message_id),
+                           no_input_url=public_url(services, f"{BASE}/press", message=message_id, none=1), repeat=2)
 
 
 @bp.post("/twilio/confirm/press")
@@ -49,7 +49,7 @@ def confirm_press() -> str:
     if form("none") or not digit:
         return twiml.speak_then(speaker_for(services), [P("goodbye")], hangup=True)
     with transaction(services.session_factory) as session:
-        message = session.get(OutboxMessage, int_arg("m"))
+        message = session.get(OutboxMessage, int_arg("message"))
         reply = confirm(session, now=services.clock.now(), message=message, digits=digit) if message else None
     items = [(reply, None)] if reply else [P("confirm_thanks") if digit == "1" else P("goodbye")]
     return twiml.speak_then(speaker_for(services), items, hangup=True)
@@ -59,7 +59,7 @@ def confirm_press() -> str:
 @twilio_webhook
 def confirm_status() -> str:
     """Status of a confirmation call (logged; escalation is the subject's business)."""
-    log.info("confirmation call for message %s: %s", int_arg("m"), form("CallStatus") or "-")
+    log.info("confirmation call for message %s: %s", int_arg("message"), form("CallStatus") or "-")
     return twiml.empty()
 
 

@@ -1,7 +1,9 @@
 """The village phone line as the elder hears it: greeting, menu, keys, free speech, read-back, acts.
 
 Every route is a Twilio webhook under /voice/twilio/. State lives in the call log and in the
-query strings of the URLs we hand to Twilio (which it signs back to us).
+query strings of the URLs we hand to Twilio (which it signs back to us): `tries` and `failures` count
+the menu's silent tries and misunderstood answers, `recording` names the recording being recognised,
+`polls` counts the hold's polls, `purpose` says what a recorded message is for.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.community import notices, points
 from core.container import Services, current_services
 from core.db import transaction
 from core.models.calls import CallLog, CallRecording
@@ -62,9 +65,9 @@ def _menu(services: Services, *, tries: int, failures: int = 0,
     items.append(P("menu_speech" if _speech_enabled(services) else "menu_keys"))
     return twiml.menu(
         speaker_for(services), items,
-        key_action=_url(services, "/menu/key", t=tries, f=failures),
-        record_action=_url(services, "/menu/record", t=tries, f=failures),
-        silent_url=_url(services, "/menu/silent", t=tries, f=failures),
+        key_action=_url(services, "/menu/key", tries=tries, failures=failures),
+        record_action=_url(services, "/menu/record", tries=tries, failures=failures),
+        silent_url=_url(services, "/menu/silent", tries=tries, failures=failures),
         record_max_s=int(cfg["record_max_s"]), silence_s=int(cfg["silence_s"]),
     )
 
@@ -72,15 +75,16 @@ def _menu(services: Services, *, tries: int, failures: int = 0,
 def _record_message(services: Services, prompt: str, request_type: str, purpose: str = "message") -> str:
     cfg = voice_settings(services)
     return twiml.record_message(
-        speaker_for(services), [P(prompt)], action=_url(services, "/message", type=request_type, p=purpose),
+        speaker_for(services), [P(prompt)], action=_url(services, "/message", type=request_type, purpose=purpose),
         record_max_s=int(cfg["message_max_s"]), silence_s=int(cfg["silence_s"]) + 1,
-        after_silence=_url(services, "/menu", t=1, empty=1),
+        after_silence=_url(services, "/menu", tries=1, empty=1),
     )
 
 
 def _anything_else(services: Services, items: list[tuple[str, str | None]]) -> str:
-    return twiml.ask_digit(speaker_for(services), [*items, P("anything_else")], action=_url(services, "/menu", t=1),
-                           no_input_url=_url(services, "/goodbye"), repeat=1, timeout_s=5)
+    return twiml.ask_digit(speaker_for(services), [*items, P("anything_else")],
+                           action=_url(services, "/menu", tries=1), no_input_url=_url(services, "/goodbye"), repeat=1,
+                           timeout_s=5)
 
 
 def _handler_name(session: Session, entry: CallLog) -> str | None:
@@ -140,7 +144,7 @@ def incoming() -> str:
         cfg = voice_settings(services)
         return twiml.record_message(speaker_for(services), [*greeting, P("ask_identity")],
                                     action=_url(services, "/identity"), record_max_s=int(cfg["record_max_s"]),
-                                    silence_s=int(cfg["silence_s"]), after_silence=_url(services, "/menu", t=1))
+                                    silence_s=int(cfg["silence_s"]), after_silence=_url(services, "/menu", tries=1))
     return _menu(services, tries=1, lead=greeting)
 
 
@@ -170,13 +174,13 @@ def identity() -> str:
 def menu() -> str:
     """The menu again (after a task, after silence or an unknown key)."""
     services = current_services()
-    tries = int_arg("t", 1, 1, 9)
+    tries = int_arg("tries", 1, 1, 9)
     if form("Digits") or form("empty"):
         with transaction(services.session_factory) as session:
             call_logs.add_step(_call_log(session, services), "menu_again")
         lead = [P("message_empty")] if form("empty") else []
         return _menu(services, tries=1, lead=lead)
-    return _menu(services, tries=tries, failures=int_arg("f", 0, 0, 9))
+    return _menu(services, tries=tries, failures=int_arg("failures", 0, 0, 9))
 
 
 @bp.post("/twilio/goodbye")
@@ -191,11 +195,11 @@ def goodbye() -> str:
 def menu_silent() -> str:
     """Silence: repeat the menu once, slowly; after that put the caller through to a person."""
     services = current_services()
-    tries = int_arg("t", 1, 1, 9)
+    tries = int_arg("tries", 1, 1, 9)
     with transaction(services.session_factory) as session:
         call_logs.add_step(_call_log(session, services), f"silent:{tries}")
     if tries < int(voice_settings(services)["menu_tries"]):
-        return _menu(services, tries=tries + 1, failures=int_arg("f", 0, 0, 9))
+        return _menu(services, tries=tries + 1, failures=int_arg("failures", 0, 0, 9))
     return _connect_head(services)
 
 
@@ -204,7 +208,7 @@ def menu_silent() -> str:
 def menu_key() -> str:
     """A key pressed during the menu prompt."""
     services = current_services()
-    return _route_key(services, form("Digits")[:1], int_arg("t", 1, 1, 9), int_arg("f", 0, 0, 9))
+    return _route_key(services, form("Digits")[:1], int_arg("tries", 1, 1, 9), int_arg("failures", 0, 0, 9))
 
 
 @bp.post("/twilio/menu/record")
@@ -212,7 +216,7 @@ def menu_key() -> str:
 def menu_record() -> str:
     """After the beep: a key ended the recording (keypad), or the caller spoke (speech), or silence."""
     services = current_services()
-    tries, failures = int_arg("t", 1, 1, 9), int_arg("f", 0, 0, 9)
+    tries, failures = int_arg("tries", 1, 1, 9), int_arg("failures", 0, 0, 9)
     digit = form("Digits")[:1]
     duration = int_arg("RecordingDuration", 0)
     url = form("RecordingUrl")
@@ -235,7 +239,7 @@ def _route_key(services: Services, digit: str, tries: int, failures: int) -> str
         return _read_points(services)
     if digit == "4":
         return twiml.ask_digit(speaker_for(services), [P("submenu_4")], action=_url(services, "/submenu4"),
-                               no_input_url=_url(services, "/menu", t=1))
+                               no_input_url=_url(services, "/menu", tries=1))
     if tries >= int(voice_settings(services)["menu_tries"]) + 1:
         return _connect_head(services)
     return _menu(services, tries=tries + 1, failures=failures, lead=[P("invalid_key")])
@@ -254,7 +258,7 @@ def submenu4() -> str:
             cfg = voice_settings(services)
             return twiml.record_message(speaker_for(services), [P("sell_prompt")], action=_url(services, "/sell"),
                                         record_max_s=int(cfg["record_max_s"]), silence_s=int(cfg["silence_s"]),
-                                        after_silence=_url(services, "/menu", t=1, empty=1))
+                                        after_silence=_url(services, "/menu", tries=1, empty=1))
         return _record_message(services, "sell_prompt", "sell")
     if digit == "2":
         return _read_jobs(services)
@@ -319,7 +323,7 @@ def message() -> str:
     with transaction(services.session_factory) as session:
         entry = _call_log(session, services)
         rec = call_logs.add_recording(session, now=services.clock.now(), call_log_id=entry.id, recording_url=url,
-                                      duration_s=duration, purpose=form("p") or "message", transcribe=speech)
+                                      duration_s=duration, purpose=form("purpose") or "message", transcribe=speech)
         number, handler = _create_request(session, services, entry, request_type=request_type,
                                           text="电话留言（请听录音）", recording=rec)
         call_logs.set_outcome(entry, "message_left", request_id=number)
@@ -393,8 +397,8 @@ def _start_speech(services: Services, url: str, duration: int, *, purpose: str, 
                               else _done_items(number, None))
     # The job redirects the live call to the read-back as soon as it is ready (polling is the fallback).
     schedule_recognition(services, rec_id, ready_url=_ready_url(services, rec_id, failures))
-    return twiml.hold(speaker_for(services), [P("hold")], poll_url=_url(services, "/speech/poll", r=rec_id, k=0,
-                                                                           f=failures),
+    return twiml.hold(speaker_for(services), [P("hold")],
+                      poll_url=_url(services, "/speech/poll", recording=rec_id, polls=0, failures=failures),
                       pause_s=_poll_interval(services))
 
 
@@ -402,7 +406,7 @@ def _ready_url(services: Services, rec_id: int, failures: int) -> str | None:
     """Where the recognition job redirects the live call when the result is stored (None: polling only)."""
     if not voice_settings(services).get("push_result", True):
         return None
-    return _url(services, "/speech/poll", r=rec_id, k=1, f=failures, push=1)
+    return _url(services, "/speech/poll", recording=rec_id, polls=1, failures=failures, push=1)
 
 
 def _poll_interval(services: Services) -> int:
@@ -428,7 +432,7 @@ def _intent_for(recording: CallRecording) -> Intent | None:
 def speech_poll() -> str:
     """Bounded polling while the recogniser works; then read back what was understood."""
     services = current_services()
-    rec_id, polls, failures = int_arg("r"), int_arg("k", 0, 0, 99), int_arg("f", 0, 0, 9)
+    rec_id, polls, failures = int_arg("recording"), int_arg("polls", 0, 0, 99), int_arg("failures", 0, 0, 9)
     cfg = voice_settings(services)
     reschedule = False
     with transaction(services.session_factory) as session:
@@ -451,13 +455,14 @@ def speech_poll() -> str:
                 return _speech_failed(services, session, entry, recording, failures)
             call_logs.add_step(entry, f"intent:{intent.name}")
             return twiml.ask_digit(speaker_for(services), [(readback_text(intent), None)],
-                                   action=_url(services, "/speech/confirm", r=rec_id, f=failures),
-                                   no_input_url=_url(services, "/speech/confirm", r=rec_id, f=failures, none=1))
+                                   action=_url(services, "/speech/confirm", recording=rec_id, failures=failures),
+                                   no_input_url=_url(services, "/speech/confirm", recording=rec_id, failures=failures,
+                                                     none=1))
     if reschedule:
         schedule_recognition(services, rec_id, ready_url=_ready_url(services, rec_id, failures))
     items = [P("hold_more")] if polls and polls % 4 == 3 else []
-    return twiml.hold(speaker_for(services), items, poll_url=_url(services, "/speech/poll", r=rec_id, k=polls + 1,
-                                                                   f=failures),
+    return twiml.hold(speaker_for(services), items,
+                      poll_url=_url(services, "/speech/poll", recording=rec_id, polls=polls + 1, failures=failures),
                       pause_s=_poll_interval(services))
 
 
@@ -485,7 +490,7 @@ def _speech_gave_up(services: Services, session: Session, entry: CallLog, record
 def speech_confirm() -> str:
     """1: act on what was understood. 2 (or nothing): try again, and after two failures keep the recording."""
     services = current_services()
-    rec_id, failures = int_arg("r"), int_arg("f", 0, 0, 9)
+    rec_id, failures = int_arg("recording"), int_arg("failures", 0, 0, 9)
     digit = form("Digits")[:1]
     with transaction(services.session_factory) as session:
         recording = session.get(CallRecording, rec_id)
@@ -532,20 +537,13 @@ def _read_points(services: Services) -> str:
             items = [P("points_unknown_caller")]
         else:
             try:
-                from core.community import points
-            except ImportError:  # the points ledger is not installed
-                points = None
-            if points is None:
+                total = points.balance(session, entry.household_id)
+                rank, _ = points.household_rank(session, now=services.clock.now(), household_id=entry.household_id)
+                items = [P("points_balance", balance=total, rank=rank)]
+                call_logs.set_outcome(entry, "points_read")
+            except Exception:
+                log.exception("points lookup failed")
                 items = [P("points_unavailable")]
-            else:
-                try:
-                    total = points.balance(session, entry.household_id)
-                    rank, _ = points.household_rank(session, now=services.clock.now(), household_id=entry.household_id)
-                    items = [P("points_balance", balance=total, rank=rank)]
-                    call_logs.set_outcome(entry, "points_read")
-                except Exception:
-                    log.exception("points lookup failed")
-                    items = [P("points_unavailable")]
     return _anything_else(services, items)
 
 
@@ -556,22 +554,17 @@ def _read_jobs(services: Services) -> str:
         texts: list[str] = []
         if entry.household_id is not None:
             try:
-                from core.community import notices
-            except ImportError:
-                notices = None
-            if notices is not None:
-                try:
-                    query = notices.notices_for_household(session, now=services.clock.now(),
-                                                          household_id=entry.household_id)
-                    for notice, _read in session.execute(query.limit(20)):
-                        if notice.category == "jobs" and len(texts) < 3:
-                            texts.append(f"{notice.title}。{notice.body}"[:300])
-                except Exception:
-                    log.exception("job notices lookup failed")
+                query = notices.notices_for_household(session, now=services.clock.now(),
+                                                      household_id=entry.household_id)
+                for notice, _read in session.execute(query.limit(20)):
+                    if notice.category == "jobs" and len(texts) < 3:
+                        texts.append(f"{notice.title}。{notice.body}"[:300])
+            except Exception:
+                log.exception("job notices lookup failed")
         call_logs.set_outcome(entry, "jobs_read")
     items: list[tuple[str, str | None]] = [P("jobs_intro"), *[(t, None) for t in texts]] if texts else [P("jobs_none")]
     return twiml.ask_digit(speaker_for(services), [*items, P("jobs_ask")], action=_url(services, "/jobs/ask"),
-                           no_input_url=_url(services, "/menu", t=1), repeat=1)
+                           no_input_url=_url(services, "/menu", tries=1), repeat=1)
 
 
 @bp.post("/twilio/jobs/ask")

@@ -170,11 +170,3 @@ def speech_text(notice: Notice) -> str:
 def notices_in_scope(session: Session, place_clause: Any) -> sa.Select:
     """A select of notices for the console, given a clause on Notice's place columns."""
     return sa.select(Notice).where(place_clause).order_by(Notice.created_at.desc(), Notice.id.desc())
-
-
-def get_notice(session: Session, notice_id: int) -> Notice:
-    """A notice by id (the caller checks scope)."""
-    notice = session.get(Notice, notice_id)
-    if notice is None:
-        raise NotFound("找不到这条通知 / notice not found")
-    return notice

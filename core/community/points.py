@@ -383,12 +383,3 @@ def household_rank(session: Session, *, now: dt.datetime, household_id: int,
         if row.household_id == household_id:
             return row.rank, len(board)
     return len(board), len(board)
-
-
-def village_of_courtyard(session: Session, courtyard_id: int) -> int:
-    """The village id of a 小院."""
-    village_id = session.scalar(sa.select(Courtyard.village_id).where(Courtyard.id == courtyard_id))
-    if village_id is None:
-        raise NotFound("找不到这个小院 / courtyard not found")
-    return village_id
-

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.clock import to_local
 from core.community.points import record_redemption_debit, refund_points, take_points
 from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
 from core.models.places import Courtyard, Household
@@ -299,9 +298,3 @@ def pickup_speech(redemption: Redemption) -> str:
     digits = "，".join(redemption.code)
     place = redemption.pickup_place or "积分超市"
     return f"兑换成功。您的取货码是：{digits}。请到{place}领取{redemption.reward_name}。"
-
-
-def local_day_label(value: dt.datetime) -> str:
-    """A short local date-time for lists, like 11月26日 09:05."""
-    local = to_local(value)
-    return f"{local.month}月{local.day}日 {local:%H:%M}"

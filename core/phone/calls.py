@@ -108,13 +108,6 @@ def claim_recording(session: Session, *, job_id: int, now: dt.datetime, stale_af
     return bool(result.rowcount)
 
 
-def calls_in_scope(session: Session, place_clause: Any, *, limit: int = 100) -> list[CallLog]:
-    """Recent call logs matching a clause on CallLog's place columns (for the console)."""
-    return list(session.scalars(
-        sa.select(CallLog).where(place_clause).order_by(CallLog.started_at.desc(), CallLog.id.desc()).limit(limit)
-    ))
-
-
 def reply_code(message_id: int) -> str:
     """The 4-digit code an SMS reply quotes to confirm one message ("1 0427")."""
     return f"{message_id % 10000:04d}"

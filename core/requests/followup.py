@@ -26,6 +26,7 @@ from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Resident
 from core.models.requests import Request
 from core.models.staff import User
+from core.models.tvbox import TvBox
 from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
 from core.people.directory import primary_resident, town_staff, village_staff
 from core.phone.confirmations import register_confirmation
@@ -75,12 +76,8 @@ def choose_channel(attempt: int, has_tv: bool, has_phone: bool) -> str | None:
 
 
 def household_has_tv(session: Session, household_id: int | None) -> bool:
-    """Whether a household has a paired TV box (False when the TV module is not installed)."""
+    """Whether a household has a paired TV box."""
     if household_id is None:
-        return False
-    try:
-        from core.models.tvbox import TvBox
-    except ImportError:
         return False
     return session.scalar(
         sa.select(sa.func.count()).select_from(TvBox).where(TvBox.household_id == household_id,

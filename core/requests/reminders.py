@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, UTC, to_local
+from core.community.points import award_points, point_categories
 from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
@@ -22,6 +23,7 @@ from core.i18n import N_
 from core.models.ops import REMINDER_KINDS, Reminder, ReminderCall
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Resident, Village
+from core.models.points import PointEntry
 from core.models.staff import User
 from core.notify.outbox import Recipient, enqueue_message
 from core.people import access
@@ -227,12 +229,6 @@ def award_monthly_base_points(services: Services) -> int:
            **services.settings.section("ops")}
     points = int(cfg["monthly_base_points"])
     if points <= 0:
-        return 0
-    try:
-        from core.community.points import award_points, point_categories
-        from core.models.points import PointEntry
-    except ImportError:
-        log.warning("monthly base points are configured but the points ledger is not installed")
         return 0
     now = services.clock.now()
     month = to_local(now).strftime("%Y-%m")

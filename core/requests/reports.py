@@ -35,9 +35,12 @@ from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
 from core.i18n import N_
+from core.models.alerts import Alert
+from core.models.checkins import CheckIn
 from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Town, Village
+from core.models.points import PointEntry
 from core.models.requests import Request, RequestEvent
 from core.models.staff import User
 from core.notify.outbox import enqueue_message, recipient_for_user
@@ -158,11 +161,7 @@ def _request_figures(session: Session, scope: str, scope_id: int, start: dt.date
 
 
 def _alert_figures(session: Session, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime
-                   ) -> dict[str, Any] | None:
-    try:
-        from core.models.alerts import Alert
-    except ImportError:  # wristbands not installed in this build
-        return None
+                   ) -> dict[str, Any]:
     rows = session.execute(sa.select(Alert.type, Alert.raised_at, Alert.acknowledged_at).where(
         _scoped(Alert.village_id, Alert.town_id, scope, scope_id), Alert.raised_at >= start, Alert.raised_at < end,
     )).all()
@@ -193,11 +192,7 @@ def _help_call_figures(session: Session, scope: str, scope_id: int, start: dt.da
 
 
 def _checkin_figures(session: Session, scope: str, scope_id: int, start_day: dt.date, end_day: dt.date
-                     ) -> dict[str, Any] | None:
-    try:
-        from core.models.checkins import CheckIn
-    except ImportError:
-        return None
+                     ) -> dict[str, Any]:
     households = session.scalar(
         sa.select(sa.func.count(Household.id)).join(Courtyard, Household.courtyard_id == Courtyard.id)
         .join(Village, Courtyard.village_id == Village.id)
@@ -213,11 +208,7 @@ def _checkin_figures(session: Session, scope: str, scope_id: int, start_day: dt.
 
 
 def _point_figures(session: Session, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime
-                   ) -> dict[str, Any] | None:
-    try:
-        from core.models.points import PointEntry
-    except ImportError:
-        return None
+                   ) -> dict[str, Any]:
     spent = PointEntry.source.in_(("redemption", "refund"))
     awarded, redeemed = session.execute(sa.select(
         sa.func.coalesce(sa.func.sum(PointEntry.delta).filter(~spent), 0),

@@ -85,12 +85,9 @@ if tts_group is None:
 @with_services
 def tts_render_prompts(services) -> None:
     """Pre-render every fixed phone prompt to 8 kHz μ-law audio (recorded human files win)."""
+    from core.tts import TtsService
     from voice.speech import render_all_prompts
 
-    try:
-        from core.tts import TtsService
-    except ImportError as exc:
-        raise click.ClickException("TTS 服务未安装 / the TTS service is not installed") from exc
     tts = services.tts or TtsService.from_settings(services.settings)
     try:
         results = render_all_prompts(tts, services.settings.data_dir / "voice" / "audio")

@@ -36,8 +36,8 @@ class VoiceCallChannel:
             return Delivery(ok=False, permanent=True, error="no usable phone number")
         try:
             call_id = self.telephony.place_call(
-                to, self.telephony.from_number, f"{self.base_url}{CONFIRM_PATH}?m={message.id}",
-                f"{self.base_url}{CONFIRM_STATUS_PATH}?m={message.id}", self.ring_timeout_s,
+                to, self.telephony.from_number, f"{self.base_url}{CONFIRM_PATH}?message={message.id}",
+                f"{self.base_url}{CONFIRM_STATUS_PATH}?message={message.id}", self.ring_timeout_s,
                 idempotency_key=message.idempotency_key,
             )
         except TelephonyError as exc:

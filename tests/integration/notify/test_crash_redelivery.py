@@ -1,4 +1,4 @@
-"""Done-when test of issue 2: SIGKILL the dispatcher process mid-run, restart it, and nothing is lost or flooded."""
+"""SIGKILL the dispatcher process mid-run, restart it, and nothing is lost or flooded."""
 
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ def _login(client, user) -> None:
 def test_head_sees_the_call_its_recording_and_the_help_call_legs(world, call, fake_twilio, voice_services,
                                                                  voice_app):
     caller = call(WANG)
-    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="1")
+    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="1")
     audio = fake_recording_bytes()
-    caller.post(f"{PUBLIC_BASE}/voice/twilio/message?type=environment&p=report",
+    caller.post(f"{PUBLIC_BASE}/voice/twilio/message?type=environment&purpose=report",
                 RecordingUrl=fake_twilio.add_recording(audio), RecordingDuration="5")
     with transaction(voice_services.session_factory) as s:
         help_id = start_help_call(s, now=voice_services.clock.now(), household_id=world.households[0].id).id

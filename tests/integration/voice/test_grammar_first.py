@@ -132,7 +132,7 @@ def test_a_spoken_menu_choice_redirects_the_live_call_to_the_read_back(asr, spee
     voice_services.asr = asr
     caller = call(WANG)
     caller.post("/voice/twilio/incoming")
-    hold = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?t=1&f=0", RecordingDuration="2",
+    hold = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?tries=1&failures=0", RecordingDuration="2",
                        RecordingUrl=fake_twilio.add_recording(speech["원장님"]))
     assert "正在听您说的话" in hold.spoken and hold.verbs[-2:] == ["Pause", "Redirect"]
     wait_all(jobs)
@@ -149,7 +149,7 @@ def test_speech_the_grammar_cannot_place_asks_again_at_once_and_is_never_lost(as
     voice_services.asr = asr
     caller = call(WANG)
     url = fake_twilio.add_recording(speech[OUT_OF_GRAMMAR])
-    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?t=1&f=0", RecordingDuration="3", RecordingUrl=url)
+    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?tries=1&failures=0", RecordingDuration="3", RecordingUrl=url)
     jobs[0].result(timeout=60)  # the grammar pass; the free pass may still be running
     [update] = fake_twilio.updates
     doc = caller.post(update["Url"])
@@ -177,9 +177,9 @@ def test_no_redirect_once_the_call_has_moved_on(asr, speech, jobs, world, call, 
     asr_submit = asr.submit
     held: list[tuple] = []
     asr.submit = lambda *args: held.append(args)  # hold the job until the caller has pressed a key
-    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?t=1&f=0", RecordingDuration="2",
+    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?tries=1&failures=0", RecordingDuration="2",
                 RecordingUrl=fake_twilio.add_recording(speech["원장님"]))
-    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="3")  # the caller pressed 3 meanwhile
+    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="3")  # the caller pressed 3 meanwhile
     asr.submit = asr_submit
     [(func, *args)] = held
     func(*args)

@@ -54,7 +54,7 @@ def test_key_1_records_a_problem_that_becomes_a_request_for_the_head(world, call
                                                                      fake_twilio):
     caller = call(WANG)
     caller.post("/voice/twilio/incoming")
-    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="1")
+    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="1")
     assert "报告的问题" in doc.spoken
     url = fake_twilio.add_recording(fake_recording_bytes())
     doc = caller.post(doc.url("Record"), RecordingUrl=url, RecordingDuration="6")
@@ -67,7 +67,7 @@ def test_key_1_records_a_problem_that_becomes_a_request_for_the_head(world, call
 def test_head_not_answering_turns_into_a_message_with_a_link_for_the_head(world, call, voice_services,
                                                                            fake_twilio):
     caller = call(WANG)
-    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="2")
+    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="2")
     assert doc.first("Dial").text == HEAD_A and doc.first("Dial").get("timeout") == "20"
     doc = caller.post(doc.url("Dial"), DialCallStatus="no-answer")
     assert "请在嘀声后留言" in doc.spoken
@@ -81,7 +81,7 @@ def test_head_not_answering_turns_into_a_message_with_a_link_for_the_head(world,
 
 
 def test_key_3_reads_the_households_points(world, call):
-    doc = call(WANG).post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="3")
+    doc = call(WANG).post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="3")
     assert "您家现在有0分" in doc.spoken and "排第" in doc.spoken
 
 
@@ -94,7 +94,7 @@ def test_key_4_then_2_reads_job_notices(world, call, voice_services, clock):
                      town_id=world.town.id, village_id=world.villages[0].id, publish_from=clock.now(),
                      created_at=clock.now(), updated_at=clock.now()))
     caller = call(WANG)
-    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="4")
+    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="4")
     doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/submenu4", Digits="2")
     assert "柑橘园招采果工" in doc.spoken
     doc = caller.post(doc.url("Gather"), Digits="1")
@@ -103,7 +103,7 @@ def test_key_4_then_2_reads_job_notices(world, call, voice_services, clock):
 
 
 def test_an_unknown_key_says_so_and_repeats_the_menu(world, call):
-    doc = call(WANG).post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="7")
+    doc = call(WANG).post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="7")
     assert "没有这个选项" in doc.spoken and doc.verbs[-1] == "Redirect"
 
 
@@ -114,8 +114,8 @@ def test_unsigned_forged_and_replayed_requests_are_refused(world, voice_client):
     assert voice_client.post("/voice/twilio/incoming", data=params,
                              headers={"X-Twilio-Signature": forged}).status_code == 403
     # A signature for another URL (or another query string) does not carry over.
-    other = sign(f"{PUBLIC_BASE}/voice/twilio/menu?t=1", params)
-    assert voice_client.post("/voice/twilio/menu?t=2", data=params,
+    other = sign(f"{PUBLIC_BASE}/voice/twilio/menu?tries=1", params)
+    assert voice_client.post("/voice/twilio/menu?tries=2", data=params,
                              headers={"X-Twilio-Signature": other}).status_code == 403
     # Tampered parameters break the signature too.
     good = sign(f"{PUBLIC_BASE}/voice/twilio/incoming", params)
@@ -126,19 +126,19 @@ def test_unsigned_forged_and_replayed_requests_are_refused(world, voice_client):
 
 def test_garbage_parameters_still_get_valid_twiml(world, voice_client, fake_twilio):
     cases = [
-        ("/voice/twilio/menu/key?t=1&f=0", {"CallSid": "CA9", "From": WANG, "Digits": "*#abc99"}),
-        ("/voice/twilio/menu/key?t=zz&f=-4", {"CallSid": "CA9", "Digits": ""}),
+        ("/voice/twilio/menu/key?tries=1&failures=0", {"CallSid": "CA9", "From": WANG, "Digits": "*#abc99"}),
+        ("/voice/twilio/menu/key?tries=zz&failures=-4", {"CallSid": "CA9", "Digits": ""}),
         ("/voice/twilio/incoming", {"CallSid": "CA8"}),  # no From at all
         ("/voice/twilio/incoming", {"CallSid": "CA7", "From": "anonymous"}),
-        ("/voice/twilio/menu/record?t=1", {"CallSid": "CA9", "SpeechResult": "垃圾" * 50000,
+        ("/voice/twilio/menu/record?tries=1", {"CallSid": "CA9", "SpeechResult": "垃圾" * 50000,
                                            "RecordingDuration": "NaN"}),
-        ("/voice/twilio/speech/poll?r=999999&k=x", {"CallSid": "CA9", "From": WANG}),
-        ("/voice/twilio/speech/confirm?r=abc", {"CallSid": "CA9", "Digits": "1"}),
+        ("/voice/twilio/speech/poll?recording=999999&polls=x", {"CallSid": "CA9", "From": WANG}),
+        ("/voice/twilio/speech/confirm?recording=abc", {"CallSid": "CA9", "Digits": "1"}),
         ("/voice/twilio/message?type=DROP%20TABLE", {"CallSid": "CA6", "From": WANG,
                                                      "RecordingUrl": fake_twilio.url + "/x", "RecordingDuration": "3"}),
         ("/voice/twilio/help/answer?leg=424242", {"CallSid": "CA5"}),
         ("/voice/twilio/help/press?leg=-1", {"CallSid": "CA5", "Digits": "1"}),
-        ("/voice/twilio/confirm/press?m=77", {"CallSid": "CA4", "Digits": "1"}),
+        ("/voice/twilio/confirm/press?message=77", {"CallSid": "CA4", "Digits": "1"}),
         ("/voice/twilio/status", {"CallSid": "CA3", "CallStatus": "completed", "CallDuration": "abc"}),
     ]
     for path, params in cases:
@@ -174,3 +174,18 @@ def test_status_callback_closes_the_call_log_with_its_duration(world, call, voic
         entry = s.scalar(sa.select(CallLog))
         assert entry.duration_s == 73 and entry.status == "completed" and entry.path[0] == "incoming"
         assert s.scalar(sa.select(sa.func.count()).select_from(CallRecording)) == 0
+
+
+def test_the_urls_handed_to_the_provider_say_what_their_parameters_are(world, call):
+    """Query parameters carry the call's state through the provider: each is named, none is a lone letter."""
+    from urllib.parse import parse_qs, urlsplit
+
+    caller = call(WANG)
+    docs = [caller.post("/voice/twilio/incoming")]
+    docs.append(caller.post(docs[0].url("Redirect")))  # silence: the menu again, with its tries counted
+    urls = [value for doc in docs for element in doc.root.iter()
+            for value in ([element.get("action"), element.text] if element.tag in ("Gather", "Record", "Redirect")
+                          else []) if value and value.strip().startswith("http")]
+    keys = {key for url in urls for key in parse_qs(urlsplit(url.strip()).query)}
+    assert {"tries", "failures"} <= keys
+    assert all(len(key) > 1 for key in keys), keys

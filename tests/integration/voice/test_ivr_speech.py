@@ -16,8 +16,8 @@ def _say(caller, fake_twilio, fake_asr, text: str, confidence: float = 0.8):
     data = fake_recording_bytes()
     fake_asr.answers[data] = (text, confidence)
     url = fake_twilio.add_recording(data)
-    return caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?t=1&f=0", RecordingUrl=url, RecordingDuration="4",
-                       Digits="hangup")
+    return caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?tries=1&failures=0", RecordingUrl=url,
+                       RecordingDuration="4", Digits="hangup")
 
 
 def _requests(services) -> list[Request]:
@@ -54,7 +54,7 @@ def test_recognition_runs_off_the_webhook_with_bounded_polling(world, call, fake
     hold = _say(caller, fake_twilio, fake_asr, "我家水管爆了")
     assert fake_asr.calls == 0  # the webhook only queued the work
     doc = caller.post(hold.url("Redirect"))
-    assert doc.verbs[-2:] == ["Pause", "Redirect"] and "k=1" in doc.url("Redirect")
+    assert doc.verbs[-2:] == ["Pause", "Redirect"] and "polls=1" in doc.url("Redirect")
     fake_asr.run_pending()
     doc = caller.post(doc.url("Redirect"))
     assert "您是说：水管爆了" in doc.spoken
@@ -80,7 +80,7 @@ def test_two_denied_read_backs_turn_the_recording_into_a_request(world, call, fa
     doc = caller.post(_say(caller, fake_twilio, fake_asr, "查 一下 积分").url("Redirect"))
     assert "您是要查积分" in doc.spoken
     doc = caller.post(doc.url("Gather"), Digits="2")
-    assert "没有听清楚" in doc.spoken and "f=1" in doc.url("Record")
+    assert "没有听清楚" in doc.spoken and "failures=1" in doc.url("Record")
     data = fake_recording_bytes()
     fake_asr.answers[data] = ("嗯 啊 那个", 0.3)  # nothing recognisable
     hold = caller.post(doc.url("Record"), RecordingUrl=fake_twilio.add_recording(data), RecordingDuration="3")
@@ -92,7 +92,7 @@ def test_two_denied_read_backs_turn_the_recording_into_a_request(world, call, fa
 
 def test_sell_by_speech_extracts_goods_and_quantity(world, call, fake_twilio, fake_asr, voice_services):
     caller = call(WANG)
-    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="4")
+    caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="4")
     doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/submenu4", Digits="1")
     data = fake_recording_bytes()
     fake_asr.answers[data] = ("花 椒 五十 斤", 0.7)
@@ -125,6 +125,6 @@ def test_without_a_model_the_menu_offers_keys_and_speech_becomes_a_message(world
 
 def test_a_key_that_ends_the_recording_counts_as_a_keypress(world, call, fake_twilio):
     caller = call(WANG)
-    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?t=1&f=0", Digits="3", RecordingDuration="0",
+    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/record?tries=1&failures=0", Digits="3", RecordingDuration="0",
                       RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()))
     assert "您家现在有" in doc.spoken

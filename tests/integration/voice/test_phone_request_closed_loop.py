@@ -1,4 +1,4 @@
-"""Issue 6, end to end: a request raised by phone is followed up by a call, evaluated by keypress,
+"""End to end: a request raised by phone is followed up by a call, evaluated by keypress,
 and counted in that day's report (the 日通报 pushed the next morning)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def test_phone_request_is_followed_up_evaluated_and_reported(world, call, voice_
     # 王奶奶 calls the village line, presses 1 and leaves her report.
     caller = call(WANG)
     caller.post("/voice/twilio/incoming")
-    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?t=1&f=0", Digits="1")
+    doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="1")
     doc = caller.post(doc.url("Record"), RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()),
                       RecordingDuration="6")
     with voice_services.session_factory() as s:

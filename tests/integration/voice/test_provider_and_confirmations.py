@@ -131,7 +131,7 @@ def test_dry_run_voice_calls_are_recorded_not_sent(settings, session_factory, cl
     assert delivery.ok and delivery.not_sent
     with session_factory() as s:
         [record] = s.scalars(sa.select(DryRunRecord)).all()
-        assert record.to_number == SON and record.status == "not_sent" and "confirm?m=5" in record.url
+        assert record.to_number == SON and record.status == "not_sent" and "confirm?message=5" in record.url
 
 
 def test_a_call_that_asks_its_own_question_does_not_add_press_1_to_confirm(voice_services, voice_client,
