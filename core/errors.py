@@ -1,7 +1,33 @@
 """Errors that services raise and edges translate (web → status code, phone → apology)."""
 
+from __future__ import annotations
 
-class ServiceError(Exception):
+from core.i18n import DEFAULT_LOCALE, translate
+
+
+class LocalisedError(Exception):
+    """An error whose message is a catalogued Chinese msgid with `%(name)s` parameters.
+
+    The raiser names the message and its parameters; each edge renders it in its reader's language
+    with `text(locale)` (the CLI prints Chinese then English). `str()` is the Chinese text.
+    """
+
+    def __init__(self, message: str = "", /, **params: object) -> None:
+        self.message = message
+        self.params = params
+        super().__init__(self.text())
+
+    def text(self, locale: str = DEFAULT_LOCALE) -> str:
+        """The message in `locale` (Chinese by default), parameters filled in."""
+        if not self.message:
+            return ""
+        return translate(self.message, locale, **self.params)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+class ServiceError(LocalisedError):
     """Base class; `code` is stable for API clients, the message is for people."""
 
     code = "error"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import phonenumbers
 
+from core.errors import LocalisedError
+from core.i18n import N_
+
 DEFAULT_REGION = "CN"
 
 
-class InvalidPhone(ValueError):
-    """The text is not a usable phone number."""
+class InvalidPhone(LocalisedError, ValueError):
+    """The text is not a usable phone number (`message` and `params` say why, for any language)."""
 
 
 def normalise_phone(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
@@ -22,9 +25,9 @@ def normalise_phone(raw: str | None, region: str = DEFAULT_REGION) -> str | None
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(f"电话号码无法识别 / not a phone number: {mask_phone(text)}") from exc
+        raise InvalidPhone(N_("电话号码无法识别：%(number)s"), number=mask_phone(text)) from exc
     if not phonenumbers.is_possible_number(number):
-        raise InvalidPhone(f"电话号码位数不对 / impossible phone number: {mask_phone(text)}")
+        raise InvalidPhone(N_("电话号码位数不对：%(number)s"), number=mask_phone(text))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -19,6 +19,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from core.errors import LocalisedError
+from core.i18n import N_
 from core.settings import ROOT
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ WAIT_SECONDS = 30.0
 MAX_TEXT_CHARS = 4000
 
 
-class TtsUnavailable(Exception):
+class TtsUnavailable(LocalisedError):
     """Speech cannot be made here (espeak-ng or pyttsx3 missing, voice unknown); the message says why."""
 
 
@@ -70,13 +72,13 @@ class _EspeakWorker:
     def __init__(self) -> None:
         self.queue: queue.Queue[tuple[str, str, int, Path, Future[Path]] | None] = queue.Queue()
         self.ready = threading.Event()
-        self.error: str | None = None
+        self.error: TtsUnavailable | None = None
         self.voices: set[str] = set()
         self.thread = threading.Thread(target=self._run, name="tts-worker", daemon=True)
         self.thread.start()
         self.ready.wait(WAIT_SECONDS)
         if not self.ready.is_set():
-            self.error = "TTS 引擎启动超时 / the TTS engine did not start in time"
+            self.error = TtsUnavailable(N_("TTS 引擎启动超时"))
 
     def stop(self) -> None:
         """Finish the queued work and end the thread."""
@@ -87,12 +89,12 @@ class _EspeakWorker:
         try:
             import pyttsx3
         except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise TtsUnavailable("没有安装 pyttsx3 / pyttsx3 is not installed") from exc
+            raise TtsUnavailable(N_("没有安装 pyttsx3")) from exc
         try:
             engine = pyttsx3.Engine("espeak")  # not pyttsx3.init(): that shares engines across threads
             _quiet_driver_prints()
         except Exception as exc:
-            raise TtsUnavailable(f"无法启动 espeak-ng（请安装 espeak-ng）/ cannot start espeak-ng: {exc}") from exc
+            raise TtsUnavailable(N_("无法启动 espeak-ng（请安装 espeak-ng）：%(error)s"), error=exc) from exc
         self.voices = {v.id for v in engine.getProperty("voices")}
         finished = threading.Event()
         engine.connect("finished-utterance", lambda name, completed: finished.set())
@@ -102,10 +104,10 @@ class _EspeakWorker:
         try:
             engine, finished = self._start_engine()
         except TtsUnavailable as exc:
-            self.error = str(exc)
+            self.error = exc
             log.warning("TTS unavailable: %s", exc)
             self.ready.set()
-            self._drain(str(exc))
+            self._drain(exc)
             return
         self.ready.set()
         while True:
@@ -118,17 +120,17 @@ class _EspeakWorker:
             except Exception as exc:
                 log.exception("TTS failed for a %d-character text", len(text))
                 future.set_exception(exc if isinstance(exc, TtsUnavailable)
-                                     else TtsUnavailable(f"语音合成失败 / synthesis failed: {exc}"))
-        self._drain("TTS 已关闭 / TTS is closed")
+                                     else TtsUnavailable(N_("语音合成失败：%(error)s"), error=exc))
+        self._drain(TtsUnavailable(N_("TTS 已关闭")))
 
-    def _drain(self, reason: str) -> None:
+    def _drain(self, reason: TtsUnavailable) -> None:
         while True:
             try:
                 item = self.queue.get_nowait()
             except queue.Empty:
                 return
             if item is not None:
-                item[4].set_exception(TtsUnavailable(reason))
+                item[4].set_exception(TtsUnavailable(reason.message, **reason.params))
 
     @staticmethod
     def _render(engine: Any, finished: threading.Event, text: str, voice: str, rate: int, path: Path) -> Path:
@@ -145,7 +147,7 @@ class _EspeakWorker:
             engine.runAndWait()
             # runAndWait may return early: wait for the callback, then for a complete RIFF file.
             if not finished.wait(WAIT_SECONDS):
-                raise TtsUnavailable("语音合成没有完成 / the utterance did not finish")
+                raise TtsUnavailable(N_("语音合成没有完成"))
             for _ in range(200):
                 if wav_is_complete(partial):
                     os.replace(partial, path)
@@ -154,7 +156,7 @@ class _EspeakWorker:
             # The espeak driver now and then finishes an utterance with a header-only WAV: try again.
             log.warning("TTS produced no audio (attempt %d of %d)", attempt, RENDER_ATTEMPTS)
         partial.unlink(missing_ok=True)
-        raise TtsUnavailable("语音文件不完整 / the WAV file is incomplete")
+        raise TtsUnavailable(N_("语音文件不完整"))
 
 
 _worker_lock = threading.Lock()
@@ -195,7 +197,7 @@ class TtsService:
         self._worker = _acquire_worker()
         self._error = self._worker.error
         if self._error is None and voice not in self._worker.voices:
-            self._error = f"espeak-ng 没有语音 {voice} / espeak-ng has no voice {voice}"
+            self._error = TtsUnavailable(N_("espeak-ng 没有语音 %(voice)s"), voice=voice)
 
     @classmethod
     def from_settings(cls, settings: Any) -> TtsService:
@@ -213,8 +215,8 @@ class TtsService:
 
     @property
     def error(self) -> str | None:
-        """Why speech is unavailable, in plain words (None when it works)."""
-        return self._error
+        """Why speech is unavailable, in plain Chinese words (None when it works)."""
+        return str(self._error) if self._error is not None else None
 
     def cached_path(self, text: str) -> Path:
         """Where the WAV for this text is (or will be) cached."""
@@ -229,7 +231,8 @@ class TtsService:
         if wav_is_complete(path):
             return path
         if not self.available:
-            raise TtsUnavailable(self._error or "TTS 已关闭 / TTS is closed")
+            problem = self._error or TtsUnavailable(N_("TTS 已关闭"))
+            raise TtsUnavailable(problem.message, **problem.params)
         with self._lock:
             future = self._inflight.get(path.name)
             if future is None:
@@ -239,7 +242,7 @@ class TtsService:
         try:
             return future.result(timeout=WAIT_SECONDS)
         except TimeoutError as exc:
-            raise TtsUnavailable("语音合成超时 / speech synthesis timed out") from exc
+            raise TtsUnavailable(N_("语音合成超时")) from exc
         finally:
             with self._lock:
                 if future.done():

@@ -24,12 +24,14 @@ from typing import Any
 from paho.mqtt.client import topic_matches_sub
 
 from core.bands.registry import hash_secret, verify_secret
+from core.errors import LocalisedError
+from core.i18n import N_
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class BrokerError(RuntimeError):
+class BrokerError(LocalisedError, RuntimeError):
     """The embedded broker cannot start; the message says why in plain words."""
 
 
@@ -283,12 +285,10 @@ def _check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                 raise BrokerError(
-                    f"端口 {port} 已被占用，内置 MQTT 服务器无法启动。请停止占用它的程序（例如系统的 mosquitto），"
-                    f"或设置 XIAOYUAN_BROKER_PORT 换一个端口，或用 XIAOYUAN_MQTT_URL 指向已有的服务器。 / "
-                    f"Port {port} is already in use: stop the program holding it (e.g. a system mosquitto), "
-                    f"set XIAOYUAN_BROKER_PORT to another port, or point XIAOYUAN_MQTT_URL at that broker."
+                    N_("端口 %(port)s 已被占用，内置 MQTT 服务器无法启动。请停止占用它的程序（例如系统的 mosquitto），"
+                       "或设置 XIAOYUAN_BROKER_PORT 换一个端口，或用 XIAOYUAN_MQTT_URL 指向已有的服务器。"), port=port,
                 ) from None
-            raise BrokerError(f"内置 MQTT 服务器无法监听端口 {port} / cannot listen on port {port}: {exc}") from None
+            raise BrokerError(N_("内置 MQTT 服务器无法监听端口 %(port)s：%(error)s"), port=port, error=exc) from None
 
 
 def broker_config(port: int, passwd: Path, acl: Path, host: str = "127.0.0.1") -> dict[str, Any]:
@@ -335,9 +335,9 @@ def start_embedded_broker(settings: Settings, *, port: int | None = None, host: 
     thread = threading.Thread(target=run, name="embedded-mqtt-broker", daemon=True)
     thread.start()
     if not started.wait(30):
-        raise BrokerError("内置 MQTT 服务器启动超时 / the embedded broker did not start in 30 s")
+        raise BrokerError(N_("内置 MQTT 服务器启动超时"))
     if "error" in holder:
-        raise BrokerError(f"内置 MQTT 服务器无法启动 / the embedded broker failed to start: {holder['error']}")
+        raise BrokerError(N_("内置 MQTT 服务器无法启动：%(error)s"), error=holder["error"])
     log.info("embedded MQTT broker listening on %s:%s (password authentication)", host, port)
     return EmbeddedBroker(port=port, thread=thread, loop=loop, broker=holder["broker"], files=(passwd, acl))
 

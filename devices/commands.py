@@ -14,6 +14,7 @@ from typing import Any
 
 from core.bands.registry import ID_PATTERN, SET_INTERVAL_MAX_S, SET_INTERVAL_MIN_S, check_command_interval
 from core.errors import InvalidInput
+from core.i18n import N_
 
 COMMANDS = ("measure_now", "set_interval")
 QOS = 1
@@ -36,9 +37,10 @@ class Command:
 
 def cmd_topic(root: str, site: str, device_id: str) -> str:
     """`{root}/{site}/band/{device_id}/cmd`; site and device id must be plain ids (no MQTT wildcards)."""
-    for value, what in ((site, "站点 / site"), (device_id, "设备号 / device id")):
+    for value, problem in ((site, N_("站点只能包含字母、数字、- 和 _")),
+                           (device_id, N_("设备号只能包含字母、数字、- 和 _"))):
         if not ID_PATTERN.match(value or ""):
-            raise InvalidInput(f"{what}只能包含字母、数字、- 和 _ / {what} may contain only letters, digits, - and _")
+            raise InvalidInput(problem)
     return f"{root.rstrip('/')}/{site}/band/{device_id}/cmd"
 
 
@@ -53,16 +55,16 @@ def build_command(
 ) -> Command:
     """Validate and build one command; `interval_s` is required for set_interval and refused otherwise."""
     if cmd not in COMMANDS:
-        raise InvalidInput(f"未知的手环指令 {cmd!r} / unknown band command {cmd!r}")
+        raise InvalidInput(N_("未知的手环指令 %(cmd)r"), cmd=cmd)
     if not command_id:
-        raise InvalidInput("指令缺少编号 / a command needs an id")
+        raise InvalidInput(N_("指令缺少编号"))
     payload: dict[str, Any] = {"ts": int(now.timestamp()), "id": command_id, "cmd": cmd}
     if cmd == "set_interval":
         if interval_s is None:
-            raise InvalidInput("设置上报间隔需要秒数 / set_interval needs interval_s")
+            raise InvalidInput(N_("设置上报间隔需要秒数"))
         payload["interval_s"] = check_command_interval(interval_s)
     elif interval_s is not None:
-        raise InvalidInput("只有设置上报间隔才带秒数 / only set_interval takes interval_s")
+        raise InvalidInput(N_("只有设置上报间隔才带秒数"))
     return Command(cmd_topic(root, site, device_id), payload)
 
 

@@ -24,13 +24,14 @@ from core.community import points as points_service
 from core.community import rewards as reward_service
 from core.community.tvboxes import RateLimited, current_code, register_box, set_text_size
 from core.errors import ServiceError
-from core.i18n import DEFAULT_LOCALE, LOCALES, N_
+from core.i18n import DEFAULT_LOCALE, LOCALES, N_, SPOKEN_LOCALE, translate
 from core.models.places import Courtyard, Household
 from core.models.tvbox import TvBox
 from core.people.directory import place_of_household
 from core.phone import helpcalls as helpcall_service
 from core.requests import followup as followup_service
 from core.requests import reminders as reminder_service
+from core.requests import texts as reminder_texts
 from tvportal.views import (
     COOKIE,
     bp,
@@ -91,16 +92,19 @@ def tv_date(value: dt.date, locale: str) -> str:
     return format_skeleton("MMMd", dt.datetime.combine(value, dt.time()), locale=locale)
 
 
+def _error_page(text: str, status: int) -> Any:
+    return make_response(render_template("tv/error.html", message=text, back=tvurl("tv.index")), status)
+
+
 def _tv_error(message: str, status: int) -> Any:
-    """An error screen; `message` is a msgid (or a service's Chinese text) translated here."""
-    return make_response(render_template("tv/error.html", message=gettext(message), back=tvurl("tv.index")),
-                         status)
+    """An error screen; `message` is a msgid translated here."""
+    return _error_page(gettext(message), status)
 
 
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError) -> Any:
-    text = str(exc).split(" / ")[0] or N_("出了点问题")
-    return _tv_error(text, exc.status)
+    """A service's refusal in the page's language (Chinese unless the URL asked for another)."""
+    return _error_page(exc.text(_locale()) or gettext(N_("出了点问题")), exc.status)
 
 
 @bp.errorhandler(404)
@@ -132,7 +136,7 @@ def pairing() -> Any:
             with unit_of_work() as session:
                 _box, token = register_box(session, now=now, client_addr=request.remote_addr or "", config=config)
         except RateLimited as exc:
-            return _tv_error(str(exc).split(" / ")[0], 429)
+            return _service_error(exc)
         lang = request.args.get("lang")
         response = redirect(f"{request.path}?t={token}" + (f"&lang={lang}" if lang in LOCALES else ""))
         response.set_cookie(
@@ -146,7 +150,7 @@ def pairing() -> Any:
             code = current_code(session, now=now, box=box, config=config)
             digits, expires = code.code, code.expires_at
     except RateLimited as exc:
-        return _tv_error(str(exc).split(" / ")[0], 429)
+        return _service_error(exc)
     return render_template(
         "tv/pair.html", code=digits, expires_local=to_local(expires).strftime("%H:%M"),
         status_url=tvurl("tv.pair_status"), poll_seconds=max(2, config.status_poll_seconds),
@@ -180,7 +184,7 @@ def home() -> Any:
             meeting_view = {"id": meeting.id, "title": meeting.title,
                             "time": to_local(meeting.event_at).strftime("%H:%M") if meeting.event_at else ""}
         checked_in = checkin_service.checked_in_today(session, now=now, household_id=household_id) is not None
-        prompts = followup_service.pending_followups_for_household(session, household_id)
+        prompts = followup_service.pending_followups_for_household(session, household_id, _locale())
         reminders = reminder_service.reminders_for_household_today(session, household_id, now)
     followup = prompts[0] if prompts and request.args.get("later") != "1" else None
     shown = visible_reminders(reminders, meeting_view["time"] if meeting_view else None)
@@ -205,10 +209,14 @@ def reminder_line(items: list[Any], translate: Callable[[str], str] = str) -> st
                                for item in items)
 
 
-def reminders_speech(items: list[Any]) -> str:
-    """What 读给我听 says for today's reminders (pure)."""
-    said = "。".join(f"{item.time}，{item.kind_label}提醒：{item.text}" for item in items)
-    return f"今天的提醒。{said}。" if items else "今天没有提醒。"
+def reminders_speech(items: list[Any], locale: str = SPOKEN_LOCALE) -> str:
+    """What 读给我听 says for today's reminders (pure; the TV's voice speaks Chinese)."""
+    if not items:
+        return translate(reminder_texts.NO_REMINDERS_SPOKEN, locale)
+    said = translate(reminder_texts.SENTENCE_SEPARATOR, locale).join(
+        translate(reminder_texts.REMINDER_SPOKEN, locale, time=item.time, kind=translate(item.kind_label, locale),
+                  text=item.text) for item in items)
+    return translate(reminder_texts.REMINDERS_SPOKEN, locale, items=said)
 
 
 def _tts_available() -> bool:
@@ -496,7 +504,7 @@ def call_status_page(help_call_id: int) -> Any:
     """Each step of the help call in large words; the page polls the JSON below."""
     with unit_of_work() as session:
         helpcall_service.get_help_call_for_household(session, g.tv_household_id, help_call_id)
-        status = helpcall_service.help_call_status(session, help_call_id)
+        status = helpcall_service.help_call_status(session, help_call_id, _locale())
     return render_template("tv/call_status.html", status=status, help_call_id=help_call_id,
                            status_url=tvurl("tv.call_status", help_call_id=help_call_id),
                            poll_seconds=tv_config().status_poll_seconds, back_url=tvurl("tv.index", f="tile-call"))
@@ -508,7 +516,7 @@ def call_status(help_call_id: int) -> Any:
     """Tiny JSON for the status page: steps in words."""
     with unit_of_work() as session:
         helpcall_service.get_help_call_for_household(session, g.tv_household_id, help_call_id)
-        status = helpcall_service.help_call_status(session, help_call_id)
+        status = helpcall_service.help_call_status(session, help_call_id, _locale())
     response = jsonify(status)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -557,7 +565,7 @@ def followup_answer(request_id: int) -> Any:
     with unit_of_work() as session:
         reply = followup_service.answer_followup(session, now=services().clock.now(),
                                                  household_id=g.tv_household_id, request_id=request_id,
-                                                 digits=digits)
+                                                 digits=digits, locale=_locale())
     return render_template("tv/followup_done.html", reply=reply, back_url=tvurl("tv.index"))
 
 

@@ -8,9 +8,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from core.container import current_services
 from core.db import transaction
+from core.i18n import DEFAULT_LOCALE, translate
 from core.models.outbox import OutboxMessage
+from core.phone import texts
 from core.phone.calls import find_message_for_reply, parse_sms_reply
-from core.phone.confirmations import confirm
+from core.phone.confirmations import confirm, reply_locale
 from core.phones import mask_phone, try_normalise_phone
 from voice import twiml
 from voice.ivr import P
@@ -77,9 +79,10 @@ def sms_reply() -> str:
         message = find_message_for_reply(session, now=services.clock.now(), phone=phone, code=code)
         reply = confirm(session, now=services.clock.now(), message=message, digits=digit) if message else None
         found = message is not None
+        locale = reply_locale(session, message) if found else DEFAULT_LOCALE
     log.info("sms reply from %s: %s", mask_phone(phone), "matched" if found else "no message")
     if not found:
-        response.message("没有找到要确认的消息。有事请打小院服务电话。")
+        response.message(translate(texts.SMS_REPLY_UNKNOWN))
     else:
-        response.message(reply or "已收到，谢谢。")
+        response.message(reply or translate(texts.SMS_REPLY_RECEIVED, locale))
     return str(response)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.bands import texts
 from core.bands.escalation import (
     SEVERITY_ORDER,
     EscalationConfig,
@@ -27,17 +28,18 @@ from core.bands.escalation import (
     plan_escalation,
     plan_from_json,
     plan_to_json,
+    summary_for,
     walk,
 )
 from core.errors import InvalidInput, InvalidTransition, NotFound
-from core.i18n import N_
+from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.alerts import ACTIVE_STATUSES, Alert, AlertNotification
 from core.models.outbox import OutboxMessage
 from core.models.places import Resident
-from core.notify.outbox import Recipient, enqueue_message
+from core.notify.outbox import Recipient, enqueue_message, user_locale
 from core.people import directory as people
 from core.people.audit import record_audit
-from core.phone.confirmations import register_confirmation
+from core.phone.confirmations import register_confirmation, reply_locale
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +55,10 @@ def dedup_key_for(alert_type: str, *, resident_id: int | None, band_id: int | No
     return f"r{resident_id}:{alert_type}" if resident_id is not None else f"b{band_id}:{alert_type}"
 
 
-def summarise(alert_type: str, who: str, value: Mapping[str, Any]) -> str:
-    """The one-line Chinese summary of an alert (shown on the board and in messages)."""
-    v = dict(value)
-    texts = {
-        "sos": f"{who}按下了手环求救键",
-        "fall": f"{who}的手环检测到跌倒",
-        "hr_high": f"{who}心率持续偏高（{v.get('hr', '?')}次/分）",
-        "hr_low": f"{who}心率持续偏低（{v.get('hr', '?')}次/分）",
-        "spo2_low": f"{who}血氧持续偏低（{v.get('spo2', '?')}%）",
-        "temp_high": f"{who}体温偏高（{v.get('temp_c', '?')}℃）",
-        "temp_low": f"{who}体温偏低（{v.get('temp_c', '?')}℃）",
-        "removed": f"{who}的手环摘下已超过半小时",
-        "silent": f"{who}的手环已{v.get('minutes', '?')}分钟没有消息（可能没电或关机）",
-        "battery_low": f"{who}的手环电量低（{v.get('battery', '?')}%），请帮忙充电",
-        "no_activity": f"{who}今天到{v.get('by_hour', '?')}点还没有走动记录",
-    }
-    return texts.get(alert_type, f"{who}：{TYPE_LABELS.get(alert_type, alert_type)}")[:200]
+def summarise(alert_type: str, who: str, value: Mapping[str, Any], locale: str = DEFAULT_LOCALE) -> str:
+    """The one-line summary of an alert (stored in Chinese for the board; messages render it per reader)."""
+    label = TYPE_LABELS.get(alert_type, alert_type)
+    return texts.alert_summary(alert_type, who, dict(value), label, locale)[:200]
 
 
 def find_open_alert(session: Session, dedup_key: str, *, lock: bool = False) -> Alert | None:
@@ -101,7 +90,7 @@ def raise_alert(
     existing = find_open_alert(session, key)
     if existing is None:
         resident = session.get(Resident, resident_id) if resident_id is not None else None
-        name = who or (resident.name if resident else f"手环{device_id or band_id}")
+        name = who or (resident.name if resident else translate(texts.BAND_NAME, band=device_id or band_id))
         place = people.place_of_household(session, resident.household_id) if resident else None
         policy = config.policy(severity)
         alert = Alert(
@@ -144,7 +133,7 @@ def _repeat(
         return alert
     # The severity rose: rebuild the plan and go on with the first level not yet told.
     resident = session.get(Resident, alert.resident_id) if alert.resident_id is not None else None
-    name = who or (resident.name if resident else f"手环{alert.device_id or alert.band_id}")
+    name = who or (resident.name if resident else translate(texts.BAND_NAME, band=alert.device_id or alert.band_id))
     alert.severity = severity
     alert.value = value
     alert.summary = summarise(alert.type, name, value)
@@ -164,9 +153,12 @@ def _repeat(
     return alert
 
 
-def _tell_others(session: Session, alert: Alert, *, now: dt.datetime, kind: str, text: str,
+def _tell_others(session: Session, alert: Alert, *, now: dt.datetime, kind: str, text: Callable[[str], str],
                  skip_user_id: int | None = None, skip_name: str | None = None) -> int:
-    """Send a plain message (never a call) once to everyone who was told about this alert."""
+    """Send a plain message (never a call) once to everyone who was told about this alert.
+
+    `text(locale)` renders the message in each reader's language.
+    """
     seen: set[str] = set()
     count = 0
     for note in list(alert.notifications):
@@ -179,10 +171,11 @@ def _tell_others(session: Session, alert: Alert, *, now: dt.datetime, kind: str,
             continue
         seen.add(key)
         channels = _contact_channels(alert, note) or [alert.message_channel]
+        locale = user_locale(session, note.user_id)
         message = enqueue_message(
             session, now=now, recipient=Recipient(name=note.recipient_name, phone=note.recipient_phone,
-                                                  user_id=note.user_id),
-            template=f"alert.{kind}", text=text, params={"alert_id": alert.id, "type": alert.type},
+                                                  user_id=note.user_id, locale=locale),
+            template=f"alert.{kind}", text=text(locale), params={"alert_id": alert.id, "type": alert.type},
             priority=4, dedup_key=f"alert:{alert.id}:{kind}:{key}", subject=("alert", alert.id),
             village_id=alert.village_id, channels=channels,
         )
@@ -224,8 +217,8 @@ def clear_alert(
     alert.status = "auto_cleared"
     alert.cleared_at = now
     _close(session, alert, now)
-    text, _ = alert_texts(alert, "", now, "all_clear")
-    told = _tell_others(session, alert, now=now, kind="all_clear", text=text)
+    told = _tell_others(session, alert, now=now, kind="all_clear", text=lambda locale: alert_texts(
+        alert, "", now, "all_clear", locale=locale, summary=summary_for(session, alert, locale))[0])
     log.info("alert %s cleared by itself; all-clear to %d people", alert.id, told)
     return alert
 
@@ -234,7 +227,7 @@ def get_alert(session: Session, alert_id: int) -> Alert:
     """Load an alert or raise NotFound."""
     alert = session.get(Alert, alert_id)
     if alert is None:
-        raise NotFound("找不到这条告警 / alert not found")
+        raise NotFound(N_("找不到这条告警"))
     return alert
 
 
@@ -250,7 +243,7 @@ def acknowledge_alert(
     if alert.status == "acknowledged":
         return alert
     if alert.status not in ("open", "notified"):
-        raise InvalidTransition("这条告警已经结束 / the alert is already closed")
+        raise InvalidTransition(N_("这条告警已经结束"))
     alert.status = "acknowledged"
     alert.acknowledged_at = now
     alert.acknowledged_by = by[:80]
@@ -261,7 +254,8 @@ def acknowledge_alert(
     alert.updated_at = now
     cancel_pending_calls(session, alert.id)
     _tell_others(session, alert, now=now, kind="acknowledged", skip_user_id=user_id, skip_name=by,
-                 text=f"【小院+】{by}已确认处理：{alert.summary}。")
+                 text=lambda locale: translate(texts.ALERT_ACKNOWLEDGED, locale, by=by,
+                                               summary=summary_for(session, alert, locale)))
     record_audit(session, at=now, actor=actor if actor is not None else by, action="alert.acknowledge",
                  entity_type="alert", entity_id=alert.id, via=via)
     log.info("alert %s acknowledged via %s", alert.id, via)
@@ -274,10 +268,10 @@ def resolve_alert(
 ) -> Alert:
     """Close an alert with a note saying what was done (audited like `acknowledge_alert`)."""
     if not note or not note.strip():
-        raise InvalidInput("请写明处理情况 / a note is required")
+        raise InvalidInput(N_("请写明处理情况"))
     alert = get_alert(session, alert_id)
     if alert.status not in ACTIVE_STATUSES:
-        raise InvalidTransition("这条告警已经结束 / the alert is already closed")
+        raise InvalidTransition(N_("这条告警已经结束"))
     if alert.acknowledged_at is None:
         alert.acknowledged_at, alert.acknowledged_by, alert.acknowledged_via = now, by[:80], via
         alert.ack_user_id = user_id
@@ -319,10 +313,10 @@ def on_confirmation(session: Session, now: dt.datetime, message: OutboxMessage, 
     if not accepted:
         return None
     if alert.status not in ACTIVE_STATUSES:
-        return "这条告警已经处理完毕，谢谢您。"
+        return translate(texts.REPLY_ALREADY_CLOSED, reply_locale(session, message))
     acknowledge_alert(session, now=now, alert_id=alert.id, by=message.recipient_name, via=via,
                       user_id=message.recipient_user_id)
-    return "已确认，谢谢您。请尽快联系或前往查看。"
+    return translate(texts.REPLY_ACKNOWLEDGED, reply_locale(session, message))
 
 
 register_confirmation("alert", on_confirmation)

@@ -18,14 +18,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.bands import texts
 from core.clock import to_local
 from core.container import Services
-from core.i18n import N_
+from core.i18n import DEFAULT_LOCALE, N_, SPOKEN_LOCALE, translate
 from core.models.alerts import Alert, AlertNotification
 from core.models.outbox import OutboxMessage
-from core.models.places import CaregiverLink, Household
+from core.models.places import CaregiverLink, Household, Resident
 from core.models.staff import User
-from core.notify.outbox import Recipient, enqueue_message
+from core.notify.outbox import Recipient, enqueue_message, user_locale
 from core.people import directory as people
 from core.settings import Settings
 
@@ -188,18 +189,35 @@ def _who(session: Session, alert: Alert) -> str:
     return ""
 
 
-def alert_texts(alert: Alert, who: str, now: dt.datetime, kind: str = "alert") -> tuple[str, str]:
-    """(SMS text, spoken text) for an alert message; Chinese, short, with the short code in the SMS."""
-    when = to_local(alert.raised_at).strftime("%H:%M")
-    label = SEVERITY_LABELS.get(alert.severity, "提醒")
-    place = f"（{who}）" if who else ""
+def summary_for(session: Session, alert: Alert, locale: str) -> str:
+    """The alert's summary in `locale`: the stored Chinese one, or re-rendered from its readings."""
+    if locale == DEFAULT_LOCALE or alert.type not in texts.SUMMARIES:
+        return alert.summary
+    resident = session.get(Resident, alert.resident_id) if alert.resident_id is not None else None
+    who = resident.name if resident is not None else translate(texts.BAND_NAME, locale,
+                                                               band=alert.device_id or alert.band_id)
+    return texts.alert_summary(alert.type, who, alert.value or {}, alert.type, locale)
+
+
+def alert_texts(alert: Alert, who: str, now: dt.datetime, kind: str = "alert", *, locale: str = DEFAULT_LOCALE,
+                summary: str | None = None) -> tuple[str, str]:
+    """(SMS text in the reader's `locale`, spoken text) for an alert message, short, with the short code in the SMS.
+
+    The phone line speaks Chinese, so the spoken text is always Chinese (with the stored summary).
+    """
+    label = SEVERITY_LABELS.get(alert.severity, N_("提醒"))
+
+    def render(template: str, text_locale: str, text_summary: str) -> str:
+        place = translate(texts.ALERT_PLACE, text_locale, household=who) if who else ""
+        return translate(template, text_locale, label=translate(label, text_locale), summary=text_summary,
+                         place=place, when=to_local(alert.raised_at).strftime("%H:%M"),
+                         at=to_local(now).strftime("%H:%M"), code=alert.short_code)
+
     if kind == "all_clear":
-        text = f"【小院+】已恢复：{alert.summary}{place}，{to_local(now).strftime('%H:%M')}起已恢复正常。"
-        return text, text
-    prefix = "【小院+再次提醒】" if kind == "retrigger" else f"【小院+{label}】"
-    sms = f"{prefix}{alert.summary}{place}，{when}。请尽快联系或前往查看。回复{alert.short_code}确认收到。"
-    voice = f"小院加{label}提醒：{alert.summary}{place}。请尽快联系或前往查看。"
-    return sms, voice
+        return (render(texts.ALERT_ALL_CLEAR, locale, summary or alert.summary),
+                render(texts.ALERT_ALL_CLEAR, SPOKEN_LOCALE, alert.summary))
+    sms = texts.ALERT_AGAIN_SMS if kind == "retrigger" else texts.ALERT_SMS
+    return render(sms, locale, summary or alert.summary), render(texts.ALERT_CALL, SPOKEN_LOCALE, alert.summary)
 
 
 def notify_level(
@@ -209,13 +227,15 @@ def notify_level(
     """Tell every reachable contact of one level (1-based); return how many were told."""
     levels = plan_from_json(alert.plan)
     level = levels[level_no - 1]
-    sms, voice = alert_texts(alert, _who(session, alert), now, kind)
+    who = _who(session, alert)
     told = 0
     for position, contact in enumerate(level.contacts):
         if not _reachable(contact, level, now):
             continue
+        locale = user_locale(session, contact.user_id)
+        sms, voice = alert_texts(alert, who, now, kind, locale=locale, summary=summary_for(session, alert, locale))
         recipient = Recipient(name=contact.name, phone=contact.phone, channels=contact.channels,
-                              user_id=contact.user_id)
+                              user_id=contact.user_id, locale=locale)
         outbox_ids = []
         for channel in level.channels:
             if channel == "voice_call" and not contact.phone:

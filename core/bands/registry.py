@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, NotFound
+from core.i18n import N_
 from core.models.devices import Band, TelemetryAggregate, TelemetryReading
 from core.models.places import Resident
 from core.people.access import Viewer, get_resident_for
@@ -50,9 +51,9 @@ def verify_secret(secret: str, hashed: str) -> bool:
         return False
 
 
-def _check_id(value: str, what: str) -> str:
+def _check_id(value: str, problem: str) -> str:
     if not ID_PATTERN.match(value or ""):
-        raise InvalidInput(f"{what}只能包含字母、数字、- 和 _ / {what} may contain only letters, digits, - and _")
+        raise InvalidInput(problem)
     return value
 
 
@@ -65,12 +66,12 @@ def add_band(
     A person registering (`actor`) may give it only to a resident they see; None is the system (demo,
     simulator). Audited.
     """
-    _check_id(device_id, "设备号")
-    _check_id(site, "站点")
+    _check_id(device_id, N_("设备号只能包含字母、数字、- 和 _"))
+    _check_id(site, N_("站点只能包含字母、数字、- 和 _"))
     if session.scalar(sa.select(Band.id).where(Band.device_id == device_id)) is not None:
-        raise InvalidInput("这个设备号已经登记过 / this device id is already registered")
+        raise InvalidInput(N_("这个设备号已经登记过"))
     if not 10 <= interval_s <= 86400:
-        raise InvalidInput("上报间隔应在10秒到1天之间 / interval must be 10 s – 1 day")
+        raise InvalidInput(N_("上报间隔应在10秒到1天之间"))
     _check_resident(session, actor, resident_id)
     secret = secret or secrets.token_urlsafe(18)
     band = Band(device_id=device_id, site=site, model=model, interval_s=interval_s, resident_id=resident_id,
@@ -89,7 +90,7 @@ def _check_resident(session: Session, actor: Viewer | None, resident_id: int | N
     if actor is not None:
         get_resident_for(session, actor, resident_id)
     elif session.get(Resident, resident_id) is None:
-        raise NotFound("找不到这位居民 / resident not found")
+        raise NotFound(N_("找不到这位居民"))
 
 
 def get_band(session: Session, ref: str | int) -> Band:
@@ -100,7 +101,7 @@ def get_band(session: Session, ref: str | int) -> Band:
     if band is None:
         band = session.scalar(sa.select(Band).where(Band.device_id == str(ref)))
     if band is None:
-        raise NotFound("找不到这个手环 / band not found")
+        raise NotFound(N_("找不到这个手环"))
     return band
 
 
@@ -131,8 +132,7 @@ def check_command_interval(interval_s: int) -> int:
     """The interval a band may be told to report at (30–3600 s), or InvalidInput."""
     if isinstance(interval_s, bool) or not isinstance(interval_s, int) or not (
             SET_INTERVAL_MIN_S <= interval_s <= SET_INTERVAL_MAX_S):
-        raise InvalidInput(f"上报间隔应在{SET_INTERVAL_MIN_S}到{SET_INTERVAL_MAX_S}秒之间 / "
-                           f"the interval must be {SET_INTERVAL_MIN_S}–{SET_INTERVAL_MAX_S} s")
+        raise InvalidInput(N_("上报间隔应在%(low)s到%(high)s秒之间"), low=SET_INTERVAL_MIN_S, high=SET_INTERVAL_MAX_S)
     return interval_s
 
 

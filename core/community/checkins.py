@@ -10,7 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, as_utc
+from core.community import texts
 from core.errors import InvalidInput
+from core.i18n import N_, translate
 from core.models.checkins import CheckIn
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Resident, Village
@@ -32,7 +34,7 @@ def parse_deadline(value: str) -> dt.time:
         hours, minutes = (int(part) for part in value.strip().split(":"))
         return dt.time(hours, minutes)
     except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"签到截止时间格式应为 HH:MM / bad deadline: {value!r}") from exc
+        raise InvalidInput(N_("签到截止时间格式应为 HH:MM：%(value)r"), value=value) from exc
 
 
 def deadline_passed(now: dt.datetime, deadline: dt.time) -> bool:
@@ -105,12 +107,13 @@ def remind_missing_checkins(
         household = session.get(Household, resident.household_id)
         for user in people:
             key = f"tv.checkin_missing:{resident.id}:{today.isoformat()}:{user.id}"
-            text = (f"{household.name if household else ''} 的 {resident.name}（独居）今天 {deadline:%H:%M} 前"
-                    f"还没有在电视上按“我很好”，请打个电话或上门看看。")
             if session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.dedup_key == key)) is not None:
                 continue  # already told today
+            recipient = recipient_for_user(user)
+            text = translate(texts.CHECKIN_MISSING, recipient.locale, household=household.name if household else "",
+                             resident=resident.name, deadline=f"{deadline:%H:%M}")
             enqueue_message(
-                session, now=now, recipient=recipient_for_user(user), template="tv.checkin_missing", text=text,
+                session, now=now, recipient=recipient, template="tv.checkin_missing", text=text,
                 params={"resident_id": resident.id, "household_id": resident.household_id, "date": today.isoformat()},
                 priority=3, dedup_key=key, subject=("resident", resident.id), village_id=place.village_id,
             )

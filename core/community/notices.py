@@ -25,15 +25,15 @@ def validate_notice(*, title: str, category: str, audience: str, publish_from: d
                     publish_until: dt.datetime | None) -> None:
     """Check a notice's fields before it is saved (pure)."""
     if not title.strip():
-        raise InvalidInput("请填写标题 / a title is required")
+        raise InvalidInput(N_("请填写标题"))
     if len(title) > 120:
-        raise InvalidInput("标题太长 / title too long")
+        raise InvalidInput(N_("标题太长"))
     if category not in NOTICE_CATEGORIES:
-        raise InvalidInput(f"未知类别 / unknown category: {category}")
+        raise InvalidInput(N_("未知类别：%(category)s"), category=category)
     if audience not in AUDIENCES:
-        raise InvalidInput(f"未知范围 / unknown audience: {audience}")
+        raise InvalidInput(N_("未知范围：%(audience)s"), audience=audience)
     if publish_until is not None and as_utc(publish_until) <= as_utc(publish_from):
-        raise InvalidInput("结束时间要晚于开始时间 / the window must end after it starts")
+        raise InvalidInput(N_("结束时间要晚于开始时间"))
 
 
 def _place_ids(audience: str, *, town_id: int | None, village_id: int | None,
@@ -42,10 +42,10 @@ def _place_ids(audience: str, *, town_id: int | None, village_id: int | None,
         return None, None
     if audience == "village":
         if village_id is None:
-            raise InvalidInput("请选择村 / a village is required")
+            raise InvalidInput(N_("请选择村"))
         return village_id, None
     if courtyard_id is None or village_id is None:
-        raise InvalidInput("请选择小院 / a courtyard is required")
+        raise InvalidInput(N_("请选择小院"))
     return village_id, courtyard_id
 
 
@@ -126,7 +126,7 @@ def get_notice_for_household(session: Session, *, now: dt.datetime, household_id
     place = place_of_household(session, household_id)
     notice = session.scalar(sa.select(Notice).where(Notice.id == notice_id, _visible_clause(place, now)))
     if notice is None:
-        raise NotFound("找不到这条通知 / notice not found")
+        raise NotFound(N_("找不到这条通知"))
     return notice
 
 

@@ -40,19 +40,19 @@ def point_categories(settings: Any) -> tuple[str, ...]:
 def validate_award(delta: int, category: str, reason: str, categories: Sequence[str]) -> None:
     """Check one award or deduction before it is written (pure: no database)."""
     if not isinstance(delta, int) or isinstance(delta, bool):
-        raise InvalidInput("分值必须是整数 / points must be a whole number")
+        raise InvalidInput(N_("分值必须是整数"))
     if delta == 0:
-        raise InvalidInput("分值不能为 0 / points cannot be zero")
+        raise InvalidInput(N_("分值不能为 0"))
     if abs(delta) > MAX_ABS_DELTA:
-        raise InvalidInput(f"一次最多 {MAX_ABS_DELTA} 分 / at most {MAX_ABS_DELTA} points at once")
+        raise InvalidInput(N_("一次最多 %(limit)s 分"), limit=MAX_ABS_DELTA)
     if category not in categories and category not in SYSTEM_CATEGORIES:
-        raise InvalidInput(f"未知类别 / unknown category: {category}")
+        raise InvalidInput(N_("未知类别：%(category)s"), category=category)
     if category in SYSTEM_CATEGORIES:
-        raise InvalidInput("这个类别只由系统使用 / this category is used by the system only")
+        raise InvalidInput(N_("这个类别只由系统使用"))
     if not reason.strip():
-        raise InvalidInput("请写明原因 / a reason is required")
+        raise InvalidInput(N_("请写明原因"))
     if len(reason) > 200:
-        raise InvalidInput("原因太长（最多 200 字）/ reason too long")
+        raise InvalidInput(N_("原因太长（最多 200 字）"))
 
 
 def _ensure_account(session: Session, household_id: int, now: dt.datetime) -> None:
@@ -98,7 +98,7 @@ def award_points(
     """Add (delta > 0) or deduct (delta < 0) points for one household with a reason."""
     validate_award(delta, category, reason, categories)
     if session.get(Household, household_id) is None:
-        raise NotFound("找不到这一户 / household not found")
+        raise NotFound(N_("找不到这一户"))
     entry = _append(
         session, now=now, household_id=household_id, delta=delta, category=category, reason=reason,
         source=source, actor=actor, batch_id=batch_id,
@@ -133,11 +133,11 @@ def award_batch(
     """Award or deduct for several households of one 小院 after an inspection, all or nothing."""
     lines = [line for line in lines if line.delta != 0]
     if not lines:
-        raise InvalidInput("没有要记的分 / nothing to record")
+        raise InvalidInput(N_("没有要记的分"))
     members = set(session.scalars(sa.select(Household.id).where(Household.courtyard_id == courtyard_id)))
     for line in lines:
         if line.household_id not in members:
-            raise InvalidInput("有的户不在这个小院 / a household is not in this courtyard")
+            raise InvalidInput(N_("有的户不在这个小院"))
         validate_award(line.delta, line.category or category, line.reason, categories)
     result = BatchResult(batch_id=uuid.uuid4().hex)
     for line in lines:
@@ -154,16 +154,16 @@ def reverse_entry(session: Session, *, now: dt.datetime, entry_id: int, reason: 
     """Cancel an entry by appending its opposite (冲正); an entry can be reversed only once."""
     original = session.get(PointEntry, entry_id)
     if original is None:
-        raise NotFound("找不到这条积分记录 / entry not found")
+        raise NotFound(N_("找不到这条积分记录"))
     if original.reverses_id is not None:
-        raise InvalidTransition("冲正记录不能再冲正 / a reversal cannot be reversed")
+        raise InvalidTransition(N_("冲正记录不能再冲正"))
     if original.redemption_id is not None:
-        raise InvalidTransition("兑换记录请通过取消兑换退还 / cancel the redemption instead")
+        raise InvalidTransition(N_("兑换记录请通过取消兑换退还"))
     already = session.scalar(sa.select(PointEntry.id).where(PointEntry.reverses_id == entry_id))
     if already is not None:
-        raise InvalidTransition("这条记录已经冲正过 / this entry was already reversed")
+        raise InvalidTransition(N_("这条记录已经冲正过"))
     if not reason.strip():
-        raise InvalidInput("请写明原因 / a reason is required")
+        raise InvalidInput(N_("请写明原因"))
     entry = _append(
         session, now=now, household_id=original.household_id, delta=-original.delta, category="冲正",
         reason=reason, source="reversal", actor=actor, reverses_id=original.id,
@@ -181,7 +181,7 @@ def take_points(session: Session, *, now: dt.datetime, household_id: int, cost: 
     must write the matching ledger line with `record_redemption_debit` in the same transaction.
     """
     if cost <= 0:
-        raise InvalidInput("兑换分值必须大于 0 / cost must be positive")
+        raise InvalidInput(N_("兑换分值必须大于 0"))
     _ensure_account(session, household_id, now)
     result = session.execute(
         sa.update(PointAccount)
@@ -377,7 +377,7 @@ def household_rank(session: Session, *, now: dt.datetime, household_id: int,
     """(rank, households) of a household in its 小院 this month."""
     courtyard_id = courtyard_id or session.scalar(sa.select(Household.courtyard_id).where(Household.id == household_id))
     if courtyard_id is None:
-        raise NotFound("找不到这一户 / household not found")
+        raise NotFound(N_("找不到这一户"))
     board = ranking(session, now=now, scope="courtyard", scope_id=courtyard_id, period="month")
     for row in board:
         if row.household_id == household_id:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.community import texts
 from core.community.points import record_redemption_debit, refund_points, take_points
 from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
+from core.i18n import N_, SPOKEN_LOCALE, translate
 from core.models.places import Courtyard, Household
 from core.models.rewards import Redemption, Reward
 from core.notify.outbox import enqueue_message, recipient_for_user
@@ -47,14 +50,14 @@ class AlreadyRedeemed(ServiceError):
     status = 409
 
     def __init__(self, redemption_id: int) -> None:
-        super().__init__("这次兑换已经提交过了 / already redeemed")
+        super().__init__(N_("这次兑换已经提交过了"))
         self.redemption_id = redemption_id
 
 
 def new_pickup_code(taken: set[str] | frozenset[str] = frozenset(), rng: Any = secrets) -> str:
     """A random 4-digit pickup code (0000–9999) not in `taken` (pure, injectable randomness)."""
     if len(taken) >= 10000:
-        raise InvalidTransition("取货码已用完 / no pickup code left")
+        raise InvalidTransition(N_("取货码已用完"))
     while True:
         code = f"{rng.randbelow(10000):04d}"
         if code not in taken:
@@ -93,7 +96,7 @@ def get_reward_for_household(session: Session, household_id: int, reward_id: int
     """A reward this household may see; NotFound otherwise."""
     reward = session.scalar(rewards_for_household(session, household_id).where(Reward.id == reward_id))
     if reward is None:
-        raise NotFound("找不到这个奖品 / reward not found")
+        raise NotFound(N_("找不到这个奖品"))
     return reward
 
 
@@ -104,11 +107,11 @@ def create_reward(
 ) -> Reward:
     """Add a reward to a village's (or one 小院's) catalogue."""
     if not name.strip():
-        raise InvalidInput("请填写奖品名称 / a name is required")
+        raise InvalidInput(N_("请填写奖品名称"))
     if cost <= 0:
-        raise InvalidInput("所需积分必须大于 0 / cost must be positive")
+        raise InvalidInput(N_("所需积分必须大于 0"))
     if stock < 0:
-        raise InvalidInput("库存不能为负 / stock cannot be negative")
+        raise InvalidInput(N_("库存不能为负"))
     reward = Reward(
         village_id=village_id, courtyard_id=courtyard_id, name=name.strip(), description=description.strip(),
         photo_url=photo_url.strip(), cost=cost, stock=stock, pickup_place=pickup_place.strip(), active=True,
@@ -127,7 +130,7 @@ def update_reward(session: Session, *, now: dt.datetime, reward: Reward, actor: 
     if unknown:
         raise InvalidInput(f"cannot change {sorted(unknown)}")
     if "cost" in changes and int(changes["cost"]) <= 0:
-        raise InvalidInput("所需积分必须大于 0 / cost must be positive")
+        raise InvalidInput(N_("所需积分必须大于 0"))
     for key, value in changes.items():
         setattr(reward, key, value)
     reward.updated_at = now
@@ -143,7 +146,7 @@ def adjust_stock(session: Session, *, now: dt.datetime, reward_id: int, change: 
         .values(stock=Reward.stock + change, updated_at=now).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise InvalidInput("库存不能为负 / stock cannot go below zero")
+        raise InvalidInput(N_("库存不能为负"))
     record_audit(session, at=now, actor=actor, action="reward.stock", entity_type="reward", entity_id=reward_id,
                  change=change)
     stock = session.scalar(sa.select(Reward.stock).where(Reward.id == reward_id))
@@ -157,12 +160,14 @@ def _pickup_place(session: Session, reward: Reward, courtyard_id: int) -> str:
 
 
 def _tell_staff(session: Session, *, now: dt.datetime, redemption: Redemption, household_name: str,
-                template: str, text: str) -> None:
+                template: str, text: Callable[[str], str]) -> None:
+    """Tell the 院长 (else the village staff); `text(locale)` renders the message for each reader."""
     head = courtyard_head(session, redemption.household_id)
     people = [head] if head is not None else village_staff(session, redemption.village_id)
     for user in people:
+        recipient = recipient_for_user(user)
         enqueue_message(
-            session, now=now, recipient=recipient_for_user(user), template=template, text=text,
+            session, now=now, recipient=recipient, template=template, text=text(recipient.locale),
             params={"redemption_id": redemption.id, "household": household_name, "reward": redemption.reward_name,
                     "code": redemption.code},
             priority=6, subject=("redemption", redemption.id), village_id=redemption.village_id,
@@ -187,13 +192,13 @@ def redeem(
     reward = get_reward_for_household(session, household_id, reward_id)
     place = place_of_household(session, household_id)
     if not take_points(session, now=now, household_id=household_id, cost=reward.cost):
-        raise NotEnoughPoints("积分不够 / not enough points")
+        raise NotEnoughPoints(N_("积分不够"))
     taken = session.execute(
         sa.update(Reward).where(Reward.id == reward.id, Reward.stock >= 1, Reward.active.is_(True))
         .values(stock=Reward.stock - 1, updated_at=now).execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:
-        raise OutOfStock("这个奖品已经兑完了 / out of stock")
+        raise OutOfStock(N_("这个奖品已经兑完了"))
     redemption = _insert_with_code(session, now=now, household_id=household_id, reward=reward, place=place,
                                    request_key=request_key, source=source, rng=rng)
     record_redemption_debit(session, now=now, household_id=household_id, cost=reward.cost,
@@ -201,8 +206,9 @@ def redeem(
     household_name = session.scalar(sa.select(Household.name).where(Household.id == household_id)) or ""
     _tell_staff(
         session, now=now, redemption=redemption, household_name=household_name, template="tv.redemption_new",
-        text=f"{household_name} 兑换了「{reward.name}」（{reward.cost} 分），取货码 {redemption.code}，"
-             f"取货地点：{redemption.pickup_place or '积分超市'}。",
+        text=lambda locale: translate(
+            texts.REDEMPTION_NEW, locale, household=household_name, reward=reward.name, cost=reward.cost,
+            code=redemption.code, place=redemption.pickup_place or translate(texts.DEFAULT_PICKUP_PLACE, locale)),
     )
     record_audit(session, at=now, actor=None, action="redemption.create", entity_type="redemption",
                  entity_id=redemption.id, household_id=household_id, reward_id=reward.id)
@@ -233,7 +239,7 @@ def _insert_with_code(session: Session, *, now: dt.datetime, household_id: int, 
                 if other is not None:
                     raise AlreadyRedeemed(other) from None
             taken.add(code)  # another open redemption took this code meanwhile: try another
-    raise InvalidTransition("取货码生成失败，请稍后再试 / could not allocate a pickup code")
+    raise InvalidTransition(N_("取货码生成失败，请稍后再试"))
 
 
 def get_redemption_for_household(session: Session, household_id: int, redemption_id: int) -> Redemption:
@@ -241,7 +247,7 @@ def get_redemption_for_household(session: Session, household_id: int, redemption
     redemption = session.scalar(sa.select(Redemption).where(
         Redemption.id == redemption_id, Redemption.household_id == household_id))
     if redemption is None:
-        raise NotFound("找不到这次兑换 / redemption not found")
+        raise NotFound(N_("找不到这次兑换"))
     return redemption
 
 
@@ -249,18 +255,18 @@ def find_open_by_code(session: Session, *, village_id: int, code: str) -> Redemp
     """The open redemption with this pickup code in a village."""
     code = code.strip()
     if len(code) != 4 or not code.isdigit():
-        raise InvalidInput("取货码是 4 位数字 / a pickup code has 4 digits")
+        raise InvalidInput(N_("取货码是 4 位数字"))
     redemption = session.scalar(sa.select(Redemption).where(
         Redemption.village_id == village_id, Redemption.open_code == code))
     if redemption is None:
-        raise NotFound("没有这个取货码的待取兑换 / no open redemption with this code")
+        raise NotFound(N_("没有这个取货码的待取兑换"))
     return redemption
 
 
 def collect(session: Session, *, now: dt.datetime, redemption: Redemption, actor: Any = None) -> Redemption:
     """Mark an open redemption collected (the keeper handed the item over)."""
     if redemption.status != "open":
-        raise InvalidTransition("这次兑换不是待取状态 / redemption is not open")
+        raise InvalidTransition(N_("这次兑换不是待取状态"))
     redemption.status = "collected"
     redemption.open_code = None
     redemption.collected_at = now
@@ -274,9 +280,9 @@ def collect(session: Session, *, now: dt.datetime, redemption: Redemption, actor
 def cancel(session: Session, *, now: dt.datetime, redemption: Redemption, reason: str, actor: Any = None) -> Redemption:
     """Cancel an open redemption: refund the points (退还 entry) and put the item back in stock."""
     if redemption.status != "open":
-        raise InvalidTransition("只有待取的兑换可以取消 / only open redemptions can be cancelled")
+        raise InvalidTransition(N_("只有待取的兑换可以取消"))
     if not reason.strip():
-        raise InvalidInput("请写明原因 / a reason is required")
+        raise InvalidInput(N_("请写明原因"))
     redemption.status = "cancelled"
     redemption.open_code = None
     redemption.cancelled_at = now
@@ -294,7 +300,7 @@ def cancel(session: Session, *, now: dt.datetime, redemption: Redemption, reason
 
 
 def pickup_speech(redemption: Redemption) -> str:
-    """What the TV reads aloud on the pickup code page (digits one by one)."""
-    digits = "，".join(redemption.code)
-    place = redemption.pickup_place or "积分超市"
-    return f"兑换成功。您的取货码是：{digits}。请到{place}领取{redemption.reward_name}。"
+    """What the TV reads aloud on the pickup code page (digits one by one, in the TV voice's Chinese)."""
+    return translate(texts.PICKUP_SPOKEN, SPOKEN_LOCALE, digits="，".join(redemption.code),
+                     place=redemption.pickup_place or translate(texts.DEFAULT_PICKUP_PLACE, SPOKEN_LOCALE),
+                     reward=redemption.reward_name)

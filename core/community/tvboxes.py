@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
+from core.i18n import N_
 from core.models.audit import AuditEntry
 from core.models.places import Household
 from core.models.tvbox import TvBox, TvPairingCode
@@ -75,7 +76,7 @@ def normalise_code(raw: str) -> str:
     """Accept '123 456' or '123-456' as typed by staff; raise InvalidInput for anything but 6 digits."""
     digits = "".join(ch for ch in (raw or "") if ch not in " -")
     if len(digits) != 6 or not digits.isdigit():
-        raise InvalidInput("配对码是 6 位数字 / a pairing code has 6 digits")
+        raise InvalidInput(N_("配对码是 6 位数字"))
     return digits
 
 
@@ -93,7 +94,7 @@ def register_box(session: Session, *, now: dt.datetime, client_addr: str = "", c
         recent = session.scalar(sa.select(sa.func.count(TvBox.id)).where(
             TvBox.client_addr == client_addr, TvBox.created_at >= since, TvBox.status == "pending"))
         if (recent or 0) >= config.pairing_new_boxes_per_hour:
-            raise RateLimited("新机顶盒太多，请一小时后再试 / too many new boxes from this address")
+            raise RateLimited(N_("新机顶盒太多，请一小时后再试"))
     token = secrets.token_urlsafe(TOKEN_BYTES)
     box = TvBox(token_hash=hash_token(token), status="pending", client_addr=client_addr[:64], created_at=now,
                 last_seen_at=now)
@@ -124,7 +125,7 @@ def current_code(session: Session, *, now: dt.datetime, box: TvBox, config: TvCo
     """The code a pending box shows: the still-valid one, else a new one (at most N per hour)."""
     config = config or TvConfig()
     if box.status != "pending":
-        raise InvalidTransition("这台机顶盒已经配对 / box is already paired")
+        raise InvalidTransition(N_("这台机顶盒已经配对"))
     valid = session.scalar(sa.select(TvPairingCode).where(
         TvPairingCode.box_id == box.id, TvPairingCode.used_at.is_(None), TvPairingCode.expires_at > now,
     ).order_by(TvPairingCode.id.desc()))
@@ -133,7 +134,7 @@ def current_code(session: Session, *, now: dt.datetime, box: TvBox, config: TvCo
     recent = session.scalar(sa.select(sa.func.count(TvPairingCode.id)).where(
         TvPairingCode.box_id == box.id, TvPairingCode.created_at >= now - dt.timedelta(hours=1)))
     if (recent or 0) >= config.pairing_codes_per_hour:
-        raise RateLimited("配对码申请太频繁，请稍后再试 / too many pairing codes, try later")
+        raise RateLimited(N_("配对码申请太频繁，请稍后再试"))
     for _attempt in range(20):
         code = new_pairing_code(rng)
         clash = session.scalar(sa.select(TvPairingCode.id).where(
@@ -141,7 +142,7 @@ def current_code(session: Session, *, now: dt.datetime, box: TvBox, config: TvCo
         if clash is None:
             break
     else:
-        raise InvalidTransition("暂时无法生成配对码 / could not allocate a pairing code")
+        raise InvalidTransition(N_("暂时无法生成配对码"))
     row = TvPairingCode(box_id=box.id, code=code, created_at=now,
                         expires_at=now + dt.timedelta(minutes=config.pairing_code_minutes))
     session.add(row)
@@ -154,7 +155,7 @@ def _check_failures(session: Session, *, now: dt.datetime, actor_label: str, con
         AuditEntry.action == "tv.pair_failed", AuditEntry.actor_label == actor_label,
         AuditEntry.at >= now - dt.timedelta(minutes=10)))
     if (failures or 0) >= config.pairing_failures_per_10min:
-        raise RateLimited("输错次数太多，请 10 分钟后再试 / too many wrong codes, wait 10 minutes")
+        raise RateLimited(N_("输错次数太多，请 10 分钟后再试"))
 
 
 def record_failed_pairing(session_factory: Any, *, now: dt.datetime, actor_label: str, code: str,
@@ -187,15 +188,15 @@ def pair_box(session: Session, *, now: dt.datetime, code: str, household_id: int
     _check_failures(session, now=now, actor_label=actor_label_of(actor), config=config)
     digits = normalise_code(code)
     if session.get(Household, household_id) is None:
-        raise NotFound("找不到这一户 / household not found")
+        raise NotFound(N_("找不到这一户"))
     row = session.scalar(sa.select(TvPairingCode).where(
         TvPairingCode.code == digits, TvPairingCode.used_at.is_(None), TvPairingCode.expires_at > now,
     ).order_by(TvPairingCode.id.desc()).with_for_update())
     if row is None:
-        raise NotFound("配对码不对或已过期 / wrong or expired pairing code")
+        raise NotFound(N_("配对码不对或已过期"))
     box = session.get(TvBox, row.box_id)
     if box is None or box.status != "pending":
-        raise NotFound("配对码不对或已过期 / wrong or expired pairing code")
+        raise NotFound(N_("配对码不对或已过期"))
     row.used_at = now
     box.status = "paired"
     box.household_id = household_id
@@ -211,7 +212,7 @@ def revoke_box(session: Session, *, now: dt.datetime, box_id: int, actor: Any = 
     """Unbind a box: its token stops working and it shows the pairing screen again."""
     box = session.get(TvBox, box_id)
     if box is None:
-        raise NotFound("找不到这台机顶盒 / box not found")
+        raise NotFound(N_("找不到这台机顶盒"))
     box.status = "revoked"
     box.token_hash = None
     box.revoked_at = now

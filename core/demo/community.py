@@ -191,11 +191,11 @@ def seed_tv_boxes(session: Session, *, now: dt.datetime, household_id: int) -> i
     tvboxes.pair_box(session, now=now - dt.timedelta(days=30), code=code.code, household_id=household_id,
                      actor="installer", config=config)
     box.token_hash = tvboxes.hash_token(DEMO_TV_TOKEN)  # a known token so the banner can print its URL
-    box.label = "演示电视 / demo TV"
+    box.label = "演示电视"
     box.last_seen_at = now
     pending, _token = tvboxes.register_box(session, now=now, config=config)
     pending.token_hash = tvboxes.hash_token(DEMO_PENDING_TV_TOKEN)
-    pending.label = "待配对的演示电视 / demo box waiting to be paired"
+    pending.label = "待配对的演示电视"
     tvboxes.current_code(session, now=now, box=pending, config=config)
     session.flush()
     return 2

@@ -42,11 +42,11 @@ def seed_requests(services: Services) -> int:
                 req_svc.start_request(s, now=later, actor=None, request_id=req.id)
             if target in ("resolved", "evaluated", "closed"):
                 req_svc.resolve_request(s, now=later + dt.timedelta(hours=2), actor=None, request_id=req.id,
-                                        note="已上门处理 / handled on site")
+                                        note="已上门处理")
             if target == "evaluated":
                 req_svc.evaluate_request(s, now=later + dt.timedelta(hours=3), actor=None, request_id=req.id,
                                          satisfaction="satisfied")
             if target == "closed":
                 req_svc.close_request(s, now=later + dt.timedelta(hours=3), actor=None, request_id=req.id,
-                                      note="居民已确认 / confirmed by the resident")
+                                      note="居民已确认")
     return len(REQUEST_SAMPLES)

@@ -24,7 +24,9 @@ import sqlalchemy as sa
 
 from core.container import Services
 from core.db import transaction
+from core.i18n import translate
 from core.models.outbox import OutboxMessage
+from core.notify import texts
 from core.notify.base import Channel, Delivery, OutgoingMessage, channel_modules, redact
 from core.notify.outbox import DEFAULT_CHANNEL
 from core.phones import mask_phone
@@ -92,7 +94,7 @@ def decide(delivery: Delivery, *, attempts: int, channels: tuple[str, ...], max_
     if not delivery.permanent and tried < max_attempts:
         return Decision("retry", tried, channels, backoff_delay(tried, base_s, max_s, jitter), error)
     if not delivery.permanent:
-        error = f"{error} ({tried} 次 / attempts)"
+        error = translate(texts.DELIVERY_GAVE_UP, error=error, tried=tried)
     if len(channels) > 1:
         return Decision("fallback", 0, channels[1:], 0.0, error)
     return Decision("failed", tried, channels, 0.0, error)
@@ -313,7 +315,7 @@ class Dispatcher:
         """One attempt through one channel; never raises (a raising channel is a transient failure)."""
         channel = self.channel(channel_name)
         if channel is None:
-            return Delivery(ok=False, permanent=True, error="渠道未配置 / channel not configured")
+            return Delivery(ok=False, permanent=True, error=translate(texts.CHANNEL_NOT_CONFIGURED))
         keyed = replace(message, channel=channel_name,
                         idempotency_key=channel_idempotency_key(message.idempotency_key, channel_name))
         try:
@@ -328,7 +330,7 @@ class Dispatcher:
         settings = self.services.settings.notify
         message = item.message
         if not item.channels:
-            self._mark(message.id, "-", Decision("failed", item.attempts, (), 0.0, "没有可用渠道 / no channel"),
+            self._mark(message.id, "-", Decision("failed", item.attempts, (), 0.0, translate(texts.NO_CHANNEL)),
                        item.last_error)
             return
         channels, attempts, errors = item.channels, item.attempts, item.last_error

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.i18n import DEFAULT_LOCALE
 from core.models.outbox import OutboxMessage
 from core.models.staff import User
 
@@ -25,7 +26,7 @@ class Recipient:
     phone: str | None = None
     channels: tuple[str, ...] = ()
     user_id: int | None = None
-    locale: str = "zh"
+    locale: str = DEFAULT_LOCALE
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -33,8 +34,14 @@ def recipient_for_user(user: User) -> Recipient:
     """The Recipient for a staff user."""
     return Recipient(
         name=user.display_name, phone=user.phone, channels=tuple(user.channels or ()),
-        user_id=user.id, locale=user.locale or "zh",
+        user_id=user.id, locale=user.locale or DEFAULT_LOCALE,
     )
+
+
+def user_locale(session: Session, user_id: int | None) -> str:
+    """The language a staff user reads; Chinese for someone without an account."""
+    user = session.get(User, user_id) if user_id is not None else None
+    return (user.locale if user is not None else None) or DEFAULT_LOCALE
 
 
 def enqueue_message(
@@ -56,6 +63,8 @@ def enqueue_message(
 
     A message with a `dedup_key` that is already in the outbox is not added again: the existing
     row is returned. `channels` overrides the recipient's preference (e.g. a voice call).
+    `text` is already rendered in the recipient's locale; a locale other than Chinese is kept in
+    `params["locale"]` so what a channel adds (the SMS reply hint) speaks the same language.
     """
     if dedup_key is not None:
         existing = session.scalar(sa.select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
@@ -71,7 +80,7 @@ def enqueue_message(
         channel=chosen[0],
         fallback_channels=chosen[1:],
         template=template,
-        params=params or {},
+        params={**(params or {}), "locale": recipient.locale} if recipient.locale != DEFAULT_LOCALE else params or {},
         text=text,
         priority=priority,
         status="pending",

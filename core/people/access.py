@@ -123,7 +123,7 @@ def get_resident_for(session: Session, user: Viewer, resident_id: int) -> Reside
     """Load a resident the user may see; NotFound otherwise (never reveal other scopes)."""
     resident = session.scalar(scoped_residents(user).where(Resident.id == resident_id))
     if resident is None:
-        raise NotFound("找不到这位居民 / resident not found")
+        raise NotFound(N_("找不到这位居民"))
     return resident
 
 
@@ -131,14 +131,14 @@ def get_household_for(session: Session, user: Viewer, household_id: int) -> Hous
     """Load a household the user may see; NotFound otherwise."""
     household = session.scalar(scoped_households(user).where(Household.id == household_id))
     if household is None:
-        raise NotFound("找不到这一户 / household not found")
+        raise NotFound(N_("找不到这一户"))
     return household
 
 
 def require_manager(user: Viewer) -> None:
     """Only staff roles (not caregivers) may manage requests and people."""
     if user.role not in MANAGER_ROLES:
-        raise PermissionDenied("您的角色不能做这件事 / your role cannot do this")
+        raise PermissionDenied(N_("您的角色不能做这件事"))
 
 
 def courtyard_scope(user: Viewer):

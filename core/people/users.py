@@ -39,17 +39,17 @@ def create_user(
 ) -> User:
     """Create a staff user; scoped roles must name their place."""
     if role not in ROLES:
-        raise InvalidInput(f"未知角色 / unknown role: {role}")
+        raise InvalidInput(N_("未知角色：%(role)s"), role=role)
     if len(password) < 8:
-        raise InvalidInput("密码至少 8 位 / password must have at least 8 characters")
+        raise InvalidInput(N_("密码至少 8 位"))
     if role == "town" and town_id is None:
-        raise InvalidInput("指挥中心账号需要指定镇 / a town user needs a town")
+        raise InvalidInput(N_("指挥中心账号需要指定镇"))
     if role in ("village", "grid_worker") and village_id is None:
-        raise InvalidInput("村干部和网格员需要指定村 / a village user needs a village")
+        raise InvalidInput(N_("村干部和网格员需要指定村"))
     if role == "courtyard_head" and courtyard_id is None:
-        raise InvalidInput("院长需要指定小院 / a courtyard head needs a courtyard")
+        raise InvalidInput(N_("院长需要指定小院"))
     if session.scalar(sa.select(User.id).where(User.username == username)) is not None:
-        raise InvalidInput(f"用户名已存在 / username taken: {username}")
+        raise InvalidInput(N_("用户名已存在：%(username)s"), username=username)
     user = User(
         username=username, display_name=display_name or username, password_hash=hash_password(password),
         role=role, phone=normalise_phone(phone), town_id=town_id, village_id=village_id,

@@ -13,9 +13,11 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from core.i18n import SPOKEN_LOCALE
 from core.models.outbox import OutboxMessage
+from core.notify.outbox import user_locale
 
-# handler(session, now, message, digits) -> text to speak/reply (Chinese), or None if nothing happened
+# handler(session, now, message, digits) -> text to speak/reply (in `reply_locale`), or None if nothing happened
 Handler = Callable[[Session, dt.datetime, OutboxMessage, str], str | None]
 _HANDLERS: dict[str, Handler] = {}
 # The modules that register a handler when imported (alerts, follow-up questions, reminders).
@@ -41,6 +43,13 @@ def has_handler(subject_type: str | None) -> bool:
     """Whether a keypress or SMS reply for this subject type does anything (so it is worth asking for)."""
     _load_service_modules()
     return bool(subject_type) and subject_type in _HANDLERS
+
+
+def reply_locale(session: Session, message: OutboxMessage) -> str:
+    """The language of the answer to a keypress or reply: Chinese on a call, the reader's own in an SMS."""
+    if message.channel == "voice_call":
+        return SPOKEN_LOCALE
+    return user_locale(session, message.recipient_user_id)
 
 
 def confirm(session: Session, *, now: dt.datetime, message: OutboxMessage, digits: str) -> str | None:

@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 from core.clock import as_utc
 from core.container import Services
 from core.db import transaction
+from core.i18n import DEFAULT_LOCALE, translate
 from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.places import Household, Resident
 from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
 from core.people.directory import courtyard_head
+from core.phone import texts
 from core.phone.telephony.port import TelephonyError
 from core.phones import mask_phone, try_normalise_phone
 
@@ -86,17 +88,20 @@ def _active_legs(session: Session, call: HelpCall) -> list[HelpCallLeg]:
                                                              HelpCallLeg.status.in_(ACTIVE_LEGS))))
 
 
-def _who(session: Session, call: HelpCall) -> tuple[str, str]:
+def _who(session: Session, call: HelpCall, locale: str = DEFAULT_LOCALE) -> tuple[str, str]:
     household = session.get(Household, call.household_id)
     resident = session.get(Resident, call.resident_id) if call.resident_id else None
-    return (household.name if household else ""), (resident.name if resident else "老人")
+    return (household.name if household else ""), (resident.name if resident else translate(texts.ELDER, locale))
 
 
 def _notify_chain_failed(session: Session, services: Services, call: HelpCall, now: dt.datetime) -> None:
     """Messages to every contact (and the 院长), plus an urgent request on the first failed round."""
-    household_name, resident_name = _who(session, call)
-    text = (f"紧急：{household_name}的{resident_name}通过一键呼叫求助，电话没有人接（第{call.round}轮）。"
-            f"请尽快联系或上门查看。")
+
+    def text(locale: str) -> str:
+        household_name, resident_name = _who(session, call, locale)
+        return translate(texts.UNANSWERED_MESSAGE, locale, household=household_name, resident=resident_name,
+                         round=call.round)
+
     from core.models.staff import User
 
     recipients: list[Recipient] = []
@@ -114,18 +119,19 @@ def _notify_chain_failed(session: Session, services: Services, call: HelpCall, n
     if head is not None and head.id not in seen_users:
         recipients.append(recipient_for_user(head))
     for index, recipient in enumerate(recipients):
-        enqueue_message(session, now=now, recipient=recipient, template="helpcall.unanswered", text=text,
-                        params={"help_call_id": call.id, "round": call.round}, priority=0,
+        enqueue_message(session, now=now, recipient=recipient, template="helpcall.unanswered",
+                        text=text(recipient.locale), params={"help_call_id": call.id, "round": call.round}, priority=0,
                         dedup_key=f"helpcall:{call.id}:round:{call.round}:{index}", subject=("help_call", call.id),
                         village_id=call.village_id)
     if call.round == 1:
         from core.requests.workorders import submit_request
 
+        household_name, resident_name = _who(session, call)
         submit_request(
             session, now=now, due_hours=services.settings.requests.due_hours, resident_id=call.resident_id,
             household_id=call.household_id, type="help", channel=SOURCE_CHANNELS.get(call.source, "tv"),
-            text=f"一键呼叫无人接听：{household_name}的{resident_name}需要帮助，请马上联系或上门。", urgent=True,
-            details={"help_call_id": call.id}, system_label="一键呼叫",
+            text=translate(texts.UNANSWERED_REQUEST, household=household_name, resident=resident_name), urgent=True,
+            details={"help_call_id": call.id}, system_label=translate(texts.UNANSWERED_REQUEST_LABEL),
         )
 
 

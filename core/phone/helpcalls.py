@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidTransition, NotFound
-from core.i18n import N_
+from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.places import Household
 from core.people.audit import record_audit
 from core.people.directory import caregiver_chain, courtyard_head, place_of_household, primary_resident
+from core.phone import texts
 
 ENDED_STATUSES = ("failed", "cancelled")
 CANCELLABLE_STATUSES = ("pending", "calling", "failed_round")
@@ -67,7 +68,7 @@ def start_help_call(
         sa.select(Household).where(Household.id == household_id).with_for_update(key_share=True)
     )
     if household is None:
-        raise NotFound("找不到这一户 / household not found")
+        raise NotFound(N_("找不到这一户"))
     existing = active_help_call(session, now=now, household_id=household_id, active_minutes=active_minutes)
     if existing is not None:
         return existing
@@ -91,7 +92,7 @@ def get_help_call_for_household(session: Session, household_id: int, help_call_i
     call = session.scalar(sa.select(HelpCall).where(HelpCall.id == help_call_id,
                                                     HelpCall.household_id == household_id))
     if call is None:
-        raise NotFound("找不到这次呼叫 / help call not found")
+        raise NotFound(N_("找不到这次呼叫"))
     return call
 
 
@@ -99,11 +100,11 @@ def cancel_help_call(session: Session, *, now: dt.datetime, help_call_id: int, a
     """Cancel a help call nobody has accepted yet (the dialler stops dialling cancelled calls)."""
     call = session.get(HelpCall, help_call_id)
     if call is None:
-        raise NotFound("找不到这次呼叫 / help call not found")
+        raise NotFound(N_("找不到这次呼叫"))
     if call.status == "cancelled":
         return call
     if call.status not in CANCELLABLE_STATUSES:
-        raise InvalidTransition("已经有人接听，不能取消 / someone has already answered")
+        raise InvalidTransition(N_("已经有人接听，不能取消"))
     call.status = "cancelled"
     call.ended_at = now
     call.updated_at = now
@@ -122,52 +123,58 @@ def _kind_at(chain: Sequence[dict[str, Any]], position: int) -> str:
 
 def describe_steps(
     *, status: str, legs: Sequence[Any], chain: Sequence[dict[str, Any]], reached_name: str | None,
+    locale: str = DEFAULT_LOCALE,
 ) -> list[str]:
-    """The steps of a help call in words for the TV, oldest first (pure: works on any leg-like objects)."""
+    """The steps of a help call in words for the TV in `locale`, oldest first (pure: any leg-like objects)."""
+
+    def say(template: str, name: str = "") -> str:
+        return translate(template, locale, name=name)
+
     steps: list[str] = []
     if not legs and status in ("pending", "calling"):
-        first = chain[0]["name"] if chain else "院长"
-        steps.append(f"正在准备呼叫 {first}")
+        first = chain[0]["name"] if chain else say(texts.HEAD)
+        steps.append(say(texts.STEP_PREPARING, first))
     ordered = sorted(legs, key=lambda leg: (leg.round, leg.id or 0))
     for index, leg in enumerate(ordered):
         later = index + 1 < len(ordered) or status in ("pending", "calling")
         is_head = _kind_at(chain, leg.position) == "courtyard_head"
         if leg.status in RINGING_LEGS:
-            steps.append(f"正在呼叫 {leg.name}")
+            steps.append(say(texts.STEP_RINGING, leg.name))
             if is_head:
-                steps.append("已通知院长，请稍候")
+                steps.append(say(texts.STEP_HEAD_TOLD))
         elif leg.status == "answered":
             # Picked up but no key pressed yet: a voicemail also "answers", so this is not reached.
-            steps.append(f"{leg.name} 的电话接起了，正在确认")
+            steps.append(say(texts.STEP_PICKED_UP, leg.name))
         elif leg.status in REACHED_LEGS:
-            steps.append(f"{leg.name} 已接听")
+            steps.append(say(texts.STEP_ANSWERED, leg.name))
         elif later:
-            steps.append(f"{leg.name} 无人接听，正在呼叫下一位")
+            steps.append(say(texts.STEP_NO_ANSWER_NEXT, leg.name))
         else:
-            steps.append(f"{leg.name} 无人接听")
+            steps.append(say(texts.STEP_NO_ANSWER, leg.name))
     if status == "reached":
-        steps.append(f"{reached_name or '家人'} 已接听，正在为您接通")
+        steps.append(say(texts.STEP_CONNECTING, reached_name or say(texts.FAMILY)))
     elif status == "bridged":
-        steps.append("已接通")
+        steps.append(say(texts.STEP_BRIDGED))
     elif status == "failed_round":
-        steps.append("已通知院长，请稍候")
+        steps.append(say(texts.STEP_HEAD_TOLD))
     elif status == "failed":
-        steps.append("暂时没有联系上，已给家人和院长发了消息")
+        steps.append(say(texts.STEP_FAILED))
     elif status == "cancelled":
-        steps.append("已取消呼叫")
+        steps.append(say(texts.STEP_CANCELLED))
     if not steps:
-        steps.append("正在呼叫")
+        steps.append(say(texts.STEP_CALLING))
     return steps
 
 
-def help_call_status(session: Session, help_call_id: int) -> dict[str, Any]:
-    """The TV's status view of a help call: status, the steps in Chinese, the current step, dry-run note."""
+def help_call_status(session: Session, help_call_id: int, locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
+    """The TV's status view of a help call: status, the steps in `locale`, the current step, dry-run note."""
     call = session.get(HelpCall, help_call_id)
     if call is None:
-        raise NotFound("找不到这次呼叫 / help call not found")
+        raise NotFound(N_("找不到这次呼叫"))
     legs = list(session.scalars(sa.select(HelpCallLeg).where(HelpCallLeg.help_call_id == call.id)
                                 .order_by(HelpCallLeg.id)))
-    steps = describe_steps(status=call.status, legs=legs, chain=call.chain or [], reached_name=call.reached_name)
+    steps = describe_steps(status=call.status, legs=legs, chain=call.chain or [], reached_name=call.reached_name,
+                           locale=locale)
     return {
         "id": call.id,
         "status": call.status,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.container import Services
 from core.db import transaction
 from core.errors import NotFound
+from core.i18n import N_
 from core.models.base import Base
 from core.models.places import Resident
 from core.models.staff import User
@@ -115,7 +116,7 @@ def _load_resident(session: Session, actor: User | None, resident_id: int) -> Re
     resident = access.get_resident_for(session, actor, resident_id) if actor is not None else session.get(
         Resident, resident_id)
     if resident is None:
-        raise NotFound("找不到这位居民 / resident not found")
+        raise NotFound(N_("找不到这位居民"))
     if actor is not None:
         access.require_manager(actor)
     return resident

@@ -20,7 +20,7 @@ from core.clock import LOCAL_TZ, UTC, to_local
 from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
-from core.i18n import N_
+from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.ops import FollowupAttempt
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Resident
@@ -29,8 +29,9 @@ from core.models.staff import User
 from core.models.tvbox import TvBox
 from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
 from core.people.directory import primary_resident, town_staff, village_staff
-from core.phone.confirmations import register_confirmation
-from core.requests.workorders import evaluate_request, type_label
+from core.phone.confirmations import register_confirmation, reply_locale
+from core.requests import texts
+from core.requests.workorders import evaluate_request, request_ref, type_label
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,12 @@ def followup_settings(services: Services) -> dict:
     return {**DEFAULTS, **services.settings.section("ops")}
 
 
-def question_text(req: Request) -> str:
-    """The question read out on the call and shown on the TV."""
+def question_text(req: Request, locale: str = DEFAULT_LOCALE) -> str:
+    """The question read out on the call (in Chinese) and shown on the TV (in the page's `locale`)."""
     body = (req.text or req.transcript or "").strip().replace("\n", " ")
-    what = f"“{body[:20]}”" if body else f"{type_label(req.type)}的事"
-    return f"您反映的{what}已经处理好了。满意请按1，基本满意请按2，不满意请按3。"
+    if body:
+        return translate(texts.FOLLOWUP_QUESTION, locale, body=body[:20])
+    return translate(texts.FOLLOWUP_QUESTION_TYPE, locale, type=translate(type_label(req.type), locale))
 
 
 def next_call_time(now: dt.datetime, start_hour: int, end_hour: int) -> dt.datetime:
@@ -204,14 +206,15 @@ def _next_level_up(session: Session, req: Request) -> list[User]:
     return town_staff(session, req.town_id) if req.town_id is not None else []
 
 
-def record_answer(session: Session, *, now: dt.datetime, attempt: FollowupAttempt, digits: str, via: str) -> str | None:
-    """Store a resident's answer as the evaluation; None when the key is not 1, 2 or 3."""
+def record_answer(session: Session, *, now: dt.datetime, attempt: FollowupAttempt, digits: str, via: str,
+                  locale: str = DEFAULT_LOCALE) -> str | None:
+    """Store a resident's answer as the evaluation; the reply in `locale`, or None when the key is not 1, 2 or 3."""
     satisfaction = DIGITS.get((digits or "").strip()[:1])
     if satisfaction is None:
         return None
     req = session.get(Request, attempt.request_id)
     if req is None or req.status != "resolved" or req.reopen_count != attempt.cycle:
-        return "这件事已经评价过了，谢谢您。"
+        return translate(texts.FOLLOWUP_ALREADY_ANSWERED, locale)
     evaluate_request(session, now=now, actor=None, request_id=req.id, satisfaction=satisfaction,
                      note=f"回访（{'电视' if via == 'tv' else '电话'}）：{ANSWER_LABELS[satisfaction]}",
                      system_label="居民回访")
@@ -224,17 +227,20 @@ def record_answer(session: Session, *, now: dt.datetime, attempt: FollowupAttemp
     if satisfaction == "dissatisfied":
         place = session.scalar(sa.select(Courtyard.name).where(Courtyard.id == req.courtyard_id)) or ""
         assignee = session.get(User, req.assignee_id) if req.assignee_id else None
-        text = (f"回访不满意：工单#{req.id}（{type_label(req.type)}{('，' + place) if place else ''}）"
-                f"居民表示不满意，已重新打开{('，负责人：' + assignee.display_name) if assignee else ''}。")
         for user in _next_level_up(session, req):
+            recipient = recipient_for_user(user)
+            text = translate(texts.FOLLOWUP_DISSATISFIED, recipient.locale,
+                             what=request_ref(req, place, recipient.locale),
+                             assignee=translate(texts.ASSIGNEE_PART, recipient.locale, name=assignee.display_name)
+                             if assignee else "")
             enqueue_message(
-                session, now=now, recipient=recipient_for_user(user), template="request.dissatisfied", text=text,
+                session, now=now, recipient=recipient, template="request.dissatisfied", text=text,
                 params={"request_id": req.id}, priority=3,
                 dedup_key=f"followup-dissatisfied:{req.id}:{attempt.cycle}:{user.id}",
                 subject=("request", req.id), village_id=req.village_id,
             )
-        return "我们会重新处理，并请上级跟进。谢谢您。"
-    return "谢谢您的评价。"
+        return translate(texts.FOLLOWUP_REOPENED_REPLY, locale)
+    return translate(texts.FOLLOWUP_THANKS, locale)
 
 
 def _on_keypress(session: Session, now: dt.datetime, message: OutboxMessage, digits: str) -> str | None:
@@ -242,7 +248,8 @@ def _on_keypress(session: Session, now: dt.datetime, message: OutboxMessage, dig
     attempt = session.get(FollowupAttempt, message.subject_id) if message.subject_id else None
     if attempt is None:
         return None
-    return record_answer(session, now=now, attempt=attempt, digits=digits, via="voice_call")
+    return record_answer(session, now=now, attempt=attempt, digits=digits, via="voice_call",
+                         locale=reply_locale(session, message))
 
 
 register_confirmation(SUBJECT, _on_keypress)
@@ -259,8 +266,9 @@ class FollowupPrompt:
     options: tuple[tuple[str, str], ...] = OPTIONS
 
 
-def pending_followups_for_household(session: Session, household_id: int) -> list[FollowupPrompt]:
-    """Questions waiting for this household on the TV (one per resolved request), oldest first."""
+def pending_followups_for_household(session: Session, household_id: int,
+                                    locale: str = DEFAULT_LOCALE) -> list[FollowupPrompt]:
+    """Questions waiting for this household on the TV (one per resolved request) in `locale`, oldest first."""
     rows = session.execute(
         sa.select(FollowupAttempt, Request).join(Request, FollowupAttempt.request_id == Request.id).where(
             FollowupAttempt.household_id == household_id, FollowupAttempt.channel == "tv",
@@ -274,12 +282,13 @@ def pending_followups_for_household(session: Session, household_id: int) -> list
         if req.id in seen:
             continue
         seen.add(req.id)
-        prompts.append(FollowupPrompt(req.id, attempt.id, type_label(req.type), question_text(req)))
+        prompts.append(FollowupPrompt(req.id, attempt.id, type_label(req.type), question_text(req, locale)))
     return prompts
 
 
-def answer_followup(session: Session, *, now: dt.datetime, household_id: int, request_id: int, digits: str) -> str:
-    """The TV's answer to a follow-up question (keys 1/2/3); returns the text to show and read out."""
+def answer_followup(session: Session, *, now: dt.datetime, household_id: int, request_id: int, digits: str,
+                    locale: str = DEFAULT_LOCALE) -> str:
+    """The TV's answer to a follow-up question (keys 1/2/3); returns the text to show in `locale`."""
     attempt = session.scalar(
         sa.select(FollowupAttempt).join(Request, FollowupAttempt.request_id == Request.id).where(
             FollowupAttempt.request_id == request_id, FollowupAttempt.household_id == household_id,
@@ -287,8 +296,8 @@ def answer_followup(session: Session, *, now: dt.datetime, household_id: int, re
         ).order_by((FollowupAttempt.channel == "tv").desc(), FollowupAttempt.attempt.desc())
     )
     if attempt is None:
-        raise NotFound("没有需要回答的回访 / no follow-up question for this household")
-    reply = record_answer(session, now=now, attempt=attempt, digits=digits, via="tv")
+        raise NotFound(N_("没有需要回答的回访"))
+    reply = record_answer(session, now=now, attempt=attempt, digits=digits, via="tv", locale=locale)
     if reply is None:
-        raise InvalidInput("请按1、2或3 / press 1, 2 or 3")
+        raise InvalidInput(N_("请按1、2或3"))
     return reply

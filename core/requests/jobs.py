@@ -23,7 +23,7 @@ JOBS = [
         doc="From 07:00 (until 20:00) push yesterday's 日通报 (Mon–Wed also last week's 周小结, days 1–5 last "
             "month's 月总结) as short text to village and town staff, once each."),
     Job("ops.reminders", reminder_sweep, every_s=300,
-        doc="Place due reminder calls (按1确认); unconfirmed medication / appointment reminders go to the caregiver."),
+        doc="Place due reminder calls (按1确认); unconfirmed medication or appointment reminders go to the caregiver."),
     Job("ops.monthly_base_points", award_monthly_base_points, cron={"hour": 6, "minute": 0},
         doc="积分制 villages: base points per household, once per month (off unless [ops] monthly_base_points > 0)."),
 ]

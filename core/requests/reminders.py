@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,17 +19,18 @@ from core.community.points import award_points, point_categories
 from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
-from core.i18n import N_
+from core.i18n import N_, SPOKEN_LOCALE, translate
 from core.models.ops import REMINDER_KINDS, Reminder, ReminderCall
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Resident, Village
 from core.models.points import PointEntry
 from core.models.staff import User
-from core.notify.outbox import Recipient, enqueue_message
+from core.notify.outbox import Recipient, enqueue_message, user_locale
 from core.people import access
 from core.people.audit import record_audit
 from core.people.directory import caregiver_chain, primary_resident, recipient_for_link
-from core.phone.confirmations import register_confirmation
+from core.phone.confirmations import register_confirmation, reply_locale
+from core.requests import texts
 from core.requests.followup import household_has_tv
 
 log = logging.getLogger(__name__)
@@ -51,27 +52,27 @@ def create_reminder(session: Session, *, now: dt.datetime, actor: User | None, k
                     call_at: dt.datetime | None = None, always_call: bool = False, call_hour: int = 8) -> Reminder:
     """Schedule a reminder for a 小院 or one resident (checked against the actor's scope); audited."""
     if kind not in REMINDER_KINDS:
-        raise InvalidInput(f"未知的提醒类型 / unknown reminder kind: {kind}")
+        raise InvalidInput(N_("未知的提醒类型：%(kind)s"), kind=kind)
     if not text.strip():
-        raise InvalidInput("请写提醒内容 / the reminder needs a text")
+        raise InvalidInput(N_("请写提醒内容"))
     if (courtyard_id is None) == (resident_id is None):
-        raise InvalidInput("请选择一个小院或一位居民 / choose a courtyard or a resident")
+        raise InvalidInput(N_("请选择一个小院或一位居民"))
     if resident_id is not None:
         resident = (access.get_resident_for(session, actor, resident_id) if actor is not None
                     else session.get(Resident, resident_id))
         if resident is None or resident.erased:
-            raise NotFound("找不到这位居民 / resident not found")
+            raise NotFound(N_("找不到这位居民"))
         household = session.get(Household, resident.household_id)
         courtyard = session.get(Courtyard, household.courtyard_id)
     else:
         courtyard = session.get(Courtyard, courtyard_id)
         if courtyard is None:
-            raise NotFound("找不到这个小院 / courtyard not found")
+            raise NotFound(N_("找不到这个小院"))
     village = session.get(Village, courtyard.village_id)
     if actor is not None:
         access.require_manager(actor)
         if not access.can_see_place(actor, courtyard_id=courtyard.id, village_id=village.id, town_id=village.town_id):
-            raise NotFound("找不到这个小院 / courtyard not found")
+            raise NotFound(N_("找不到这个小院"))
     reminder = Reminder(
         kind=kind, text=text.strip()[:500], at=at, call_at=call_at or max(now, default_call_at(at, call_hour)),
         courtyard_id=courtyard_id, resident_id=resident_id, village_id=village.id, town_id=village.town_id,
@@ -111,9 +112,10 @@ def reminders_for_household_today(session: Session, household_id: int, now: dt.d
 
 
 def call_text(reminder: Reminder) -> str:
-    """What the reminder call says."""
+    """What the reminder call says (spoken, so in Chinese)."""
     when = to_local(reminder.at).strftime("%m月%d日%H点%M分").lstrip("0").replace("月0", "月")
-    return f"{KIND_LABELS[reminder.kind]}提醒：{reminder.text}（{when}）。听到请按1确认。"
+    return translate(texts.REMINDER_CALL, SPOKEN_LOCALE, kind=translate(KIND_LABELS[reminder.kind], SPOKEN_LOCALE),
+                     text=reminder.text, when=when)
 
 
 def _targets(session: Session, reminder: Reminder) -> list[Resident]:
@@ -163,7 +165,7 @@ def _on_keypress(session: Session, now: dt.datetime, message: OutboxMessage, dig
         return None
     if call.status != "confirmed":
         call.status, call.confirmed_at = "confirmed", now
-    return "好的，已确认。谢谢您。"
+    return translate(texts.REMINDER_CONFIRMED, reply_locale(session, message))
 
 
 register_confirmation("reminder", _on_keypress)
@@ -193,10 +195,12 @@ def notify_unconfirmed(session: Session, call: ReminderCall, now: dt.datetime) -
     if not chain:
         return False
     link = chain[0]
-    when = to_local(reminder.at).strftime("%H:%M")
+    recipient = replace(recipient_for_link(link), locale=user_locale(session, link.user_id))
     enqueue_message(
-        session, now=now, recipient=recipient_for_link(link), template="reminder.unconfirmed",
-        text=f"{resident.name}没有确认{KIND_LABELS[reminder.kind]}提醒：{reminder.text}（{when}）。请您提醒一下。",
+        session, now=now, recipient=recipient, template="reminder.unconfirmed",
+        text=translate(texts.REMINDER_UNCONFIRMED, recipient.locale, resident=resident.name,
+                       kind=translate(KIND_LABELS[reminder.kind], recipient.locale), text=reminder.text,
+                       when=to_local(reminder.at).strftime("%H:%M")),
         params={"reminder_id": reminder.id, "resident_id": resident.id}, priority=4,
         dedup_key=f"reminder-unconfirmed:{call.id}", not_before=_next_allowed(link, now),
         subject=("reminder", reminder.id), village_id=reminder.village_id,

@@ -34,7 +34,7 @@ from core.clock import LOCAL_TZ, UTC, to_local
 from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
-from core.i18n import N_
+from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.alerts import Alert
 from core.models.checkins import CheckIn
 from core.models.helpcalls import HelpCall, HelpCallLeg
@@ -44,6 +44,7 @@ from core.models.points import PointEntry
 from core.models.requests import Request, RequestEvent
 from core.models.staff import User
 from core.notify.outbox import enqueue_message, recipient_for_user
+from core.requests import texts
 from core.requests.workorders import TYPE_LABELS
 
 KINDS = ("daily", "weekly", "monthly")
@@ -64,7 +65,7 @@ def period_bounds(kind: str, day: dt.date) -> tuple[dt.date, dt.date]:
         end = (start.replace(year=start.year + 1, month=1) if start.month == 12
                else start.replace(month=start.month + 1))
         return start, end
-    raise InvalidInput(f"未知的报表类型 / unknown report kind: {kind}")
+    raise InvalidInput(N_("未知的报表类型：%(kind)s"), kind=kind)
 
 
 def local_midnight_utc(day: dt.date) -> dt.datetime:
@@ -229,9 +230,9 @@ def build_report(session: Session, *, kind: str, day: dt.date, village_id: int |
         place = session.get(Town, town_id)
         scope, scope_id = "town", town_id
     else:
-        raise InvalidInput("请指定村或镇 / give a village or a town")
+        raise InvalidInput(N_("请指定村或镇"))
     if place is None:
-        raise NotFound("找不到这个地方 / no such village or town")
+        raise NotFound(N_("找不到这个地方"))
     start, end = local_midnight_utc(start_day), local_midnight_utc(end_day)
     requests, satisfaction = _request_figures(session, scope, scope_id, start, end)
     return Report(
@@ -248,8 +249,8 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
 
 
-def _num(value: float | None, unit: str) -> str:
-    return "—" if value is None else f"{value:g}{unit}"
+def _num(value: float | None, unit: str, locale: str = DEFAULT_LOCALE) -> str:
+    return "—" if value is None else translate(unit, locale, n=f"{value:g}")
 
 
 def period_label(report: Report) -> str:
@@ -262,27 +263,33 @@ def period_label(report: Report) -> str:
     return f"{report.start}～{last.strftime('%m-%d')}"
 
 
-def render_text(report: Report) -> str:
-    """The short Chinese text pushed to staff (a few lines, fits an SMS / robot message)."""
+def render_text(report: Report, locale: str = DEFAULT_LOCALE) -> str:
+    """The short text pushed to staff in their `locale` (a few lines, fits an SMS / robot message)."""
     r, s = report.requests, report.satisfaction
     lines = [
-        f"【{report.scope_name}{KIND_LABELS[report.kind]} {period_label(report)}】",
-        f"工单：新增{r['new']} 解决{r['resolved']} 超期{r['overdue']} 挂牌{r['supervised']}；"
-        f"办结用时中位数{_num(r['resolve_hours_median'], '小时')}，P90 {_num(r['resolve_hours_p90'], '小时')}",
-        f"满意度：满意{s['satisfied']} 基本满意{s['basic']} 不满意{s['dissatisfied']} 未评价{s['unevaluated']}"
-        f"（满意率{_pct(s['rate'])}）",
+        translate(texts.REPORT_TITLE, locale, scope=report.scope_name, kind=translate(KIND_LABELS[report.kind], locale),
+                  period=period_label(report)),
+        translate(texts.REPORT_REQUESTS, locale, new=r["new"], resolved=r["resolved"], overdue=r["overdue"],
+                  supervised=r["supervised"], median=_num(r["resolve_hours_median"], texts.HOURS, locale),
+                  p90=_num(r["resolve_hours_p90"], texts.HOURS, locale)),
+        translate(texts.REPORT_SATISFACTION, locale, satisfied=s["satisfied"], basic=s["basic"],
+                  dissatisfied=s["dissatisfied"], unevaluated=s["unevaluated"], rate=_pct(s["rate"])),
     ]
     if report.alerts is not None:
-        types = "、".join(f"{t}{v['count']}" for t, v in report.alerts["by_type"].items())
-        lines.append(f"告警：{report.alerts['total']}条{('（' + types + '）') if types else ''}，"
-                     f"确认用时中位数{_num(report.alerts['ack_minutes_median'], '分钟')}")
+        types = translate(texts.ENUMERATION_SEPARATOR, locale).join(
+            f"{t}{v['count']}" for t, v in report.alerts["by_type"].items())
+        lines.append(translate(texts.REPORT_ALERTS_TYPES if types else texts.REPORT_ALERTS, locale,
+                               total=report.alerts["total"], types=types,
+                               median=_num(report.alerts["ack_minutes_median"], texts.MINUTES, locale)))
     h = report.help_calls
-    lines.append(f"一键呼叫：{h['total']}次，接通{h['reached']}次，共拨出{h['legs']}通")
+    lines.append(translate(texts.REPORT_HELP_CALLS, locale, total=h["total"], reached=h["reached"], legs=h["legs"]))
     if report.checkins is not None:
         c = report.checkins
-        lines.append(f"每日签到：{c['checked_in']}/{c['expected']}户次（{_pct(c['rate'])}）")
+        lines.append(translate(texts.REPORT_CHECKINS, locale, checked_in=c["checked_in"], expected=c["expected"],
+                               rate=_pct(c["rate"])))
     if report.points is not None:
-        lines.append(f"积分：发放{report.points['awarded']}，兑换{report.points['redeemed']}")
+        lines.append(translate(texts.REPORT_POINTS, locale, awarded=report.points["awarded"],
+                               redeemed=report.points["redeemed"]))
     return "\n".join(lines)
 
 
@@ -348,7 +355,8 @@ def push_reports(services: Services) -> int:
     with transaction(services.session_factory) as session:
         users = list(session.scalars(sa.select(User).where(
             User.active.is_(True), User.role.in_(tuple(cfg["report_roles"]))).order_by(User.id)))
-        texts: dict[tuple[str, dt.date, str, int], str] = {}
+        rendered: dict[tuple[str, dt.date, str, int, str], str] = {}
+        built: dict[tuple[str, dt.date, str, int], Report] = {}
         for kind, day in due_reports(local.date()):
             start, _ = period_bounds(kind, day)
             for user in users:
@@ -361,12 +369,15 @@ def push_reports(services: Services) -> int:
                 dedup = f"report:{kind}:{start.isoformat()}:{user.id}"
                 if session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup)):
                     continue  # already pushed: do not even build the report again
-                if key not in texts:
-                    report = build_report(session, kind=kind, day=day, **{f"{key[2]}_id": key[3]})
-                    texts[key] = render_text(report)
+                if key not in built:
+                    built[key] = build_report(session, kind=kind, day=day, **{f"{key[2]}_id": key[3]})
+                recipient = recipient_for_user(user)
+                if (*key, recipient.locale) not in rendered:
+                    rendered[(*key, recipient.locale)] = render_text(built[key], recipient.locale)
                 enqueue_message(
-                    session, now=now, recipient=recipient_for_user(user), template=f"report.{kind}",
-                    text=texts[key], params={"kind": kind, "start": start.isoformat()}, priority=7,
+                    session, now=now, recipient=recipient, template=f"report.{kind}",
+                    text=rendered[(*key, recipient.locale)], params={"kind": kind, "start": start.isoformat()},
+                    priority=7,
                     dedup_key=dedup, village_id=user.village_id,
                 )
                 sent += 1

@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session
 from core.clock import to_local
 from core.container import Services
 from core.db import transaction
+from core.i18n import DEFAULT_LOCALE, translate
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard
 from core.models.requests import Request, RequestEvent
 from core.models.staff import User
 from core.notify.outbox import enqueue_message, recipient_for_user
 from core.people.directory import town_staff, village_staff
+from core.requests import texts
 from core.requests.visibility import request_scope
-from core.requests.workorders import OPEN_STATUSES, type_label
+from core.requests.workorders import OPEN_STATUSES, request_ref, type_label
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +97,11 @@ def _recipients(session: Session, req: Request, level: int) -> list[User]:
     return town_staff(session, req.town_id) if req.town_id is not None else []
 
 
-def _message(req: Request, level: int, hours: int, place: str, assignee: str) -> str:
-    what = f"#{req.id}（{type_label(req.type)}{('，' + place) if place else ''}）"
-    body = (req.text or req.transcript or "")[:60]
-    if level == 1:
-        return f"工单{what}已超期{hours}小时未办结，请尽快处理：{body}"
-    who = f"，负责人：{assignee}" if assignee else ""
-    if level == 2:
-        return f"督办：工单{what}已超期{hours}小时未办结{who}。{body}"
-    return f"挂牌督办：工单{what}已超期{hours}小时未办结{who}，已挂牌。{body}"
+def _message(req: Request, level: int, hours: int, place: str, assignee: str, locale: str = DEFAULT_LOCALE) -> str:
+    template = {1: texts.OVERDUE_ASSIGNEE, 2: texts.OVERDUE_VILLAGE}.get(level, texts.OVERDUE_TOWN)
+    return translate(template, locale, what=request_ref(req, place, locale), hours=hours,
+                     assignee=translate(texts.ASSIGNEE_PART, locale, name=assignee) if assignee else "",
+                     body=(req.text or req.transcript or "")[:60])
 
 
 def supervise_request(session: Session, req: Request, now: dt.datetime, settings: dict,
@@ -119,11 +117,12 @@ def supervise_request(session: Session, req: Request, now: dt.datetime, settings
     while req.overdue_level < target:
         level = req.overdue_level + 1
         recipients = _recipients(session, req, level)
-        text = _message(req, level, hours, place, assignee.display_name if assignee else "")
         for user in recipients:
+            recipient = recipient_for_user(user)
             enqueue_message(
-                session, now=now, recipient=recipient_for_user(user), template=f"request.{LEVEL_ACTIONS[level]}",
-                text=text, params={"request_id": req.id, "level": level, "overdue_hours": hours},
+                session, now=now, recipient=recipient, template=f"request.{LEVEL_ACTIONS[level]}",
+                text=_message(req, level, hours, place, assignee.display_name if assignee else "", recipient.locale),
+                params={"request_id": req.id, "level": level, "overdue_hours": hours},
                 priority=LEVEL_PRIORITY[level], dedup_key=f"supervise:{req.id}:{req.reopen_count}:{level}:{user.id}",
                 subject=("request", req.id), village_id=req.village_id,
             )
@@ -189,15 +188,17 @@ def build_digest(session: Session, user: User, now: dt.datetime) -> Digest:
     return Digest(len(rows), len(overdue), sum(1 for r, _ in rows if r.supervised), oldest)
 
 
-def render_digest(name: str, digest: Digest) -> str:
-    """The short Chinese digest text."""
-    text = f"早上好，{name}：待办工单{digest.open_count}张，其中超期{digest.overdue_count}张"
-    if digest.supervised_count:
-        text += f"、挂牌督办{digest.supervised_count}张"
-    text += "。"
+def render_digest(name: str, digest: Digest, locale: str = DEFAULT_LOCALE) -> str:
+    """The short digest text in the reader's `locale`."""
+    counts = {"name": name, "open": digest.open_count, "overdue": digest.overdue_count,
+              "supervised": digest.supervised_count}
+    text = translate(texts.DIGEST_SUPERVISED if digest.supervised_count else texts.DIGEST, locale, **counts)
     if digest.oldest:
-        items = "；".join(f"#{i} {t}{('（' + c + '）') if c else ''}超期{h}小时" for i, t, c, h in digest.oldest)
-        text += f"超期最久：{items}。"
+        items = translate(texts.LIST_SEPARATOR, locale).join(
+            translate(texts.DIGEST_ITEM_PLACE if c else texts.DIGEST_ITEM, locale, id=i, type=translate(t, locale),
+                      place=c, hours=h)
+            for i, t, c, h in digest.oldest)
+        text += translate(texts.DIGEST_OLDEST, locale, items=items)
     return text
 
 
@@ -225,7 +226,7 @@ def send_morning_digests(services: Services) -> int:
                 continue
             enqueue_message(
                 session, now=now, recipient=recipient_for_user(user), template="ops.digest",
-                text=render_digest(user.display_name, digest),
+                text=render_digest(user.display_name, digest, user.locale or DEFAULT_LOCALE),
                 params={"open": digest.open_count, "overdue": digest.overdue_count, "date": day},
                 priority=6, dedup_key=f"digest:{user.id}:{day}", village_id=user.village_id,
             )

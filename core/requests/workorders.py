@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied
-from core.i18n import N_, translate
+from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.places import Resident
 from core.models.requests import CHANNELS, Request, RequestEvent
 from core.models.staff import User
@@ -24,6 +24,7 @@ from core.notify.outbox import enqueue_message, recipient_for_user
 from core.people import access
 from core.people.audit import record_audit
 from core.people.directory import courtyard_head, place_of_household
+from core.requests import texts
 
 TYPE_LABELS = {
     "environment": N_("爱环境"),
@@ -59,12 +60,12 @@ class Step:
 # closed; 不满意 reopens; anything not closed can be closed (withdrawn, duplicate). Residents' own
 # edges (TV, phone follow-up) evaluate with actor None; staff steps need a manager role and the place.
 LIFECYCLE: dict[str, Step] = {
-    "assign": Step(OPEN_STATUSES, "工单已结束，不能改派 / request is finished; reopen it first"),
-    "start": Step(("new", "assigned"), "只有待处理的工单可以开始 / only a waiting request can be started"),
-    "resolve": Step(OPEN_STATUSES, "工单不在处理中 / request is not open"),
-    "evaluate": Step(("resolved",), "工单还没有解决，不能评价 / only a resolved request can be evaluated"),
-    "close": Step((*OPEN_STATUSES, "resolved", "evaluated"), "工单已关闭 / already closed"),
-    "reopen": Step(("resolved", "evaluated", "closed"), "工单还在处理中 / request is still open"),
+    "assign": Step(OPEN_STATUSES, N_("工单已结束，不能改派")),
+    "start": Step(("new", "assigned"), N_("只有待处理的工单可以开始")),
+    "resolve": Step(OPEN_STATUSES, N_("工单不在处理中")),
+    "evaluate": Step(("resolved",), N_("工单还没有解决，不能评价")),
+    "close": Step((*OPEN_STATUSES, "resolved", "evaluated"), N_("工单已关闭")),
+    "reopen": Step(("resolved", "evaluated", "closed"), N_("工单还在处理中")),
 }
 
 
@@ -77,7 +78,7 @@ def check_step(action: str, req: Request, actor: User | None) -> None:
     """Refuse a step the actor may not take (PermissionDenied / NotFound) or the status does not allow."""
     step = LIFECYCLE[action]
     if actor is not None and actor.role not in step.roles:
-        raise PermissionDenied("您的角色不能做这件事 / your role cannot do this")
+        raise PermissionDenied(N_("您的角色不能做这件事"))
     _check_manage(actor, req)
     if req.status not in step.sources:
         raise InvalidTransition(step.refusal)
@@ -97,6 +98,12 @@ def _audit(session: Session, req: Request, now: dt.datetime, actor: User | None,
 def type_label(request_type: str) -> str:
     """The Chinese name of a request type (a msgid: translate it for the reader)."""
     return TYPE_LABELS.get(request_type, request_type)
+
+
+def request_ref(req: Request, place: str, locale: str = DEFAULT_LOCALE) -> str:
+    """How a message names a request, e.g. "#12（维修，椒香小院）", in `locale`."""
+    template = texts.REQUEST_REF_PLACE if place else texts.REQUEST_REF
+    return translate(template, locale, id=req.id, type=translate(type_label(req.type), locale), place=place)
 
 
 def _label(actor: User | None, fallback: str) -> str:
@@ -160,7 +167,7 @@ def _check_manage(actor: User | None, req: Request) -> None:
     if req.assignee_id == actor.id:
         return
     if not access.can_see_place(actor, courtyard_id=req.courtyard_id, village_id=req.village_id, town_id=req.town_id):
-        raise NotFound("找不到这张工单 / request not found")
+        raise NotFound(N_("找不到这张工单"))
 
 
 def submit_request(
@@ -184,20 +191,20 @@ def submit_request(
 ) -> Request:
     """Create a request, assign it to the resident's 院长 and tell them through the outbox."""
     if type not in due_hours:
-        raise InvalidInput(f"未知的工单类型 / unknown request type: {type}")
+        raise InvalidInput(N_("未知的工单类型：%(type)s"), type=type)
     if channel not in CHANNELS:
-        raise InvalidInput(f"未知的渠道 / unknown channel: {channel}")
+        raise InvalidInput(N_("未知的渠道：%(channel)s"), channel=channel)
     resident = None
     if resident_id is not None:
         resident = session.get(Resident, resident_id)
         if resident is None or resident.erased:
-            raise NotFound("找不到这位居民 / resident not found")
+            raise NotFound(N_("找不到这位居民"))
         household_id = resident.household_id
     if actor is not None:
         if resident is not None:
             access.get_resident_for(session, actor, resident.id)
         elif actor.role not in ("admin",):
-            raise InvalidInput("请选择居民 / a resident is required")
+            raise InvalidInput(N_("请选择居民"))
     req = Request(
         type=type,
         channel=channel,
@@ -242,11 +249,11 @@ def assign_request(
     check_step("assign", req, actor)
     assignee = session.get(User, assignee_id)
     if assignee is None or not assignee.active or assignee.role not in access.MANAGER_ROLES:
-        raise InvalidInput("找不到这位工作人员 / no such staff member")
+        raise InvalidInput(N_("找不到这位工作人员"))
     if assignee.role != "admin" and not access.can_see_place(
         assignee, courtyard_id=req.courtyard_id, village_id=req.village_id, town_id=req.town_id
     ):
-        raise InvalidInput("这位工作人员管不到这里 / that staff member does not cover this place")
+        raise InvalidInput(N_("这位工作人员管不到这里"))
     req.assignee_id = assignee.id
     _event(
         req,
@@ -279,7 +286,7 @@ def resolve_request(session: Session, *, now: dt.datetime, actor: User | None, r
     req = _load(session, request_id)
     check_step("resolve", req, actor)
     if not note.strip():
-        raise InvalidInput("请写明怎么解决的 / say how it was resolved")
+        raise InvalidInput(N_("请写明怎么解决的"))
     req.resolved_at = now
     req.resolution = note.strip()
     req.supervised = False
@@ -303,15 +310,16 @@ def evaluate_request(
     req = _load(session, request_id)
     _check_manage(actor, req)
     if satisfaction not in SATISFACTION:
-        raise InvalidInput("评价只能是 满意 / 基本满意 / 不满意")
+        raise InvalidInput(N_("评价只能是 满意 / 基本满意 / 不满意"))
     check_step("evaluate", req, actor)
     req.satisfaction = satisfaction
     if satisfaction == "dissatisfied":
         _event(req, now, actor, "evaluated", None, note or satisfaction, system_label=system_label)
-        _reopen(session, req, now, actor, "不满意 / dissatisfied", system_label)
+        # Event notes are stored in Chinese; these are msgids, so a page can show them in its reader's language.
+        _reopen(session, req, now, actor, N_("不满意"), system_label)
     elif satisfaction == "unevaluated":
         req.closed_at = now
-        _event(req, now, actor, "closed", "closed", note or "未评价 / unevaluated", system_label=system_label)
+        _event(req, now, actor, "closed", "closed", note or N_("未评价"), system_label=system_label)
     else:
         _event(req, now, actor, "evaluated", "evaluated", note or satisfaction, system_label=system_label)
     _audit(session, req, now, actor, "evaluate", via, status=req.status)
@@ -358,7 +366,7 @@ def _reopen(
 def _load(session: Session, request_id: int) -> Request:
     req = session.get(Request, request_id)
     if req is None:
-        raise NotFound("找不到这张工单 / request not found")
+        raise NotFound(N_("找不到这张工单"))
     return req
 
 
@@ -382,5 +390,5 @@ def take_step(session: Session, action: str, *, now: dt.datetime, actor: User | 
               via: str | None = None, **inputs: Any) -> Request:
     """Take one lifecycle step by name (what the console's buttons and the API's routes post)."""
     if action not in STEPS:
-        raise InvalidInput(f"未知操作 / unknown action: {action}")
+        raise InvalidInput(N_("未知操作：%(action)s"), action=action)
     return STEPS[action](session, now=now, actor=actor, request_id=request_id, via=via, **inputs)

@@ -26,6 +26,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from core.container import Services
+from core.i18n import translate
+from core.notify import texts
 from core.notify.base import Delivery, OutgoingMessage, delivery_for_http_status, redact
 from core.phones import mask_phone
 
@@ -83,7 +85,8 @@ def sms_body(message: OutgoingMessage) -> str:
         return message.text
     from core.phone.calls import reply_code
 
-    return f"{message.text} 回复1 {reply_code(message.id)}确认"
+    return translate(texts.SMS_WITH_REPLY_HINT, message.params.get("locale"), text=message.text,
+                     code=reply_code(message.id))
 
 
 def delivery_for_twilio_error(exc: TwilioException) -> Delivery:
@@ -116,7 +119,7 @@ class TwilioSmsChannel:
     def send(self, message: OutgoingMessage) -> Delivery:
         """Create one Twilio Message; the returned SID becomes the provider reference."""
         if not message.recipient_phone:
-            return Delivery(ok=False, permanent=True, error="收件人没有电话号码 / recipient has no phone number")
+            return Delivery(ok=False, permanent=True, error=translate(texts.NO_PHONE_NUMBER))
         try:
             with self.http_client.idempotency(message.idempotency_key):
                 created = self.client.messages.create(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock
+from core.i18n import N_, bilingual
 from core.phone.telephony.dryrun import DryRunTelephony
 from core.phone.telephony.port import Telephony
 from core.settings import Settings, SettingsError
@@ -22,9 +23,10 @@ def make_telephony(settings: Settings, session_factory: sessionmaker[Session], c
         missing = [name for name in ("account_sid", "auth_token", "from_number") if not getattr(settings.twilio, name)]
         if missing:
             names = ", ".join(f"XIAOYUAN_TWILIO_{m.upper()}" for m in missing)
-            raise SettingsError(f"电话服务选择了 twilio，但缺少设置 / telephony provider twilio needs: {names}")
+            raise SettingsError(bilingual(N_("电话服务选择了 twilio，但缺少设置：%(names)s"), names=names))
         from core.phone.telephony.twilio_provider import TwilioTelephony
 
         return TwilioTelephony(settings.twilio.account_sid, settings.twilio.auth_token, settings.twilio.from_number,
                                settings.twilio.api_base)
-    raise SettingsError(f"未知的电话服务 / unknown telephony provider {provider!r} (use one of {', '.join(PROVIDERS)})")
+    raise SettingsError(bilingual(N_("未知的电话服务 %(provider)r（可选：%(choices)s）"), provider=provider,
+                                  choices=", ".join(PROVIDERS)))

@@ -300,4 +300,4 @@ def test_user_text_with_percent_signs_in_messages_is_shown_verbatim(web, world):
     form = {"username": "50%", "password": "long-enough-1", "role": "grid_worker"}
     assert post_form(web, "/console/users", form).status_code == 302
     r = post_form(web, "/console/users", form, follow_redirects=True)  # taken: the message repeats the name
-    assert r.status_code == 200 and "username taken: 50%" in r.get_data(as_text=True)
+    assert r.status_code == 200 and "用户名已存在：50%" in r.get_data(as_text=True)

@@ -148,7 +148,7 @@ def test_unconfigured_channel_is_skipped_for_the_next(make_services, enqueue, se
     dispatcher.run_once()
     row = _row(session_factory, message_id)
     assert (row.status, row.channel, row.provider_ref) == ("not_sent", "dryrun", "dryrun")
-    assert "wecom: " in row.last_error and "not configured" in row.last_error
+    assert "wecom: " in row.last_error and "渠道未配置" in row.last_error
 
 
 def test_default_channel_expands_to_configured_defaults(make_services, enqueue, session_factory) -> None:

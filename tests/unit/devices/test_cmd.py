@@ -34,7 +34,7 @@ def test_set_interval_carries_the_interval(seconds):
 def test_set_interval_outside_30_to_3600_seconds_is_refused_in_both_languages(seconds):
     with pytest.raises(InvalidInput) as err:
         build(cmd="set_interval", interval_s=seconds)
-    assert "上报间隔" in str(err.value) and "30–3600 s" in str(err.value)
+    assert err.value.text("zh") == "上报间隔应在30到3600秒之间" and "30–3600 s" in err.value.text("en")
 
 
 def test_set_interval_without_seconds_and_measure_now_with_seconds_are_refused():

@@ -61,7 +61,7 @@ def test_transient_failure_retries_until_max_attempts_then_falls_back() -> None:
     assert (second.outcome, second.attempts, second.delay_s) == ("retry", 2, 10.0)
     third = decide(failure, attempts=2, channels=("sms", "wecom"), **RULES)
     assert (third.outcome, third.attempts, third.channels) == ("fallback", 0, ("wecom",))
-    assert third.error == "HTTP 503 (3 次 / attempts)"
+    assert third.error == "HTTP 503 (3 次)"
 
 
 def test_permanent_failure_skips_retries() -> None:

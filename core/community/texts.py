@@ -1,0 +1,16 @@
+"""What the community area says (check-in reminders, redemptions) as catalogued templates.
+
+Each template is a Chinese msgid with named placeholders; `core.i18n.translate(TEMPLATE, locale, ...)`
+renders it in the reader's language (English in core/translations/en). The TV speaks Chinese.
+"""
+
+from __future__ import annotations
+
+from core.i18n import N_
+
+CHECKIN_MISSING = N_("%(household)s 的 %(resident)s（独居）今天 %(deadline)s 前还没有在电视上按“我很好”，"
+                     "请打个电话或上门看看。")
+
+REDEMPTION_NEW = N_("%(household)s 兑换了「%(reward)s」（%(cost)s 分），取货码 %(code)s，取货地点：%(place)s。")
+DEFAULT_PICKUP_PLACE = N_("积分超市")
+PICKUP_SPOKEN = N_("兑换成功。您的取货码是：%(digits)s。请到%(place)s领取%(reward)s。")

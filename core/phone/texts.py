@@ -1,0 +1,36 @@
+"""What the one-key call says (TV steps, messages when nobody answers) as catalogued templates.
+
+Each template is a Chinese msgid with named placeholders; `core.i18n.translate(TEMPLATE, locale, ...)`
+renders it in the reader's language (English in core/translations/en).
+"""
+
+from __future__ import annotations
+
+from core.i18n import N_
+
+# The help call's steps on the TV.
+STEP_PREPARING = N_("正在准备呼叫 %(name)s")
+STEP_RINGING = N_("正在呼叫 %(name)s")
+STEP_HEAD_TOLD = N_("已通知院长，请稍候")
+STEP_PICKED_UP = N_("%(name)s 的电话接起了，正在确认")
+STEP_ANSWERED = N_("%(name)s 已接听")
+STEP_NO_ANSWER_NEXT = N_("%(name)s 无人接听，正在呼叫下一位")
+STEP_NO_ANSWER = N_("%(name)s 无人接听")
+STEP_CONNECTING = N_("%(name)s 已接听，正在为您接通")
+STEP_BRIDGED = N_("已接通")
+STEP_FAILED = N_("暂时没有联系上，已给家人和院长发了消息")
+STEP_CANCELLED = N_("已取消呼叫")
+STEP_CALLING = N_("正在呼叫")
+HEAD = N_("院长")
+FAMILY = N_("家人")
+
+# Nobody in the chain answered.
+UNANSWERED_MESSAGE = N_("紧急：%(household)s的%(resident)s通过一键呼叫求助，电话没有人接（第%(round)s轮）。"
+                        "请尽快联系或上门查看。")
+UNANSWERED_REQUEST = N_("一键呼叫无人接听：%(household)s的%(resident)s需要帮助，请马上联系或上门。")
+UNANSWERED_REQUEST_LABEL = N_("一键呼叫")
+ELDER = N_("老人")
+
+# The answer to an SMS reply ("1 0427") when no handler had anything to say.
+SMS_REPLY_UNKNOWN = N_("没有找到要确认的消息。有事请打小院服务电话。")
+SMS_REPLY_RECEIVED = N_("已收到，谢谢。")
