@@ -1,4 +1,8 @@
-"""The `xiaoyuan` command line: processes, database, demo, check, and each area's commands."""
+"""The `xiaoyuan` command line: processes, database, demo, check, and each area's commands.
+
+Every message for people comes from the Babel catalogue and is printed Chinese first, then English,
+on one line ("中文 / English", see README "Languages"); tables and JSON for scripts are not translated.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ import json
 import pkgutil
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from core.errors import LocalisedError
+from core.i18n import bilingual
 from core.logsafe import configure_logging
 from core.settings import SettingsError, load_settings
 
@@ -65,6 +71,24 @@ def with_services(func: Callable[..., Any]) -> Callable[..., Any]:
             ctx.close()
 
     return wrapper
+
+
+def say(message: str, **params: object) -> None:
+    """Print a catalogued message (a Chinese msgid): Chinese, then its English, on one line."""
+    click.echo(bilingual(message, **params))
+
+
+def error_text(exc: BaseException) -> str:
+    """An error for the terminal: a catalogued one in Chinese then English, anything else as it is."""
+    if isinstance(exc, LocalisedError) and exc.message:
+        return bilingual(exc.message, **exc.params)
+    return str(exc)
+
+
+def fail(problem: BaseException | str, **params: object) -> NoReturn:
+    """Stop the command with exit code 1: an error, or a catalogued message with its parameters."""
+    raise click.ClickException(error_text(problem) if isinstance(problem, BaseException)
+                               else bilingual(problem, **params))
 
 
 def echo_json(rows: Any) -> None:

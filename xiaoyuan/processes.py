@@ -13,12 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from core.container import Services
+from core.errors import LocalisedError
+from core.i18n import N_
 from xiaoyuan.app import create_app
 
 log = logging.getLogger(__name__)
 
 
-class PortInUse(RuntimeError):
+class PortInUse(LocalisedError, RuntimeError):
     """A port the process must listen on is already taken."""
 
 
@@ -43,7 +45,8 @@ def make_web_server(services: Services, host: str, port: int, threads: int = 16)
     try:
         return create_server(app, host=host, port=port, threads=threads, ident="xiaoyuan")
     except OSError as exc:
-        raise PortInUse(f"端口 {port} 已被占用 / port {host}:{port} is already in use: {exc.strerror}") from exc
+        raise PortInUse(N_("端口 %(host)s:%(port)s 已被占用：%(error)s"), host=host, port=port,
+                        error=exc.strerror) from exc
 
 
 def start_thread(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:

@@ -8,7 +8,8 @@ import click
 
 from core.db import transaction
 from core.errors import ServiceError
-from xiaoyuan.cli import with_services
+from core.i18n import N_, bilingual
+from xiaoyuan.cli import fail, say, with_services
 from xiaoyuan.commands.devices import band
 
 ACTIONS = {"measure-now": "measure_now", "set-interval": "set_interval"}
@@ -67,9 +68,9 @@ def band_cmd(services, device_id, action, seconds) -> None:
 
     cmd = ACTIONS[action]
     if cmd == "set_interval" and seconds is None:
-        raise click.UsageError("set-interval 需要 --seconds / set-interval needs --seconds")
+        raise click.UsageError(bilingual(N_("set-interval 需要 --seconds")))
     if cmd == "measure_now" and seconds is not None:
-        raise click.UsageError("measure-now 不带 --seconds / measure-now takes no --seconds")
+        raise click.UsageError(bilingual(N_("measure-now 不带 --seconds")))
     settings = services.settings
     try:
         if seconds is not None:
@@ -80,22 +81,21 @@ def band_cmd(services, device_id, action, seconds) -> None:
         command = build_command(root=settings.mqtt.topic_root, site=site, device_id=device, cmd=cmd,
                                 now=services.clock.now(), command_id=new_command_id(), interval_s=seconds)
     except ServiceError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc)
     conn = resolve_connection(settings)
     try:
         # Publish first: the database records the new interval only once the broker has the command.
         publish_once(conn, command.topic, command.encode(), qos=QOS)
     except OSError as exc:
-        raise click.ClickException(f"无法把指令发给 MQTT 服务器 {conn.host}:{conn.port}，手环设置未改 / "
-                                   f"cannot send the command to the MQTT broker at {conn.host}:{conn.port}, "
-                                   f"nothing was changed: {exc}") from exc
+        fail(N_("无法把指令发给 MQTT 服务器 %(host)s:%(port)s，手环设置未改：%(error)s"), host=conn.host,
+             port=conn.port, error=exc)
     if seconds is not None:
         try:
             with transaction(services.session_factory) as s:
                 set_band_interval(s, device, seconds)
         except ServiceError as exc:
-            raise click.ClickException(str(exc)) from exc
-        click.echo(f"已发送：{device} 每 {seconds} 秒上报一次 / sent: {device} now reports every {seconds} s "
-                   f"(id {command.payload['id']})")
+            fail(exc)
+        say(N_("已发送：%(device)s 每 %(seconds)s 秒上报一次（编号 %(id)s）"), device=device, seconds=seconds,
+            id=command.payload["id"])
     else:
-        click.echo(f"已发送：{device} 立即测量 / sent: {device} measures now (id {command.payload['id']})")
+        say(N_("已发送：%(device)s 立即测量（编号 %(id)s）"), device=device, id=command.payload["id"])

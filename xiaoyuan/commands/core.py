@@ -9,17 +9,14 @@ import sqlalchemy as sa
 
 from core.db import transaction
 from core.errors import ServiceError
+from core.i18n import N_
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Resident
 from core.models.requests import Request
 from core.notify.visibility import outbox_query
 from core.people.access import OPERATOR
 from core.requests.visibility import request_query
-from xiaoyuan.cli import CliContext, cli, echo_json, pass_ctx, with_services
-
-
-def _fail(exc: ServiceError) -> None:
-    raise click.ClickException(str(exc))
+from xiaoyuan.cli import CliContext, cli, echo_json, fail, pass_ctx, say, with_services
 
 
 @cli.group()
@@ -34,7 +31,7 @@ def db_upgrade(ctx: CliContext) -> None:
     from core.migrate import upgrade
 
     upgrade(ctx.settings.database_url)
-    click.echo("数据库已是最新 / database is up to date")
+    say(N_("数据库已是最新"))
 
 
 @cli.command()
@@ -48,7 +45,7 @@ def check(ctx: CliContext) -> None:
     for problem in problems:
         click.echo(f"[{problem.level.upper()}] {problem.message}")
     if not problems:
-        click.echo("配置检查通过 / configuration looks complete")
+        say(N_("配置检查通过"))
     sys.exit(1 if errors else 0)
 
 
@@ -80,7 +77,7 @@ def user_create(services, username, password, role, display_name, phone, town_id
                 courtyard_id=courtyard_id, replace_head=True,
             )
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(created.id)
 
 
@@ -106,7 +103,7 @@ def request_submit(services, resident_id: int, request_type: str, text: str, cha
                 resident_id=resident_id, type=request_type, channel=channel, text=text, actor=OPERATOR, via="cli",
             )
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(req.id)
 
 
@@ -203,8 +200,8 @@ def demo(services, force: bool) -> None:
     with services.session_factory() as s:
         has_data = s.scalar(sa.select(sa.func.count()).select_from(Household)) or 0
     if has_data and not force:
-        click.echo("数据库里已有数据，跳过演示数据 / database already has data; demo not seeded")
+        say(N_("数据库里已有数据，跳过演示数据"))
         return
     summary = seed_demo(services)
-    click.echo(f"演示数据已生成 / demo seeded: {summary}")
-    click.echo(f"演示账号密码 / demo password for every demo user: {DEMO_PASSWORD}")
+    say(N_("演示数据已生成：%(summary)s"), summary=summary)
+    say(N_("演示账号密码：%(password)s"), password=DEMO_PASSWORD)

@@ -11,13 +11,10 @@ import sqlalchemy as sa
 from core.bands.visibility import alert_query
 from core.db import transaction
 from core.errors import ServiceError
+from core.i18n import N_
 from core.models.alerts import Alert
 from core.people.access import OPERATOR, Operator
-from xiaoyuan.cli import CliContext, cli, echo_json, pass_ctx, with_services
-
-
-def _fail(exc: ServiceError) -> None:
-    raise click.ClickException(str(exc))
+from xiaoyuan.cli import CliContext, cli, echo_json, fail, pass_ctx, say, with_services
 
 
 def _refresh_embedded_files(settings) -> None:
@@ -51,14 +48,14 @@ def band_add(services, device_id, site, model, interval_s, resident_id, as_json)
                                        interval_s=interval_s, resident_id=resident_id, actor=OPERATOR)
             row = band_row(created)
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
     _refresh_embedded_files(services.settings)
     if as_json:
         echo_json({**row, "mqtt_username": device_id, "mqtt_password": secret})
     else:
-        click.echo(f"#{row['id']} {device_id}  MQTT 用户名/username: {device_id}  密码/password: {secret}")
-        click.echo("请把密码写入手环或网关；它不会再次显示。/ "
-                   "Store the password in the band now; it is not shown again.")
+        say(N_("#%(id)s %(device)s  MQTT 用户名：%(device)s  密码：%(secret)s"), id=row["id"], device=device_id,
+            secret=secret)
+        say(N_("请把密码写入手环或网关；它不会再次显示。"))
 
 
 @band.command("assign")
@@ -90,7 +87,7 @@ def band_assign(services, band_ref, resident_id, unassign, thresholds, interval_
                                    interval_s=interval_s, actor=OPERATOR)
             click.echo(f"#{assigned.id} {assigned.device_id} → {assigned.resident_id}")
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @band.command("list")
@@ -149,8 +146,7 @@ def band_simulate(services, count, rate, scenario, duration, site) -> None:
         sim.connect()
         sent = sim.run(scenario=scenario, rate=rate, duration=duration)
     except OSError as exc:
-        raise click.ClickException(f"无法连接 MQTT 服务器 / cannot reach the MQTT broker at "
-                                   f"{conn.host}:{conn.port}: {exc}") from exc
+        fail(N_("无法连接 MQTT 服务器 %(host)s:%(port)s：%(error)s"), host=conn.host, port=conn.port, error=exc)
     finally:
         sim.close()
     click.echo(json.dumps({"bands": count, "scenario": scenario, "telemetry_sent": sent}))
@@ -171,8 +167,7 @@ def broker_export(ctx: CliContext, out_dir: Path | None) -> None:
 
     passwd, acl = export_broker_files(ctx.settings, out_dir)
     click.echo(f"{passwd}\n{acl}")
-    click.echo("在 mosquitto.conf 里设置 password_file 和 acl_file，然后重新加载 (kill -HUP)。/ "
-               "Point password_file and acl_file at these and reload Mosquitto (SIGHUP).")
+    say(N_("在 mosquitto.conf 里设置 password_file 和 acl_file，然后重新加载 (kill -HUP)。"))
 
 
 def _alert_row(a: Alert) -> dict:
@@ -219,8 +214,8 @@ def alert_ack(services, alert_id, by) -> None:
             acknowledge_alert(s, now=services.clock.now(), alert_id=alert_id, by=by, via="cli",
                               actor=Operator(username=by))
     except ServiceError as exc:
-        _fail(exc)
-    click.echo("已确认 / acknowledged")
+        fail(exc)
+    say(N_("已确认"))
 
 
 @alert_group.command("resolve")
@@ -237,5 +232,5 @@ def alert_resolve(services, alert_id, by, note) -> None:
             resolve_alert(s, now=services.clock.now(), alert_id=alert_id, note=note, by=by, via="cli",
                           actor=Operator(username=by))
     except ServiceError as exc:
-        _fail(exc)
-    click.echo("已处理 / resolved")
+        fail(exc)
+    say(N_("已处理"))

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from core.clock import to_local
 from core.db import transaction
 from core.errors import ServiceError
+from core.i18n import N_, bilingual
 from core.models.places import Town
-from xiaoyuan.cli import cli, echo_json, with_services
+from xiaoyuan.cli import cli, echo_json, fail, say, with_services
 
 
 @cli.group("report")
@@ -36,17 +37,17 @@ def _report_command(kind: str) -> None:
         try:
             when = dt.date.fromisoformat(day) if day else to_local(services.clock.now()).date() - dt.timedelta(days=1)
         except ValueError as exc:
-            raise click.BadParameter("日期格式应为 YYYY-MM-DD / use YYYY-MM-DD", param_hint="--date") from exc
+            raise click.BadParameter(bilingual(N_("日期格式应为 YYYY-MM-DD")), param_hint="--date") from exc
         with services.session_factory() as session:
             if village_id is None and town_id is None:
                 towns = list(session.scalars(sa.select(Town.id).order_by(Town.id)))
                 if len(towns) != 1:
-                    raise click.ClickException("请用 --town 或 --village 指定范围 / give --town or --village")
+                    fail(N_("请用 --town 或 --village 指定范围"))
                 town_id = towns[0]
             try:
                 report = build_report(session, kind=kind, day=when, village_id=village_id, town_id=town_id)
             except ServiceError as exc:
-                raise click.ClickException(str(exc)) from exc
+                fail(exc)
         click.echo(RENDERERS[fmt](report).rstrip("\n"))
 
 
@@ -70,7 +71,7 @@ def resident_export(services, resident_id: int) -> None:
         with transaction(services.session_factory) as session:
             data = export_resident(session, now=services.clock.now(), actor=None, resident_id=resident_id)
     except ServiceError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc)
     echo_json(data)
 
 
@@ -83,14 +84,14 @@ def resident_erase(services, resident_id: int, yes: bool) -> None:
     from core.privacy.records import erase_resident
 
     if not yes:
-        click.confirm(f"永久删除居民 {resident_id} 的个人信息？/ Erase resident {resident_id} for good?", abort=True)
+        click.confirm(bilingual(N_("永久删除居民 %(id)s 的个人信息？"), id=resident_id), abort=True)
     try:
         with transaction(services.session_factory) as session:
             summary = erase_resident(session, now=services.clock.now(), actor=None, resident_id=resident_id,
                                      data_dir=services.settings.data_dir)
     except ServiceError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"已删除居民 {resident_id} 的个人信息 / resident {resident_id} erased")
+        fail(exc)
+    say(N_("已删除居民 %(id)s 的个人信息"), id=resident_id)
     echo_json(summary)
 
 

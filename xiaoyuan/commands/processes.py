@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import click
-
-from xiaoyuan.cli import CliContext, cli, pass_ctx
+from xiaoyuan.cli import CliContext, cli, fail, pass_ctx
 
 
 def _serve(ctx: CliContext, **parts: bool) -> None:
@@ -14,10 +12,10 @@ def _serve(ctx: CliContext, **parts: bool) -> None:
     try:
         serve(services, **parts)
     except PortInUse as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc)
     except Exception as exc:
         if type(exc).__name__ == "BrokerError":
-            raise click.ClickException(str(exc)) from exc
+            fail(exc)
         raise
     finally:
         ctx.close()

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from core.clock import LOCAL_TZ, as_utc, to_local
 from core.db import transaction
 from core.errors import ServiceError
+from core.i18n import N_, bilingual
 from core.models.ops import REMINDER_KINDS, Reminder
 from core.people.access import OPERATOR
-from xiaoyuan.cli import cli, echo_json, with_services
+from xiaoyuan.cli import cli, echo_json, fail, say, with_services
 
 
 @cli.group("reminder")
@@ -25,7 +26,7 @@ def parse_local(value: str) -> dt.datetime:
     try:
         local = dt.datetime.strptime(value.strip(), "%Y-%m-%d %H:%M")
     except ValueError as exc:
-        raise click.BadParameter("时间格式应为 YYYY-MM-DD HH:MM / use YYYY-MM-DD HH:MM", param_hint="--at") from exc
+        raise click.BadParameter(bilingual(N_("时间格式应为 YYYY-MM-DD HH:MM")), param_hint="--at") from exc
     return as_utc(local.replace(tzinfo=LOCAL_TZ))
 
 
@@ -56,11 +57,11 @@ def reminder_add(services, courtyard_id: int | None, resident_id: int | None, ki
     from core.requests.reminders import create_reminder
 
     if (courtyard_id is None) == (resident_id is None):
-        raise click.UsageError("请给出 --courtyard 或 --resident（二选一）/ give one of --courtyard, --resident")
+        raise click.UsageError(bilingual(N_("请给出 --courtyard 或 --resident（二选一）")))
     at = parse_local(at_text)
     now = services.clock.now()
     if at <= now:
-        raise click.BadParameter("提醒时间已经过去了 / that time has passed", param_hint="--at")
+        raise click.BadParameter(bilingual(N_("提醒时间已经过去了")), param_hint="--at")
     call_hour = int({"reminder_call_hour": 8, **services.settings.section("ops")}["reminder_call_hour"])
     try:
         with transaction(services.session_factory) as session:
@@ -69,11 +70,11 @@ def reminder_add(services, courtyard_id: int | None, resident_id: int | None, ki
                                        call_hour=call_hour)
             row = reminder_row(reminder)
     except ServiceError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc)
     if as_json:
         echo_json(row)
     else:
-        click.echo(f"已安排提醒 #{row['id']} / reminder {row['id']} scheduled for {row['at']}")
+        say(N_("已安排提醒 #%(id)s：%(at)s"), id=row["id"], at=row["at"])
 
 
 @reminder_group.command("list")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 
-from xiaoyuan.cli import cli, echo_json, with_services
+from core.i18n import N_
+from xiaoyuan.cli import cli, echo_json, fail, say, with_services
 
 
 @cli.group("tv")
@@ -32,8 +33,8 @@ def tv_pair(services, code: str, household_id: int) -> None:
     except ServiceError as exc:
         if exc.code == "not_found":
             record_failed_pairing(services.session_factory, now=now, actor_label="cli", code=code)
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"已配对 / paired: box {box_id} → household {household_id}")
+        fail(exc)
+    say(N_("已配对：机顶盒 %(box)s → 住户 %(household)s"), box=box_id, household=household_id)
 
 
 @tv_group.command("unpair")
@@ -49,8 +50,8 @@ def tv_unpair(services, box_id: int) -> None:
         with transaction(services.session_factory) as session:
             revoke_box(session, now=services.clock.now(), box_id=box_id, actor="cli")
     except ServiceError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"已解除配对 / unpaired: box {box_id}")
+        fail(exc)
+    say(N_("已解除配对：机顶盒 %(box)s"), box=box_id)
 
 
 @tv_group.command("list")
@@ -91,7 +92,7 @@ def tv_award(services, household_id: int, delta: int, category: str, reason: str
                          categories=point_categories(services.settings))
             total = balance(session, household_id)
     except ServiceError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc)
     click.echo(f"household {household_id}: {delta:+d} → {total}")
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from xiaoyuan.cli import CliContext, cli, echo_json, pass_ctx, with_services
+from core.i18n import N_, bilingual
+from xiaoyuan.cli import CliContext, cli, echo_json, fail, pass_ctx, with_services
 
 
 @cli.group("voice")
@@ -28,13 +29,13 @@ def voice_transcribe(ctx: CliContext, wav_file: Path, grammar: tuple[str, ...]) 
 
     asr = make_asr(ctx.settings)
     if asr is None:
-        raise click.ClickException("没有配置语音识别模型 / no vosk model: set XIAOYUAN_VOSK_MODEL to a model directory")
+        fail(N_("没有配置语音识别模型：请把 XIAOYUAN_VOSK_MODEL 设为模型目录"))
     try:
         started = time.monotonic()
         result = asr.transcribe_wav(wav_file.read_bytes(), grammar=list(grammar) or None)
         elapsed = time.monotonic() - started
     except AudioError as exc:
-        raise click.ClickException(f"无法读取音频 / cannot read audio: {exc}") from exc
+        fail(N_("无法读取音频：%(error)s"), error=exc)
     finally:
         asr.close()
     intent = classify(result.text)
@@ -96,9 +97,9 @@ def tts_render_prompts(services) -> None:
             tts.close()
     failed = [pid for pid, path in results if path is None]
     for prompt_id, path in results:
-        click.echo(f"{prompt_id}: {path.name if path else '失败 / failed'}")
+        click.echo(f"{prompt_id}: {path.name if path else bilingual(N_('失败'))}")
     if failed:
-        raise click.ClickException(f"{len(failed)} 条提示音生成失败 / prompts failed: {', '.join(failed)}")
+        fail(N_("%(count)s 条提示音生成失败：%(ids)s"), count=len(failed), ids=", ".join(failed))
 
 
 @cli.group("help-call")
@@ -122,7 +123,7 @@ def help_call_start(services, household_id: int) -> None:
                                    dryrun=bool(services.telephony is None or services.telephony.is_dryrun))
             call_id = call.id
     except ServiceError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc)
     advance_help_call(services, call_id)
     click.echo(call_id)
 

@@ -52,7 +52,7 @@ def test_request_submit_with_unknown_type_is_a_clear_error(run_cli):
     run_cli("db", "upgrade")
     run_cli("demo")
     result = run_cli("request", "submit", "--resident", "1", "--type", "garbage", "--text", "x")
-    assert result.exit_code != 0 and "unknown request type" in result.output
+    assert result.exit_code != 0 and "未知的工单类型：garbage / Unknown request type: garbage" in result.output
 
 
 def test_user_create_scopes_a_courtyard_head(run_cli):
