@@ -108,11 +108,11 @@ def _paired_tv(app, services):
 
 
 def test_a_service_refusal_on_the_tv_is_in_the_pages_language(app, services):
-    """A reward the household cannot see: "Reward not found" with ?lang=en, "找不到这个奖品" otherwise, never both."""
+    """A reward the household cannot see: English with ?lang=en, "找不到这个奖品" otherwise, never both."""
     client, _ = _paired_tv(app, services)
     english = client.get("/tv/rewards/9999?lang=en")
     assert english.status_code == 404
-    assert "Reward not found" in english.get_data(as_text=True)
+    assert "This reward cannot be found" in english.get_data(as_text=True)
     assert "找不到这个奖品" not in english.get_data(as_text=True)
     chinese = client.get("/tv/rewards/9999")
     assert "找不到这个奖品" in chinese.get_data(as_text=True) and "Reward" not in chinese.get_data(as_text=True)

@@ -41,7 +41,7 @@ def test_a_service_error_survives_pickling_with_its_text():
 
 def test_bilingual_prints_chinese_then_english_and_never_twice_the_same():
     """The CLI line: both halves come from the catalogue; a text without English is printed once."""
-    assert bilingual("找不到这条告警") == "找不到这条告警 / Alert not found"
+    assert bilingual("这个设备号已经登记过") == "这个设备号已经登记过 / This device id is already registered"
     assert bilingual("未知类别：%(category)s", category="%s{}") == "未知类别：%s{} / Unknown category: %s{}"
     assert bilingual("没有这条文字") == "没有这条文字"
 
