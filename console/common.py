@@ -7,9 +7,12 @@ import math
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask_babel import get_locale
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc, to_local
+from core.errors import LocalisedError
+from core.i18n import DEFAULT_LOCALE
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -67,5 +70,7 @@ def local_day_start(now: dt.datetime) -> dt.datetime:
 
 
 def error_text(exc: Exception) -> str:
-    """The people-facing message of a service error."""
+    """The people-facing message of a service error, in the language of the current request."""
+    if isinstance(exc, LocalisedError):
+        return exc.text(str(get_locale() or DEFAULT_LOCALE)) or exc.__class__.__name__
     return str(exc) or exc.__class__.__name__

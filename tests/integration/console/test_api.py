@@ -220,3 +220,16 @@ def test_openapi_document_covers_every_api_route(web, console_app):
                 implemented.add((path, method))
     assert documented == implemented
     assert doc["components"]["schemas"]["RequestCreate"]["properties"]["type"]["enum"][0] == "environment"
+
+
+
+def test_service_errors_with_parameters_come_in_the_language_the_client_asked_for(app):
+    from console.common import error_text
+    from core.errors import InvalidInput
+    from core.i18n import N_
+
+    exc = InvalidInput(N_("未知角色：%(role)s"), role="boss")
+    with app.test_request_context("/api/v1/me?lang=en"):
+        assert error_text(exc) == "Unknown role: boss"
+    with app.test_request_context("/api/v1/me"):
+        assert error_text(exc) == "未知角色：boss"
