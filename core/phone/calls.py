@@ -86,10 +86,14 @@ def finish_call(session: Session, *, provider_call_id: str | None, status: str, 
 
 def add_recording(session: Session, *, now: dt.datetime, call_log_id: int | None, recording_url: str,
                   duration_s: int | None = None, purpose: str = "menu", request_id: int | None = None,
-                  transcribe: bool = True) -> CallRecording:
-    """Keep a recording of a call; `transcribe` queues it for speech recognition (off the webhook)."""
+                  transcribe: bool = True, local_file: str | None = None) -> CallRecording:
+    """Keep a recording of a call; `transcribe` queues it for speech recognition (off the webhook).
+
+    `local_file` (relative to the data dir) is set when the audio is already here (SIP calls).
+    """
     job = CallRecording(call_log_id=call_log_id, recording_url=recording_url, duration_s=duration_s, purpose=purpose,
-                        status="pending" if transcribe else "skipped", request_id=request_id, created_at=now)
+                        status="pending" if transcribe else "skipped", request_id=request_id, created_at=now,
+                        local_file=local_file)
     session.add(job)
     session.flush()
     return job
@@ -198,6 +202,10 @@ RECORDINGS_DIR = "recordings"
 
 def recording_bytes(settings: Any, telephony: Any, recording: CallRecording) -> bytes:
     """A recording's audio: the local copy in the data dir, else downloaded once (authenticated) and kept."""
+    if recording.local_file:
+        kept = settings.data_dir / recording.local_file
+        if kept.is_file():
+            return kept.read_bytes()
     path = settings.data_dir / RECORDINGS_DIR / f"{recording.id}.wav"
     if path.is_file():
         return path.read_bytes()

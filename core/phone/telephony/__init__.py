@@ -1,1 +1,1 @@
-"""The telephony port and its providers (dry-run, Twilio), chosen by name from the settings."""
+"""The telephony port and its providers (dry-run, Twilio, the own SIP endpoint), chosen by name from the settings."""

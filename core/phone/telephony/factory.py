@@ -10,11 +10,11 @@ from core.phone.telephony.dryrun import DryRunTelephony
 from core.phone.telephony.port import Telephony
 from core.settings import Settings, SettingsError
 
-PROVIDERS = ("dryrun", "twilio")
+PROVIDERS = ("dryrun", "twilio", "sip")
 
 
 def make_telephony(settings: Settings, session_factory: sessionmaker[Session], clock: Clock) -> Telephony:
-    """The configured provider. A domestic carrier / SIP gateway provider is added here by name."""
+    """The configured provider: dry-run, Twilio (or TwiML-compatible), or the own SIP endpoint."""
     provider = settings.telephony.provider
     if provider == "dryrun":
         return DryRunTelephony(session_factory, clock, from_number=settings.twilio.from_number,
@@ -28,5 +28,11 @@ def make_telephony(settings: Settings, session_factory: sessionmaker[Session], c
 
         return TwilioTelephony(settings.twilio.account_sid, settings.twilio.auth_token, settings.twilio.from_number,
                                settings.twilio.api_base)
+    if provider == "sip":
+        from core.phone.config import sip_settings
+        from core.phone.telephony.sip_provider import SipTelephony
+
+        return SipTelephony(session_factory, clock, from_number=sip_settings(settings).line_number,
+                            data_dir=settings.data_dir)
     raise SettingsError(bilingual(N_("未知的电话服务 %(provider)r（可选：%(choices)s）"), provider=provider,
                                   choices=", ".join(PROVIDERS)))

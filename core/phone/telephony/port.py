@@ -17,8 +17,10 @@ class TelephonyError(Exception):
 class Telephony(Protocol):
     """A phone network: place and steer calls, send SMS, fetch call recordings.
 
-    Providers: `twilio` (and TwiML-compatible ones through the API base), `dryrun`. A domestic
-    carrier or SIP gateway is another class with these methods, returned by `make_telephony`.
+    Providers: `twilio` (and TwiML-compatible ones through the API base), `dryrun`, and `sip` (the
+    own endpoint process, for a 4G/GSM gateway or a domestic carrier trunk), by `make_telephony`.
+    `url` names the flow step to run when a call is answered (a TwiML webhook for Twilio, the same
+    step run by the SIP call driver); `status_callback` names whose state machine hears the progress.
     """
 
     name: str

@@ -1,0 +1,78 @@
+"""Call progress (ringing, answered, busy, no-answer, failed, completed) → the state machines that wait for it.
+
+Twilio reports progress to status-callback webhooks; the SIP endpoint reports the same events by
+calling these functions directly. Either way the same code moves a help-call leg, closes a call log
+or notes a confirmation call, so the dialler cannot tell the providers apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+from core.container import Services
+from core.db import transaction
+from core.phone import calls as call_logs
+from core.phone import dialler
+
+log = logging.getLogger(__name__)
+INBOUND_STATUS_PATH = "/voice/twilio/status"
+CONFIRM_STATUS_PATH = "/voice/twilio/confirm/status"
+ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+def help_leg_progress(services: Services, *, leg_id: int, provider_status: str) -> None:
+    """A help-call leg rang, was answered or ended: update it and, when it failed, ring the next person."""
+    with transaction(services.session_factory) as session:
+        move_on = dialler.record_leg_status(session, now=services.clock.now(), leg_id=leg_id,
+                                            provider_status=provider_status,
+                                            answer_keypress_s=dialler.DialerSettings.from_settings(
+                                                services.settings).answer_keypress_s)
+        if provider_status == "completed":
+            dialler.finish_help_call(session, now=services.clock.now(), leg_id=leg_id)
+        view = dialler.leg_view(session, leg_id)
+    if move_on and view is not None:
+        dialler.advance_help_call(services, view.help_call_id)
+
+
+def inbound_call_ended(services: Services, *, call_id: str | None, status: str, duration_s: int | None) -> None:
+    """An inbound call is over: close its call log with the duration."""
+    if status not in ENDED:
+        return
+    with transaction(services.session_factory) as session:
+        call_logs.finish_call(session, provider_call_id=call_id, status=status, duration_s=duration_s,
+                              now=services.clock.now())
+
+
+def confirmation_call_progress(message_id: int, provider_status: str) -> None:
+    """A confirmation call's progress is only logged: escalation is the message subject's business."""
+    log.info("confirmation call for message %s: %s", message_id, provider_status or "-")
+
+
+def report_progress(services: Services, status_url: str | None, provider_status: str, *,
+                    call_id: str | None = None, duration_s: int | None = None) -> None:
+    """Deliver progress to whoever the call's status URL names (what Twilio would POST it to)."""
+    if not status_url:
+        return
+    parts = urlsplit(status_url)
+    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    path = parts.path
+    if path.endswith(dialler.STATUS_PATH):
+        leg = _int(query.get("leg"))
+        if leg is not None:
+            help_leg_progress(services, leg_id=leg, provider_status=provider_status)
+    elif path.endswith(CONFIRM_STATUS_PATH):
+        message = _int(query.get("m"))
+        if message is not None:
+            confirmation_call_progress(message, provider_status)
+    elif path.endswith(INBOUND_STATUS_PATH):
+        inbound_call_ended(services, call_id=call_id, status=provider_status, duration_s=duration_s)
+    else:
+        log.warning("call progress for an unknown status URL path %s", path)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
