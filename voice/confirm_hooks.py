@@ -1,4 +1,4 @@
-"""Confirmations by phone: outbox `voice_call` calls (press 1) and SMS replies ("1 0427")."""
+"""Confirmations by phone: outbox `voice_call` calls (press 1, a flow step for both transports) and SMS replies."""
 
 from __future__ import annotations
 
@@ -10,24 +10,23 @@ from core.container import current_services
 from core.db import transaction
 from core.i18n import DEFAULT_LOCALE, translate
 from core.models.outbox import OutboxMessage
-from core.phone import texts
+from core.phone import progress, texts
 from core.phone.calls import find_message_for_reply, parse_sms_reply
 from core.phone.confirmations import confirm, reply_locale
 from core.phones import mask_phone, try_normalise_phone
 from voice import twiml
-from voice.ivr import P
-from voice.webhooks import bp, form, int_arg, public_url, speaker_for, twilio_webhook
+from voice.flow import Action, AskKey, CallInfo, Heard, Next, Params, Say, step
+from voice.ivr import P, param_int
+from voice.webhooks import bp, form, int_arg, twilio_webhook
 
-BASE = "/voice/twilio/confirm"
 log = logging.getLogger(__name__)
 
 
-@bp.post("/twilio/confirm")
-@twilio_webhook
-def confirm_call() -> str:
+@step("confirm")
+def confirm_call(call: CallInfo, params: Params, heard: Heard) -> Action:
     """Speak the message of an outbox voice call and ask for 1."""
-    services = current_services()
-    message_id = int_arg("message")
+    services = call.services
+    message_id = param_int(params, "message")
     with services.session_factory() as session:
         message = session.get(OutboxMessage, message_id)
         text = message.text if message is not None else None
@@ -35,33 +34,31 @@ def confirm_call() -> str:
         # confused "1" into 满意.
         own_keys = bool(((message.params or {}) if message is not None else {}).get("expect_digits"))
     if text is None:
-        return twiml.speak_then(speaker_for(services), [P("goodbye")], hangup=True)
+        return Say([P("goodbye")], hangup=True)
     prompts = [(text, None)] if own_keys else [(text, None), P("confirm_ask")]
-    return twiml.ask_digit(speaker_for(services), prompts,
-                           action=public_url(services, f"{BASE}/press", message=message_id),
-                           no_input_url=public_url(services, f"{BASE}/press", message=message_id, none=1), repeat=2)
+    return AskKey(prompts, on_key=Next("confirm/press", {"message": message_id}),
+                  on_none=Next("confirm/press", {"message": message_id, "none": 1}), repeat=2)
 
 
-@bp.post("/twilio/confirm/press")
-@twilio_webhook
-def confirm_press() -> str:
+@step("confirm/press")
+def confirm_press(call: CallInfo, params: Params, heard: Heard) -> Action:
     """Hand the key to the message subject's handler and speak its answer."""
-    services = current_services()
-    digit = form("Digits")[:1]
-    if form("none") or not digit:
-        return twiml.speak_then(speaker_for(services), [P("goodbye")], hangup=True)
+    services = call.services
+    digit = heard.digits[:1]
+    if params.get("none") or not digit:
+        return Say([P("goodbye")], hangup=True)
     with transaction(services.session_factory) as session:
-        message = session.get(OutboxMessage, int_arg("message"))
+        message = session.get(OutboxMessage, param_int(params, "message"))
         reply = confirm(session, now=services.clock.now(), message=message, digits=digit) if message else None
     items = [(reply, None)] if reply else [P("confirm_thanks") if digit == "1" else P("goodbye")]
-    return twiml.speak_then(speaker_for(services), items, hangup=True)
+    return Say(items, hangup=True)
 
 
 @bp.post("/twilio/confirm/status")
 @twilio_webhook
 def confirm_status() -> str:
     """Status of a confirmation call (logged; escalation is the subject's business)."""
-    log.info("confirmation call for message %s: %s", int_arg("message"), form("CallStatus") or "-")
+    progress.confirmation_call_progress(int_arg("message"), form("CallStatus"))
     return twiml.empty()
 
 

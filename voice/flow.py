@@ -72,12 +72,13 @@ class Record:
 
     items: Sequence[Speech]
     on_done: Next
-    on_silence: Next
+    on_silence: Next | None
     max_s: int
     silence_s: int
     purpose: str = "message"  # menu / sell / message / identity: how the audio is recognised
     beep: bool = True
-    then_hangup_items: Sequence[Speech] = ()  # the apology path: after recording, say these and hang up
+    then_hangup_items: Sequence[Speech] = ()  # on_silence None: say these and hang up when nothing was recorded
+    trim: bool = True  # TwiML: trim leading and trailing silence from the recording
 
 
 @dataclass(frozen=True)

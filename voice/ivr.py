@@ -1,9 +1,12 @@
 """The village phone line as the elder hears it: greeting, menu, keys, free speech, read-back, acts.
 
-Every route is a Twilio webhook under /voice/twilio/. State lives in the call log and in the
-query strings of the URLs we hand to Twilio (which it signs back to us): `tries` and `failures` count
-the menu's silent tries and misunderstood answers, `recording` names the recording being recognised,
-`polls` counts the hold's polls, `purpose` says what a recorded message is for.
+Each step is provider-neutral (voice/flow.py): it returns what to play and what to collect next.
+The TwiML adapter (voice/twilio_flow.py) serves each step at /voice/twilio/<step> and keeps its
+state in the query strings Twilio signs back to us; the SIP call driver runs the same steps on a
+live call, where a spoken answer arrives already recognised (streaming) and is read back at once.
+Step parameters: `tries` and `failures` count the menu's silent tries and misunderstood answers,
+`recording` names the recording being recognised, `polls` counts the hold's polls, `purpose` says
+what a recorded message is for.
 """
 
 from __future__ import annotations
@@ -14,38 +17,61 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.community import notices, points
-from core.container import Services, current_services
+from core.container import Services
 from core.db import transaction
 from core.models.calls import CallLog, CallRecording
 from core.models.places import Resident
 from core.people.directory import courtyard_head
 from core.phone import calls as call_logs
+from core.phone.telephony.sip_provider import LOCAL_RECORDING_SCHEME
 from core.phones import try_normalise_phone
 from core.requests.workorders import submit_request
-from voice import twiml
+from voice.flow import (
+    Action,
+    AskKey,
+    CallInfo,
+    Dial,
+    Heard,
+    Hold,
+    Menu,
+    Next,
+    Params,
+    Record,
+    Recorded,
+    Say,
+    Speech,
+    step,
+)
 from voice.intents import Intent, classify, extract_offer, readback_text
 from voice.prompts import prompt_text
-from voice.recognition import is_stale, schedule_recognition
-from voice.webhooks import bp, form, int_arg, public_url, speaker_for, twilio_webhook, voice_settings
+from voice.recognition import is_stale, schedule_recognition, store_streamed
+from voice.webhooks import voice_settings
 
 log = logging.getLogger(__name__)
-BASE = "/voice/twilio"
 REQUEST_LABEL = "电话"
+MENU_KEYS = "0123456789"
 
 
-def P(prompt_id: str, **fields: object) -> tuple[str, str]:  # noqa: N802 - reads like a marker in flow code
+def P(prompt_id: str, **fields: object) -> Speech:  # noqa: N802 - reads like a marker in flow code
     """A prompt as a Speech item."""
     return prompt_text(prompt_id, **fields), prompt_id
 
 
-def _url(services: Services, path: str, **params: Any) -> str:
-    return public_url(services, f"{BASE}{path}", **params)
+def param_int(params: Params, name: str, default: int = 0, low: int = 0, high: int = 1_000_000) -> int:
+    """An integer step parameter clamped to [low, high]; garbage gives the default."""
+    try:
+        return max(low, min(high, int(str(params.get(name, "")).strip())))
+    except ValueError:
+        return default
 
 
-def _call_log(session: Session, services: Services) -> CallLog:
-    caller = try_normalise_phone(form("From")) if form("From") else None
-    return call_logs.open_call_log(session, now=services.clock.now(), provider_call_id=form("CallSid") or None,
-                                   caller=caller, called=try_normalise_phone(form("To")) if form("To") else None)
+def _call_log(session: Session, call: CallInfo) -> CallLog:
+    caller = try_normalise_phone(call.caller) if call.caller else None
+    entry = call_logs.open_call_log(session, now=call.services.clock.now(), provider_call_id=call.call_id or None,
+                                    caller=caller, called=try_normalise_phone(call.called) if call.called else None)
+    if entry.village_id is None and call.village_id is not None:
+        entry.village_id = call.village_id  # an unknown caller on a village's number is that village's to look after
+    return entry
 
 
 def _resident(session: Session, entry: CallLog) -> Resident | None:
@@ -56,35 +82,28 @@ def _speech_enabled(services: Services) -> bool:
     return services.asr is not None
 
 
-def _menu(services: Services, *, tries: int, failures: int = 0,
-          lead: list[tuple[str, str | None]] | None = None) -> str:
-    cfg = voice_settings(services)
+def _menu(call: CallInfo, *, tries: int, failures: int = 0, lead: list[Speech] | None = None) -> Menu:
+    cfg = voice_settings(call.services)
     items = list(lead or [])
     if tries > 1:
         items.append(P("menu_repeat"))
-    items.append(P("menu_speech" if _speech_enabled(services) else "menu_keys"))
-    return twiml.menu(
-        speaker_for(services), items,
-        key_action=_url(services, "/menu/key", tries=tries, failures=failures),
-        record_action=_url(services, "/menu/record", tries=tries, failures=failures),
-        silent_url=_url(services, "/menu/silent", tries=tries, failures=failures),
-        record_max_s=int(cfg["record_max_s"]), silence_s=int(cfg["silence_s"]),
-    )
+    items.append(P("menu_speech" if _speech_enabled(call.services) else "menu_keys"))
+    state = {"tries": tries, "failures": failures}
+    return Menu(items, on_key=Next("menu/key", state), on_speech=Next("menu/record", state),
+                on_silence=Next("menu/silent", state), record_max_s=int(cfg["record_max_s"]),
+                silence_s=int(cfg["silence_s"]))
 
 
-def _record_message(services: Services, prompt: str, request_type: str, purpose: str = "message") -> str:
-    cfg = voice_settings(services)
-    return twiml.record_message(
-        speaker_for(services), [P(prompt)], action=_url(services, "/message", type=request_type, purpose=purpose),
-        record_max_s=int(cfg["message_max_s"]), silence_s=int(cfg["silence_s"]) + 1,
-        after_silence=_url(services, "/menu", tries=1, empty=1),
-    )
+def _record_message(call: CallInfo, prompt: str, request_type: str, purpose: str = "message") -> Record:
+    cfg = voice_settings(call.services)
+    return Record([P(prompt)], on_done=Next("message", {"type": request_type, "purpose": purpose}),
+                  on_silence=Next("menu", {"tries": 1, "empty": 1}), max_s=int(cfg["message_max_s"]),
+                  silence_s=int(cfg["silence_s"]) + 1, purpose="message")
 
 
-def _anything_else(services: Services, items: list[tuple[str, str | None]]) -> str:
-    return twiml.ask_digit(speaker_for(services), [*items, P("anything_else")],
-                           action=_url(services, "/menu", tries=1), no_input_url=_url(services, "/goodbye"), repeat=1,
-                           timeout_s=5)
+def _anything_else(items: list[Speech]) -> AskKey:
+    return AskKey([*items, P("anything_else")], on_key=Next("menu", {"tries": 1}), on_none=Next("goodbye"),
+                  repeat=1, timeout_s=5)
 
 
 def _handler_name(session: Session, entry: CallLog) -> str | None:
@@ -99,6 +118,8 @@ def _create_request(session: Session, services: Services, entry: CallLog, *, req
                     recording: CallRecording | None = None, details: dict | None = None,
                     urgent: bool = False) -> tuple[int, str | None]:
     """Submit a request from this call; return (request id, who handles it)."""
+    from voice.webhooks import public_url
+
     recording_link = public_url(services, f"/console/voice/recordings/{recording.id}") if recording else None
     extra = dict(details or {})
     if entry.unknown_caller:
@@ -110,6 +131,8 @@ def _create_request(session: Session, services: Services, entry: CallLog, *, req
         confidence=confidence, recording_url=recording_link, details=extra, urgent=urgent,
         system_label=REQUEST_LABEL,
     )
+    if req.village_id is None and entry.village_id is not None:
+        req.village_id = entry.village_id  # the village whose number the unknown caller dialled
     if recording is not None:
         recording.request_id = req.id
     call_logs.set_outcome(entry, "request_created", request_id=req.id)
@@ -117,7 +140,23 @@ def _create_request(session: Session, services: Services, entry: CallLog, *, req
     return req.id, _handler_name(session, entry)
 
 
-def _done_items(number: int, handler: str | None) -> list[tuple[str, str | None]]:
+def _add_recording(session: Session, call: CallInfo, entry: CallLog, recorded: Recorded, purpose: str) -> CallRecording:
+    """Keep a recording of this call (a provider URL, or a file the SIP endpoint already wrote)."""
+    local = recorded.url[len(LOCAL_RECORDING_SCHEME):] if recorded.url.startswith(LOCAL_RECORDING_SCHEME) else None
+    return call_logs.add_recording(session, now=call.services.clock.now(), call_log_id=entry.id,
+                                   recording_url=recorded.url, duration_s=recorded.duration_s, purpose=purpose,
+                                   transcribe=_speech_enabled(call.services), local_file=local)
+
+
+def _recognise(call: CallInfo, rec_id: int, recorded: Recorded) -> None:
+    """Transcribe a kept recording: store the streaming result if the call had one, else queue recognition."""
+    if recorded.text is not None or recorded.understood is not None:
+        store_streamed(call.services, rec_id, recorded)
+    else:
+        schedule_recognition(call.services, rec_id)
+
+
+def _done_items(number: int, handler: str | None) -> list[Speech]:
     if handler:
         return [P("request_done", number=number, handler=handler)]
     return [P("request_done_unknown", number=number)]
@@ -126,13 +165,12 @@ def _done_items(number: int, handler: str | None) -> list[tuple[str, str | None]
 # --- entry ------------------------------------------------------------------------------------------------
 
 
-@bp.post("/twilio/incoming")
-@twilio_webhook
-def incoming() -> str:
-    """The number's Voice URL: identify the caller, greet them, offer the menu."""
-    services = current_services()
+@step("incoming")
+def incoming(call: CallInfo, params: Params, heard: Heard) -> Action:
+    """A call comes in: identify the caller, greet them, offer the menu."""
+    services = call.services
     with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
+        entry = _call_log(session, call)
         call_logs.add_step(entry, "incoming")
         resident = _resident(session, entry)
         if resident is not None:
@@ -142,249 +180,202 @@ def incoming() -> str:
             call_logs.add_step(entry, "unknown_caller")
     if resident is None:
         cfg = voice_settings(services)
-        return twiml.record_message(speaker_for(services), [*greeting, P("ask_identity")],
-                                    action=_url(services, "/identity"), record_max_s=int(cfg["record_max_s"]),
-                                    silence_s=int(cfg["silence_s"]), after_silence=_url(services, "/menu", tries=1))
-    return _menu(services, tries=1, lead=greeting)
+        return Record([*greeting, P("ask_identity")], on_done=Next("identity"), on_silence=Next("menu", {"tries": 1}),
+                      max_s=int(cfg["record_max_s"]), silence_s=int(cfg["silence_s"]), purpose="identity")
+    return _menu(call, tries=1, lead=greeting)
 
 
-@bp.post("/twilio/identity")
-@twilio_webhook
-def identity() -> str:
+@step("identity")
+def identity(call: CallInfo, params: Params, heard: Heard) -> Action:
     """An unknown caller said who they are: keep the recording for staff, then the menu."""
-    services = current_services()
-    url = form("RecordingUrl")
+    services = call.services
+    recorded = heard.recording
     with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
+        entry = _call_log(session, call)
         call_logs.add_step(entry, "identity")
-        if url:
-            rec = call_logs.add_recording(session, now=services.clock.now(), call_log_id=entry.id, recording_url=url,
-                                          duration_s=int_arg("RecordingDuration"), purpose="identity",
-                                          transcribe=_speech_enabled(services))
-            rec_id = rec.id
-        else:
-            rec_id = None
-    if rec_id is not None:
-        schedule_recognition(services, rec_id)
-    return _menu(services, tries=1)
+        rec_id = _add_recording(session, call, entry, recorded, "identity").id if recorded else None
+    if rec_id is not None and recorded is not None:
+        _recognise(call, rec_id, recorded)
+    return _menu(call, tries=1)
 
 
-@bp.post("/twilio/menu")
-@twilio_webhook
-def menu() -> str:
+@step("menu")
+def menu(call: CallInfo, params: Params, heard: Heard) -> Action:
     """The menu again (after a task, after silence or an unknown key)."""
-    services = current_services()
-    tries = int_arg("tries", 1, 1, 9)
-    if form("Digits") or form("empty"):
-        with transaction(services.session_factory) as session:
-            call_logs.add_step(_call_log(session, services), "menu_again")
-        lead = [P("message_empty")] if form("empty") else []
-        return _menu(services, tries=1, lead=lead)
-    return _menu(services, tries=tries, failures=int_arg("failures", 0, 0, 9))
+    tries = param_int(params, "tries", 1, 1, 9)
+    if heard.digits or params.get("empty"):
+        with transaction(call.services.session_factory) as session:
+            call_logs.add_step(_call_log(session, call), "menu_again")
+        lead = [P("message_empty")] if params.get("empty") else []
+        return _menu(call, tries=1, lead=lead)
+    return _menu(call, tries=tries, failures=param_int(params, "failures", 0, 0, 9))
 
 
-@bp.post("/twilio/goodbye")
-@twilio_webhook
-def goodbye() -> str:
+@step("goodbye")
+def goodbye(call: CallInfo, params: Params, heard: Heard) -> Action:
     """The caller is done: thank them and hang up."""
-    return twiml.speak_then(speaker_for(current_services()), [P("goodbye")], hangup=True)
+    return Say([P("goodbye")], hangup=True)
 
 
-@bp.post("/twilio/menu/silent")
-@twilio_webhook
-def menu_silent() -> str:
+@step("menu/silent")
+def menu_silent(call: CallInfo, params: Params, heard: Heard) -> Action:
     """Silence: repeat the menu once, slowly; after that put the caller through to a person."""
-    services = current_services()
-    tries = int_arg("tries", 1, 1, 9)
-    with transaction(services.session_factory) as session:
-        call_logs.add_step(_call_log(session, services), f"silent:{tries}")
-    if tries < int(voice_settings(services)["menu_tries"]):
-        return _menu(services, tries=tries + 1, failures=int_arg("failures", 0, 0, 9))
-    return _connect_head(services)
+    tries = param_int(params, "tries", 1, 1, 9)
+    with transaction(call.services.session_factory) as session:
+        call_logs.add_step(_call_log(session, call), f"silent:{tries}")
+    if tries < int(voice_settings(call.services)["menu_tries"]):
+        return _menu(call, tries=tries + 1, failures=param_int(params, "failures", 0, 0, 9))
+    return _connect_head(call)
 
 
-@bp.post("/twilio/menu/key")
-@twilio_webhook
-def menu_key() -> str:
+@step("menu/key")
+def menu_key(call: CallInfo, params: Params, heard: Heard) -> Action:
     """A key pressed during the menu prompt."""
-    services = current_services()
-    return _route_key(services, form("Digits")[:1], int_arg("tries", 1, 1, 9), int_arg("failures", 0, 0, 9))
+    return _route_key(call, heard.digits[:1], param_int(params, "tries", 1, 1, 9), param_int(params, "failures", 0, 0, 9))
 
 
-@bp.post("/twilio/menu/record")
-@twilio_webhook
-def menu_record() -> str:
+@step("menu/record")
+def menu_record(call: CallInfo, params: Params, heard: Heard) -> Action:
     """After the beep: a key ended the recording (keypad), or the caller spoke (speech), or silence."""
-    services = current_services()
-    tries, failures = int_arg("tries", 1, 1, 9), int_arg("failures", 0, 0, 9)
-    digit = form("Digits")[:1]
-    duration = int_arg("RecordingDuration", 0)
-    url = form("RecordingUrl")
-    if digit and digit in twiml.MENU_KEYS and duration <= 2:
-        return _route_key(services, digit, tries, failures)
-    if not url or duration < 1:
-        return menu_silent.__wrapped__()  # same as silence
-    return _start_speech(services, url, duration, purpose="menu", failures=failures)
+    tries, failures = param_int(params, "tries", 1, 1, 9), param_int(params, "failures", 0, 0, 9)
+    digit = heard.digits[:1]
+    recorded = heard.recording
+    duration = recorded.duration_s if recorded else 0
+    if digit and digit in MENU_KEYS and duration <= 2:
+        return _route_key(call, digit, tries, failures)
+    if recorded is None or not recorded.url or duration < 1:
+        return menu_silent(call, params, heard)  # same as silence
+    return _start_speech(call, recorded, purpose="menu", failures=failures)
 
 
-def _route_key(services: Services, digit: str, tries: int, failures: int) -> str:
-    with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
-        call_logs.add_step(entry, f"key:{digit or '-'}")
+def _route_key(call: CallInfo, digit: str, tries: int, failures: int) -> Action:
+    with transaction(call.services.session_factory) as session:
+        call_logs.add_step(_call_log(session, call), f"key:{digit or '-'}")
     if digit == "1":
-        return _record_message(services, "report_prompt", "environment", purpose="report")
+        return _record_message(call, "report_prompt", "environment", purpose="report")
     if digit in ("2", "0"):
-        return _connect_head(services)
+        return _connect_head(call)
     if digit == "3":
-        return _read_points(services)
+        return _read_points(call)
     if digit == "4":
-        return twiml.ask_digit(speaker_for(services), [P("submenu_4")], action=_url(services, "/submenu4"),
-                               no_input_url=_url(services, "/menu", tries=1))
-    if tries >= int(voice_settings(services)["menu_tries"]) + 1:
-        return _connect_head(services)
-    return _menu(services, tries=tries + 1, failures=failures, lead=[P("invalid_key")])
+        return AskKey([P("submenu_4")], on_key=Next("submenu4"), on_none=Next("menu", {"tries": 1}))
+    if tries >= int(voice_settings(call.services)["menu_tries"]) + 1:
+        return _connect_head(call)
+    return _menu(call, tries=tries + 1, failures=failures, lead=[P("invalid_key")])
 
 
-@bp.post("/twilio/submenu4")
-@twilio_webhook
-def submenu4() -> str:
+@step("submenu4")
+def submenu4(call: CallInfo, params: Params, heard: Heard) -> Action:
     """4 → 1 帮我卖, 2 找活干."""
-    services = current_services()
-    digit = form("Digits")[:1]
-    with transaction(services.session_factory) as session:
-        call_logs.add_step(_call_log(session, services), f"key4:{digit or '-'}")
+    digit = heard.digits[:1]
+    with transaction(call.services.session_factory) as session:
+        call_logs.add_step(_call_log(session, call), f"key4:{digit or '-'}")
     if digit == "1":
-        if _speech_enabled(services):
-            cfg = voice_settings(services)
-            return twiml.record_message(speaker_for(services), [P("sell_prompt")], action=_url(services, "/sell"),
-                                        record_max_s=int(cfg["record_max_s"]), silence_s=int(cfg["silence_s"]),
-                                        after_silence=_url(services, "/menu", tries=1, empty=1))
-        return _record_message(services, "sell_prompt", "sell")
+        if _speech_enabled(call.services):
+            cfg = voice_settings(call.services)
+            return Record([P("sell_prompt")], on_done=Next("sell"), on_silence=Next("menu", {"tries": 1, "empty": 1}),
+                          max_s=int(cfg["record_max_s"]), silence_s=int(cfg["silence_s"]), purpose="sell")
+        return _record_message(call, "sell_prompt", "sell")
     if digit == "2":
-        return _read_jobs(services)
-    return _menu(services, tries=1, lead=[P("invalid_key")] if digit else [])
+        return _read_jobs(call)
+    return _menu(call, tries=1, lead=[P("invalid_key")] if digit else [])
 
 
-@bp.post("/twilio/sell")
-@twilio_webhook
-def sell() -> str:
+@step("sell")
+def sell(call: CallInfo, params: Params, heard: Heard) -> Action:
     """What the caller wants to sell (recorded): recognise, then read back."""
-    services = current_services()
-    url = form("RecordingUrl")
-    if not url or int_arg("RecordingDuration", 0) < 1:
-        return _menu(services, tries=1, lead=[P("message_empty")])
-    return _start_speech(services, url, int_arg("RecordingDuration", 0), purpose="sell", failures=0)
+    recorded = heard.recording
+    if recorded is None or not recorded.url or recorded.duration_s < 1:
+        return _menu(call, tries=1, lead=[P("message_empty")])
+    return _start_speech(call, recorded, purpose="sell", failures=0)
 
 
 # --- talking to the 院长 and leaving messages ------------------------------------------------------------
 
 
-def _connect_head(services: Services) -> str:
+def _connect_head(call: CallInfo) -> Action:
+    services = call.services
     with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
+        entry = _call_log(session, call)
         call_logs.add_step(entry, "connect_head")
         head = courtyard_head(session, entry.household_id) if entry.household_id else None
         number = try_normalise_phone(head.phone) if head is not None and head.phone else None
     if number is None:
-        return _record_message(services, "leave_message", "find_head")
-    return twiml.dial(speaker_for(services), [P("connect_head")], number=number, caller_id=form("To") or None,
-                      timeout_s=int(services.settings.telephony.ring_timeout_s),
-                      action=_url(services, "/head-dial"))
+        return _record_message(call, "leave_message", "find_head")
+    return Dial([P("connect_head")], number=number, caller_id=call.called or None,
+                timeout_s=int(services.settings.telephony.ring_timeout_s), on_done=Next("head-dial"))
 
 
-@bp.post("/twilio/head-dial")
-@twilio_webhook
-def head_dial() -> str:
+@step("head-dial")
+def head_dial(call: CallInfo, params: Params, heard: Heard) -> Action:
     """How the call to the 院长 went: talked → goodbye; no answer → leave a message (a request)."""
-    services = current_services()
-    status = form("DialCallStatus")
-    with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
+    status = heard.dial_status
+    with transaction(call.services.session_factory) as session:
+        entry = _call_log(session, call)
         call_logs.add_step(entry, f"head:{status or '-'}")
         if status == "completed":
             call_logs.set_outcome(entry, "talked_to_head")
     if status == "completed":
-        return twiml.speak_then(speaker_for(services), [P("goodbye")], hangup=True)
-    return _record_message(services, "head_no_answer", "find_head")
+        return Say([P("goodbye")], hangup=True)
+    return _record_message(call, "head_no_answer", "find_head")
 
 
-@bp.post("/twilio/message")
-@twilio_webhook
-def message() -> str:
+@step("message")
+def message(call: CallInfo, params: Params, heard: Heard) -> Action:
     """A recorded message becomes a request for the 院长 (nothing the caller said is lost)."""
-    services = current_services()
-    request_type = form("type") or "other"
+    services = call.services
+    request_type = str(params.get("type") or "other")
     if request_type not in services.settings.requests.due_hours:
         request_type = "other"
-    url, duration = form("RecordingUrl"), int_arg("RecordingDuration", 0)
-    if not url:
-        return _menu(services, tries=1, lead=[P("message_empty")])
-    speech = _speech_enabled(services)
+    recorded = heard.recording
+    if recorded is None or not recorded.url:
+        return _menu(call, tries=1, lead=[P("message_empty")])
     with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
-        rec = call_logs.add_recording(session, now=services.clock.now(), call_log_id=entry.id, recording_url=url,
-                                      duration_s=duration, purpose=form("purpose") or "message", transcribe=speech)
+        entry = _call_log(session, call)
+        rec = _add_recording(session, call, entry, recorded, str(params.get("purpose") or "message"))
         number, handler = _create_request(session, services, entry, request_type=request_type,
                                           text="电话留言（请听录音）", recording=rec)
         call_logs.set_outcome(entry, "message_left", request_id=number)
         rec_id = rec.id
-    schedule_recognition(services, rec_id)
+    _recognise(call, rec_id, recorded)
     items = [P("message_saved", handler=handler, number=number)] if handler else _done_items(number, None)
-    return _anything_else(services, items)
+    return _anything_else(items)
 
 
-@bp.post("/twilio/fallback")
-@twilio_webhook
-def fallback() -> str:
-    """The number's fallback URL: an apology and a message for the 院长."""
-    services = current_services()
-    return twiml.apology(speaker_for(services), message_action=_url(services, "/fallback/message"))
+@step("fallback")
+def fallback(call: CallInfo, params: Params, heard: Heard) -> Action:
+    """The number's fallback: an apology and a message for the 院长."""
+    return Record([P("error_apology")], on_done=Next("fallback/message"), on_silence=None, max_s=60, silence_s=5,
+                  then_hangup_items=[P("goodbye")], trim=False)
 
 
-@bp.post("/twilio/fallback/message")
-@twilio_webhook
-def fallback_message() -> str:
+@step("fallback/message")
+def fallback_message(call: CallInfo, params: Params, heard: Heard) -> Action:
     """The message left on the apology path."""
-    services = current_services()
-    url = form("RecordingUrl")
-    if not url:
-        return twiml.speak_then(speaker_for(services), [P("goodbye")], hangup=True)
+    services = call.services
+    recorded = heard.recording
+    if recorded is None or not recorded.url:
+        return Say([P("goodbye")], hangup=True)
     with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
-        rec = call_logs.add_recording(session, now=services.clock.now(), call_log_id=entry.id, recording_url=url,
-                                      duration_s=int_arg("RecordingDuration", 0), purpose="message",
-                                      transcribe=_speech_enabled(services))
+        entry = _call_log(session, call)
+        rec = _add_recording(session, call, entry, recorded, "message")
         number, handler = _create_request(session, services, entry, request_type="other",
                                           text="电话留言（系统出错后留言，请听录音）", recording=rec)
         rec_id = rec.id
-    schedule_recognition(services, rec_id)
-    return twiml.speak_then(speaker_for(services), [*_done_items(number, handler), P("goodbye")], hangup=True)
-
-
-@bp.post("/twilio/status")
-@twilio_webhook
-def status() -> str:
-    """Status callback of inbound calls: close the call log with its duration."""
-    services = current_services()
-    call_status = form("CallStatus")
-    if call_status in ("completed", "busy", "failed", "no-answer", "canceled"):
-        duration = int_arg("CallDuration", -1, -1)
-        with transaction(services.session_factory) as session:
-            call_logs.finish_call(session, provider_call_id=form("CallSid") or None, status=call_status,
-                                  duration_s=None if duration < 0 else duration, now=services.clock.now())
-    return twiml.empty()
+    _recognise(call, rec_id, recorded)
+    return Say([*_done_items(number, handler), P("goodbye")], hangup=True)
 
 
 # --- free speech --------------------------------------------------------------------------------------------
 
 
-def _start_speech(services: Services, url: str, duration: int, *, purpose: str, failures: int) -> str:
+def _start_speech(call: CallInfo, recorded: Recorded, *, purpose: str, failures: int) -> Action:
+    services = call.services
     speech = _speech_enabled(services)
     with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
+        entry = _call_log(session, call)
         call_logs.add_step(entry, f"speech:{purpose}")
-        rec = call_logs.add_recording(session, now=services.clock.now(), call_log_id=entry.id, recording_url=url,
-                                      duration_s=duration, purpose=purpose, transcribe=speech)
+        rec = _add_recording(session, call, entry, recorded, purpose)
         rec_id = rec.id
         if not speech:
             # No recogniser: what they said is a message for the 院长.
@@ -393,20 +384,26 @@ def _start_speech(services: Services, url: str, duration: int, *, purpose: str, 
                                               text="电话留言（请听录音）", recording=rec)
             call_logs.set_outcome(entry, "message_left", request_id=number)
     if not speech:
-        return _anything_else(services, [P("message_saved", handler=handler, number=number)] if handler
+        return _anything_else([P("message_saved", handler=handler, number=number)] if handler
                               else _done_items(number, None))
+    if recorded.text is not None or recorded.understood is not None:
+        # Recognised while the caller spoke (SIP): read back at once, no hold.
+        store_streamed(services, rec_id, recorded)
+        return speech_poll(call, {"recording": rec_id, "polls": 0, "failures": failures}, Heard())
     # The job redirects the live call to the read-back as soon as it is ready (polling is the fallback).
-    schedule_recognition(services, rec_id, ready_url=_ready_url(services, rec_id, failures))
-    return twiml.hold(speaker_for(services), [P("hold")],
-                      poll_url=_url(services, "/speech/poll", recording=rec_id, polls=0, failures=failures),
-                      pause_s=_poll_interval(services))
+    schedule_recognition(services, rec_id, ready_url=_ready_url(call, rec_id, failures))
+    return Hold([P("hold")], poll=Next("speech/poll", {"recording": rec_id, "polls": 0, "failures": failures}),
+                pause_s=_poll_interval(services))
 
 
-def _ready_url(services: Services, rec_id: int, failures: int) -> str | None:
+def _ready_url(call: CallInfo, rec_id: int, failures: int) -> str | None:
     """Where the recognition job redirects the live call when the result is stored (None: polling only)."""
-    if not voice_settings(services).get("push_result", True):
+    from voice.webhooks import public_url
+
+    if not voice_settings(call.services).get("push_result", True):
         return None
-    return _url(services, "/speech/poll", recording=rec_id, polls=1, failures=failures, push=1)
+    return public_url(call.services, "/voice/twilio/speech/poll", recording=rec_id, polls=1, failures=failures,
+                      push=1)
 
 
 def _poll_interval(services: Services) -> int:
@@ -427,91 +424,87 @@ def _intent_for(recording: CallRecording) -> Intent | None:
     return classify(recording.text)
 
 
-@bp.post("/twilio/speech/poll")
-@twilio_webhook
-def speech_poll() -> str:
+@step("speech/poll")
+def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
     """Bounded polling while the recogniser works; then read back what was understood."""
-    services = current_services()
-    rec_id, polls, failures = int_arg("recording"), int_arg("polls", 0, 0, 99), int_arg("failures", 0, 0, 9)
+    services = call.services
+    rec_id, polls, failures = param_int(params, "r"), param_int(params, "k", 0, 0, 99), param_int(params, "failures", 0, 0, 9)
     cfg = voice_settings(services)
     reschedule = False
     with transaction(services.session_factory) as session:
         recording = session.get(CallRecording, rec_id)
-        entry = _call_log(session, services)
+        entry = _call_log(session, call)
         if recording is None or recording.call_log_id != entry.id:
-            return _menu(services, tries=1)
+            return _menu(call, tries=1)
         if recording.status in ("pending", "running"):
             if polls >= int(cfg["poll_max"]):
                 call_logs.add_step(entry, "speech:timeout")
-                return _speech_gave_up(services, session, entry, recording)
+                return _speech_gave_up(call, session, entry, recording)
             reschedule = is_stale(recording, services.clock.now(), float(services.settings.vosk.timeout_s))
         elif recording.status != "done" or not recording.text:
             call_logs.add_step(entry, "speech:nothing")
-            return _speech_failed(services, session, entry, recording, failures)
+            return _speech_failed(call, session, entry, recording, failures)
         else:
             intent = _intent_for(recording)
             call_logs.add_transcript(entry, recording.text, recording.confidence, intent.name if intent else None)
             if intent is None:
-                return _speech_failed(services, session, entry, recording, failures)
+                return _speech_failed(call, session, entry, recording, failures)
             call_logs.add_step(entry, f"intent:{intent.name}")
-            return twiml.ask_digit(speaker_for(services), [(readback_text(intent), None)],
-                                   action=_url(services, "/speech/confirm", recording=rec_id, failures=failures),
-                                   no_input_url=_url(services, "/speech/confirm", recording=rec_id, failures=failures,
-                                                     none=1))
+            state = {"recording": rec_id, "failures": failures}
+            return AskKey([(readback_text(intent), None)], on_key=Next("speech/confirm", state),
+                          on_none=Next("speech/confirm", {**state, "none": 1}))
     if reschedule:
-        schedule_recognition(services, rec_id, ready_url=_ready_url(services, rec_id, failures))
+        schedule_recognition(services, rec_id, ready_url=_ready_url(call, rec_id, failures))
     items = [P("hold_more")] if polls and polls % 4 == 3 else []
-    return twiml.hold(speaker_for(services), items,
-                      poll_url=_url(services, "/speech/poll", recording=rec_id, polls=polls + 1, failures=failures),
-                      pause_s=_poll_interval(services))
+    return Hold(items, poll=Next("speech/poll", {"recording": rec_id, "polls": polls + 1, "failures": failures}),
+                pause_s=_poll_interval(services))
 
 
-def _speech_failed(services: Services, session: Session, entry: CallLog, recording: CallRecording,
-                   failures: int) -> str:
+def _speech_failed(call: CallInfo, session: Session, entry: CallLog, recording: CallRecording,
+                   failures: int) -> Action:
     failures += 1
-    if failures >= int(voice_settings(services)["confirm_failures"]):
-        return _speech_gave_up(services, session, entry, recording)
-    return _menu(services, tries=1, failures=failures, lead=[P("not_understood")])
+    if failures >= int(voice_settings(call.services)["confirm_failures"]):
+        return _speech_gave_up(call, session, entry, recording)
+    return _menu(call, tries=1, failures=failures, lead=[P("not_understood")])
 
 
-def _speech_gave_up(services: Services, session: Session, entry: CallLog, recording: CallRecording) -> str:
+def _speech_gave_up(call: CallInfo, session: Session, entry: CallLog, recording: CallRecording) -> Action:
     """After two failures the recording itself becomes a request for the 院长."""
     number, handler = _create_request(
-        session, services, entry, request_type="sell" if recording.purpose == "sell" else "other",
+        session, call.services, entry, request_type="sell" if recording.purpose == "sell" else "other",
         text="电话留言（语音未能确认，请听录音）", transcript=recording.text, confidence=recording.confidence,
         recording=recording,
     )
     call_logs.set_outcome(entry, "message_left", request_id=number)
-    return _anything_else(services, [P("speech_failed"), *_done_items(number, handler)])
+    return _anything_else([P("speech_failed"), *_done_items(number, handler)])
 
 
-@bp.post("/twilio/speech/confirm")
-@twilio_webhook
-def speech_confirm() -> str:
+@step("speech/confirm")
+def speech_confirm(call: CallInfo, params: Params, heard: Heard) -> Action:
     """1: act on what was understood. 2 (or nothing): try again, and after two failures keep the recording."""
-    services = current_services()
-    rec_id, failures = int_arg("recording"), int_arg("failures", 0, 0, 9)
-    digit = form("Digits")[:1]
+    services = call.services
+    rec_id, failures = param_int(params, "r"), param_int(params, "failures", 0, 0, 9)
+    digit = heard.digits[:1]
     with transaction(services.session_factory) as session:
         recording = session.get(CallRecording, rec_id)
-        entry = _call_log(session, services)
+        entry = _call_log(session, call)
         if recording is None or recording.call_log_id != entry.id or not recording.text:
-            return _menu(services, tries=1)
+            return _menu(call, tries=1)
         call_logs.add_step(entry, f"confirm:{digit or '-'}")
         intent = _intent_for(recording)
         if digit != "1" or intent is None:
-            return _speech_failed(services, session, entry, recording, failures)
+            return _speech_failed(call, session, entry, recording, failures)
         if intent.name not in ("points", "find_head", "human", "job"):
-            return _act(services, session, entry, recording, intent)
+            return _act(call, session, entry, recording, intent)
     # These open their own transaction, so they run after this one has committed.
     if intent.name == "points":
-        return _read_points(services)
+        return _read_points(call)
     if intent.name == "job":
-        return _read_jobs(services)
-    return _connect_head(services)
+        return _read_jobs(call)
+    return _connect_head(call)
 
 
-def _act(services: Services, session: Session, entry: CallLog, recording: CallRecording, intent: Intent) -> str:
+def _act(call: CallInfo, session: Session, entry: CallLog, recording: CallRecording, intent: Intent) -> Action:
     """Submit the request the caller confirmed and tell them its number and who handles it."""
     details: dict[str, Any] = {"intent": intent.name, "intent_score": intent.score}
     text = intent.summary
@@ -519,19 +512,20 @@ def _act(services: Services, session: Session, entry: CallLog, recording: CallRe
         details.update(goods=intent.goods, quantity=intent.quantity)
         text = "帮我卖：" + ("".join(p for p in (intent.quantity, intent.goods) if p) or intent.summary)
     number, handler = _create_request(
-        session, services, entry, request_type=intent.request_type or "other", text=text,
+        session, call.services, entry, request_type=intent.request_type or "other", text=text,
         transcript=recording.text, confidence=recording.confidence, recording=recording, details=details,
         urgent=intent.name == "help",
     )
-    return _anything_else(services, _done_items(number, handler))
+    return _anything_else(_done_items(number, handler))
 
 
 # --- reading things out ---------------------------------------------------------------------------------------
 
 
-def _read_points(services: Services) -> str:
+def _read_points(call: CallInfo) -> Action:
+    services = call.services
     with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
+        entry = _call_log(session, call)
         call_logs.add_step(entry, "points")
         if entry.household_id is None:
             items = [P("points_unknown_caller")]
@@ -544,12 +538,13 @@ def _read_points(services: Services) -> str:
             except Exception:
                 log.exception("points lookup failed")
                 items = [P("points_unavailable")]
-    return _anything_else(services, items)
+    return _anything_else(items)
 
 
-def _read_jobs(services: Services) -> str:
+def _read_jobs(call: CallInfo) -> Action:
+    services = call.services
     with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
+        entry = _call_log(session, call)
         call_logs.add_step(entry, "jobs")
         texts: list[str] = []
         if entry.household_id is not None:
@@ -562,19 +557,17 @@ def _read_jobs(services: Services) -> str:
             except Exception:
                 log.exception("job notices lookup failed")
         call_logs.set_outcome(entry, "jobs_read")
-    items: list[tuple[str, str | None]] = [P("jobs_intro"), *[(t, None) for t in texts]] if texts else [P("jobs_none")]
-    return twiml.ask_digit(speaker_for(services), [*items, P("jobs_ask")], action=_url(services, "/jobs/ask"),
-                           no_input_url=_url(services, "/menu", tries=1), repeat=1)
+    items: list[Speech] = [P("jobs_intro"), *[(t, None) for t in texts]] if texts else [P("jobs_none")]
+    return AskKey([*items, P("jobs_ask")], on_key=Next("jobs/ask"), on_none=Next("menu", {"tries": 1}), repeat=1)
 
 
-@bp.post("/twilio/jobs/ask")
-@twilio_webhook
-def jobs_ask() -> str:
+@step("jobs/ask")
+def jobs_ask(call: CallInfo, params: Params, heard: Heard) -> Action:
     """1: ask the 院长 to look out for work (a 找活干 request); anything else: the menu."""
-    services = current_services()
-    if form("Digits")[:1] != "1":
-        return _menu(services, tries=1)
-    with transaction(services.session_factory) as session:
-        entry = _call_log(session, services)
-        number, handler = _create_request(session, services, entry, request_type="job", text="想找活干，请院长帮忙留意")
-    return _anything_else(services, _done_items(number, handler))
+    if heard.digits[:1] != "1":
+        return _menu(call, tries=1)
+    with transaction(call.services.session_factory) as session:
+        entry = _call_log(session, call)
+        number, handler = _create_request(session, call.services, entry, request_type="job",
+                                          text="想找活干，请院长帮忙留意")
+    return _anything_else(_done_items(number, handler))

@@ -96,6 +96,27 @@ def run_recognition(services: Services, recording_id: int, ready_url: str | None
     push_result(services, recording_id, ready_url)
 
 
+def store_streamed(services: Services, recording_id: int, recorded: Any) -> None:
+    """Store what streaming recognition heard while a SIP caller spoke (voice.flow.Recorded), by the same rule.
+
+    A grammar verdict that understood nothing stores "not understood" at once and runs free mode on the
+    audio in the background, as for a recording; anything else is stored as heard.
+    """
+    with transaction(services.session_factory) as session:
+        if not claim_recording(session, job_id=recording_id, now=services.clock.now(), stale_after_s=0):
+            return
+    if recorded.understood is False:
+        _store(services, recording_id, text=None, confidence=recorded.confidence)
+        if recorded.pcm16k and services.asr is not None:
+            try:
+                getattr(services.asr, "submit_background", services.asr.submit)(
+                    run_free_pass, services, recording_id, recorded.pcm16k)
+            except Exception as exc:
+                log.warning("free-mode pass of recording %s not queued: %s", recording_id, type(exc).__name__)
+        return
+    _store(services, recording_id, text=recorded.text or None, confidence=recorded.confidence)
+
+
 def run_free_pass(services: Services, recording_id: int, pcm: bytes) -> None:
     """Free-mode transcript of a recording the grammar did not understand (kept; never raised)."""
     try:

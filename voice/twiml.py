@@ -61,6 +61,19 @@ def record_message(speaker: Speaker, items: Sequence[Speech], *, action: str, re
     return str(response)
 
 
+def record_then_hangup(speaker: Speaker, items: Sequence[Speech], *, action: str, record_max_s: int, silence_s: int,
+                       after: Sequence[Speech], trim: bool = True) -> str:
+    """Say a prompt, record after the beep (`action` hears it); with nothing recorded say `after` and hang up."""
+    response = VoiceResponse()
+    _speak(speaker, response, items)
+    extra = {"trim": "trim-silence"} if trim else {}
+    response.record(action=action, method="POST", max_length=record_max_s, timeout=silence_s, finish_on_key="#",
+                    play_beep=True, **extra)
+    _speak(speaker, response, after)
+    response.hangup()
+    return str(response)
+
+
 def hold(speaker: Speaker, items: Sequence[Speech], *, poll_url: str, pause_s: int = 1) -> str:
     """Keep the caller company while speech is recognised, then ask again (bounded by the caller's counter)."""
     response = VoiceResponse()
