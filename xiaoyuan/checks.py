@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import sqlalchemy as sa
 
 from core.db import make_engine
+from core.i18n import N_
 from core.settings import Settings
 
 
@@ -68,13 +69,15 @@ def check_telephony(settings: Settings) -> list[Problem]:
     """Telephony provider and its secrets; the public URL Twilio must reach."""
     problems: list[Problem] = []
     provider = settings.telephony.provider
-    if provider not in ("dryrun", "twilio"):
+    if provider not in ("dryrun", "twilio", "sip"):
         return [
             Problem(
                 "error",
-                f"未知电话服务商 {provider} / unknown XIAOYUAN_TELEPHONY_PROVIDER {provider!r} (dryrun | twilio)",
+                f"未知电话服务商 {provider} / unknown XIAOYUAN_TELEPHONY_PROVIDER {provider!r} (dryrun | twilio | sip)",
             )
         ]
+    if provider == "sip":
+        return check_sip(settings)
     if provider == "dryrun":
         problems.append(
             Problem(
@@ -109,6 +112,56 @@ def check_telephony(settings: Settings) -> list[Problem]:
                 "/ set XIAOYUAN_PUBLIC_BASE_URL to the public https URL the provider reaches",
             )
         )
+    return problems
+
+
+def _both(message: str, **params: object) -> str:
+    """A check message in Chinese, then English (the check prints both for whoever installs)."""
+    from core.i18n import translate
+
+    return f"{translate(message, 'zh', **params)} / {translate(message, 'en', **params)}"
+
+
+SIP_INVALID = N_("SIP 设置有误：%(key)s：%(error)s")
+SIP_NO_PJSUA2 = N_("没有安装 pjsua2，电话网关无法工作（pip install -r requirements-sip.txt）")
+SIP_NO_GATEWAY = N_("没有设置网关地址 XIAOYUAN_SIP_GATEWAY，无法打出电话")
+SIP_LOOPBACK_BIND = N_("XIAOYUAN_SIP_BIND=%(bind)s 只在本机，网关 %(host)s 连不上：请设为局域网地址或 0.0.0.0")
+SIP_PASSWORD_ALONE = N_("设置了 XIAOYUAN_SIP_PASSWORD 但没有 XIAOYUAN_SIP_USERNAME")
+SIP_REGISTRAR_ALONE = N_("设置了注册服务器 XIAOYUAN_SIP_REGISTRAR 但没有用户名，多数服务器会拒绝")
+SIP_NO_NUMBERS = N_("没有设置号码与村的对应（XIAOYUAN_SIP_NUMBERS）：陌生来电不归任何村")
+SIP_NO_SPEECH = N_("电话网关没有语音识别模型：只能按键和留言")
+
+
+def check_sip(settings: Settings) -> list[Problem]:
+    """The own SIP endpoint: its settings, the gateway, and the optional pjsua2 wheel."""
+    import importlib.util
+
+    from pydantic import ValidationError
+
+    from core.phone.config import sip_settings
+
+    try:
+        sip = sip_settings(settings)
+    except ValidationError as exc:
+        return [Problem("error", _both(SIP_INVALID, key="sip." + ".".join(map(str, err["loc"])), error=err["msg"]))
+                for err in exc.errors()]
+    problems: list[Problem] = []
+    if importlib.util.find_spec("pjsua2") is None:
+        problems.append(Problem("error", _both(SIP_NO_PJSUA2)))
+    if not sip.gateway:
+        problems.append(Problem("error", _both(SIP_NO_GATEWAY)))
+    else:
+        host = sip.gateway_host_port[0]
+        if sip.bind.startswith("127.") and not host.startswith("127.") and host != "localhost":
+            problems.append(Problem("error", _both(SIP_LOOPBACK_BIND, bind=sip.bind, host=host)))
+    if sip.password and not sip.username:
+        problems.append(Problem("error", _both(SIP_PASSWORD_ALONE)))
+    if sip.registrar and not sip.username:
+        problems.append(Problem("warning", _both(SIP_REGISTRAR_ALONE)))
+    if not sip.numbers:
+        problems.append(Problem("info", _both(SIP_NO_NUMBERS)))
+    if not settings.vosk.model:
+        problems.append(Problem("info", _both(SIP_NO_SPEECH)))
     return problems
 
 

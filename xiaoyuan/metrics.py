@@ -49,6 +49,7 @@ class DatabaseCollector:
         except Exception:
             log.exception("metrics: database unavailable")
         yield from (requests, outbox, depth, overdue)
+        yield from self._sip()
         for name, source in sorted(self.services.extras.items()):
             if name.startswith("counters:") and hasattr(source, "snapshot"):
                 for metric, (help_text, values) in source.snapshot().items():
@@ -56,6 +57,34 @@ class DatabaseCollector:
                     for kind, value in values.items():
                         family.add_metric([kind], value)
                     yield family
+
+
+    def _sip(self):
+        """Counters the SIP endpoint processes (`xiaoyuan phone`) report in their heartbeat rows."""
+        from core.phone.sipcommands import endpoint_alive, endpoint_statuses
+
+        up = GaugeMetricFamily("xiaoyuan_sip_endpoint_up", "SIP endpoint heartbeat is recent", labels=["endpoint"])
+        active = GaugeMetricFamily("xiaoyuan_sip_active_calls", "Calls holding a channel", labels=["endpoint"])
+        calls = CounterMetricFamily("xiaoyuan_sip_calls", "SIP calls since the endpoint started",
+                                    labels=["endpoint", "direction"])
+        refused = CounterMetricFamily("xiaoyuan_sip_refused", "INVITEs refused (486 busy: every channel in use; "
+                                      "403: source not allowed)", labels=["endpoint", "reason"])
+        frames = CounterMetricFamily("xiaoyuan_sip_frames", "20 ms audio frames", labels=["endpoint", "kind"])
+        try:
+            with self.services.session_factory() as session:
+                now = self.services.clock.now()
+                for row in endpoint_statuses(session):
+                    up.add_metric([row.name], 1 if endpoint_alive(row, now) else 0)
+                    active.add_metric([row.name], row.active_calls)
+                    calls.add_metric([row.name, "inbound"], row.calls_in)
+                    calls.add_metric([row.name, "outbound"], row.calls_out)
+                    refused.add_metric([row.name, "busy"], row.busy_rejected)
+                    refused.add_metric([row.name, "forbidden"], row.forbidden)
+                    for kind in ("in", "out", "dropped"):
+                        frames.add_metric([row.name, kind], getattr(row, f"frames_{kind}"))
+        except Exception:
+            log.exception("metrics: SIP endpoint status unavailable")
+        yield from (up, active, calls, refused, frames)
 
 
 def render_metrics(services: Services) -> tuple[bytes, str]:

@@ -1,13 +1,17 @@
-"""Process runners: web (waitress), listener, worker, and `run` (all of them in one process).
+"""Process runners: web (waitress), listener, worker, phone (SIP endpoint), and `run` (all of them).
 
-Ordered startup and shutdown: broker → listener → worker → web; stopping goes the other way.
-Background parts run as threads that watch one stop event.
+Ordered startup and shutdown: broker → SIP endpoint → listener → worker → web; stopping goes the
+other way. Background parts run as threads that watch one stop event; the embedded broker and the
+SIP endpoint (PJSIP allows one endpoint per process) are child processes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -63,10 +67,48 @@ def start_thread(name: str, target: Callable[..., None], *args: Any) -> threadin
     return thread
 
 
-def start_background(services: Services, stop: threading.Event, *, listener: bool, worker: bool) -> list[Any]:
-    """Start the embedded broker (when no broker is configured), the listener and the worker."""
+class PhoneChild:
+    """`xiaoyuan phone` as a child process of `xiaoyuan run` (the SIP endpoint when the provider is sip)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "xiaoyuan", "phone"], env=dict(os.environ))
+        log.info("SIP endpoint started as child process %s", self.process.pid)
+
+    def stop(self) -> None:
+        """SIGTERM, then wait for it to hang up its calls (SIGKILL after 20 s)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def run_phone_process(services: Services) -> None:
+    """The `xiaoyuan phone` process: the SIP endpoint until SIGINT / SIGTERM."""
+    try:
+        from voice.sip.service import run_phone
+    except ImportError as exc:
+        raise RuntimeError("电话网关需要 pjsua2：pip install -r requirements-sip.txt / the SIP endpoint needs the "
+                           f"optional pjsua2-python wheel: pip install -r requirements-sip.txt ({exc})") from exc
+    from voice.sip.stack import SipError
+
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        run_phone(services, stop)
+    except SipError as exc:
+        raise RuntimeError(str(exc)) from exc
+
+
+def start_background(services: Services, stop: threading.Event, *, listener: bool, worker: bool,
+                     phone: bool = False) -> list[Any]:
+    """Start the embedded broker (when no broker is configured), the SIP endpoint, the listener and the worker."""
     started: list[Any] = []
     settings = services.settings
+    if phone and settings.telephony.provider == "sip":
+        started.append(PhoneChild())
     if listener:
         from devices import broker as broker_mod
         from devices import listener as listener_mod
@@ -101,7 +143,7 @@ def _interrupt_main_loop() -> None:
     raise KeyboardInterrupt
 
 
-def serve(services: Services, *, listener: bool, worker: bool, web: bool = True) -> None:
+def serve(services: Services, *, listener: bool, worker: bool, web: bool = True, phone: bool = False) -> None:
     """Run the chosen parts until SIGINT/SIGTERM."""
     stop = threading.Event()
     settings = services.settings
@@ -109,7 +151,7 @@ def serve(services: Services, *, listener: bool, worker: bool, web: bool = True)
     install_signal_handlers(stop, on_stop=(_interrupt_main_loop if server is not None else None))
     started: list[Any] = []
     try:
-        started = start_background(services, stop, listener=listener, worker=worker)
+        started = start_background(services, stop, listener=listener, worker=worker, phone=phone)
         if server is not None:
             log.info("web on http://%s:%s", settings.web.host, settings.web.port)
             server.run()  # returns once a signal has stopped it and its requests have finished

@@ -1,4 +1,4 @@
-"""Process commands: run (everything), web, worker, listener."""
+"""Process commands: run (everything), web, worker, listener, phone (the SIP endpoint)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def _serve(ctx: CliContext, **parts: bool) -> None:
 @cli.command()
 @pass_ctx
 def run(ctx: CliContext) -> None:
-    """Everything in one process: web, MQTT listener (+ embedded broker), scheduler and outbox dispatcher."""
-    _serve(ctx, web=True, listener=True, worker=True)
+    """Everything for a village: web, MQTT listener (+ embedded broker), scheduler, outbox dispatcher, SIP endpoint."""
+    _serve(ctx, web=True, listener=True, worker=True, phone=True)
 
 
 @cli.command()
@@ -47,3 +47,26 @@ def worker(ctx: CliContext) -> None:
 def listener(ctx: CliContext) -> None:
     """MQTT listener for wristbands (starts the embedded broker when no XIAOYUAN_MQTT_URL is set)."""
     _serve(ctx, web=False, listener=True, worker=False)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="UDP port instead of XIAOYUAN_SIP_PORT (one process per 4 channels, each on its own port).")
+@pass_ctx
+def phone(ctx: CliContext, port: int | None) -> None:
+    """The SIP endpoint (PJSUA2) for a gateway or trunk, with streaming speech recognition."""
+    from xiaoyuan.processes import run_phone_process
+
+    if port is not None:
+        from core.settings import SettingsError, load_settings
+
+        try:
+            ctx._settings = load_settings(overrides={"sip": {"port": port}})
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from exc
+    try:
+        run_phone_process(ctx.services(tts=True, asr=True))
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        ctx.close()
