@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-DEB_PACKAGES=(espeak-ng mosquitto mosquitto-clients chromium sox fonts-wqy-microhei)
+DEB_PACKAGES=(espeak-ng mosquitto mosquitto-clients chromium sox fonts-wqy-microhei sip-tester)
 declare -A DEGRADES=(
   [espeak-ng]="no speech output: TV 读给我听 and phone prompts fall back to the provider's own voice"
   [mosquitto]="no production broker and no Mosquitto tests; the embedded broker still works"
@@ -13,6 +13,7 @@ declare -A DEGRADES=(
   [chromium]="no browser (end-to-end TV) tests and no TV benchmark"
   [sox]="no audio conversion fallback for recordings"
   [fonts-wqy-microhei]="Chinese text renders as empty boxes in browser screenshots"
+  [sip-tester]="no SIPp: the SIP test with an independent caller is skipped"
 )
 
 missing=()
@@ -37,11 +38,13 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt requirements-sip.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ ! -f $stamp || "$(cat $stamp)" != "$want" ]]; then
   echo "setup: installing Python requirements"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements-dev.txt
+  # The optional SIP endpoint (GPLv2 PJSIP): installed here for its tests; a deployment chooses it.
+  .venv/bin/python -m pip install -q -r requirements-sip.txt || echo "setup: pjsua2-python did not install: SIP tests skip"
   .venv/bin/python -m pip install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi

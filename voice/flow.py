@@ -147,6 +147,15 @@ class CallInfo:
 
 Step = Callable[[CallInfo, Params, Heard], Action]
 STEPS: dict[str, Step] = {}
+FLOW_MODULES = ("voice.ivr", "voice.helpcall_hooks", "voice.confirm_hooks")  # their import registers the steps
+
+
+def load_steps() -> None:
+    """Import every module that defines steps (the web app imports them anyway; the SIP process must)."""
+    import importlib
+
+    for name in FLOW_MODULES:
+        importlib.import_module(name)
 
 
 def step(name: str) -> Callable[[Step], Step]:

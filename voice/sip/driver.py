@@ -126,7 +126,7 @@ class CallDriver:
 
     def __init__(self, services: Services, stack: SipStack, handle: CallHandle, info: flow.CallInfo,
                  prompts: PcmPrompts, config: DriverConfig,
-                 on_leg: Callable[[CallHandle], None] | None = None) -> None:
+                 on_leg: Callable[[CallHandle], None] | None = None, free: Any = None) -> None:
         self.services = services
         self.stack = stack
         self.handle = handle
@@ -135,7 +135,8 @@ class CallDriver:
         self.config = config
         self.on_leg = on_leg  # told about an extra call this driver places (bridges), for channel counting
         self.listener = CallListener(handle, services.asr, vad_dbfs=config.vad_dbfs,
-                                     end_silence_ms=config.end_silence_ms, register_thread=stack.register_thread)
+                                     end_silence_ms=config.end_silence_ms, register_thread=stack.register_thread,
+                                     free=free)
         self._recordings = 0
         self.timeline: list[tuple[str, float]] = []  # (event, monotonic) for benchmarks and tests
 
@@ -152,7 +153,9 @@ class CallDriver:
                 if target is None:
                     break
                 try:
+                    log.debug("call %s: step %s", self.handle.id[-8:], target.step)
                     action = flow.run_step(target.step, self.info, target.params, heard)
+                    log.debug("call %s: %s", self.handle.id[-8:], type(action).__name__)
                     target, heard = self.perform(action)
                 except Redirected as redirect:
                     self.handle.tx.stop()

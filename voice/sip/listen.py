@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from voice.asr import GrammarMatch, Transcript, judge_grammar
 from voice.sip.media import FRAME_MS, level_dbfs, upsample_16k
 from voice.sip.stack import CallHandle
@@ -26,6 +28,62 @@ PREROLL_FRAMES = 15  # 300 ms kept before speech is detected, so the first sylla
 SPEECH_START_FRAMES = 3  # 60 ms above the threshold = speech (a click is shorter)
 FEED_FRAMES = 5  # frames per AcceptWaveform call (100 ms): fewer calls, same result
 VOSK_ENDPOINT_SILENCE_MS = 300  # vosk's own endpoint counts only once we also hear this much quiet
+
+
+class FreeRecognisers:
+    """Warm free-mode recognisers, reused across utterances.
+
+    A new free-mode recogniser spends seconds on its first audio (the models' look-ahead graph is
+    prepared then): far too long for a caller waiting for the read-back. So the endpoint warms a few
+    at start-up and resets them after each utterance instead of making new ones (grammar recognisers
+    are cheap and are still made fresh for every answer).
+    """
+
+    def __init__(self, asr: Any) -> None:
+        self.asr = asr
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+
+    def warm(self, count: int, threads: int = 2) -> float:
+        """Make and warm `count` recognisers (in parallel); the seconds it took."""
+        started = time.monotonic()
+        noise = (np.random.default_rng(0).standard_normal(16000) * 30).astype("<i2").tobytes()
+
+        def one() -> None:
+            recogniser = self.asr.recogniser(None)
+            for start in range(0, len(noise), 3200):
+                recogniser.AcceptWaveform(noise[start:start + 3200])
+            recogniser.FinalResult()
+            recogniser.Reset()
+            with self._lock:
+                self._idle.append(recogniser)
+
+        workers = [threading.Thread(target=one, name="vosk-warm") for _ in range(count)]
+        for index in range(0, len(workers), threads):
+            batch = workers[index:index + threads]
+            for worker in batch:
+                worker.start()
+            for worker in batch:
+                worker.join()
+        return time.monotonic() - started
+
+    def take(self) -> Any:
+        """A warm recogniser if one is idle, else a new (cold) one."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        log.info("no warm free-mode recogniser idle: a cold one is slow on its first second of audio")
+        return self.asr.recogniser(None)
+
+    def give_back(self, recogniser: Any) -> None:
+        """Reset a recogniser after its final result and keep it for the next utterance."""
+        try:
+            recogniser.Reset()
+        except Exception as exc:
+            log.warning("recogniser not reusable: %s", type(exc).__name__)
+            return
+        with self._lock:
+            self._idle.append(recogniser)
 
 
 @dataclass
@@ -55,6 +113,7 @@ class _Capture:
     end_silence_ms: int
     recogniser: Any
     started: float
+    pooled: bool = False
     frames: list[bytes] = field(default_factory=list)
     pending16k: list[bytes] = field(default_factory=list)
     all16k: list[bytes] = field(default_factory=list)
@@ -71,9 +130,10 @@ class CallListener:
     """The media worker of one call (a thread); the call driver asks it to listen and waits for events."""
 
     def __init__(self, handle: CallHandle, asr: Any, *, vad_dbfs: float = -40.0, end_silence_ms: int = 600,
-                 register_thread: Any = None) -> None:
+                 register_thread: Any = None, free: FreeRecognisers | None = None) -> None:
         self.handle = handle
         self.asr = asr
+        self.free = free
         self.vad_dbfs = vad_dbfs
         self.end_silence_ms = end_silence_ms
         self._register = register_thread
@@ -106,7 +166,8 @@ class CallListener:
                 log.warning("no recogniser for %s: %s", purpose, type(exc).__name__)
         capture = _Capture(purpose=purpose, grammar=grammar and recogniser is not None, no_speech_s=no_speech_s,
                            max_s=max_s, end_silence_ms=end_silence_ms or self.end_silence_ms,
-                           recogniser=recogniser, started=time.monotonic())
+                           recogniser=recogniser, started=time.monotonic(),
+                           pooled=not grammar and self.free is not None)
         with self._lock:
             # Speech already under way (barge-in): keep what was heard before listening began.
             if self._loud_run >= SPEECH_START_FRAMES:
@@ -124,13 +185,18 @@ class CallListener:
     def cancel(self) -> None:
         """Drop the current capture without an event."""
         with self._lock:
-            self._capture = None
+            capture, self._capture = self._capture, None
+        if capture is not None and capture.pooled and capture.recogniser is not None and self.free is not None:
+            capture.recogniser.FinalResult()
+            self.free.give_back(capture.recogniser)
 
     def _make_recogniser(self, grammar: bool) -> Any:
         if grammar:
             compiled = self.asr.grammar()
             if compiled is not None:
                 return self.asr.recogniser(compiled.phrases)
+        if self.free is not None:
+            return self.free.take()
         return self.asr.recogniser(None)
 
     def _run(self) -> None:
@@ -221,11 +287,14 @@ class CallListener:
         quiet_ms = capture.quiet_run * FRAME_MS
         if quiet_ms >= capture.end_silence_ms:
             return "silence"
-        if capture.vosk_endpoint and quiet_ms >= VOSK_ENDPOINT_SILENCE_MS:
+        # vosk's endpoint ends short answers early; a message ends only on # or the caller's long silence.
+        if capture.vosk_endpoint and quiet_ms >= VOSK_ENDPOINT_SILENCE_MS and capture.end_silence_ms <= 1500:
             return "vosk"
         return ""
 
     def _post(self, capture: _Capture, ended_by: str) -> None:
+        log.debug("utterance of %s ended by %s (spoke %s, %d frames)", capture.purpose, ended_by, capture.spoke,
+                  len(capture.frames))
         transcript = match = None
         if capture.recogniser is not None and capture.spoke:
             try:
@@ -246,6 +315,8 @@ class CallListener:
                 grammar = self.asr.grammar()
                 if grammar is not None:
                     match = judge_grammar(grammar, transcript)
+        if capture.pooled and capture.recogniser is not None and self.free is not None:
+            self.free.give_back(capture.recogniser)
         capture.recogniser = None  # released on this thread, not on the driver's
         utterance = Utterance(pcm8k=b"".join(capture.frames), spoke=capture.spoke, transcript=transcript,
                               match=match, ended_by=ended_by if capture.spoke or ended_by != "limit" else "no_speech",

@@ -23,6 +23,7 @@ from core.phone import progress, sipcommands
 from core.phone.config import SipSettings, sip_settings
 from voice import flow
 from voice.sip.driver import CallDriver, DriverConfig, PcmPrompts, dial_status, dial_string, next_from_url
+from voice.sip.listen import FreeRecognisers
 from voice.sip.stack import CallHandle, SipError, SipStack, StackConfig
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class PhoneEndpoint:
 
     def __init__(self, services: Services, *, settings: SipSettings | None = None, log_level: int = 1) -> None:
         self.services = services
+        flow.load_steps()
         self.sip = settings or sip_settings(services.settings)
         self.name = f"{self.sip.bind}:{self.sip.port}"
         self.counters = Counters()
@@ -72,12 +74,16 @@ class PhoneEndpoint:
         self.driver_config = DriverConfig(gateway=self.sip.gateway, vad_dbfs=self.sip.vad_threshold_dbfs,
                                           end_silence_ms=self.sip.end_silence_ms)
         self.started_at = services.clock.now()
+        self.free = FreeRecognisers(services.asr) if services.asr is not None else None
         self.drivers_done: list[CallDriver] = []  # finished drivers, for tests and benchmarks (bounded)
 
     # --- life cycle ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the SIP stack and the command loop (raises SipError when the port cannot be used)."""
+        """Warm the recognisers, start the SIP stack and the command loop (SipError when the port is unusable)."""
+        if self.free is not None:
+            seconds = self.free.warm(self.sip.max_calls)
+            log.info("%d free-mode recognisers warmed in %.1fs", self.sip.max_calls, seconds)
         self.stack.start()
         self._spawn("sip-commands", self._command_loop)
         log.info("phone endpoint %s ready (gateway %s)", self.name, self.sip.gateway or "-")
@@ -185,7 +191,7 @@ class PhoneEndpoint:
 
     def _driver(self, handle: CallHandle, info: flow.CallInfo) -> CallDriver:
         driver = CallDriver(self.services, self.stack, handle, info, self.prompts, self.driver_config,
-                            on_leg=self._bridge_leg)
+                            on_leg=self._bridge_leg, free=self.free)
         with self._lock:
             self._drivers[handle.id] = driver
         return driver
