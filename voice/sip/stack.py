@@ -23,7 +23,7 @@ from typing import Any
 
 import pjsua2 as pj
 
-from voice.sip.media import FRAME_MS, FrameQueue, Playback
+from voice.sip.media import FRAME_MS, SILENCE, FrameQueue, Playback
 
 log = logging.getLogger(__name__)
 CODECS = ("PCMU/8000", "PCMA/8000")  # G.711 only: what every gateway and trunk speaks
@@ -93,6 +93,9 @@ class CallHandle:
 class _Port(pj.AudioMediaPort):
     """A conference port per call: received frames into the handle's queue, playback out. Tiny on purpose."""
 
+    rx: FrameQueue | None = None  # class defaults: the clock thread may call in before __init__ finished
+    tx: Playback | None = None
+
     def __init__(self, handle: CallHandle) -> None:
         super().__init__()
         self.rx = handle.rx
@@ -100,12 +103,14 @@ class _Port(pj.AudioMediaPort):
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2's name
         """Clock thread: copy the caller's 20 ms into the queue, nothing else."""
-        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
-            self.rx.put(bytes(frame.buf))
+        rx = self.rx
+        if rx is not None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            rx.put(bytes(frame.buf))
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2's name
         """Clock thread: hand over the next 20 ms of playback (silence when there is none)."""
-        data = self.tx.read_frame()
+        tx = self.tx
+        data = tx.read_frame() if tx is not None else SILENCE
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.buf = pj.ByteVector(data)
         frame.size = len(data)

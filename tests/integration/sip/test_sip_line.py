@@ -44,14 +44,33 @@ def test_a_key_sent_by_sip_info_reads_the_points(line, phones):
     wang.wait("ended", id=call)
 
 
-def test_the_line_hangs_up_after_goodbye(line, phones):
-    head = phones(HEAD)  # 李院长 calls in: known caller
-    call = head.call(line.uri)
-    head.until_loud(call, head.now())
-    head.send(cmd="dtmf", id=call, digits="4", method="rfc2833")  # 4 → submenu
-    wait_until(lambda: line.path_has(HEAD, "key:4"), 10, "key 4")
-    head.send(cmd="dtmf", id=call, digits="2", method="rfc2833")  # 找活干 → jobs read out
-    wait_until(lambda: line.path_has(HEAD, "jobs"), 10, "the jobs step")
-    head.send(cmd="dtmf", id=call, digits="9", method="rfc2833")  # not 1: back to the menu … then silence
-    ended = head.wait("ended", id=call, timeout=90)  # silent twice → 院长 … eventually the line hangs up
-    assert ended["code"] in (200, 487, 603) or ended["code"] >= 200
+def test_the_line_hangs_up_by_itself_after_goodbye(line, phones):
+    wang = phones(WANG)
+    call = wang.call(line.uri)
+    wang.until_loud(call, wang.now())
+    wang.send(cmd="dtmf", id=call, digits="4", method="rfc2833")  # 4 → 帮我卖 / 找活干
+    wait_until(lambda: line.path_has(WANG, "key:4"), 10, "key 4")
+    wang.send(cmd="dtmf", id=call, digits="2", method="info")  # 找活干: the jobs are read out
+    wait_until(lambda: line.path_has(WANG, "jobs"), 10, "the jobs step")
+    wang.send(cmd="dtmf", id=call, digits="1", method="rfc2833")  # 1: ask the 院长 to look out for work
+    entry = wait_until(lambda: line.path_has(WANG, "jobs") if (line.call_log(WANG).request_id) else None, 10,
+                       "the 找活干 request")
+    assert entry.outcome == "request_created"
+    ended = wang.wait("ended", id=call, timeout=90)  # "anything else?" unanswered → goodbye → the line hangs up
+    assert ended["code"] == 200
+    closed = wait_until(lambda: (e := line.call_log(WANG)) is not None and e.ended_at is not None and e, 10,
+                        "the call log to be closed")
+    assert closed.path[-1].startswith("request:") or "goodbye" not in closed.path
+
+
+def test_a_fifth_call_gets_486_busy_and_is_counted(line, phones):
+    first, second = phones(WANG), phones("13800000001")
+    calls = [first.call(line.uri) for _ in range(3)] + [second.call(line.uri)]
+    before = line.endpoint().busy_rejected
+    second.send(cmd="call", to=line.uri)
+    fifth = second.wait("calling")["id"]
+    ended = second.wait("ended", id=fifth)
+    assert ended["code"] == 486
+    assert wait_until(lambda: line.endpoint().busy_rejected > before, 15, "the 486 in the heartbeat counters")
+    for index, call in enumerate(calls):
+        (first if index < 3 else second).send(cmd="hangup", id=call)
