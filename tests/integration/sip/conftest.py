@@ -233,7 +233,7 @@ def line(tmp_path_factory) -> Iterator[PhoneLine]:
                                    env=_service_env(tmp, db_url, port, gateway.port, {}))
     line = PhoneLine(port, gateway, services, process, tmp / "var", log_path)
     try:
-        wait_until(lambda: line.endpoint() or process.poll() is not None, 60, "the phone endpoint's heartbeat")
+        wait_until(lambda: line.endpoint() or process.poll() is not None, 240, "the phone endpoint's heartbeat")
         assert process.poll() is None, log_path.read_text()[-3000:]
         yield line
     finally:
