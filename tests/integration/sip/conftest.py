@@ -30,10 +30,7 @@ from tests.factories import build_world
 from tests.integration.voice.conftest import korean_model_dir
 from tests.sipphone import SipPhone, free_udp_port, wait_until
 
-pytestmark = pytest.mark.slow
-
-if importlib.util.find_spec("pjsua2") is None:
-    pytest.skip("pjsua2-python is not installed (pip install -r requirements-sip.txt)", allow_module_level=True)
+NO_PJSUA2 = "pjsua2-python is not installed (pip install -r requirements-sip.txt)"
 
 WANG = "13800000000"  # 王奶奶 (+8613800000000), lives alone; her 院长 is 李院长 13900000000
 HEAD = "13900000000"
@@ -97,6 +94,8 @@ def _service_env(tmp: Path, db_url: str, port: int, gateway_port: int, extra: di
 @pytest.fixture(scope="module")
 def line(tmp_path_factory) -> Iterator[PhoneLine]:
     """The village line as a real `xiaoyuan phone` process, with a gateway phone that answers every call."""
+    if importlib.util.find_spec("pjsua2") is None:
+        pytest.skip(NO_PJSUA2)
     tmp = tmp_path_factory.mktemp("sipline")
     db_url = f"sqlite:///{tmp / 'line.db'}"
     engine = make_engine(db_url)

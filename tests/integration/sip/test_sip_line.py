@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from core.models.calls import CallRecording
 from core.models.requests import Request
 from tests.integration.sip.conftest import WANG, wait_until
+
+pytestmark = pytest.mark.slow  # real SIP calls between processes
 
 
 def test_keys_by_rfc2833_route_the_menu_and_a_spoken_report_becomes_a_request_with_its_recording(line, phones):

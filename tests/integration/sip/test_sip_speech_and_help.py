@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from core.db import transaction
@@ -13,6 +14,8 @@ from tests.integration.sip.conftest import SON, WANG, wait_until
 from tests.integration.voice.conftest import speak_korean
 
 JOB = "일자리"  # in the Korean menu grammar: the 找活干 intent
+
+pytestmark = pytest.mark.slow  # real SIP calls between processes
 
 
 def test_a_spoken_answer_is_recognised_while_spoken_and_read_back(line, phones, tmp_path):

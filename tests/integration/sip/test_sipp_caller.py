@@ -13,6 +13,8 @@ from tests.integration.sip.conftest import LINE, WANG, free_udp_port, wait_until
 SCENARIO = Path(__file__).parent / "sipp" / "key3.xml"
 DTMF_3 = Path("/usr/share/sip-tester/dtmf_2833_3.pcap")  # shipped with Debian's sip-tester
 
+pytestmark = pytest.mark.slow  # real SIP calls between processes
+
 
 def test_sipp_calls_in_presses_3_and_hears_the_points(line, tmp_path):
     if shutil.which("sipp") is None or not DTMF_3.is_file():
