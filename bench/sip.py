@@ -64,6 +64,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _endpoint_up(services: Services) -> bool:
+    """Whether the endpoint wrote its heartbeat (a session per look: a held read would block SQLite writers)."""
+    with services.session_factory() as s:
+        return s.scalar(sa.select(SipEndpointStatus.name)) is not None
+
+
 def one_call(phone: SipPhone, uri: str, wav: Path, speech_s: float, results: list, lock: threading.Lock) -> None:
     """Two spoken answers on one call (2 = wrong the first time, 1 = right the second); latencies appended."""
     call = phone.call(uri)
@@ -132,9 +138,7 @@ def main() -> None:
     stop = threading.Event()
     listener = None
     try:
-        with services.session_factory() as s:
-            wait_until(lambda: s.scalar(sa.select(SipEndpointStatus.name)) or phone_process.poll() is not None,
-                       300, "the phone endpoint")
+        wait_until(lambda: _endpoint_up(services) or phone_process.poll() is not None, 300, "the phone endpoint")
         service = (settings.broker.username, service_password(settings))
         listener = Listener(services, connection=Connection("127.0.0.1", mqtt_port, *service, 5),
                             client_id="bench-listener")

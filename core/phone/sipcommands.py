@@ -117,6 +117,14 @@ def claim_commands(session: Session, *, now: dt.datetime, endpoint: str, free_ch
     return dials, actions
 
 
+def anything_pending(session: Session, live_calls: Collection[str]) -> bool:
+    """A cheap read: is there a dial, or a command for one of these calls, waiting? (Polls take no write lock.)"""
+    clause = SipCommand.kind == "dial"
+    if live_calls:
+        clause = sa.or_(clause, SipCommand.call_id.in_(list(live_calls)))
+    return session.scalar(sa.select(SipCommand.id).where(SipCommand.status == "pending", clause).limit(1)) is not None
+
+
 def _claim(session: Session, command_id: int, endpoint: str, now: dt.datetime, status: str = "claimed") -> bool:
     result = session.execute(sa.update(SipCommand).where(SipCommand.id == command_id, SipCommand.status == "pending")
                              .values(status=status, endpoint=endpoint, claimed_at=now))

@@ -245,6 +245,10 @@ class PhoneEndpoint:
 
     def _poll_commands(self) -> None:
         live = {handle.id: handle for handle in self._live()}
+        with self.services.session_factory() as session:
+            # Most polls find nothing: only a read, so SQLite's single write lock stays free for calls and bands.
+            if not sipcommands.anything_pending(session, list(live)):
+                return
         with transaction(self.services.session_factory) as session:
             dials, actions = sipcommands.claim_commands(session, now=self.services.clock.now(), endpoint=self.name,
                                                         free_channels=self.free_channels, live_calls=list(live))

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from core.db import transaction
 from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.places import Household
+from core.models.requests import Request
 from core.phone.dialler import advance_help_call
 from core.phone.helpcalls import start_help_call
 from tests.integration.sip.conftest import SON, WANG, wait_until
@@ -85,3 +86,29 @@ def _leg(services, help_call_id, status):
         if leg is not None:
             session.expunge(leg)
         return leg
+
+
+def test_s2_a_silent_caller_hears_the_menu_twice_then_the_head_is_rung_and_a_message_is_kept(line, phones):
+    gateway = line.gateway
+    gateway.send(cmd="mode", mode="ring")  # the 院长 does not answer
+    gateway.wait("mode")
+    try:
+        wang = phones(WANG)
+        call = wang.call(line.uri)
+        head_leg = gateway.wait("incoming", timeout=120)  # silent twice → "我们帮您接院长"
+        assert head_leg["to"] == "13900000000"
+        entry = wait_until(lambda: line.path_has(WANG, "head:no-answer"), 30, "the ring timeout")
+        assert entry.path[:5] == ["incoming", "silent:1", "silent:2", "connect_head", "head:no-answer"]
+        wang.until_quiet(call, wang.now())  # "院长暂时没有接电话。请在嘀声后留言" and the beep
+        wang.send(cmd="play", id=call, ms=3000)  # "我家水管爆了"
+        entry = wait_until(lambda: (e := line.call_log(WANG)) is not None and e.outcome == "message_left" and e,
+                           30, "the message to become a request")
+        with line.services.session_factory() as session:
+            req = session.get(Request, entry.request_id)
+            assert req.type == "find_head" and req.assignee_id is not None  # the 院长 gets it, with the audio
+            assert req.recording_url and "/console/voice/recordings/" in req.recording_url
+        wang.send(cmd="hangup", id=call)
+        wang.wait("ended", id=call)
+    finally:
+        gateway.send(cmd="mode", mode="answer")
+        gateway.wait("mode")
