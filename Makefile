@@ -28,6 +28,7 @@ bench: setup
 	$(VENV)/python bench/tv.py
 	$(VENV)/python bench/voice.py
 	$(VENV)/python bench/devices.py
+	$(VENV)/python bench/sip.py
 
 translations: setup
 	$(VENV)/pybabel extract -F babel.cfg -k _ -k N_ -k translate -o core/translations/messages.pot .
