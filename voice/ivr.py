@@ -231,7 +231,8 @@ def menu_silent(call: CallInfo, params: Params, heard: Heard) -> Action:
 @step("menu/key")
 def menu_key(call: CallInfo, params: Params, heard: Heard) -> Action:
     """A key pressed during the menu prompt."""
-    return _route_key(call, heard.digits[:1], param_int(params, "tries", 1, 1, 9), param_int(params, "failures", 0, 0, 9))
+    tries, failures = param_int(params, "tries", 1, 1, 9), param_int(params, "failures", 0, 0, 9)
+    return _route_key(call, heard.digits[:1], tries, failures)
 
 
 @step("menu/record")
@@ -428,7 +429,8 @@ def _intent_for(recording: CallRecording) -> Intent | None:
 def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
     """Bounded polling while the recogniser works; then read back what was understood."""
     services = call.services
-    rec_id, polls, failures = param_int(params, "r"), param_int(params, "k", 0, 0, 99), param_int(params, "failures", 0, 0, 9)
+    rec_id, polls = param_int(params, "recording"), param_int(params, "polls", 0, 0, 99)
+    failures = param_int(params, "failures", 0, 0, 9)
     cfg = voice_settings(services)
     reschedule = False
     with transaction(services.session_factory) as session:
@@ -483,7 +485,7 @@ def _speech_gave_up(call: CallInfo, session: Session, entry: CallLog, recording:
 def speech_confirm(call: CallInfo, params: Params, heard: Heard) -> Action:
     """1: act on what was understood. 2 (or nothing): try again, and after two failures keep the recording."""
     services = call.services
-    rec_id, failures = param_int(params, "r"), param_int(params, "failures", 0, 0, 9)
+    rec_id, failures = param_int(params, "recording"), param_int(params, "failures", 0, 0, 9)
     digit = heard.digits[:1]
     with transaction(services.session_factory) as session:
         recording = session.get(CallRecording, rec_id)

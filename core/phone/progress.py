@@ -62,7 +62,7 @@ def report_progress(services: Services, status_url: str | None, provider_status:
         if leg is not None:
             help_leg_progress(services, leg_id=leg, provider_status=provider_status)
     elif path.endswith(CONFIRM_STATUS_PATH):
-        message = _int(query.get("m"))
+        message = _int(query.get("message"))
         if message is not None:
             confirmation_call_progress(message, provider_status)
     elif path.endswith(INBOUND_STATUS_PATH):
