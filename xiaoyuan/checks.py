@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import sqlalchemy as sa
 
 from core.db import make_engine
-from core.i18n import N_
+from core.i18n import N_, bilingual
 from core.settings import Settings
 
 
@@ -115,13 +115,6 @@ def check_telephony(settings: Settings) -> list[Problem]:
     return problems
 
 
-def _both(message: str, **params: object) -> str:
-    """A check message in Chinese, then English (the check prints both for whoever installs)."""
-    from core.i18n import translate
-
-    return f"{translate(message, 'zh', **params)} / {translate(message, 'en', **params)}"
-
-
 SIP_INVALID = N_("SIP 设置有误：%(key)s：%(error)s")
 SIP_NO_PJSUA2 = N_("没有安装 pjsua2，电话网关无法工作（pip install -r requirements-sip.txt）")
 SIP_NO_GATEWAY = N_("没有设置网关地址 XIAOYUAN_SIP_GATEWAY，无法打出电话")
@@ -143,25 +136,25 @@ def check_sip(settings: Settings) -> list[Problem]:
     try:
         sip = sip_settings(settings)
     except ValidationError as exc:
-        return [Problem("error", _both(SIP_INVALID, key="sip." + ".".join(map(str, err["loc"])), error=err["msg"]))
+        return [Problem("error", bilingual(SIP_INVALID, key="sip." + ".".join(map(str, err["loc"])), error=err["msg"]))
                 for err in exc.errors()]
     problems: list[Problem] = []
     if importlib.util.find_spec("pjsua2") is None:
-        problems.append(Problem("error", _both(SIP_NO_PJSUA2)))
+        problems.append(Problem("error", bilingual(SIP_NO_PJSUA2)))
     if not sip.gateway:
-        problems.append(Problem("error", _both(SIP_NO_GATEWAY)))
+        problems.append(Problem("error", bilingual(SIP_NO_GATEWAY)))
     else:
         host = sip.gateway_host_port[0]
         if sip.bind.startswith("127.") and not host.startswith("127.") and host != "localhost":
-            problems.append(Problem("error", _both(SIP_LOOPBACK_BIND, bind=sip.bind, host=host)))
+            problems.append(Problem("error", bilingual(SIP_LOOPBACK_BIND, bind=sip.bind, host=host)))
     if sip.password and not sip.username:
-        problems.append(Problem("error", _both(SIP_PASSWORD_ALONE)))
+        problems.append(Problem("error", bilingual(SIP_PASSWORD_ALONE)))
     if sip.registrar and not sip.username:
-        problems.append(Problem("warning", _both(SIP_REGISTRAR_ALONE)))
+        problems.append(Problem("warning", bilingual(SIP_REGISTRAR_ALONE)))
     if not sip.numbers:
-        problems.append(Problem("info", _both(SIP_NO_NUMBERS)))
+        problems.append(Problem("info", bilingual(SIP_NO_NUMBERS)))
     if not settings.vosk.model:
-        problems.append(Problem("info", _both(SIP_NO_SPEECH)))
+        problems.append(Problem("info", bilingual(SIP_NO_SPEECH)))
     return problems
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from core.container import Services
 from core.errors import LocalisedError
-from core.i18n import N_
+from core.i18n import N_, bilingual
 from xiaoyuan.app import create_app
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,9 @@ def start_thread(name: str, target: Callable[..., None], *args: Any) -> threadin
     return thread
 
 
+NO_PJSUA2 = N_("电话网关需要 pjsua2：pip install -r requirements-sip.txt（%(error)s）")
+
+
 class PhoneChild:
     """`xiaoyuan phone` as a child process of `xiaoyuan run` (the SIP endpoint when the provider is sip)."""
 
@@ -90,8 +93,7 @@ def run_phone_process(services: Services) -> None:
     try:
         from voice.sip.service import run_phone
     except ImportError as exc:
-        raise RuntimeError("电话网关需要 pjsua2：pip install -r requirements-sip.txt / the SIP endpoint needs the "
-                           f"optional pjsua2-python wheel: pip install -r requirements-sip.txt ({exc})") from exc
+        raise RuntimeError(bilingual(NO_PJSUA2, error=str(exc))) from exc
     from voice.sip.stack import SipError
 
     stop = threading.Event()

@@ -23,6 +23,7 @@ from typing import Any
 
 import pjsua2 as pj
 
+from core.i18n import N_, bilingual
 from voice.sip.media import FRAME_MS, SILENCE, FrameQueue, Playback
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ CODECS = ("PCMU/8000", "PCMA/8000")  # G.711 only: what every gateway and trunk 
 KEEP_CODECS = ("telephone-event",)  # RFC 2833 / 4733 DTMF
 DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SIP_INFO: "info"}
 POLL_MS = 10
+PORT_UNUSABLE = N_("SIP 端口 %(bind)s:%(port)s 无法使用：%(reason)s")
 RTP_RANGE = 200
 
 
@@ -409,8 +411,8 @@ class SipStack:
         try:
             ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
         except pj.Error as exc:
-            raise SipError(f"端口 {cfg.port} 无法使用 / cannot listen on udp {cfg.bind}:{cfg.port}: "
-                           f"{exc.reason or exc.info()}") from None
+            raise SipError(bilingual(PORT_UNUSABLE, bind=cfg.bind, port=cfg.port,
+                                     reason=exc.reason or exc.info())) from None
         ep.libStart()
         ep.audDevManager().setNullDev()  # no sound card: audio only flows through the call ports
         for codec in ep.codecEnum2():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import click
+
 from xiaoyuan.cli import CliContext, cli, fail, pass_ctx
 
 
@@ -63,10 +65,10 @@ def phone(ctx: CliContext, port: int | None) -> None:
         try:
             ctx._settings = load_settings(overrides={"sip": {"port": port}})
         except SettingsError as exc:
-            raise click.ClickException(str(exc)) from exc
+            fail(exc)
     try:
         run_phone_process(ctx.services(tts=True, asr=True))
     except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc)
     finally:
         ctx.close()
