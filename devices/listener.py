@@ -337,28 +337,3 @@ def run_listener(services: Services, stop_event: threading.Event) -> None:
 def unique_client_id(prefix: str = "xiaoyuan") -> str:
     """A random client id (simulators, benchmarks; the listener's own id is fixed)."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}-{random.randint(0, 9999)}"
-
-
-def main() -> None:
-    """`python -m devices.listener`: run one listener from the environment's settings until SIGTERM/SIGINT."""
-    import signal
-
-    from core.clock import SystemClock
-    from core.db import make_engine, make_session_factory
-    from core.settings import load_settings
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings()
-    engine = make_engine(settings.database_url)
-    services = Services(settings=settings, session_factory=make_session_factory(engine), clock=SystemClock())
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        run_listener(services, stop)
-    finally:
-        engine.dispose()
-
-
-if __name__ == "__main__":
-    main()

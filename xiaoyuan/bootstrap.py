@@ -1,4 +1,9 @@
-"""One startup routine that wires collaborators (database, clock, telephony, TTS, ASR) for a process."""
+"""One startup routine that wires collaborators (database, clock, telephony, TTS, ASR) for a process.
+
+Every process role (`run`, `web`, `worker`, `listener`, `phone`, and `wsgi` for gunicorn) is built by
+`build_role`, which calls the one `build_services`: no role can silently miss a service another has
+(gunicorn once ran the phone line keypad-only because its entry point skipped speech recognition).
+"""
 
 from __future__ import annotations
 
@@ -14,17 +19,35 @@ from voice.asr import make_asr
 
 log = logging.getLogger(__name__)
 
+# The long-running process roles. `wsgi` is one gunicorn worker process (`xiaoyuan.wsgi:create_app()`).
+ROLES = ("run", "web", "wsgi", "worker", "listener", "phone")
 
-def build_services(settings: Settings, clock: Clock | None = None, *, tts: bool = False, asr: bool = False) -> Services:
-    """Wire the services one process needs. TTS and ASR start worker threads, so they are opt-in."""
+
+def build_services(settings: Settings, clock: Clock | None = None, *, speech: bool = True) -> Services:
+    """Wire the services of a process: database, clock, telephony and (with speech) TTS and ASR.
+
+    speech=False is only for one-shot CLI commands (listing rows, seeding a demo) that neither speak nor
+    listen; every long-running role goes through `build_role`, which always has speech.
+    """
     engine = make_engine(settings.database_url)
     services = Services(settings=settings, session_factory=make_session_factory(engine), clock=clock or SystemClock())
     services.extras["engine"] = engine
     services.telephony = make_telephony(settings, services.session_factory, services.clock)
-    if tts:
+    if speech:
         services.tts = TtsService.from_settings(settings)
-    if asr:
         services.asr = make_asr(settings)  # None (speech off, with a warning) when no model is configured
+    return services
+
+
+def build_role(role: str, settings: Settings, clock: Clock | None = None) -> Services:
+    """The services of one process role: the same for every role, tagged with the role's name."""
+    if role not in ROLES:
+        raise ValueError(f"unknown process role {role!r} (one of {', '.join(ROLES)})")
+    services = build_services(settings, clock, speech=True)
+    services.extras["role"] = role
+    log.info("%s process: telephony %s, speech synthesis %s, speech recognition %s", role,
+             settings.telephony.provider, "on" if services.tts is not None else "off",
+             "on" if services.asr is not None else "off (keypad only)")
     return services
 
 

@@ -39,12 +39,20 @@ class CliContext:
                 raise click.ClickException(str(exc)) from exc
         return self._settings
 
-    def services(self, **kwargs: Any):
-        """The wired services for this process."""
+    def services(self):
+        """The wired services of a one-shot command (no speech: it neither speaks nor listens)."""
         if self._services is None:
             from xiaoyuan.bootstrap import build_services
 
-            self._services = build_services(self.settings, **kwargs)
+            self._services = build_services(self.settings, speech=False)
+        return self._services
+
+    def role_services(self, role: str):
+        """The services of a long-running process role (`xiaoyuan.bootstrap.build_role`)."""
+        if self._services is None:
+            from xiaoyuan.bootstrap import build_role
+
+            self._services = build_role(role, self.settings)
         return self._services
 
     def close(self) -> None:

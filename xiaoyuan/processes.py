@@ -145,6 +145,20 @@ def _interrupt_main_loop() -> None:
     raise KeyboardInterrupt
 
 
+# What each role started from the command line runs (`wsgi` is gunicorn's: it serves the app, nothing else).
+ROLE_PARTS: dict[str, dict[str, bool]] = {
+    "run": {"web": True, "listener": True, "worker": True, "phone": True},
+    "web": {"web": True, "listener": False, "worker": False},
+    "worker": {"web": False, "listener": False, "worker": True},
+    "listener": {"web": False, "listener": True, "worker": False},
+}
+
+
+def serve_role(role: str, services: Services) -> None:
+    """Run one process role (`xiaoyuan run|web|worker|listener`) until SIGINT/SIGTERM."""
+    serve(services, **ROLE_PARTS[role])
+
+
 def serve(services: Services, *, listener: bool, worker: bool, web: bool = True, phone: bool = False) -> None:
     """Run the chosen parts until SIGINT/SIGTERM."""
     stop = threading.Event()

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from flask import Flask
 
+from core.logsafe import configure_logging
 from core.settings import load_settings
 from xiaoyuan import app as app_module
-from xiaoyuan.bootstrap import build_services
+from xiaoyuan.bootstrap import build_role
 
 
 def create_app() -> Flask:
-    """Build settings, services and the app for one server process."""
-    return app_module.create_app(build_services(load_settings(), tts=True))
+    """Build settings, services (the same as every other role's, speech recognition included) and the app."""
+    settings = load_settings()
+    # gunicorn configures only its own loggers: without this the app's INFO lines (alerts raised, calls
+    # placed, speech recognition off) never reach its error log.
+    configure_logging(settings.log.level)
+    return app_module.create_app(build_role("wsgi", settings))

@@ -7,18 +7,14 @@ import click
 from xiaoyuan.cli import CliContext, cli, fail, pass_ctx
 
 
-def _serve(ctx: CliContext, **parts: bool) -> None:
-    from xiaoyuan.processes import PortInUse, serve
+def _serve(ctx: CliContext, role: str) -> None:
+    from devices.broker import BrokerError
+    from xiaoyuan.processes import PortInUse, serve_role
 
-    services = ctx.services(tts=parts.get("web", True), asr=parts.get("web", True))
     try:
-        serve(services, **parts)
-    except PortInUse as exc:
+        serve_role(role, ctx.role_services(role))
+    except (PortInUse, BrokerError) as exc:
         fail(exc)
-    except Exception as exc:
-        if type(exc).__name__ == "BrokerError":
-            fail(exc)
-        raise
     finally:
         ctx.close()
 
@@ -27,28 +23,28 @@ def _serve(ctx: CliContext, **parts: bool) -> None:
 @pass_ctx
 def run(ctx: CliContext) -> None:
     """Everything for a village: web, MQTT listener (+ embedded broker), scheduler, outbox dispatcher, SIP endpoint."""
-    _serve(ctx, web=True, listener=True, worker=True, phone=True)
+    _serve(ctx, "run")
 
 
 @cli.command()
 @pass_ctx
 def web(ctx: CliContext) -> None:
     """Web only (waitress). For gunicorn: gunicorn 'xiaoyuan.wsgi:create_app()'."""
-    _serve(ctx, web=True, listener=False, worker=False)
+    _serve(ctx, "web")
 
 
 @cli.command()
 @pass_ctx
 def worker(ctx: CliContext) -> None:
     """Scheduler + outbox dispatcher; a database lease keeps exactly one active."""
-    _serve(ctx, web=False, listener=False, worker=True)
+    _serve(ctx, "worker")
 
 
 @cli.command()
 @pass_ctx
 def listener(ctx: CliContext) -> None:
     """MQTT listener for wristbands (starts the embedded broker when no XIAOYUAN_MQTT_URL is set)."""
-    _serve(ctx, web=False, listener=True, worker=False)
+    _serve(ctx, "listener")
 
 
 @cli.command()
@@ -67,7 +63,7 @@ def phone(ctx: CliContext, port: int | None) -> None:
         except SettingsError as exc:
             fail(exc)
     try:
-        run_phone_process(ctx.services(tts=True, asr=True))
+        run_phone_process(ctx.role_services("phone"))
     except RuntimeError as exc:
         fail(exc)
     finally:

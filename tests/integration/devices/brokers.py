@@ -91,8 +91,8 @@ def device_client(port: int, device_id: str, secret: str, *, protocol: int = 5) 
 
 
 def listener_process(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    """`python -m devices.listener` in its own process (so it can be SIGKILLed)."""
+    """`xiaoyuan listener` in its own process (so it can be SIGKILLed)."""
     full = {**os.environ, **env, "PYTHONPATH": str(REPO)}
     with log_path.open("w") as log:
-        return subprocess.Popen([sys.executable, "-m", "devices.listener"], cwd=REPO, env=full,
+        return subprocess.Popen([sys.executable, "-m", "xiaoyuan", "listener"], cwd=REPO, env=full,
                                 stdout=log, stderr=subprocess.STDOUT)

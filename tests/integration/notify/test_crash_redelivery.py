@@ -27,16 +27,12 @@ HELD = 80  # the request in flight when the worker is killed
 SECRET = "crash-test-secret"
 
 
-# The bare dispatcher, and the operator's `xiaoyuan worker` (lease + scheduler + dispatcher): a short
-# lease lets the restarted worker take over from the killed one within seconds.
-WORKER_COMMANDS = {
-    "dispatcher": ["-m", "core.notify", "--tick", "0.1"],
-    "xiaoyuan-worker": ["-m", "xiaoyuan", "worker"],
-}
+# The operator's `xiaoyuan worker` (lease + scheduler + dispatcher): a short lease lets the restarted
+# worker take over from the killed one within seconds.
+WORKER_COMMAND = ["-m", "xiaoyuan", "worker"]
 
 
-def _start_worker(db_url: str, sink_url: str, data_dir: Path, log_path: Path,
-                  command: str = "dispatcher") -> subprocess.Popen:
+def _start_worker(db_url: str, sink_url: str, data_dir: Path, log_path: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XIAOYUAN_")}
     env.update({
         "XIAOYUAN_DATABASE_URL": db_url,
@@ -49,7 +45,7 @@ def _start_worker(db_url: str, sink_url: str, data_dir: Path, log_path: Path,
         "XIAOYUAN_WORKER_LEASE_SECONDS": "2",
     })
     with log_path.open("ab") as log:
-        return subprocess.Popen([sys.executable, *WORKER_COMMANDS[command]], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, *WORKER_COMMAND], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -63,19 +59,17 @@ def _distinct_keys(records) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", sorted(WORKER_COMMANDS))
-def test_sigkill_mid_dispatch_then_restart_delivers_every_message(db_url: str, tmp_path: Path, clock,
-                                                                  command: str) -> None:
+def test_sigkill_mid_dispatch_then_restart_delivers_every_message(db_url: str, tmp_path: Path, clock) -> None:
     """200 messages, worker killed with requests in flight, restarted: all 200 arrive; those in flight at the
     kill arrive twice with the same idempotency key and body (the receiver can drop them); no others repeat."""
     engine = make_engine(db_url)
     try:
-        _run_crash_scenario(engine, db_url, tmp_path, clock, command)
+        _run_crash_scenario(engine, db_url, tmp_path, clock)
     finally:
         engine.dispose()
 
 
-def _run_crash_scenario(engine, db_url: str, tmp_path: Path, clock, command: str) -> None:
+def _run_crash_scenario(engine, db_url: str, tmp_path: Path, clock) -> None:
     factory = make_session_factory(engine)
     with transaction(factory) as session:
         for i in range(MESSAGES):
@@ -84,7 +78,7 @@ def _run_crash_scenario(engine, db_url: str, tmp_path: Path, clock, command: str
     log_path = tmp_path / "worker.log"
     with Sink(delay_s=0.005) as sink:
         sink.hold(HELD)
-        first = _start_worker(db_url, sink.url, tmp_path / "var", log_path, command)
+        first = _start_worker(db_url, sink.url, tmp_path / "var", log_path)
         try:
             _watch(first, sink)
             assert sink.wait_for(lambda records: len(records) >= HELD or first.poll() is not None, timeout=60)
@@ -97,7 +91,7 @@ def _run_crash_scenario(engine, db_url: str, tmp_path: Path, clock, command: str
                 first.wait()
         sink.release()
 
-        second = _start_worker(db_url, sink.url, tmp_path / "var", log_path, command)
+        second = _start_worker(db_url, sink.url, tmp_path / "var", log_path)
         try:
             _watch(second, sink)
             assert sink.wait_for(
