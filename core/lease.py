@@ -74,3 +74,28 @@ def current_holder(session_factory: sessionmaker[Session], name: str, now: dt.da
         if lease is None or lease.expires_at <= now:
             return None
         return lease.holder
+
+
+def holder_of(session_factory: sessionmaker[Session], name: str) -> tuple[str, dt.datetime] | None:
+    """The recorded holder of a lease and when it runs out, expired or not (None when never taken)."""
+    with session_factory() as session:
+        lease = session.get(WorkerLease, name)
+        return None if lease is None else (lease.holder, lease.expires_at)
+
+
+def take_over(session_factory: sessionmaker[Session], name: str, previous: str, holder: str, now: dt.datetime,
+              ttl_s: float) -> bool:
+    """Take the lease from `previous` before it expires (it is known to be dead); False if it changed meanwhile.
+
+    One conditional UPDATE on the exact previous holder, so a renewal or another taker that got there
+    first wins and this one loses.
+    """
+    with session_factory() as session:
+        with session.begin():
+            result = session.execute(
+                sa.update(WorkerLease)
+                .where(WorkerLease.name == name, WorkerLease.holder == previous)
+                .values(holder=holder, acquired_at=now, expires_at=now + dt.timedelta(seconds=ttl_s))
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1

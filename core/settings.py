@@ -114,6 +114,7 @@ class WorkerSettings(_Section):
     lease_seconds: int
     tick_seconds: float
     dispatch_batch: int
+    id: str
 
 
 class RequestSettings(_Section):

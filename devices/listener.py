@@ -10,6 +10,7 @@ redelivered. Events are idempotent on (band, seq).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import random
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 # Errors that say "the database is not reachable right now": retry, never drop.
 TRANSIENT = (OperationalError, InterfaceError)
+# The listener publishes a heartbeat to itself through the broker this often: /healthz wants one back
+# within 30 s, which proves the whole path (connection, subscription, broker routing), not just a socket.
+HEARTBEAT_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,10 @@ class Listener:
         self._worker: threading.Thread | None = None
         self._event_worker: threading.Thread | None = None
         self.status_topic = f"{self.root.rstrip('/')}/_service/{self.client_id}/status"
+        self.heartbeat_topic = f"{self.root.rstrip('/')}/_service/{self.client_id}/heartbeat"
+        self.last_message_at: dt.datetime | None = None  # a band's message (not our own heartbeat)
+        self.last_heartbeat_at: dt.datetime | None = None  # our heartbeat came back through the broker
+        self._heartbeat: threading.Thread | None = None
         self.client = self._make_client()
 
     # ---- paho client and callbacks (never raise, never block on slow work)
@@ -141,7 +149,7 @@ class Listener:
                 return
             log.info("MQTT listener connected (session present: %s)", getattr(flags, "session_present", None))
             self.connected.set()
-            client.subscribe(subscriptions(self.root, self.shared_group))
+            client.subscribe([*subscriptions(self.root, self.shared_group), (self.heartbeat_topic, 0)])
             client.publish(self.status_topic, "online", qos=1, retain=True)
         except Exception:
             log.exception("on_connect failed")
@@ -151,7 +159,9 @@ class Listener:
             if any(rc.is_failure for rc in reason_codes):
                 self.counters.count("errors", "subscribe_refused")
                 log.error("MQTT broker refused a subscription: %s", reason_codes)
+                return  # not subscribed: /healthz must say so
             self.subscribed.set()
+            self.publish_heartbeat()
         except Exception:
             log.exception("on_subscribe failed")
 
@@ -167,6 +177,10 @@ class Listener:
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         try:
+            if message.topic == self.heartbeat_topic:
+                self.last_heartbeat_at = self.services.clock.now()
+                return
+            self.last_message_at = self.services.clock.now()
             self.handle(Inbound(message.topic, bytes(message.payload), message.qos, message.mid, bool(message.retain)))
         except Exception:
             self.counters.count("errors", "on_message")
@@ -184,6 +198,26 @@ class Listener:
                 self.counters.count("errors", "queue_full")
                 if self.stop_event.is_set():
                     return
+
+    # ---- health
+    def publish_heartbeat(self) -> None:
+        """Send our heartbeat (QoS 0: a lost one only means the next proves the path) to ourselves."""
+        try:
+            self.client.publish(self.heartbeat_topic, str(self.services.clock.now().timestamp()), qos=0)
+        except Exception:
+            log.debug("could not publish the listener heartbeat")
+
+    def _beat(self) -> None:
+        while not self.stop_event.wait(HEARTBEAT_EVERY_S):
+            if self.subscribed.is_set():
+                self.publish_heartbeat()
+
+    def health_state(self) -> dict[str, object]:
+        """What /healthz needs to know about this listener (JSON-ready)."""
+        return {"client_id": self.client_id, "connected": self.connected.is_set(),
+                "subscribed": self.subscribed.is_set(),
+                "last_message_at": self.last_message_at.isoformat() if self.last_message_at else None,
+                "last_heartbeat_at": self.last_heartbeat_at.isoformat() if self.last_heartbeat_at else None}
 
     # ---- downlink
     def publish_command(
@@ -297,6 +331,8 @@ class Listener:
         self._event_worker.start()
         self._worker = threading.Thread(target=self._work, name="mqtt-ingest", daemon=True)
         self._worker.start()
+        self._heartbeat = threading.Thread(target=self._beat, name="mqtt-heartbeat", daemon=True)
+        self._heartbeat.start()
         if conn.protocol == 5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.session_expiry

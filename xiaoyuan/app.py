@@ -9,8 +9,7 @@ import pkgutil
 import secrets
 from pathlib import Path
 
-import sqlalchemy as sa
-from flask import Flask, Response, jsonify, request
+from flask import Flask, request
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -110,35 +109,9 @@ def create_app(services: Services) -> Flask:
 
 
 def _add_operations_routes(app: Flask, services: Services) -> None:
-    @app.get("/healthz")
-    def healthz():
-        """Database (and broker, once configured) reachability for load balancers and `make run`."""
-        checks: dict[str, str] = {}
-        healthy = True
-        try:
-            with services.session_factory() as session:
-                session.execute(sa.text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"error: {type(exc).__name__}"
-            healthy = False
-        broker_check = services.extras.get("broker_check")
-        listener = services.extras.get("devices:listener")
-        if broker_check is None and listener is not None:
-            broker_check = listener.connected.is_set
-        if broker_check is not None:
-            ok = bool(broker_check())
-            checks["broker"] = "ok" if ok else "unreachable"
-            healthy = healthy and ok
-        return jsonify(status="ok" if healthy else "degraded", checks=checks), (200 if healthy else 503)
+    from xiaoyuan.operations import bp as operations_bp
 
-    @app.get("/metrics")
-    def metrics():
-        """Prometheus text exposition."""
-        from xiaoyuan.metrics import render_metrics
-
-        body, content_type = render_metrics(services)
-        return Response(body, content_type=content_type)
+    app.register_blueprint(operations_bp)
 
     @app.get("/")
     def index():

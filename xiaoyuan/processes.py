@@ -16,7 +16,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from core import health
 from core.container import Services
+from core.db import transaction
 from core.errors import LocalisedError
 from core.i18n import N_, bilingual
 from xiaoyuan.app import create_app
@@ -104,8 +106,62 @@ def run_phone_process(services: Services) -> None:
         raise RuntimeError(str(exc)) from exc
 
 
+class StatusReporter:
+    """Writes this process's status row (health state of its listener / worker, counters) every few seconds.
+
+    The row is what /healthz and /metrics in any web process read; a clean stop deletes it, so a stale row
+    always means a process that crashed or hangs.
+    """
+
+    def __init__(self, services: Services, role: str) -> None:
+        self.services = services
+        self.role = role
+        self.name = health.this_process_name()
+        self.started_at = services.clock.now()
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(state per part, counters) of this process right now."""
+        state: dict[str, Any] = {}
+        for part, key in (("listener", "devices:listener"), ("worker", "worker")):
+            component = self.services.extras.get(key)
+            if component is not None:
+                state[part] = component.health_state()
+        counters: dict[str, Any] = {}
+        for name, source in sorted(self.services.extras.items()):
+            if name.startswith("counters:") and hasattr(source, "snapshot"):
+                counters.update(source.snapshot())
+        return state, counters
+
+    def report(self) -> None:
+        """Write the row once (errors are logged: a database outage shows as a stale row)."""
+        try:
+            state, counters = self.snapshot()
+            now = self.services.clock.now()
+            with transaction(self.services.session_factory) as session:
+                health.save_status(session, name=self.name, role=self.role, now=now, started_at=self.started_at,
+                                   state=state, counters=counters)
+                health.prune_statuses(session, now)
+        except Exception as exc:
+            log.warning("could not write this process's status row: %s", type(exc).__name__)
+
+    def remove(self) -> None:
+        """Delete the row (clean stop)."""
+        try:
+            with transaction(self.services.session_factory) as session:
+                health.remove_status(session, self.name)
+        except Exception as exc:
+            log.warning("could not remove this process's status row: %s", type(exc).__name__)
+
+    def run(self, stop: threading.Event) -> None:
+        """Report until stop is set, then remove the row."""
+        self.report()
+        while not stop.wait(health.REPORT_EVERY_S):
+            self.report()
+        self.remove()
+
+
 def start_background(services: Services, stop: threading.Event, *, listener: bool, worker: bool,
-                     phone: bool = False) -> list[Any]:
+                     phone: bool = False, role: str | None = None) -> list[Any]:
     """Start the embedded broker (when no broker is configured), the SIP endpoint, the listener and the worker."""
     started: list[Any] = []
     settings = services.settings
@@ -125,6 +181,9 @@ def start_background(services: Services, stop: threading.Event, *, listener: boo
         from xiaoyuan.scheduler import run_worker
 
         started.append(start_thread("worker", run_worker, services, stop))
+    if listener or worker:
+        reporter = StatusReporter(services, role or str(services.extras.get("role", "run")))
+        started.append(start_thread("status", reporter.run, stop))
     return started
 
 

@@ -1,10 +1,13 @@
 """The worker: exactly one active per database (a lease), running every scheduled job and the outbox dispatcher.
 
 Every worker process loops on the lease. The one that holds it runs an APScheduler 3 BackgroundScheduler
-with every job of `xiaoyuan.jobs.all_jobs()` plus the outbox dispatcher; the others wait and take over
-within `lease_seconds + tick_seconds` (under a minute by default) when the holder dies. Jobs keep their
-state in the database and act on "what is due now", so the scheduler only decides how often to look:
-a run that is missed, skipped or repeated loses and duplicates nothing.
+with every job of `xiaoyuan.jobs.all_jobs()` plus the outbox dispatcher; the others stand by (and say so
+in the log) and take over within `lease_seconds + tick_seconds` (7 s by default) when the holder dies.
+A holder is named `identity@host:pid:token` (identity: `worker.id`, default the host name): a process
+restarted with the same identity on the same host sees that the recorded holder's pid is gone and
+reclaims the lease at once instead of waiting for it to expire. Jobs keep their state in the database
+and act on "what is due now", so the scheduler only decides how often to look: a run that is missed,
+skipped or repeated loses and duplicates nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -26,20 +30,55 @@ from apscheduler.triggers.interval import IntervalTrigger
 from core import lease
 from core.clock import LOCAL_TZ, SystemClock
 from core.container import Services
+from core.health import WORKER_LEASE
 from xiaoyuan.jobs import Job, all_jobs
 
 log = logging.getLogger(__name__)
 
-LEASE_NAME = "worker"
+LEASE_NAME = WORKER_LEASE
 # A cron job (daily digests, reports) that starts up to an hour late is still worth running; beyond
 # that the next activation's catch-up run or the next day's run covers it. Each job checks itself
 # whether its thing is still due, so a late run can never act twice.
 CRON_MISFIRE_GRACE_S = 3600
 
 
-def default_holder() -> str:
-    """A holder name that tells operators which process holds the lease."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+@dataclass(frozen=True)
+class HolderName:
+    """Who holds the lease, as written in it: identity, host and pid of the process (plus a random token)."""
+
+    identity: str
+    host: str
+    pid: int
+
+
+def make_holder(identity: str, pid: int | None = None) -> str:
+    """A holder name that tells operators which process holds the lease: `identity@host:pid:token`."""
+    return f"{identity[:40]}@{socket.gethostname()[:40]}:{pid or os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def parse_holder(holder: str) -> HolderName | None:
+    """The parts of a holder name made by make_holder (None for any other name)."""
+    who, _, rest = holder.rpartition("@")
+    host, _, rest = rest.partition(":")
+    pid, _, token = rest.partition(":")
+    if not who or not host or not pid.isdigit() or not token:
+        return None
+    return HolderName(who, host, int(pid))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (a zombie, killed but not yet reaped, is dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def run_job(services: Services, job: Job) -> bool:
@@ -110,9 +149,14 @@ class Worker:
     """One worker process: holds (or waits for) the lease and runs the scheduler while it holds it."""
 
     def __init__(self, services: Services, *, holder: str | None = None, jobs: list[Job] | None = None,
-                 dispatcher: bool = True) -> None:
+                 dispatcher: bool = True, identity: str | None = None, pid: int | None = None,
+                 alive: Callable[[int], bool] = pid_alive) -> None:
         self.services = services
-        self.holder = holder or default_holder()
+        self.identity = identity or services.settings.worker.id or socket.gethostname()
+        self.holder = holder or make_holder(self.identity, pid)
+        self._pid = pid or os.getpid()
+        self._alive = alive
+        self._standing_by_for: str | None = None  # the holder we last logged standing by for
         self.jobs = list(all_jobs() if jobs is None else jobs)
         self.dispatcher = dispatcher
         self.active = False
@@ -124,6 +168,7 @@ class Worker:
         self._last_renewed: dt.datetime | None = None
         self._lock = threading.Lock()
         self._dispatcher: Any = None
+        self._dispatch_loop_at: dt.datetime | None = None
         self._dispatch_stop: threading.Event | None = None
         self._dispatch_thread: threading.Thread | None = None
         worker = services.settings.worker
@@ -158,11 +203,54 @@ class Worker:
             elif got is False and self.active:
                 log.warning("worker lease lost to another worker: standing by")
                 self._deactivate(wait=False)
+            elif got is False:
+                self._stand_by_or_reclaim(now)
         if self.active and self._lease_until is not None and now >= self._lease_until:
             log.warning("worker lease expired before it could be renewed: standing by")
             self._deactivate(wait=False)
         self.steps += 1
         return self.active
+
+    def _stand_by_or_reclaim(self, now: dt.datetime) -> None:
+        """Someone else holds the lease: take it at once from a dead earlier instance of us, else stand by."""
+        try:
+            recorded = lease.holder_of(self.services.session_factory, LEASE_NAME)
+        except Exception:
+            log.exception("could not read the worker lease")
+            return
+        if recorded is None:
+            return
+        other, expires_at = recorded
+        if self._is_dead_twin(other):
+            if lease.take_over(self.services.session_factory, LEASE_NAME, other, self.holder, now, self.lease_seconds):
+                log.warning("worker %s reclaimed the lease at once from %s, an earlier process with the same "
+                            "identity that is gone", self.holder, other)
+                self._standing_by_for = None
+                self._last_renewed = now
+                self._lease_until = now + dt.timedelta(seconds=self.lease_seconds)
+                self._activate()
+            return
+        if other != self._standing_by_for:
+            self._standing_by_for = other
+            log.info("worker %s is standing by: the lease is held by %s (until %s); this worker takes over "
+                     "within %.0f s if that one stops renewing it", self.holder, other,
+                     expires_at.isoformat(timespec="seconds"), self.lease_seconds + self.tick_seconds)
+
+    def _is_dead_twin(self, other: str) -> bool:
+        """Whether `other` is an earlier process of this identity on this host that no longer runs."""
+        mine, theirs = parse_holder(self.holder), parse_holder(other)
+        if mine is None or theirs is None or other == self.holder:
+            return False
+        if (theirs.identity, theirs.host) != (mine.identity, mine.host):
+            return False
+        # Our own pid under another token: the earlier process is gone (containers restart as pid 1).
+        return theirs.pid == self._pid or not self._alive(theirs.pid)
+
+    def health_state(self) -> dict[str, object]:
+        """What /healthz needs to know about this worker (JSON-ready)."""
+        loop_at = getattr(self._dispatcher, "last_loop_at", None) or self._dispatch_loop_at
+        return {"holder": self.holder, "active": self.holds_lease(),
+                "dispatcher_loop_at": loop_at.isoformat() if loop_at is not None else None}
 
     # -- scheduler -----------------------------------------------------------------------------------
 
@@ -182,6 +270,7 @@ class Worker:
                 dispatcher.run_forever(stop, self.tick_seconds, self.services.settings.worker.dispatch_batch)
                 return
             while not stop.is_set():
+                self._dispatch_loop_at = self.services.clock.now()
                 try:
                     dispatcher.run_once(self.services.settings.worker.dispatch_batch)
                 except Exception:
@@ -199,6 +288,7 @@ class Worker:
             self._scheduler = build_scheduler(self.jobs, self._run)
             self._scheduler.start()
             dispatcher = make_dispatcher(self.services) if self.dispatcher else None
+            self._dispatcher = dispatcher
             if dispatcher is not None:
                 self._dispatch_stop = threading.Event()
                 self._dispatch_thread = threading.Thread(
@@ -244,4 +334,6 @@ class Worker:
 def run_worker(services: Services, stop_event: threading.Event, *, holder: str | None = None) -> None:
     """Run the worker until stop_event is set (`xiaoyuan worker`, and the worker part of `xiaoyuan run`)."""
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no "Running job" line every tick
-    Worker(services, holder=holder).run(stop_event)
+    worker = Worker(services, holder=holder)
+    services.extras["worker"] = worker  # its health state is reported with the process status
+    worker.run(stop_event)

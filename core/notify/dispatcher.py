@@ -171,6 +171,7 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._wake = threading.Event()
         self._stop: threading.Event | None = None
+        self.last_loop_at: dt.datetime | None = None  # when run_forever last looked for due rows (/healthz)
         services.extras["counters:outbox_dispatch"] = self.stats
 
     # -- channels
@@ -229,6 +230,7 @@ class Dispatcher:
         log.info("outbox dispatcher started (tick %.2fs, batch %d)", tick, limit)
         try:
             while not stop_event.is_set():
+                self.last_loop_at = self.services.clock.now()
                 try:
                     sent = self.run_once(limit)
                 except sa.exc.SQLAlchemyError as exc:

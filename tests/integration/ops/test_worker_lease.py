@@ -193,3 +193,113 @@ def test_a_failing_job_is_logged_and_the_others_keep_running(services, caplog):
         assert calls == [1] and worker.active
     finally:
         worker.shutdown()
+
+
+# --- Takeover after kill -9: short lease, same identity reclaims at once, standbys say they stand by ------
+
+
+def _dead(*pids: int):
+    """A pid check on which exactly these pids are gone (the process was killed)."""
+    return lambda pid: pid not in pids
+
+
+def test_a_restarted_worker_with_the_same_identity_reclaims_its_lease_at_once(two_services, clock, caplog):
+    """kill -9 of the holder, restarted (new pid) as the same identity: it takes the lease back before expiry."""
+    first = Worker(two_services[0], identity="w1", pid=100, alive=_dead(100), jobs=[], dispatcher=False)
+    other = Worker(two_services[1], identity="w2", pid=300, alive=_dead(100), jobs=[], dispatcher=False)
+    restarted = Worker(two_services[1], identity="w1", pid=200, alive=_dead(100), jobs=[], dispatcher=False)
+    try:
+        assert first.step() is True
+        assert other.step() is False  # another identity waits for the lease to run out
+        caplog.set_level("INFO")
+        assert restarted.step() is True  # same fake instant: no expiry needed
+        assert lease.current_holder(two_services[0].session_factory, LEASE_NAME, clock.now()) == restarted.holder
+        assert "reclaimed the lease at once" in caplog.text and first.holder in caplog.text
+        assert other.step() is False
+    finally:
+        restarted.shutdown()
+        other.shutdown()
+
+
+def test_a_live_process_with_the_same_identity_keeps_its_lease(two_services, clock, caplog):
+    """Two workers started by mistake with one identity: the second sees the first's pid alive and stands by."""
+    first = Worker(two_services[0], identity="w1", pid=100, alive=lambda pid: True, jobs=[], dispatcher=False)
+    second = Worker(two_services[1], identity="w1", pid=200, alive=lambda pid: True, jobs=[], dispatcher=False)
+    try:
+        assert first.step() is True
+        caplog.set_level("INFO")
+        assert second.step() is False
+        assert "standing by" in caplog.text
+    finally:
+        first.shutdown()
+        second.shutdown()
+
+
+def test_the_same_identity_on_another_host_waits_for_expiry(two_services, clock):
+    """A pid on another machine cannot be checked: the standby waits for the lease to run out."""
+    elsewhere = "w1@some-other-host:100:abcdef"
+    assert lease.try_acquire(two_services[0].session_factory, LEASE_NAME, elsewhere, clock.now(), 6)
+    worker = Worker(two_services[1], identity="w1", pid=200, alive=_dead(100), jobs=[], dispatcher=False)
+    try:
+        assert worker.step() is False
+        clock.advance(seconds=6)
+        assert worker.step() is True
+    finally:
+        worker.shutdown()
+
+
+def test_a_container_restarted_under_the_same_pid_reclaims_at_once(two_services, clock):
+    """Restarted as pid 1 again: the recorded holder has our own pid under another token, so it is gone."""
+    before = Worker(two_services[0], identity="w1", pid=1, alive=lambda pid: True, jobs=[], dispatcher=False)
+    after = Worker(two_services[1], identity="w1", pid=1, alive=lambda pid: True, jobs=[], dispatcher=False)
+    try:
+        assert before.step() is True
+        assert after.step() is True
+    finally:
+        after.shutdown()
+
+
+def test_the_standby_logs_once_that_it_is_standing_by_and_for_whom(two_services, clock, caplog):
+    holder = Worker(two_services[0], identity="w1", jobs=[], dispatcher=False)
+    standby = Worker(two_services[1], identity="w2", jobs=[], dispatcher=False)
+    try:
+        assert holder.step() is True
+        caplog.set_level("INFO", logger="xiaoyuan.scheduler")
+        for _ in range(3):
+            clock.advance(seconds=1)
+            holder.step()
+            assert standby.step() is False
+        lines = [r.getMessage() for r in caplog.records if "standing by" in r.getMessage()]
+        assert len(lines) == 1
+        assert standby.holder in lines[0] and holder.holder in lines[0]
+    finally:
+        holder.shutdown()
+        standby.shutdown()
+
+
+def test_with_the_default_settings_a_standby_takes_over_within_seven_seconds(db_url, tmp_path, clock):
+    """Default lease 6 s, tick 1 s: after the holder's last renewal the standby is active within 7 s, which leaves
+    the dispatcher time to place pending alarm calls inside the 10 s the alarm path promises."""
+    settings = load_settings(environ={}, overrides={"data": {"dir": str(tmp_path / "var")}})
+    assert settings.worker.lease_seconds + settings.worker.tick_seconds <= 7
+    engines = [make_engine(db_url) for _ in range(2)]
+    try:
+        holder, standby = (Worker(Services(settings=settings, session_factory=make_session_factory(e), clock=clock),
+                                  identity=name, jobs=[], dispatcher=False) for e, name in zip(engines, ("w1", "w2"),
+                                                                                               strict=True))
+        assert holder.step() is True
+        for _ in range(10):  # ten seconds of normal running: the holder renews, the standby waits
+            clock.advance(seconds=settings.worker.tick_seconds)
+            assert (holder.step(), standby.step()) == (True, False)
+        last_renewal = holder._last_renewed
+        took_over = None
+        for _ in range(20):  # the holder is killed: only the standby ticks on
+            clock.advance(seconds=settings.worker.tick_seconds)
+            if standby.step():
+                took_over = (clock.now() - last_renewal).total_seconds()
+                break
+        assert took_over is not None and took_over <= settings.worker.lease_seconds + settings.worker.tick_seconds
+        standby.shutdown()
+    finally:
+        for engine in engines:
+            engine.dispose()
