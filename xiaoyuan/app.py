@@ -100,7 +100,7 @@ def create_app(services: Services) -> Flask:
     # TV boxes authenticate with their box token; Twilio with its request signature.
     csrf.exempt(tv_bp)
     csrf.exempt(voice_bp)
-    _add_operations_routes(app, services)
+    _add_operations_routes(app)
     if settings.web.proxies > 0:
         # Behind nginx: the login rate limit must count real client addresses, not the proxy's.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web.proxies, x_proto=settings.web.proxies,
@@ -108,7 +108,8 @@ def create_app(services: Services) -> Flask:
     return app
 
 
-def _add_operations_routes(app: Flask, services: Services) -> None:
+def _add_operations_routes(app: Flask) -> None:
+    """/healthz and /metrics (one blueprint, xiaoyuan.operations) and a plain landing page."""
     from xiaoyuan.operations import bp as operations_bp
 
     app.register_blueprint(operations_bp)
