@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from xiaoyuan.cli import CliContext, cli, fail, pass_ctx
+from xiaoyuan.cli import CliContext, cli, echo_json, fail, pass_ctx, with_services
 
 
 def _serve(ctx: CliContext, role: str) -> None:
@@ -68,3 +68,15 @@ def phone(ctx: CliContext, port: int | None) -> None:
         fail(exc)
     finally:
         ctx.close()
+
+
+@cli.command()
+@with_services
+def health(services) -> None:
+    """What /healthz answers, from any machine with database access (JSON; exit 1 when failing)."""
+    from core.health import check_health
+
+    verdict = check_health(services.session_factory, services.clock.now())
+    echo_json(verdict.body())
+    if not verdict.ok:
+        raise SystemExit(1)

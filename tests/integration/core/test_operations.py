@@ -66,3 +66,23 @@ def test_secret_key_is_generated_once_and_kept(app, services):
     key_file = services.settings.data_dir / "secret_key"
     assert key_file.stat().st_mode & 0o077 == 0
     assert create_app(services).config["SECRET_KEY"] == app.config["SECRET_KEY"]
+
+
+def test_health_command_prints_the_same_verdict_and_exits_1_when_failing(monkeypatch, db_url, tmp_path):
+    """`xiaoyuan health` (for hosts that run only a listener or a worker) says what /healthz says."""
+    import json
+    import os
+
+    from click.testing import CliRunner
+
+    from xiaoyuan.cli import _load_command_modules, cli
+
+    for key in [k for k in os.environ if k.startswith("XIAOYUAN_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("XIAOYUAN_DATABASE_URL", db_url)
+    monkeypatch.setenv("XIAOYUAN_DATA_DIR", str(tmp_path / "var"))
+    _load_command_modules()
+    result = CliRunner().invoke(cli, ["health"])
+    assert result.exit_code == 1
+    body = json.loads(result.output)
+    assert body["status"] == "failing" and body["problems"]["worker"] == "no worker holds the lease"
