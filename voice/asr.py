@@ -177,10 +177,14 @@ def detect_language(known: Callable[[str], bool]) -> str | None:
 
 
 class VoskAsr:
-    """A loaded vosk model plus a worker pool."""
+    """A vosk model plus a worker pool.
+
+    With preload=False the model (0.5–1.3 GB of RAM) is loaded on first use: the listener and worker
+    roles carry the same services as the web roles but never recognise speech, so they never pay for it.
+    """
 
     def __init__(self, model_path: str | Path, *, workers: int | None = None, timeout_s: float = 20.0,
-                 language: str | None = None) -> None:
+                 language: str | None = None, preload: bool = True) -> None:
         import vosk
 
         path = Path(model_path)
@@ -188,10 +192,8 @@ class VoskAsr:
             raise AsrUnavailable(f"vosk model directory not found: {path}")
         vosk.SetLogLevel(-1)
         self._vosk = vosk
-        started = time.monotonic()
-        self.model = vosk.Model(str(path))  # never Model(lang=...): that downloads from the internet
-        self.load_seconds = time.monotonic() - started
         self.model_path = path
+        self.load_seconds: float | None = None
         self.timeout_s = timeout_s
         self.workers = max(1, workers or os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vosk")
@@ -200,9 +202,38 @@ class VoskAsr:
         self._closed = threading.Event()
         self._grammar_lock = threading.Lock()
         self._grammars: dict[str, Grammar] = {}
-        self.language = language or detect_language(self.knows)
-        log.info("vosk model %s (%s) loaded in %.1fs, %d workers", path.name, self.language or "?",
-                 self.load_seconds, self.workers)
+        self._load_lock = threading.RLock()
+        self._model: Any = None
+        self._language = language
+        if preload:
+            self._load()
+        else:
+            log.info("vosk model %s configured; it loads on first use", path.name)
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._model is None:
+                started = time.monotonic()
+                # never Model(lang=...): that downloads from the internet
+                self._model = self._vosk.Model(str(self.model_path))
+                self.load_seconds = time.monotonic() - started
+                if self._language is None:
+                    self._language = detect_language(self.knows)
+                log.info("vosk model %s (%s) loaded in %.1fs, %d workers", self.model_path.name,
+                         self._language or "?", self.load_seconds, self.workers)
+            return self._model
+
+    @property
+    def model(self) -> Any:
+        """The loaded vosk Model (loaded now if it was not preloaded)."""
+        return self._model if self._model is not None else self._load()
+
+    @property
+    def language(self) -> str | None:
+        """The grammar language detected from the model's vocabulary (or the one given)."""
+        if self._model is None:
+            self._load()
+        return self._language
 
     def knows(self, word: str) -> bool:
         """Whether the model's vocabulary has this word."""
@@ -292,14 +323,17 @@ class VoskAsr:
         self._background.shutdown(wait=True, cancel_futures=True)
 
 
-def make_asr(settings: Any) -> VoskAsr | None:
-    """The process's recogniser from settings.vosk.model, or None (speech disabled, with a loud warning)."""
+def make_asr(settings: Any, *, preload: bool = True) -> VoskAsr | None:
+    """The process's recogniser from settings.vosk.model, or None (speech disabled, with a loud warning).
+
+    preload=False defers loading the model to its first use (roles that never take calls)."""
     model = settings.vosk.model
     if not model:
         log.warning("speech recognition disabled: set XIAOYUAN_VOSK_MODEL to an unpacked vosk model directory")
         return None
     try:
-        return VoskAsr(model, workers=settings.vosk.workers or None, timeout_s=settings.vosk.timeout_s)
+        return VoskAsr(model, workers=settings.vosk.workers or None, timeout_s=settings.vosk.timeout_s,
+                       preload=preload)
     except AsrUnavailable as exc:
         log.warning("speech recognition disabled: %s", exc)
         return None

@@ -21,9 +21,13 @@ log = logging.getLogger(__name__)
 
 # The long-running process roles. `wsgi` is one gunicorn worker process (`xiaoyuan.wsgi:create_app()`).
 ROLES = ("run", "web", "wsgi", "worker", "listener", "phone")
+# Roles that take calls load the speech model at start (the first caller must not wait for it);
+# the others hold the same recogniser but load the model only if something ever uses it.
+CALL_ROLES = frozenset({"run", "web", "wsgi", "phone"})
 
 
-def build_services(settings: Settings, clock: Clock | None = None, *, speech: bool = True) -> Services:
+def build_services(settings: Settings, clock: Clock | None = None, *, speech: bool = True,
+                   preload_speech: bool = True) -> Services:
     """Wire the services of a process: database, clock, telephony and (with speech) TTS and ASR.
 
     speech=False is only for one-shot CLI commands (listing rows, seeding a demo) that neither speak nor
@@ -35,7 +39,8 @@ def build_services(settings: Settings, clock: Clock | None = None, *, speech: bo
     services.telephony = make_telephony(settings, services.session_factory, services.clock)
     if speech:
         services.tts = TtsService.from_settings(settings)
-        services.asr = make_asr(settings)  # None (speech off, with a warning) when no model is configured
+        # None (speech off, with a warning) when no model is configured
+        services.asr = make_asr(settings, preload=preload_speech)
     return services
 
 
@@ -43,7 +48,7 @@ def build_role(role: str, settings: Settings, clock: Clock | None = None) -> Ser
     """The services of one process role: the same for every role, tagged with the role's name."""
     if role not in ROLES:
         raise ValueError(f"unknown process role {role!r} (one of {', '.join(ROLES)})")
-    services = build_services(settings, clock, speech=True)
+    services = build_services(settings, clock, speech=True, preload_speech=role in CALL_ROLES)
     services.extras["role"] = role
     log.info("%s process: telephony %s, speech synthesis %s, speech recognition %s", role,
              settings.telephony.provider, "on" if services.tts is not None else "off",

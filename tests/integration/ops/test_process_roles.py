@@ -27,8 +27,8 @@ def fake_speech(monkeypatch):
     """Count how often each role builds TTS and ASR, without espeak or a model."""
     built: list[str] = []
 
-    def make_asr(settings):
-        built.append("asr")
+    def make_asr(settings, preload=True):
+        built.append("asr" if preload else "asr (loads on first use)")
         return FakeSpeech("asr")
 
     def make_tts(settings):
@@ -62,6 +62,17 @@ def test_every_role_gets_the_same_services(settings, fake_speech):
     assert shapes["wsgi"] == shapes["web"] == shapes["run"]
     assert all(shape == shapes["run"] for shape in shapes.values()), shapes
     assert shapes["run"]["asr"] == "asr" and shapes["run"]["tts"] == "tts"
+
+
+def test_only_roles_that_take_calls_load_the_speech_model_at_start(settings, fake_speech):
+    """Listeners and workers hold the recogniser but do not load a 1.3 GB model they never use."""
+    loads = {}
+    for role in ROLES:
+        fake_speech.clear()
+        close_services(build_role(role, settings))
+        loads[role] = [b for b in fake_speech if b.startswith("asr")]
+    assert loads == {"run": ["asr"], "web": ["asr"], "wsgi": ["asr"], "phone": ["asr"],
+                     "worker": ["asr (loads on first use)"], "listener": ["asr (loads on first use)"]}
 
 
 def test_unknown_role_is_refused(settings):

@@ -40,6 +40,19 @@ def test_the_model_loads_from_the_configured_path(tmp_path) -> None:
         engine.close()
 
 
+def test_a_deferred_model_loads_on_first_use(tmp_path) -> None:
+    """Roles that never take calls keep the recogniser without holding the model in memory."""
+    settings = load_settings(environ={"XIAOYUAN_VOSK_MODEL": MODEL_DIR, "XIAOYUAN_VOSK_WORKERS": "1"},
+                             overrides={"data": {"dir": str(tmp_path)}})
+    engine = make_asr(settings, preload=False)
+    try:
+        assert engine is not None and engine.load_seconds is None
+        assert engine.known_words(["안녕하세요"]) == ["안녕하세요"]
+        assert engine.load_seconds is not None and engine.language == "ko"
+    finally:
+        engine.close()
+
+
 def test_grammar_mode_picks_the_spoken_phrase_from_phone_audio(asr, phone_audio) -> None:
     assert read_wav(phone_audio["안녕하세요"]).rate == 8000
     hits = 0
