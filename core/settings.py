@@ -1,28 +1,56 @@
-"""Layered settings: config/defaults.toml < file in XIAOYUAN_CONFIG < XIAOYUAN_<SECTION>_<KEY>.
+"""Layered settings: the models' defaults < TOML file in XIAOYUAN_CONFIG < XIAOYUAN_<SECTION>_<KEY>.
 
-`load_settings()` returns a frozen, typed object and has no side effects.
+Every section is a typed model (the area's own in core/<area>/config.py, the service's here); its
+defaults are defined once, in the model. An unknown section or key — in the file or as a XIAOYUAN_*
+variable — is an error that names where it came from. `load_settings()` returns a frozen object
+and has no side effects. config/defaults.toml documents the defaults and is generated from the
+models (`python -m core.settings > config/defaults.toml`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tomllib
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.bands.config import DevicesSettings
+from core.community.config import TvSettings
+from core.i18n import N_, bilingual
+from core.notify.config import DingtalkSettings, NotifySettings, WebhookSettings, WecomSettings
+from core.phone.config import SipSettings, TelephonySettings, TtsSettings, TwilioSettings, VoiceSettings, VoskSettings
+from core.privacy.config import PrivacySettings
+from core.requests.config import OpsSettings, RequestSettings
+from core.settings_types import DatabaseUrlOrEmpty, HttpUrlOrEmpty, MqttUrlOrEmpty, NonEmptyPath, Port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "config" / "defaults.toml"
-# Each surface keeps the defaults of its own sections in a file here (merged in name order).
-DEFAULTS_DIR = ROOT / "config" / "defaults.d"
 ENV_PREFIX = "XIAOYUAN_"
+# XIAOYUAN_* variables that are not settings: the config file itself and the test suite's switches.
+NOT_SETTINGS = frozenset({"XIAOYUAN_CONFIG", "XIAOYUAN_TEST_DATABASE_URL", "XIAOYUAN_REQUIRE_POSTGRES"})
+
+CONFIG_FILE_MISSING = N_("找不到配置文件 %(path)s（XIAOYUAN_CONFIG）")
+CONFIG_FILE_NOT_TOML = N_("配置文件 %(path)s 格式错误：%(error)s")
+UNKNOWN_SETTING = N_("%(source)s：没有这项设置 %(key)s")
+UNKNOWN_VARIABLE = N_("环境变量 %(name)s 不对应任何设置")
+BAD_VARIABLE = N_("环境变量 %(name)s 的值无法识别：%(value)s")
+BAD_SETTING = N_("%(source)s：设置 %(key)s 有误：%(error)s")
+BUILT_IN = N_("内置默认值")
 
 
 class SettingsError(ValueError):
-    """The configuration cannot be used; the message says why in plain words."""
+    """The configuration cannot be used; each of `problems` says what and where in plain words."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class _Section(BaseModel):
@@ -30,133 +58,99 @@ class _Section(BaseModel):
 
 
 class WebSettings(_Section):
-    host: str
-    port: int
-    secret_key: str
-    secure_cookies: bool
-    login_rate_limit: str
-    proxies: int
+    """The web server (console, TV pages, phone webhooks)."""
+
+    host: str = Field("127.0.0.1", min_length=1)
+    port: Port = 8000
+    secret_key: str = Field(
+        "", description="empty: a random key kept in the data dir (set one for several web processes)")
+    secure_cookies: bool = False
+    login_rate_limit: str = "10 per minute"
+    proxies: int = Field(
+        0, ge=0, description="reverse proxies in front (nginx → 1): client address and https from X-Forwarded-*")
 
 
 class PublicSettings(_Section):
-    base_url: str
+    """What Twilio and TV boxes reach."""
+
+    base_url: HttpUrlOrEmpty = Field("", description="empty: http://{web.host}:{web.port}")
 
 
 class DataSettings(_Section):
-    dir: str
+    """Where files are kept (relative paths are relative to the repository)."""
+
+    dir: NonEmptyPath = "var"
 
 
 class DatabaseSettings(_Section):
-    url: str
+    """The database (SQLAlchemy URL)."""
+
+    url: DatabaseUrlOrEmpty = Field("", description="empty: SQLite file {data.dir}/xiaoyuan.db")
 
 
 class MqttSettings(_Section):
-    url: str
-    client_id: str
-    topic_root: str
-    shared_group: str
+    """The MQTT broker the wristband listener uses."""
+
+    url: MqttUrlOrEmpty = Field("", description="empty: the embedded broker on 127.0.0.1:{broker.port}")
+    client_id: str = Field("xiaoyuan-listener", min_length=1)
+    topic_root: str = Field("xiaoyuan/v1", min_length=1)
+    shared_group: str = ""
 
 
 class BrokerSettings(_Section):
-    port: int
-    username: str
-    password: str
+    """The embedded broker that `xiaoyuan run` starts when mqtt.url is empty."""
 
-
-class TelephonySettings(_Section):
-    provider: str
-    ring_timeout_s: int
-    demo_answer: bool
-
-
-class TwilioSettings(_Section):
-    account_sid: str
-    auth_token: str
-    from_number: str
-    api_base: str
-
-
-class VoskSettings(_Section):
-    model: str
-    workers: int
-    timeout_s: int
-
-
-class TtsSettings(_Section):
-    voice: str
-    rate: int
-    prompts_dir: str
-
-
-class NotifySettings(_Section):
-    default_channels: tuple[str, ...]
-    concurrency: int
-    max_attempts: int
-    backoff_base_s: float
-    backoff_max_s: float
-
-
-class WecomSettings(_Section):
-    webhook_url: str
-
-
-class DingtalkSettings(_Section):
-    webhook_url: str
-    secret: str
-
-
-class WebhookSettings(_Section):
-    url: str
-    secret: str
+    port: Port = 1883
+    username: str = "xiaoyuan"
+    password: str = ""
 
 
 class WorkerSettings(_Section):
-    lease_seconds: int
-    tick_seconds: float
-    dispatch_batch: int
-    id: str
+    """The background worker (jobs and the outbox dispatcher)."""
 
-
-class RequestSettings(_Section):
-    types: tuple[str, ...]
-    due_hours: dict[str, float]
-
-
-class PrivacySettings(_Section):
-    telemetry_raw_days: int
-    telemetry_aggregate_days: int
-    recordings_days: int
-    call_logs_days: int
+    lease_seconds: int = Field(
+        6, ge=1, description="a standby takes over within lease_seconds + tick_seconds of the holder's death "
+                             "(pending alarm calls are placed within 10 s); the holder renews every lease_seconds / 3")
+    tick_seconds: float = Field(1, gt=0)
+    id: str = Field("", description="the worker's stable identity (\"\" = the host name): restarted with the same "
+                                    "identity on the same host, it finds the holder's pid gone and reclaims the lease")
+    dispatch_batch: int = Field(50, ge=1)
 
 
 class LogSettings(_Section):
-    level: str
+    """Logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
 
 class Settings(BaseModel):
-    """Every setting of the service. Sections are added by later issues as the product grows;
-    a section the model does not know is kept in `extra` so surfaces can own their config."""
+    """Every setting of the service, one typed section each; a new key is one field in its area's model."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    web: WebSettings
-    public: PublicSettings
-    data: DataSettings
-    database: DatabaseSettings
-    mqtt: MqttSettings
-    broker: BrokerSettings
-    telephony: TelephonySettings
-    twilio: TwilioSettings
-    vosk: VoskSettings
-    tts: TtsSettings
-    notify: NotifySettings
-    wecom: WecomSettings
-    dingtalk: DingtalkSettings
-    webhook: WebhookSettings
-    worker: WorkerSettings
-    requests: RequestSettings
-    privacy: PrivacySettings
-    log: LogSettings
+    web: WebSettings = WebSettings()
+    public: PublicSettings = PublicSettings()
+    data: DataSettings = DataSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    mqtt: MqttSettings = MqttSettings()
+    broker: BrokerSettings = BrokerSettings()
+    telephony: TelephonySettings = TelephonySettings()
+    twilio: TwilioSettings = TwilioSettings()
+    sip: SipSettings = SipSettings()
+    voice: VoiceSettings = VoiceSettings()
+    vosk: VoskSettings = VoskSettings()
+    tts: TtsSettings = TtsSettings()
+    notify: NotifySettings = NotifySettings()
+    wecom: WecomSettings = WecomSettings()
+    dingtalk: DingtalkSettings = DingtalkSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    worker: WorkerSettings = WorkerSettings()
+    requests: RequestSettings = RequestSettings()
+    ops: OpsSettings = OpsSettings()
+    devices: DevicesSettings = DevicesSettings()
+    tv: TvSettings = TvSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    log: LogSettings = LogSettings()
 
     @property
     def data_dir(self) -> Path:
@@ -176,10 +170,78 @@ class Settings(BaseModel):
             return self.public.base_url.rstrip("/")
         return f"http://{self.web.host}:{self.web.port}"
 
-    def section(self, name: str) -> dict[str, Any]:
-        """A section that has no typed model (owned by a surface), as a plain dict."""
-        value = (self.model_extra or {}).get(name, {})
-        return dict(value) if isinstance(value, Mapping) else {}
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The settings model a field holds (a nested section such as devices.thresholds), else None."""
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def setting_fields(model: type[BaseModel] = Settings,
+                   path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every leaf setting as (path, annotation), nested sections walked (pure)."""
+    for name, field in model.model_fields.items():
+        nested = _model_of(field.annotation)
+        if nested is not None:
+            yield from setting_fields(nested, (*path, name))
+        else:
+            yield (*path, name), field.annotation
+
+
+def variable_name(path: tuple[str, ...]) -> str:
+    """The environment variable of a setting: ("web", "port") → XIAOYUAN_WEB_PORT."""
+    return ENV_PREFIX + "_".join(path).upper()
+
+
+def _kind(annotation: Any) -> str:
+    """"list", "dict" or "scalar": how an environment string is read for a field of this type."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _kind(typing.get_args(annotation)[0])
+    if origin in (list, tuple, set, frozenset):
+        return "list"
+    if origin is dict:
+        return "dict"
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_kind(arg) for arg in typing.get_args(annotation) if arg is not type(None)}
+        return kinds.pop() if len(kinds) == 1 else "scalar"
+    return "scalar"
+
+
+def _from_environment(raw: str, annotation: Any, name: str) -> Any:
+    """An environment string as the field wants it: lists comma-separated or JSON, objects JSON."""
+    kind = _kind(annotation)
+    if kind == "scalar":
+        if annotation is bool and not raw.strip():
+            return False  # VAR= switches a flag off
+        return raw  # pydantic converts "8000", "true", "0.5" and rejects what does not fit
+    text = raw.strip()
+    if kind == "list" and not text.startswith("["):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise SettingsError([bilingual(BAD_VARIABLE, name=name, value=raw)]) from exc
+
+
+def _environment_tree(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str], list[str]]:
+    """The settings XIAOYUAN_* variables set, where each came from, and the variables that match no setting."""
+    known = {variable_name(path): (path, annotation) for path, annotation in setting_fields()}
+    tree: dict[str, Any] = {}
+    origins: dict[tuple[str, ...], str] = {}
+    unknown = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
+            continue
+        if name not in known:
+            unknown.append(bilingual(UNKNOWN_VARIABLE, name=name))
+            continue
+        path, annotation = known[name]
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _from_environment(environ[name], annotation, name)
+        origins[path] = name
+    return tree, origins, unknown
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,65 +254,124 @@ def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, 
     return merged
 
 
-def _coerce(raw: str, like: Any, name: str) -> Any:
-    """Turn an environment string into the type of the default it overrides."""
+def _record(origins: dict[tuple[str, ...], str], tree: Mapping[str, Any], source: str,
+            path: tuple[str, ...] = ()) -> None:
+    """Remember `source` as the origin of every section and key in `tree`."""
+    for key, value in tree.items():
+        origins[(*path, key)] = source
+        if isinstance(value, Mapping):
+            _record(origins, value, source, (*path, key))
+
+
+def _origin(origins: Mapping[tuple[str, ...], str], loc: tuple[str, ...]) -> str:
+    """Where the value at `loc` came from: the longest known prefix's source, else the built-in defaults."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in origins:
+            return origins[loc[:end]]
+    return bilingual(BUILT_IN)
+
+
+def _problems(exc: ValidationError, origins: Mapping[tuple[str, ...], str]) -> list[str]:
+    """One plain line per validation error, naming the source (file or variable) and the dotted key."""
+    found = []
+    for err in exc.errors():
+        loc = tuple(str(part) for part in err["loc"] if not isinstance(part, int))
+        key = ".".join(loc)
+        source = _origin(origins, loc)
+        if err["type"] == "extra_forbidden":
+            found.append(bilingual(UNKNOWN_SETTING, source=source, key=key))
+        else:
+            found.append(bilingual(BAD_SETTING, source=source, key=key, error=err["msg"]))
+    return found
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SettingsError([bilingual(CONFIG_FILE_MISSING, path=str(path))])
     try:
-        if isinstance(like, bool):
-            lowered = raw.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError(raw)
-        if isinstance(like, int):
-            # An integer default still accepts a fraction (tick_seconds = 5 → "0.1").
-            return int(raw) if raw.strip().lstrip("+-").isdigit() else float(raw)
-        if isinstance(like, float):
-            return float(raw)
-        if isinstance(like, (list, dict)):
-            if isinstance(like, list) and not raw.strip().startswith("["):
-                return [part.strip() for part in raw.split(",") if part.strip()]
-            return json.loads(raw)
-    except ValueError as exc:
-        raise SettingsError(f"环境变量 {name} 的值无法识别 / {name} has an unusable value") from exc
-    return raw
-
-
-def _env_overrides(tree: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for section, values in tree.items():
-        if not isinstance(values, dict):
-            continue
-        for key, default in values.items():
-            name = f"{ENV_PREFIX}{section}_{key}".upper()
-            if name in environ:
-                overrides.setdefault(section, {})[key] = _coerce(environ[name], default, name)
-    return overrides
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([bilingual(CONFIG_FILE_NOT_TOML, path=str(path), error=str(exc))]) from exc
 
 
 def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Build the settings from the layered sources; raise SettingsError with a plain message."""
+    """Build the settings from the layered sources; raise SettingsError naming every problem and its source."""
     environ = os.environ if environ is None else environ
-    with DEFAULTS_FILE.open("rb") as fh:
-        tree: dict[str, Any] = tomllib.load(fh)
-    for extra in sorted(DEFAULTS_DIR.glob("*.toml")):
-        with extra.open("rb") as fh:
-            tree = _deep_merge(tree, tomllib.load(fh))
+    tree: dict[str, Any] = Settings().model_dump()
+    origins: dict[tuple[str, ...], str] = {}
     config_file = environ.get(f"{ENV_PREFIX}CONFIG")
     if config_file:
         path = Path(config_file)
-        if not path.is_file():
-            raise SettingsError(f"找不到配置文件 {path} / XIAOYUAN_CONFIG names a missing file: {path}")
-        try:
-            with path.open("rb") as fh:
-                tree = _deep_merge(tree, tomllib.load(fh))
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"配置文件格式错误 / {path} is not valid TOML: {exc}") from exc
-    tree = _deep_merge(tree, _env_overrides(tree, environ))
+        from_file = _read_file(path)
+        _record(origins, from_file, str(path))
+        tree = _deep_merge(tree, from_file)
+    from_env, env_origins, unknown = _environment_tree(environ)
+    origins.update(env_origins)
+    tree = _deep_merge(tree, from_env)
     if overrides:
+        _record(origins, overrides, "overrides")
         tree = _deep_merge(tree, overrides)
     try:
-        return Settings.model_validate(tree)
+        settings = Settings.model_validate(tree)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise SettingsError(f"配置有误 / invalid settings: {problems}") from exc
+        raise SettingsError(unknown + _problems(exc, origins)) from exc
+    if unknown:
+        raise SettingsError(unknown)
+    return settings
+
+
+def _toml_value(value: Any) -> str:
+    """One value in TOML syntax (the types settings use: text, numbers, booleans, lists, tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def _toml_key(key: str) -> str:
+    bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
+    return key if bare else json.dumps(key, ensure_ascii=False)
+
+
+def _comment(text: str) -> list[str]:
+    return [f"# {line}".rstrip() for line in text.strip().splitlines()]
+
+
+def _render_section(model: BaseModel, path: tuple[str, ...], lines: list[str]) -> None:
+    lines += ["", *_comment(type(model).__doc__ or ""), f"[{'.'.join(path)}]"]
+    nested = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            nested.append((name, value))
+            continue
+        if field.description:
+            lines += _comment(field.description)
+        lines.append(f"{_toml_key(name)} = {_toml_value(value if not isinstance(value, tuple) else list(value))}")
+    for name, value in nested:
+        _render_section(value, (*path, name), lines)
+
+
+def render_defaults() -> str:
+    """config/defaults.toml: every section and key with its default and its description (pure)."""
+    lines = ["# The built-in defaults, generated from the settings models:",
+             "#   python -m core.settings > config/defaults.toml",
+             "# Do not edit: override in a file named in XIAOYUAN_CONFIG, or with XIAOYUAN_<SECTION>_<KEY> variables."]
+    defaults = Settings()
+    for name in Settings.model_fields:
+        _render_section(getattr(defaults, name), (name,), lines)
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_defaults())

@@ -102,11 +102,11 @@ class Ingestor:
     def __init__(self, services: Services, counters: Counters | None = None) -> None:
         self.services = services
         self.counters = counters or Counters()
-        section = services.settings.section("devices")
+        section = services.settings.devices
         self.root = services.settings.mqtt.topic_root
-        self.max_future_s = float(section.get("max_future_s", 600))
-        self.max_past_s = float(section.get("max_past_s", 7 * 86400))
-        self.threshold_defaults = dict(section.get("thresholds", {}))
+        self.max_future_s = section.max_future_s
+        self.max_past_s = section.max_past_s
+        self.threshold_defaults = section.thresholds.model_dump()
         self.escalation = EscalationConfig.from_settings(services.settings)
         self._bands: dict[str, _BandInfo] = {}
         self._unknown: dict[str, float] = {}

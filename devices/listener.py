@@ -56,11 +56,10 @@ class Connection:
 
 def resolve_connection(settings: Settings) -> Connection:
     """The broker to use: `mqtt.url` (mqtt://user:pass@host:port, mqtts:// for TLS), else the embedded one."""
-    section = settings.section("devices")
     if settings.mqtt.url:
         parts = urlsplit(settings.mqtt.url)
         tls = parts.scheme in ("mqtts", "ssl")
-        protocol = 5 if int(section.get("protocol", 5)) == 5 else 4
+        protocol = 5 if settings.devices.protocol == 5 else 4
         return Connection(
             host=parts.hostname or "127.0.0.1", port=parts.port or (8883 if tls else 1883),
             username=unquote(parts.username) if parts.username else settings.broker.username or None,
@@ -93,19 +92,19 @@ class Listener:
     ) -> None:
         self.services = services
         settings = services.settings
-        section = settings.section("devices")
+        section = settings.devices
         self.connection = connection or resolve_connection(settings)
         self.counters = counters or Counters()
         self.ingestor = Ingestor(services, self.counters)
         self.root = settings.mqtt.topic_root
         self.client_id = client_id or settings.mqtt.client_id
         self.shared_group = settings.mqtt.shared_group
-        self.batch_size = int(section.get("batch_size", 500))
-        self.batch_wait = float(section.get("batch_wait_ms", 20)) / 1000
-        self.session_expiry = int(section.get("session_expiry_s", 7 * 86400))
-        self.keepalive = int(section.get("keepalive_s", 30))
-        self.queue: queue.Queue[Inbound] = queue.Queue(maxsize=int(section.get("queue_max", 50000)))
-        self.events: queue.Queue[Inbound] = queue.Queue(maxsize=int(section.get("queue_max", 50000)))
+        self.batch_size = section.batch_size
+        self.batch_wait = section.batch_wait_ms / 1000
+        self.session_expiry = section.session_expiry_s
+        self.keepalive = section.keepalive_s
+        self.queue: queue.Queue[Inbound] = queue.Queue(maxsize=section.queue_max)
+        self.events: queue.Queue[Inbound] = queue.Queue(maxsize=section.queue_max)
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.subscribed = threading.Event()

@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 def check_bands(services: Services) -> int:
     """Evaluate the silence, removed and no-activity rules for every active band; return decisions acted on."""
     now = services.clock.now()
-    section = services.settings.section("devices")
-    defaults = dict(section.get("thresholds", {}))
+    defaults = services.settings.devices.thresholds.model_dump()
     escalation = EscalationConfig.from_settings(services.settings)
     local_midnight = as_utc(now).astimezone(LOCAL_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     acted = 0

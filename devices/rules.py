@@ -33,7 +33,7 @@ CONDITION_TYPES = frozenset(t for t, (_, cond) in ALERT_TYPES.items() if cond)
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Alert thresholds; defaults from config/defaults.d/devices.toml, overridden per resident."""
+    """Alert thresholds; defaults from `[devices.thresholds]`, overridden per resident."""
 
     hr_high: int = 120
     hr_low: int = 45

@@ -34,7 +34,7 @@ def help_answer(call: CallInfo, params: Params, heard: Heard) -> Action:
     cfg = voice_settings(services)
     with transaction(services.session_factory) as session:
         view = dialler.leg_answered(session, now=services.clock.now(), leg_id=leg_id,
-                                    answer_keypress_s=int(cfg["answer_keypress_s"]))
+                                    answer_keypress_s=int(cfg.answer_keypress_s))
     if view is None:
         return Say([P("goodbye")], hangup=True)
     return _ask(leg_id, view, repeat=3)
@@ -64,7 +64,7 @@ def help_press(call: CallInfo, params: Params, heard: Heard) -> Action:
     if view.resident_phone is None:
         return Say([P("help_leg_no_phone")], hangup=True)
     return Dial([P("help_leg_bridging")], number=view.resident_phone, caller_id=call.called or None,
-                timeout_s=int(voice_settings(services)["bridge_timeout_s"]),
+                timeout_s=int(voice_settings(services).bridge_timeout_s),
                 on_done=Next("help/bridged", {"leg": leg_id}), on_answered=Next("help/bridge-status", {"leg": leg_id}))
 
 

@@ -90,15 +90,15 @@ def _menu(call: CallInfo, *, tries: int, failures: int = 0, lead: list[Speech] |
     items.append(P("menu_speech" if _speech_enabled(call.services) else "menu_keys"))
     state = {"tries": tries, "failures": failures}
     return Menu(items, on_key=Next("menu/key", state), on_speech=Next("menu/record", state),
-                on_silence=Next("menu/silent", state), record_max_s=int(cfg["record_max_s"]),
-                silence_s=int(cfg["silence_s"]))
+                on_silence=Next("menu/silent", state), record_max_s=int(cfg.record_max_s),
+                silence_s=int(cfg.silence_s))
 
 
 def _record_message(call: CallInfo, prompt: str, request_type: str, purpose: str = "message") -> Record:
     cfg = voice_settings(call.services)
     return Record([P(prompt)], on_done=Next("message", {"type": request_type, "purpose": purpose}),
-                  on_silence=Next("menu", {"tries": 1, "empty": 1}), max_s=int(cfg["message_max_s"]),
-                  silence_s=int(cfg["silence_s"]) + 1, purpose="message")
+                  on_silence=Next("menu", {"tries": 1, "empty": 1}), max_s=int(cfg.message_max_s),
+                  silence_s=int(cfg.silence_s) + 1, purpose="message")
 
 
 def _anything_else(items: list[Speech]) -> AskKey:
@@ -181,7 +181,7 @@ def incoming(call: CallInfo, params: Params, heard: Heard) -> Action:
     if resident is None:
         cfg = voice_settings(services)
         return Record([*greeting, P("ask_identity")], on_done=Next("identity"), on_silence=Next("menu", {"tries": 1}),
-                      max_s=int(cfg["record_max_s"]), silence_s=int(cfg["silence_s"]), purpose="identity")
+                      max_s=int(cfg.record_max_s), silence_s=int(cfg.silence_s), purpose="identity")
     return _menu(call, tries=1, lead=greeting)
 
 
@@ -223,7 +223,7 @@ def menu_silent(call: CallInfo, params: Params, heard: Heard) -> Action:
     tries = param_int(params, "tries", 1, 1, 9)
     with transaction(call.services.session_factory) as session:
         call_logs.add_step(_call_log(session, call), f"silent:{tries}")
-    if tries < int(voice_settings(call.services)["menu_tries"]):
+    if tries < int(voice_settings(call.services).menu_tries):
         return _menu(call, tries=tries + 1, failures=param_int(params, "failures", 0, 0, 9))
     return _connect_head(call)
 
@@ -260,7 +260,7 @@ def _route_key(call: CallInfo, digit: str, tries: int, failures: int) -> Action:
         return _read_points(call)
     if digit == "4":
         return AskKey([P("submenu_4")], on_key=Next("submenu4"), on_none=Next("menu", {"tries": 1}))
-    if tries >= int(voice_settings(call.services)["menu_tries"]) + 1:
+    if tries >= int(voice_settings(call.services).menu_tries) + 1:
         return _connect_head(call)
     return _menu(call, tries=tries + 1, failures=failures, lead=[P("invalid_key")])
 
@@ -275,7 +275,7 @@ def submenu4(call: CallInfo, params: Params, heard: Heard) -> Action:
         if _speech_enabled(call.services):
             cfg = voice_settings(call.services)
             return Record([P("sell_prompt")], on_done=Next("sell"), on_silence=Next("menu", {"tries": 1, "empty": 1}),
-                          max_s=int(cfg["record_max_s"]), silence_s=int(cfg["silence_s"]), purpose="sell")
+                          max_s=int(cfg.record_max_s), silence_s=int(cfg.silence_s), purpose="sell")
         return _record_message(call, "sell_prompt", "sell")
     if digit == "2":
         return _read_jobs(call)
@@ -401,7 +401,7 @@ def _ready_url(call: CallInfo, rec_id: int, failures: int) -> str | None:
     """Where the recognition job redirects the live call when the result is stored (None: polling only)."""
     from voice.webhooks import public_url
 
-    if not voice_settings(call.services).get("push_result", True):
+    if not voice_settings(call.services).push_result:
         return None
     return public_url(call.services, "/voice/twilio/speech/poll", recording=rec_id, polls=1, failures=failures,
                       push=1)
@@ -409,7 +409,7 @@ def _ready_url(call: CallInfo, rec_id: int, failures: int) -> str | None:
 
 def _poll_interval(services: Services) -> int:
     """Seconds of <Pause> between polls: Twilio's shortest pause is 1 s."""
-    return max(1, int(voice_settings(services)["poll_interval_s"]))
+    return max(1, int(voice_settings(services).poll_interval_s))
 
 
 def _intent_for(recording: CallRecording) -> Intent | None:
@@ -439,7 +439,7 @@ def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
         if recording is None or recording.call_log_id != entry.id:
             return _menu(call, tries=1)
         if recording.status in ("pending", "running"):
-            if polls >= int(cfg["poll_max"]):
+            if polls >= int(cfg.poll_max):
                 call_logs.add_step(entry, "speech:timeout")
                 return _speech_gave_up(call, session, entry, recording)
             reschedule = is_stale(recording, services.clock.now(), float(services.settings.vosk.timeout_s))
@@ -465,7 +465,7 @@ def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
 def _speech_failed(call: CallInfo, session: Session, entry: CallLog, recording: CallRecording,
                    failures: int) -> Action:
     failures += 1
-    if failures >= int(voice_settings(call.services)["confirm_failures"]):
+    if failures >= int(voice_settings(call.services).confirm_failures):
         return _speech_gave_up(call, session, entry, recording)
     return _menu(call, tries=1, failures=failures, lead=[P("not_understood")])
 

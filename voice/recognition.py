@@ -34,7 +34,7 @@ def fetch_local_copy(services: Services, recording: CallRecording) -> bytes:
 
 
 def _grammar_first(services: Services) -> bool:
-    return bool(services.settings.section("voice").get("grammar_first", True))
+    return services.settings.voice.grammar_first
 
 
 def _store(services: Services, recording_id: int, *, text: str | None, confidence: float | None, error: str = "",

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, abort, request, send_from_directory
 from twilio.request_validator import RequestValidator
 
 from core.container import Services, current_services
+from core.phone.config import VoiceSettings
 from voice import twiml
 from voice.speech import Speaker
 
@@ -26,15 +27,9 @@ TWIML_MIMETYPE = "text/xml"
 MAX_FIELD = 2000  # longer form values are cut: nothing a phone network sends legitimately is longer
 
 
-def voice_settings(services: Services) -> dict[str, Any]:
-    """The [voice] section with defaults filled in."""
-    defaults = {
-        "record_max_s": 30, "silence_s": 4, "message_max_s": 90, "menu_tries": 2, "poll_interval_s": 1,
-        "poll_max": 12, "confirm_failures": 2, "help_call_rounds": 2, "help_call_retry_delay_s": 300,
-        "answer_keypress_s": 45, "callback_grace_s": 15, "bridge_timeout_s": 30,
-        "grammar_first": True, "push_result": True,
-    }
-    return {**defaults, **services.settings.section("voice")}
+def voice_settings(services: Services) -> VoiceSettings:
+    """The [voice] section."""
+    return services.settings.voice
 
 
 def public_url(services: Services, path: str, **params: Any) -> str:

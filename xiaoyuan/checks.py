@@ -23,6 +23,31 @@ class Problem:
     message: str
 
 
+DB_SCHEMA_OLD = N_("数据库结构不是最新，请运行 `xiaoyuan db upgrade`")
+DB_UNREACHABLE = N_("连不上数据库（%(error)s），检查 XIAOYUAN_DATABASE_URL")
+DB_EMBEDDED = N_("使用内置 SQLite 数据库；区县部署请把 XIAOYUAN_DATABASE_URL 设为 PostgreSQL")
+TELEPHONY_UNKNOWN = N_("未知电话服务商 XIAOYUAN_TELEPHONY_PROVIDER=%(provider)s（dryrun | twilio | sip）")
+TELEPHONY_DRYRUN = N_("电话为演示模式：不会真的打电话或发短信（设置 XIAOYUAN_TELEPHONY_PROVIDER=twilio）")
+TWILIO_NO_SID = N_("缺少 Twilio 账号 SID：XIAOYUAN_TWILIO_ACCOUNT_SID 为空或不以 AC 开头")
+TWILIO_NO_TOKEN = N_("缺少 Twilio 密钥 XIAOYUAN_TWILIO_AUTH_TOKEN")
+TWILIO_NO_NUMBER = N_("缺少主叫号码 XIAOYUAN_TWILIO_FROM_NUMBER（E.164，如 +8623…）")
+TWILIO_BAD_BASE = N_("XIAOYUAN_TWILIO_API_BASE 不是网址：%(url)s")
+PUBLIC_URL_NEEDED = N_("电话平台需要能访问本服务：请把 XIAOYUAN_PUBLIC_BASE_URL 设为公网 https 地址")
+SPEECH_NO_MODEL = N_("未配置语音识别模型：电话只能按键和留言（把 XIAOYUAN_VOSK_MODEL 设为解压后的 "
+                     "vosk-model-small-cn-0.22）")
+SPEECH_MODEL_MISSING = N_("找不到语音模型目录 XIAOYUAN_VOSK_MODEL：%(path)s")
+SPEECH_NOT_A_MODEL = N_("这个目录不像 vosk 模型：%(path)s")
+SPEECH_NO_ESPEAK = N_("未安装 espeak-ng：无法朗读（apt-get install espeak-ng）")
+MQTT_BAD_URL = N_("XIAOYUAN_MQTT_URL 不是 mqtt:// 网址：%(url)s")
+MQTT_EMBEDDED = N_("使用内置 MQTT 服务（127.0.0.1:%(port)s）；区县部署请设置 XIAOYUAN_MQTT_URL")
+CHANNEL_UNKNOWN = N_("notify.default_channels 里有未知通知渠道：%(channel)s")
+CHANNEL_NO_URL = N_("启用了 %(channel)s 但 %(variable)s 为空")
+CHANNEL_BAD_URL = N_("%(channel)s 的地址不是网址")
+DINGTALK_NO_SECRET = N_("钉钉机器人没有加签密钥 XIAOYUAN_DINGTALK_SECRET")
+DATA_DIR_READONLY = N_("数据目录 XIAOYUAN_DATA_DIR 不可写：%(path)s")
+SECRET_KEY_SHARED = N_("多台服务器共用数据库时，请给它们设置同一个 XIAOYUAN_WEB_SECRET_KEY")
+
+
 def _url_ok(url: str, schemes: tuple[str, ...]) -> bool:
     parsed = urlparse(url)
     return parsed.scheme in schemes and bool(parsed.hostname)
@@ -38,30 +63,12 @@ def check_database(settings: Settings) -> list[Problem]:
         from core.migrate import is_up_to_date
 
         if not is_up_to_date(settings.database_url):
-            problems.append(
-                Problem(
-                    "warning",
-                    "数据库结构不是最新，请运行 `xiaoyuan db upgrade` / "
-                    "database schema is not current: run `xiaoyuan db upgrade`",
-                )
-            )
+            problems.append(Problem("warning", bilingual(DB_SCHEMA_OLD)))
         engine.dispose()
     except Exception as exc:
-        problems.append(
-            Problem(
-                "error",
-                f"连不上数据库 / cannot reach the database ({type(exc).__name__}); "
-                "检查 XIAOYUAN_DATABASE_URL / check XIAOYUAN_DATABASE_URL",
-            )
-        )
+        problems.append(Problem("error", bilingual(DB_UNREACHABLE, error=type(exc).__name__)))
     if not settings.database.url:
-        problems.append(
-            Problem(
-                "info",
-                "使用内置 SQLite 数据库；区县部署请设置 PostgreSQL / using the embedded "
-                "SQLite file; a district deployment sets XIAOYUAN_DATABASE_URL to PostgreSQL",
-            )
-        )
+        problems.append(Problem("info", bilingual(DB_EMBEDDED)))
     return problems
 
 
@@ -70,52 +77,28 @@ def check_telephony(settings: Settings) -> list[Problem]:
     problems: list[Problem] = []
     provider = settings.telephony.provider
     if provider not in ("dryrun", "twilio", "sip"):
-        return [
-            Problem(
-                "error",
-                f"未知电话服务商 {provider} / unknown XIAOYUAN_TELEPHONY_PROVIDER {provider!r} (dryrun | twilio | sip)",
-            )
-        ]
+        return [Problem("error", bilingual(TELEPHONY_UNKNOWN, provider=provider))]
     if provider == "sip":
         return check_sip(settings)
     if provider == "dryrun":
-        problems.append(
-            Problem(
-                "warning",
-                "电话为演示模式：不会真的打电话或发短信 / telephony is dry-run: no call "
-                "or SMS is really sent (set XIAOYUAN_TELEPHONY_PROVIDER=twilio)",
-            )
-        )
+        problems.append(Problem("warning", bilingual(TELEPHONY_DRYRUN)))
         return problems
     tw = settings.twilio
     if not tw.account_sid.startswith("AC"):
-        problems.append(
-            Problem("error", "缺少 Twilio 账号 SID / XIAOYUAN_TWILIO_ACCOUNT_SID is missing or does not start with AC")
-        )
+        problems.append(Problem("error", bilingual(TWILIO_NO_SID)))
     if not tw.auth_token:
-        problems.append(Problem("error", "缺少 Twilio 密钥 / XIAOYUAN_TWILIO_AUTH_TOKEN is missing"))
+        problems.append(Problem("error", bilingual(TWILIO_NO_TOKEN)))
     if not tw.from_number.startswith("+"):
-        problems.append(
-            Problem(
-                "error", "缺少主叫号码（E.164，如 +8623…）/ XIAOYUAN_TWILIO_FROM_NUMBER is missing or not in E.164 form"
-            )
-        )
+        problems.append(Problem("error", bilingual(TWILIO_NO_NUMBER)))
     if tw.api_base and not _url_ok(tw.api_base, ("http", "https")):
-        problems.append(Problem("error", f"XIAOYUAN_TWILIO_API_BASE 不是网址 / is not a URL: {tw.api_base}"))
+        problems.append(Problem("error", bilingual(TWILIO_BAD_BASE, url=tw.api_base)))
     base = settings.public_base_url
     host = urlparse(base).hostname or ""
     if not settings.public.base_url or host in ("127.0.0.1", "localhost", "::1"):
-        problems.append(
-            Problem(
-                "error",
-                "电话平台需要能访问本服务：请设置 XIAOYUAN_PUBLIC_BASE_URL 为公网 https 地址 "
-                "/ set XIAOYUAN_PUBLIC_BASE_URL to the public https URL the provider reaches",
-            )
-        )
+        problems.append(Problem("error", bilingual(PUBLIC_URL_NEEDED)))
     return problems
 
 
-SIP_INVALID = N_("SIP 设置有误：%(key)s：%(error)s")
 SIP_NO_PJSUA2 = N_("没有安装 pjsua2，电话网关无法工作（pip install -r requirements-sip.txt）")
 SIP_NO_GATEWAY = N_("没有设置网关地址 XIAOYUAN_SIP_GATEWAY，无法打出电话")
 SIP_LOOPBACK_BIND = N_("XIAOYUAN_SIP_BIND=%(bind)s 只在本机，网关 %(host)s 连不上：请设为局域网地址或 0.0.0.0")
@@ -129,15 +112,7 @@ def check_sip(settings: Settings) -> list[Problem]:
     """The own SIP endpoint: its settings, the gateway, and the optional pjsua2 wheel."""
     import importlib.util
 
-    from pydantic import ValidationError
-
-    from core.phone.config import sip_settings
-
-    try:
-        sip = sip_settings(settings)
-    except ValidationError as exc:
-        return [Problem("error", bilingual(SIP_INVALID, key="sip." + ".".join(map(str, err["loc"])), error=err["msg"]))
-                for err in exc.errors()]
+    sip = settings.sip  # its values were validated when the settings loaded
     problems: list[Problem] = []
     if importlib.util.find_spec("pjsua2") is None:
         problems.append(Problem("error", bilingual(SIP_NO_PJSUA2)))
@@ -163,27 +138,15 @@ def check_speech(settings: Settings) -> list[Problem]:
     problems: list[Problem] = []
     model = settings.vosk.model
     if not model:
-        problems.append(
-            Problem(
-                "warning",
-                "未配置语音识别模型：电话只能按键和留言 / no vosk model: speech "
-                "recognition is disabled, the phone line works by keypad and messages "
-                "(set XIAOYUAN_VOSK_MODEL to an unpacked vosk-model-small-cn-0.22)",
-            )
-        )
+        problems.append(Problem("warning", bilingual(SPEECH_NO_MODEL)))
     else:
         path = Path(model)
         if not path.is_dir():
-            problems.append(Problem("error", f"找不到语音模型目录 / XIAOYUAN_VOSK_MODEL is not a directory: {model}"))
+            problems.append(Problem("error", bilingual(SPEECH_MODEL_MISSING, path=model)))
         elif not any((path / part).exists() for part in ("am", "conf", "graph", "final.mdl")):
-            problems.append(Problem("error", f"这个目录不像 vosk 模型 / not a vosk model directory: {model}"))
+            problems.append(Problem("error", bilingual(SPEECH_NOT_A_MODEL, path=model)))
     if shutil.which("espeak-ng") is None:
-        problems.append(
-            Problem(
-                "warning",
-                "未安装 espeak-ng：无法朗读 / espeak-ng is not installed: no speech output (apt-get install espeak-ng)",
-            )
-        )
+        problems.append(Problem("warning", bilingual(SPEECH_NO_ESPEAK)))
     return problems
 
 
@@ -191,19 +154,13 @@ def check_messaging(settings: Settings) -> list[Problem]:
     """MQTT broker URL and notification channels."""
     problems: list[Problem] = []
     if settings.mqtt.url and not _url_ok(settings.mqtt.url, ("mqtt", "mqtts", "tcp", "ssl")):
-        problems.append(Problem("error", f"XIAOYUAN_MQTT_URL 格式不对 / is not an mqtt:// URL: {settings.mqtt.url}"))
+        problems.append(Problem("error", bilingual(MQTT_BAD_URL, url=settings.mqtt.url)))
     if not settings.mqtt.url:
-        problems.append(
-            Problem(
-                "info",
-                f"使用内置 MQTT 服务（端口 {settings.broker.port}）/ embedded MQTT broker on "
-                f"127.0.0.1:{settings.broker.port}; a district sets XIAOYUAN_MQTT_URL",
-            )
-        )
+        problems.append(Problem("info", bilingual(MQTT_EMBEDDED, port=settings.broker.port)))
     known = {"dryrun", "default", "twilio_sms", "wecom", "dingtalk", "webhook", "voice_call"}
     for channel in settings.notify.default_channels:
         if channel not in known:
-            problems.append(Problem("error", f"未知通知渠道 / unknown channel in notify.default_channels: {channel}"))
+            problems.append(Problem("error", bilingual(CHANNEL_UNKNOWN, channel=channel)))
     needs = {
         "wecom": settings.wecom.webhook_url,
         "dingtalk": settings.dingtalk.webhook_url,
@@ -211,18 +168,12 @@ def check_messaging(settings: Settings) -> list[Problem]:
     }
     for channel, url in needs.items():
         if channel in settings.notify.default_channels and not url:
-            problems.append(
-                Problem(
-                    "error",
-                    f"启用了 {channel} 但没有填地址 / {channel} is enabled but "
-                    f"XIAOYUAN_{channel.upper()}_{'URL' if channel == 'webhook' else 'WEBHOOK_URL'}"
-                    " is empty",
-                )
-            )
+            variable = f"XIAOYUAN_{channel.upper()}_{'URL' if channel == 'webhook' else 'WEBHOOK_URL'}"
+            problems.append(Problem("error", bilingual(CHANNEL_NO_URL, channel=channel, variable=variable)))
         elif url and not _url_ok(url, ("https", "http")):
-            problems.append(Problem("error", f"{channel} 地址不是网址 / {channel} URL is not a URL"))
+            problems.append(Problem("error", bilingual(CHANNEL_BAD_URL, channel=channel)))
     if settings.dingtalk.webhook_url and not settings.dingtalk.secret:
-        problems.append(Problem("warning", "钉钉机器人没有加签密钥 / XIAOYUAN_DINGTALK_SECRET is empty"))
+        problems.append(Problem("warning", bilingual(DINGTALK_NO_SECRET)))
     return problems
 
 
@@ -235,15 +186,9 @@ def check_files(settings: Settings) -> list[Problem]:
         if not os.access(data, os.W_OK):
             raise PermissionError(str(data))
     except OSError:
-        problems.append(Problem("error", f"数据目录不可写 / XIAOYUAN_DATA_DIR is not writable: {data}"))
+        problems.append(Problem("error", bilingual(DATA_DIR_READONLY, path=str(data))))
     if settings.database.url and not settings.web.secret_key:
-        problems.append(
-            Problem(
-                "warning",
-                "多台服务器时请设置同一个 XIAOYUAN_WEB_SECRET_KEY / set "
-                "XIAOYUAN_WEB_SECRET_KEY when several web processes share the database",
-            )
-        )
+        problems.append(Problem("warning", bilingual(SECRET_KEY_SHARED)))
     return problems
 
 

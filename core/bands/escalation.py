@@ -60,17 +60,9 @@ class EscalationConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> EscalationConfig:
         """Read [devices.escalation] from the settings."""
-        section = dict(settings.section("devices").get("escalation", {}))
-        policies = {}
-        for severity in SEVERITY_PRIORITY:
-            raw = dict(section.get(severity, {}))
-            policies[severity] = Policy(
-                timeout_min=float(raw.get("timeout_min", 5)), repeat=max(1, int(raw.get("repeat", 1))),
-                channels=tuple(raw.get("channels", ("message",))), kinds=tuple(raw.get("kinds", ())),
-                staff=bool(raw.get("staff", True)), quiet_hours=bool(raw.get("quiet_hours", True)),
-                ack_timeout_min=float(raw.get("ack_timeout_min", 60)),
-            )
-        return cls(policies=policies, sms_channel=str(section.get("sms_channel", "twilio_sms")))
+        section = settings.devices.escalation
+        policies = {severity: Policy(**getattr(section, severity).model_dump()) for severity in SEVERITY_PRIORITY}
+        return cls(policies=policies, sms_channel=section.sms_channel)
 
     def policy(self, severity: str) -> Policy:
         """The policy of a severity (urgent's when unknown)."""

@@ -32,8 +32,8 @@ MAX_ABS_DELTA = 1000
 
 
 def point_categories(settings: Any) -> tuple[str, ...]:
-    """The categories staff may choose, from config/defaults.d/tv.toml (`[tv] point_categories`)."""
-    configured = settings.section("tv").get("point_categories") if settings is not None else None
+    """The categories staff may choose (`[tv] point_categories`)."""
+    configured = settings.tv.point_categories if settings is not None else None
     return tuple(configured or DEFAULT_CATEGORIES)
 
 

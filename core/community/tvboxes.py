@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.community.config import TvSettings
 from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
 from core.i18n import N_
 from core.models.audit import AuditEntry
@@ -36,30 +36,7 @@ class RateLimited(ServiceError):
     status = 429
 
 
-@dataclass(frozen=True)
-class TvConfig:
-    """The `[tv]` section of the settings (config/defaults.d/tv.toml) with typed defaults."""
-
-    pairing_code_minutes: int = 10
-    pairing_codes_per_hour: int = 6
-    pairing_new_boxes_per_hour: int = 30
-    pairing_failures_per_10min: int = 10
-    cookie_days: int = 3650
-    checkin_deadline: str = "10:00"
-    checkin_only_tv_households: bool = True
-    help_call_cancel_seconds: int = 5
-    help_call_active_minutes: int = 30
-    status_poll_seconds: int = 2
-    ranking_page_size: int = 6
-    rewards_page_size: int = 6
-    notices_page_size: int = 5
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> TvConfig:
-        """Read the `[tv]` section, ignoring keys this class does not know (e.g. point_categories)."""
-        section = settings.section("tv") if settings is not None else {}
-        known = {k: v for k, v in section.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+TvConfig = TvSettings  # the `[tv]` section, typed in core/community/config.py
 
 
 def hash_token(token: str) -> str:

@@ -1,7 +1,7 @@
-"""The phone area's typed settings: the SIP endpoint (`[sip]`, XIAOYUAN_SIP_*) for a gateway or carrier trunk.
+"""The phone area's typed settings: `[telephony]`, `[twilio]`, `[sip]`, `[voice]` and speech (`[vosk]`, `[tts]`).
 
-Defaults live in config/defaults.d/sip.toml; this model gives them types and rules, so a typo or
-an impossible value stops start-up with a plain message instead of a call that never connects.
+Defaults are defined here once, with their types and rules, so a typo or an impossible value stops
+start-up with a plain message instead of a call that never connects.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.phones import try_normalise_phone
+from core.settings_types import HttpUrlOrEmpty, PathOrEmpty, Port
 
 MAX_CALLS_PER_PROCESS = 4  # PJSUA_MAX_CALLS of the pinned pjsua2-python wheel (compile-time)
 
@@ -33,25 +34,80 @@ def _host_port(value: str) -> tuple[str, int | None]:
     return host, int(port) if port else None
 
 
-class SipSettings(BaseModel):
-    """Where the SIP endpoint listens, which gateway it calls through, who may call in, and the village numbers."""
-
+class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    bind: str = Field(description="address the endpoint listens on (UDP); 0.0.0.0 for the LAN")
-    port: int = Field(ge=1, le=65535)
-    gateway: str = Field(description="host[:port] outbound INVITEs go to, as sip:<number>@gateway")
-    line_number: str = ""
-    username: str = ""
-    password: str = ""
-    registrar: str = ""
-    allowed_sources: tuple[str, ...] = Field(description="addresses or networks inbound INVITEs may come from")
+
+class TelephonySettings(_Section):
+    """Who places calls and sends SMS: dryrun (nothing leaves), twilio, or sip (`xiaoyuan phone`)."""
+
+    provider: str = Field("dryrun", description="dryrun | twilio | sip")
+    ring_timeout_s: int = Field(20, ge=1)
+    demo_answer: bool = Field(False, description="dry-run only: pretend people answer (demos), never by default")
+
+
+class TwilioSettings(_Section):
+    """The Twilio account (or a TwiML-compatible provider) when telephony.provider = "twilio"."""
+
+    account_sid: str = ""
+    auth_token: str = ""
+    from_number: str = ""
+    api_base: HttpUrlOrEmpty = Field("", description="e.g. a TwiML-compatible provider; empty = Twilio")
+
+
+class VoskSettings(_Section):
+    """Offline speech recognition."""
+
+    model: PathOrEmpty = Field("", description="path to an unpacked model; empty = speech disabled")
+    workers: int = Field(2, ge=1)
+    timeout_s: int = Field(20, ge=1)
+
+
+class TtsSettings(_Section):
+    """Speech output (espeak-ng) and recorded prompts."""
+
+    voice: str = "sit/cmn"
+    rate: int = Field(140, ge=40, le=500)
+    prompts_dir: PathOrEmpty = "config/prompts/recorded"
+
+
+class VoiceSettings(_Section):
+    """The phone line (voice/) and the one-key-call dialler."""
+
+    record_max_s: int = Field(30, ge=1, description="longest free-speech answer to the menu")
+    silence_s: int = Field(4, ge=1, description="trailing silence that ends a recording")
+    message_max_s: int = Field(90, ge=1, description="longest recorded message for the 院长")
+    menu_tries: int = Field(2, ge=1, description="silent / unrecognised menu rounds before a person or a message")
+    poll_interval_s: int = Field(1, ge=1, description="hold-prompt pause between checks while speech is recognised")
+    poll_max: int = Field(12, ge=1, description="checks before giving up and keeping the recording as a message")
+    grammar_first: bool = Field(True, description="menu answers: phrase list first, free mode only in the background")
+    push_result: bool = Field(True, description="redirect the live call to the read-back when recognition is done")
+    confirm_failures: int = Field(2, ge=1, description="read-back failures before the recording becomes a request")
+    help_call_rounds: int = Field(2, ge=1, description="the chain runs once more after a whole round failed")
+    help_call_retry_delay_s: int = Field(300, ge=0)
+    answer_keypress_s: int = Field(45, ge=1, description="after a leg is answered: time to hear who calls and press 1")
+    callback_grace_s: int = Field(15, ge=0, description="extra wait for a status callback past the ring timeout")
+    bridge_timeout_s: int = Field(30, ge=1, description="ring time of the resident's phone when bridging")
+
+
+class SipSettings(_Section):
+    """The SIP endpoint (`xiaoyuan phone`) for a 4G/GSM SIP gateway or a carrier trunk (telephony.provider = "sip")."""
+
+    bind: str = Field("127.0.0.1", description="address the endpoint listens on (UDP); 0.0.0.0 for the LAN")
+    port: Port = Field(5060, description="UDP; one `xiaoyuan phone` process per 4 channels, each on its own port")
+    gateway: str = Field("", description="host[:port] outbound INVITEs go to, as sip:<number>@gateway")
+    line_number: str = Field("", description="the village number, sent as the From user of outbound calls")
+    username: str = Field("", description="digest credentials, when the gateway or trunk asks for them")
+    password: str = Field("", description="a secret: set it through XIAOYUAN_SIP_PASSWORD, not in a file")
+    registrar: str = Field("", description="host[:port] to REGISTER with; empty = no registration (IP trunk)")
+    allowed_sources: tuple[str, ...] = Field(
+        ("127.0.0.1",), description="addresses or networks inbound INVITEs may come from (the gateway always may)")
     numbers: dict[str, int] = Field(
         default_factory=dict, description="called number (To user part) → village id; +86 / 0086 / 0 forms all match")
-    max_calls: int = Field(ge=1, le=MAX_CALLS_PER_PROCESS)
-    end_silence_ms: int = Field(ge=200, le=3000)
-    vad_threshold_dbfs: float = Field(ge=-70, le=-10)
-    command_poll_ms: int = Field(ge=20, le=2000)
+    max_calls: int = Field(4, ge=1, le=MAX_CALLS_PER_PROCESS, description="concurrent calls per process")
+    end_silence_ms: int = Field(600, ge=200, le=3000, description="trailing silence that ends a spoken menu answer")
+    vad_threshold_dbfs: float = Field(-40.0, ge=-70, le=-10, description="frame level taken as the caller speaking")
+    command_poll_ms: int = Field(100, ge=20, le=2000, description="how often the endpoint looks for calls to place")
 
     @field_validator("bind")
     @classmethod
@@ -127,5 +183,5 @@ def _comparable(number: str) -> str:
 
 
 def sip_settings(settings: Any) -> SipSettings:
-    """The [sip] section of the loaded settings, validated (raises pydantic's ValidationError)."""
-    return SipSettings.model_validate(settings.section("sip"))
+    """The [sip] section of the loaded settings (validated when they were loaded)."""
+    return settings.sip

@@ -51,14 +51,10 @@ class DialerSettings:
     @classmethod
     def from_settings(cls, settings: Any) -> DialerSettings:
         """Read the [telephony] ring timeout and the [voice] help-call settings."""
-        voice = settings.section("voice")
-        return cls(
-            ring_timeout_s=int(settings.telephony.ring_timeout_s),
-            callback_grace_s=int(voice.get("callback_grace_s", cls.callback_grace_s)),
-            answer_keypress_s=int(voice.get("answer_keypress_s", cls.answer_keypress_s)),
-            rounds=max(1, int(voice.get("help_call_rounds", cls.rounds))),
-            retry_delay_s=int(voice.get("help_call_retry_delay_s", cls.retry_delay_s)),
-        )
+        voice = settings.voice
+        return cls(ring_timeout_s=settings.telephony.ring_timeout_s, callback_grace_s=voice.callback_grace_s,
+                   answer_keypress_s=voice.answer_keypress_s, rounds=voice.help_call_rounds,
+                   retry_delay_s=voice.help_call_retry_delay_s)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
 from core.people.directory import primary_resident, town_staff, village_staff
 from core.phone.confirmations import register_confirmation, reply_locale
 from core.requests import texts
+from core.requests.config import OpsSettings
 from core.requests.workorders import evaluate_request, request_ref, type_label
 
 log = logging.getLogger(__name__)
@@ -40,15 +41,11 @@ DIGITS = {"1": "satisfied", "2": "basic", "3": "dissatisfied"}
 ANSWER_LABELS = {"satisfied": N_("满意"), "basic": N_("基本满意"), "dissatisfied": N_("不满意"),
                  "unevaluated": N_("未评价")}
 OPTIONS = (("1", N_("满意")), ("2", N_("基本满意")), ("3", N_("不满意")))
-DEFAULTS = {
-    "followup_delay_minutes": 30, "followup_max_attempts": 2, "followup_call_start_hour": 9,
-    "followup_call_end_hour": 20, "followup_call_wait_hours": 4, "followup_tv_wait_hours": 24,
-}
 
 
-def followup_settings(services: Services) -> dict:
-    """The follow-up settings of [ops] merged over the built-in defaults."""
-    return {**DEFAULTS, **services.settings.section("ops")}
+def followup_settings(services: Services) -> OpsSettings:
+    """The follow-up settings (in [ops])."""
+    return services.settings.ops
 
 
 def question_text(req: Request, locale: str = DEFAULT_LOCALE) -> str:
@@ -116,14 +113,14 @@ def advance_followup(session: Session, req: Request, now: dt.datetime, cfg: dict
             attempt.status = "expired"
     if any(a.status == "pending" for a in attempts):
         return "waiting"
-    max_attempts = int(cfg["followup_max_attempts"])
+    max_attempts = int(cfg.followup_max_attempts)
     if len(attempts) >= max_attempts:
         _close_unevaluated(session, req, now, f"回访{len(attempts)}次无应答")
         return "unevaluated"
     if attempts:
         due = attempts[-1].expires_at
     else:
-        due = (req.resolved_at or now) + dt.timedelta(minutes=float(cfg["followup_delay_minutes"]))
+        due = (req.resolved_at or now) + dt.timedelta(minutes=float(cfg.followup_delay_minutes))
     if now < due:
         return "not_due"
     number = len(attempts) + 1
@@ -134,10 +131,10 @@ def advance_followup(session: Session, req: Request, now: dt.datetime, cfg: dict
         return "unevaluated"
     if channel == "tv":
         asks_at = now
-        expires = now + dt.timedelta(hours=float(cfg["followup_tv_wait_hours"]))
+        expires = now + dt.timedelta(hours=float(cfg.followup_tv_wait_hours))
     else:
-        asks_at = next_call_time(now, int(cfg["followup_call_start_hour"]), int(cfg["followup_call_end_hour"]))
-        expires = asks_at + dt.timedelta(hours=float(cfg["followup_call_wait_hours"]))
+        asks_at = next_call_time(now, int(cfg.followup_call_start_hour), int(cfg.followup_call_end_hour))
+        expires = asks_at + dt.timedelta(hours=float(cfg.followup_call_wait_hours))
     attempt = FollowupAttempt(
         request_id=req.id, cycle=cycle, attempt=number, channel=channel, household_id=req.household_id,
         resident_id=resident.id if resident else None, status="pending", created_at=now, asks_at=asks_at,

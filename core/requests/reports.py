@@ -346,15 +346,14 @@ def due_reports(local_today: dt.date) -> list[tuple[str, dt.date]]:
 def push_reports(services: Services) -> int:
     """Job: from report_hour, push every due report's short text to the configured staff (once each)."""
     now = services.clock.now()
-    cfg = {"report_roles": ["village", "town"], "report_hour": 7, "report_until_hour": 20,
-           **services.settings.section("ops")}
+    cfg = services.settings.ops
     local = to_local(now)
-    if not (int(cfg["report_hour"]) <= local.hour < int(cfg["report_until_hour"])):
+    if not (int(cfg.report_hour) <= local.hour < int(cfg.report_until_hour)):
         return 0
     sent = 0
     with transaction(services.session_factory) as session:
         users = list(session.scalars(sa.select(User).where(
-            User.active.is_(True), User.role.in_(tuple(cfg["report_roles"]))).order_by(User.id)))
+            User.active.is_(True), User.role.in_(tuple(cfg.report_roles))).order_by(User.id)))
         rendered: dict[tuple[str, dt.date, str, int, str], str] = {}
         built: dict[tuple[str, dt.date, str, int], Report] = {}
         for kind, day in due_reports(local.date()):

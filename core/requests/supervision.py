@@ -27,6 +27,7 @@ from core.models.staff import User
 from core.notify.outbox import enqueue_message, recipient_for_user
 from core.people.directory import town_staff, village_staff
 from core.requests import texts
+from core.requests.config import OpsSettings
 from core.requests.visibility import request_scope
 from core.requests.workorders import OPEN_STATUSES, request_ref, type_label
 
@@ -34,15 +35,9 @@ log = logging.getLogger(__name__)
 
 LEVEL_ACTIONS = {1: "overdue", 2: "escalated", 3: "supervised"}
 LEVEL_PRIORITY = {1: 3, 2: 2, 3: 1}
-DEFAULTS = {
-    "escalate_village_factor": 2.0, "escalate_town_factor": 3.0, "digest_hour": 8, "digest_until_hour": 20,
-    "digest_roles": ["courtyard_head", "grid_worker", "village", "town"],
-}
-
-
-def ops_settings(services: Services) -> dict:
-    """The [ops] settings merged over the built-in defaults."""
-    return {**DEFAULTS, **services.settings.section("ops")}
+def ops_settings(services: Services) -> OpsSettings:
+    """The [ops] settings."""
+    return services.settings.ops
 
 
 def level_due(anchor: dt.datetime, span: dt.timedelta, now: dt.datetime, *, village_factor: float = 2.0,
@@ -104,12 +99,12 @@ def _message(req: Request, level: int, hours: int, place: str, assignee: str, lo
                      body=(req.text or req.transcript or "")[:60])
 
 
-def supervise_request(session: Session, req: Request, now: dt.datetime, settings: dict,
+def supervise_request(session: Session, req: Request, now: dt.datetime, settings: OpsSettings,
                       due_hours: dict[str, float]) -> int:
     """Take one open request up to the level it is due for (each missing step once); return steps taken."""
     anchor, span = due_window(session, req, due_hours)
-    target = level_due(anchor, span, now, village_factor=float(settings["escalate_village_factor"]),
-                       town_factor=float(settings["escalate_town_factor"]))
+    target = level_due(anchor, span, now, village_factor=float(settings.escalate_village_factor),
+                       town_factor=float(settings.escalate_town_factor))
     steps = 0
     place = _place_label(session, req)
     assignee = session.get(User, req.assignee_id) if req.assignee_id else None
@@ -207,13 +202,13 @@ def send_morning_digests(services: Services) -> int:
     now = services.clock.now()
     settings = ops_settings(services)
     local = to_local(now)
-    if not (int(settings["digest_hour"]) <= local.hour < int(settings["digest_until_hour"])):
+    if not (int(settings.digest_hour) <= local.hour < int(settings.digest_until_hour)):
         return 0
     day = local.date().isoformat()
     sent = 0
     with transaction(services.session_factory) as session:
         users = list(session.scalars(
-            sa.select(User).where(User.active.is_(True), User.role.in_(tuple(settings["digest_roles"])))
+            sa.select(User).where(User.active.is_(True), User.role.in_(tuple(settings.digest_roles)))
             .order_by(User.id)
         ))
         sent_today = set(session.scalars(sa.select(OutboxMessage.dedup_key).where(

@@ -62,7 +62,7 @@ def reminder_add(services, courtyard_id: int | None, resident_id: int | None, ki
     now = services.clock.now()
     if at <= now:
         raise click.BadParameter(bilingual(N_("提醒时间已经过去了")), param_hint="--at")
-    call_hour = int({"reminder_call_hour": 8, **services.settings.section("ops")}["reminder_call_hour"])
+    call_hour = services.settings.ops.reminder_call_hour
     try:
         with transaction(services.session_factory) as session:
             reminder = create_reminder(session, now=now, actor=OPERATOR, kind=kind, text=text, at=at,

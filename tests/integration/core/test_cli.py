@@ -92,3 +92,24 @@ def test_unreachable_database_is_reported_not_raised(run_cli):
     """A wrong database URL gives a plain error line and exit 1."""
     result = run_cli("check", extra_env={"XIAOYUAN_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert result.exit_code == 1 and "cannot reach the database" in result.output
+
+
+def test_check_names_a_misspelled_key_in_the_config_file(run_cli, tmp_path):
+    """`[tv] home_tiels = 5` in the operator's file: exit 1 naming the file and tv.home_tiels."""
+    site = tmp_path / "site.toml"
+    site.write_text("[tv]\nhome_tiels = 5\n", encoding="utf-8")
+    result = run_cli("check", extra_env={"XIAOYUAN_CONFIG": str(site)})
+    assert result.exit_code == 1
+    assert "tv.home_tiels" in result.output and str(site) in result.output and "Traceback" not in result.output
+
+
+def test_check_refuses_a_port_out_of_range(run_cli):
+    """XIAOYUAN_WEB_PORT=99999: exit 1 naming the variable."""
+    result = run_cli("check", extra_env={"XIAOYUAN_WEB_PORT": "99999"})
+    assert result.exit_code == 1 and "XIAOYUAN_WEB_PORT" in result.output and "web.port" in result.output
+
+
+def test_check_names_a_variable_that_matches_no_setting(run_cli):
+    """A misspelled XIAOYUAN_* variable is an error, not silently ignored."""
+    result = run_cli("check", extra_env={"XIAOYUAN_WEB_PROT": "8080"})
+    assert result.exit_code == 1 and "XIAOYUAN_WEB_PROT" in result.output

@@ -84,7 +84,6 @@ def test_no_pair_literal_or_split_in_a_surface_or_core(directory):
     assert not found, f"{FIX}: {found}"
 
 
-@pytest.mark.xfail(strict=True, reason="settings and checks converted by the config branch")
 def test_no_pair_literal_in_the_config_messages():
     """`xiaoyuan check` and settings errors follow the same rule."""
     found = _problems([ROOT / name for name in CONFIG_FILES])

@@ -14,6 +14,7 @@ from core.community import rewards as rw
 from core.community import tvboxes as tvb
 from core.errors import InvalidInput
 from core.phone import helpcalls as hc
+from core.settings import load_settings
 
 CATS = pts.DEFAULT_CATEGORIES
 
@@ -134,6 +135,6 @@ def test_checkin_deadline_is_local_time():
 
 
 def test_tv_config_reads_the_tv_section():
-    settings = SimpleNamespace(section=lambda name: {"checkin_deadline": "09:30", "point_categories": ["x"]})
+    settings = load_settings(environ={}, overrides={"tv": {"checkin_deadline": "09:30", "point_categories": ["x"]}})
     config = tvb.TvConfig.from_settings(settings)
     assert config.checkin_deadline == "09:30" and config.pairing_code_minutes == 10

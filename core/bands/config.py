@@ -1,0 +1,81 @@
+"""The wristband area's typed settings: `[devices]` (listener, plausibility), its alert thresholds and escalation.
+
+Defaults are defined here once; per-resident threshold overrides live on the band (`band.thresholds`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ThresholdSettings(_Section):
+    """Alert thresholds for every band; `xiaoyuan band assign --threshold` overrides them per resident."""
+
+    hr_high: int = Field(120, ge=1, description="bpm, sustained hr_minutes")
+    hr_low: int = Field(45, ge=0)
+    hr_minutes: float = Field(10, ge=0)
+    spo2_low: int = Field(90, ge=0, le=100, description="%, sustained spo2_minutes (wrist SpO2 is noisy)")
+    spo2_minutes: float = Field(5, ge=0)
+    temp_high: float = Field(38.0, description="°C")
+    temp_low: float = 35.0
+    removed_minutes: float = Field(30, ge=0, description="band off the wrist this long in daytime")
+    day_start_hour: int = Field(7, ge=0, le=23, description="local daytime for the removed rule")
+    day_end_hour: int = Field(21, ge=0, le=24)
+    silent_intervals: int = Field(3, ge=1, description="no message for this many reporting intervals = silent")
+    silent_warning_minutes: float = Field(15, ge=0)
+    silent_urgent_minutes: float = Field(60, ge=0)
+    battery_low: int = Field(15, ge=0, le=100, description="%, at most once a day")
+    battery_clear: int = Field(25, ge=0, le=100)
+    steps_by_hour: int = Field(10, ge=0, le=24, description="lives-alone residents with no steps by this local hour")
+    raw_days: int = Field(0, ge=0, description="0: use privacy.telemetry_raw_days")
+
+
+Channel = Literal["voice_call", "message"]
+
+
+class PolicySettings(_Section):
+    """How one severity escalates."""
+
+    timeout_min: float = Field(5, gt=0, description="minutes before the next level is tried")
+    repeat: int = Field(1, ge=1, description="how many times the chain is walked")
+    channels: tuple[Channel, ...] = ("voice_call", "message")
+    kinds: tuple[str, ...] = Field((), description="caregiver kinds to reach; empty: the whole chain")
+    staff: bool = True
+    quiet_hours: bool = True
+    ack_timeout_min: float = Field(60, gt=0, description="an acknowledged, unresolved alert is raised again after this")
+
+
+class EscalationSettings(_Section):
+    """Escalation per severity: ordered levels from the resident's caregiver chain, then staff (院长, village).
+
+    channels: "voice_call" (asks 按1确认; only a keypress acknowledges) and "message" (the recipient's own
+    channels, else sms_channel). A chain is walked `repeat` times; an acknowledged alert that is not
+    resolved within ack_timeout_min is raised again.
+    """
+
+    sms_channel: str = "twilio_sms"
+    critical: PolicySettings = PolicySettings(timeout_min=2, repeat=3, quiet_hours=False, ack_timeout_min=30)
+    urgent: PolicySettings = PolicySettings(timeout_min=5, repeat=2, ack_timeout_min=60)
+    warning: PolicySettings = PolicySettings(timeout_min=15, repeat=1, channels=("message",), kinds=("family",),
+                                             staff=False, ack_timeout_min=240)
+
+
+class DevicesSettings(_Section):
+    """Wristbands: the listener, what readings are plausible, alert thresholds and the escalation policy."""
+
+    max_future_s: float = Field(600, ge=0, description="readings further in the future than this are dropped")
+    max_past_s: float = Field(604800, ge=0, description="readings older than this are dropped")
+    batch_size: int = Field(500, ge=1, description="the listener commits at most this many messages per transaction")
+    batch_wait_ms: float = Field(20, ge=0, description="…waiting at most this long for a batch to fill")
+    queue_max: int = Field(50000, ge=1, description="messages held in memory before the listener pushes back")
+    protocol: Literal[3, 4, 5] = Field(5, description="MQTT protocol to an external broker: 5, or 3 (3.1.1)")
+    session_expiry_s: int = Field(604800, ge=0)
+    keepalive_s: int = Field(30, ge=1)
+    thresholds: ThresholdSettings = ThresholdSettings()
+    escalation: EscalationSettings = EscalationSettings()

@@ -1,0 +1,47 @@
+"""The community area's typed settings: `[tv]` (the TV home, points ledger, pairing, check-in, paging).
+
+Defaults are defined here once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class TvSettings(BaseModel):
+    """The TV home (小院+ on the set-top box), the points ledger, rewards, notices and the daily check-in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    point_categories: tuple[str, ...] = Field(
+        ("环境卫生", "志愿服务", "参加会议", "孝老爱亲", "移风易俗", "扣分", "其他"),
+        description="ledger categories staff may pick (兑换, 退还 and 冲正 are the system's and always exist)")
+    pairing_code_minutes: int = Field(10, ge=1, description="a 6-digit code on an unpaired box is valid this long")
+    pairing_codes_per_hour: int = Field(6, ge=1, description="at most this many codes per box per hour")
+    pairing_new_boxes_per_hour: int = Field(30, ge=1, description="new unpaired boxes per client address per hour")
+    pairing_failures_per_10min: int = Field(10, ge=1, description="wrong codes a staff member may type in 10 minutes")
+    cookie_days: int = Field(3650, ge=1, description="how long a box keeps its cookie (revoke from the console)")
+    checkin_deadline: str = Field(
+        "10:00", description="我很好: the 院长 is told when one living alone has not checked in by then")
+    checkin_only_tv_households: bool = Field(True, description="only households with a paired box are expected to")
+    help_call_cancel_seconds: int = Field(5, ge=0, description="the one-key call's cancel countdown on the TV")
+    help_call_active_minutes: int = Field(30, ge=1, description="a help call counts as active this long")
+    status_poll_seconds: int = Field(2, ge=1)
+    ranking_page_size: int = Field(6, ge=1, description="lines per TV page")
+    rewards_page_size: int = Field(6, ge=1)
+    notices_page_size: int = Field(5, ge=1)
+
+    @field_validator("checkin_deadline")
+    @classmethod
+    def _valid_time(cls, value: str) -> str:
+        hours, minutes = (int(part) for part in value.strip().split(":"))  # HH:MM, as checkins.parse_deadline reads it
+        dt.time(hours, minutes)
+        return value
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TvSettings:
+        """The `[tv]` section of the loaded settings (the defaults when there are none)."""
+        return settings.tv if settings is not None else cls()

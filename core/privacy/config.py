@@ -1,0 +1,16 @@
+"""The privacy area's typed settings: `[privacy]`, how long sensitive records are kept (defaults defined once)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PrivacySettings(BaseModel):
+    """Retention of sensitive records, in days."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    telemetry_raw_days: int = Field(30, ge=1)
+    telemetry_aggregate_days: int = Field(365, ge=1)
+    recordings_days: int = Field(90, ge=1)
+    call_logs_days: int = Field(365, ge=1)
