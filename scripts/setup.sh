@@ -49,5 +49,9 @@ if [[ ! -f $stamp || "$(cat $stamp)" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 
-# Compiled message catalogues (.mo) are build output; the .po files are the source.
-.venv/bin/pybabel compile -q -d core/translations -D messages 2>/dev/null || true
+# Compiled message catalogues (.mo) are build output; the .po files are the source. Without them every
+# page and message is Chinese only, so a failure here stops setup with pybabel's own error.
+if ! .venv/bin/pybabel -q compile -d core/translations -D messages; then
+  echo "setup: compiling the translations (core/translations/*/LC_MESSAGES/messages.po) failed: see above" >&2
+  exit 1
+fi
