@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -25,6 +27,13 @@ class Problem:
 
 DB_SCHEMA_OLD = N_("数据库结构不是最新，请运行 `xiaoyuan db upgrade`")
 DB_UNREACHABLE = N_("连不上数据库（%(error)s），检查 XIAOYUAN_DATABASE_URL")
+DB_HOST_UNREACHABLE = N_("连不上数据库服务器 %(host)s：地址或端口不对，或数据库没有运行（XIAOYUAN_DATABASE_URL）")
+DB_AUTH_FAILED = N_("数据库拒绝登录：用户名或密码不对（XIAOYUAN_DATABASE_URL）")
+DB_MISSING = N_("数据库 %(name)s 不存在：请先创建它（XIAOYUAN_DATABASE_URL）")
+PORT_BUSY = N_("端口 %(port)s 已被占用（%(setting)s）：另一个程序，或已在运行的小院+，正在使用它")
+PORT_FORBIDDEN = N_("没有权限使用端口 %(port)s（%(setting)s）：普通用户只能用 1024 以上的端口")
+PORT_ADDRESS = N_("地址 %(host)s 在本机不可用（%(setting)s）")
+PORT_SHARED = N_("%(first)s 和 %(second)s 用了同一个端口 %(port)s")
 DB_EMBEDDED = N_("使用内置 SQLite 数据库；区县部署请把 XIAOYUAN_DATABASE_URL 设为 PostgreSQL")
 TELEPHONY_UNKNOWN = N_("未知电话服务商 XIAOYUAN_TELEPHONY_PROVIDER=%(provider)s（dryrun | twilio | sip）")
 TELEPHONY_DRYRUN = N_("电话为演示模式：不会真的打电话或发短信（设置 XIAOYUAN_TELEPHONY_PROVIDER=twilio）")
@@ -53,6 +62,40 @@ def _url_ok(url: str, schemes: tuple[str, ...]) -> bool:
     return parsed.scheme in schemes and bool(parsed.hostname)
 
 
+# What a driver says when it cannot connect, in words a county IT person can act on (psycopg and
+# sqlite report these as OperationalError with no SQLSTATE, so the text is all there is).
+_HOST_SIGNS = ("connection refused", "could not translate host", "failed to resolve host", "name or service not known",
+               "timeout expired", "timed out", "no route to host", "network is unreachable", "could not connect",
+               "connection failed")
+
+
+def database_failure_cause(exc: BaseException) -> str:
+    """"auth", "missing", "host" or "other": why connecting failed, from the driver's message (pure)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if ("authentication failed" in text or "no password supplied" in text
+            or ('role "' in text and "does not exist" in text)):
+        return "auth"
+    if ('database "' in text and "does not exist" in text) or "unable to open database file" in text:
+        return "missing"
+    if any(sign in text for sign in _HOST_SIGNS):
+        return "host"
+    return "other"
+
+
+def _database_problem(exc: BaseException, url: str) -> Problem:
+    """The plain cause of a failed connection, naming the host or the database."""
+    parsed = sa.engine.make_url(url)
+    cause = database_failure_cause(exc)
+    if cause == "auth":
+        return Problem("error", bilingual(DB_AUTH_FAILED))
+    if cause == "missing":
+        return Problem("error", bilingual(DB_MISSING, name=parsed.database or url))
+    if cause == "host":
+        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+        return Problem("error", bilingual(DB_HOST_UNREACHABLE, host=where))
+    return Problem("error", bilingual(DB_UNREACHABLE, error=type(exc).__name__))
+
+
 def check_database(settings: Settings) -> list[Problem]:
     """The database answers and its schema is current."""
     problems: list[Problem] = []
@@ -66,7 +109,7 @@ def check_database(settings: Settings) -> list[Problem]:
             problems.append(Problem("warning", bilingual(DB_SCHEMA_OLD)))
         engine.dispose()
     except Exception as exc:
-        problems.append(Problem("error", bilingual(DB_UNREACHABLE, error=type(exc).__name__)))
+        problems.append(_database_problem(exc, settings.database_url))
     if not settings.database.url:
         problems.append(Problem("info", bilingual(DB_EMBEDDED)))
     return problems
@@ -192,10 +235,57 @@ def check_files(settings: Settings) -> list[Problem]:
     return problems
 
 
+def listening_ports(settings: Settings) -> list[tuple[str, str, int, int]]:
+    """(setting, host, port, socket type) of every port this configuration listens on."""
+    ports = [("XIAOYUAN_WEB_PORT", settings.web.host, settings.web.port, socket.SOCK_STREAM)]
+    if not settings.mqtt.url:
+        ports.append(("XIAOYUAN_BROKER_PORT", "127.0.0.1", settings.broker.port, socket.SOCK_STREAM))
+    if settings.telephony.provider == "sip":
+        ports.append(("XIAOYUAN_SIP_PORT", settings.sip.bind, settings.sip.port, socket.SOCK_DGRAM))
+    return ports
+
+
+def _port_problem(setting: str, host: str, port: int, kind: int) -> Problem | None:
+    """Try to bind the port as the server will (SO_REUSEADDR, like waitress); a problem when it cannot."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=kind, flags=socket.AI_PASSIVE)
+    except OSError:
+        return Problem("error", bilingual(PORT_ADDRESS, host=host, setting=setting))
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, kind) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return Problem("error", bilingual(PORT_BUSY, port=port, setting=setting))
+            if exc.errno == errno.EACCES:
+                return Problem("error", bilingual(PORT_FORBIDDEN, port=port, setting=setting))
+            return Problem("error", bilingual(PORT_ADDRESS, host=host, setting=setting))
+    return None
+
+
+def check_ports(settings: Settings) -> list[Problem]:
+    """Every port the processes will listen on is free, allowed and not shared by two of them."""
+    problems: list[Problem] = []
+    seen: dict[tuple[int, int], str] = {}
+    for setting, host, port, kind in listening_ports(settings):
+        if (port, kind) in seen:
+            problems.append(Problem("error", bilingual(PORT_SHARED, first=seen[(port, kind)], second=setting,
+                                                       port=port)))
+            continue
+        seen[(port, kind)] = setting
+        problem = _port_problem(setting, host, port, kind)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
 def run_checks(settings: Settings) -> list[Problem]:
     """Every check, errors first."""
     problems = (
         check_files(settings)
+        + check_ports(settings)
         + check_database(settings)
         + check_telephony(settings)
         + check_speech(settings)

@@ -1,18 +1,29 @@
 """The operator's CLI: db upgrade, demo, request submit/list, household/outbox list, check, user create."""
 
 import json
+import os
+import socket
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from xiaoyuan.cli import _load_command_modules, cli
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def run_cli(tmp_path):
     _load_command_modules()
     runner = CliRunner()
-    env = {"XIAOYUAN_DATA_DIR": str(tmp_path / "var"), "XIAOYUAN_CONFIG": ""}
+    # Free ports: `check` reports busy ones (and a system Mosquitto holds 1883 here).
+    env = {"XIAOYUAN_DATA_DIR": str(tmp_path / "var"), "XIAOYUAN_CONFIG": "",
+           "XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": str(_free_port())}
 
     def invoke(*args, extra_env=None, input=None):
         return runner.invoke(cli, list(args), env={**env, **(extra_env or {})}, input=input, catch_exceptions=False)
@@ -91,7 +102,8 @@ def test_check_reports_a_missing_vosk_model_path(run_cli, tmp_path):
 def test_unreachable_database_is_reported_not_raised(run_cli):
     """A wrong database URL gives a plain error line and exit 1."""
     result = run_cli("check", extra_env={"XIAOYUAN_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
-    assert result.exit_code == 1 and "cannot reach the database" in result.output
+    assert result.exit_code == 1 and "cannot reach the database server 127.0.0.1:1" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_check_names_a_misspelled_key_in_the_config_file(run_cli, tmp_path):
@@ -113,3 +125,36 @@ def test_check_names_a_variable_that_matches_no_setting(run_cli):
     """A misspelled XIAOYUAN_* variable is an error, not silently ignored."""
     result = run_cli("check", extra_env={"XIAOYUAN_WEB_PROT": "8080"})
     assert result.exit_code == 1 and "XIAOYUAN_WEB_PROT" in result.output
+
+
+def test_check_reports_a_busy_web_port(run_cli):
+    """Something already listens on the web port: check says so and exits 1 (run would fail to start)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        result = run_cli("check", extra_env={"XIAOYUAN_WEB_PORT": str(port)})
+    assert result.exit_code == 1 and f"port {port} is busy (XIAOYUAN_WEB_PORT)" in result.output
+
+
+def _pg_base() -> sa.engine.URL:
+    base = os.environ.get("XIAOYUAN_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("PostgreSQL tests skipped: set XIAOYUAN_TEST_DATABASE_URL (CI does)")
+    return sa.engine.make_url(base)
+
+
+@pytest.mark.postgres
+def test_check_says_the_database_is_missing(run_cli):
+    """A server that answers but has no such database: the plain cause, naming the database."""
+    url = _pg_base().set(database="xiaoyuan_no_such_db").render_as_string(hide_password=False)
+    result = run_cli("check", extra_env={"XIAOYUAN_DATABASE_URL": url})
+    assert result.exit_code == 1 and "database xiaoyuan_no_such_db does not exist" in result.output
+
+
+@pytest.mark.postgres
+def test_check_says_the_login_was_refused(run_cli):
+    """A user the server does not know: authentication failed, not a driver class name."""
+    url = _pg_base().set(username="xiaoyuan_no_such_role").render_as_string(hide_password=False)
+    result = run_cli("check", extra_env={"XIAOYUAN_DATABASE_URL": url})
+    assert result.exit_code == 1 and "the database refused the login" in result.output

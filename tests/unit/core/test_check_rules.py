@@ -1,0 +1,73 @@
+"""`xiaoyuan check`'s rules that need no database: the cause of a failed connection, busy and shared ports."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from core.settings import load_settings
+from xiaoyuan.checks import check_ports, database_failure_cause
+
+
+class _DriverError(Exception):
+    """Stands in for sqlalchemy's OperationalError: the driver's exception is `orig`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("(psycopg.OperationalError) wrapped")
+        self.orig = Exception(message)
+
+
+@pytest.mark.parametrize(("message", "cause"), [
+    ('connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused', "host"),
+    ("failed to resolve host 'db.example': [Errno -2] Name or service not known", "host"),
+    ("connection failed: timeout expired", "host"),
+    ('connection failed: ... FATAL:  password authentication failed for user "xy"', "auth"),
+    ('connection failed: ... FATAL:  role "nobody" does not exist', "auth"),
+    ('connection failed: ... FATAL:  database "xiaoyuan" does not exist', "missing"),
+    ("unable to open database file", "missing"),
+    ("something else entirely", "other"),
+])
+def test_database_failure_cause(message, cause):
+    assert database_failure_cause(_DriverError(message)) == cause
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_free_ports_pass():
+    env = {"XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": str(_free_port())}
+    settings = load_settings(environ=env)
+    assert check_ports(settings) == []
+
+
+def test_a_busy_broker_port_is_an_error_only_for_the_embedded_broker():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        busy = str(holder.getsockname()[1])
+        env = {"XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": busy}
+        problems = check_ports(load_settings(environ=env))
+        assert [p.level for p in problems] == ["error"] and "XIAOYUAN_BROKER_PORT" in problems[0].message
+        external = check_ports(load_settings(environ={**env, "XIAOYUAN_MQTT_URL": "mqtt://broker:1883"}))
+        assert external == []
+
+
+def test_a_busy_sip_port_is_found_over_udp():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        busy = str(holder.getsockname()[1])
+        env = {"XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": str(_free_port()),
+               "XIAOYUAN_TELEPHONY_PROVIDER": "sip", "XIAOYUAN_SIP_PORT": busy}
+        problems = check_ports(load_settings(environ=env))
+    assert len(problems) == 1 and "XIAOYUAN_SIP_PORT" in problems[0].message
+
+
+def test_two_services_on_one_port_is_an_error():
+    port = str(_free_port())
+    problems = check_ports(load_settings(environ={"XIAOYUAN_WEB_PORT": port, "XIAOYUAN_BROKER_PORT": port}))
+    assert len(problems) == 1
+    assert "XIAOYUAN_WEB_PORT" in problems[0].message and "XIAOYUAN_BROKER_PORT" in problems[0].message
