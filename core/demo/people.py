@@ -28,6 +28,8 @@ def seed_places_and_people(services: Services) -> dict[str, int]:
     """Town, villages, 小院, households, residents, caregiver chains and staff of every role."""
     rng = random.Random(20261126)
     now = services.clock.now()
+    # The configured channels (XIAOYUAN_NOTIFY_DEFAULT_CHANNELS): with a real provider the demo really sends.
+    channels = list(services.settings.notify.default_channels)
     counts = {"households": 0, "residents": 0, "users": 0}
     with transaction(services.session_factory) as s:
         town = Town(name="青石镇")
@@ -37,7 +39,7 @@ def seed_places_and_people(services: Services) -> dict[str, int]:
         def user(username: str, role: str, name: str, phone: str, **scope: int) -> object:
             counts["users"] += 1
             return create_user(s, now=now, username=username, password=DEMO_PASSWORD, role=role,
-                               display_name=name, phone=phone, channels=["dryrun"], **scope)
+                               display_name=name, phone=phone, channels=channels, **scope)
 
         user("admin", "admin", "系统管理员", "13700000000")
         user("zhihui", "town", "青石镇指挥中心", "13700000001", town_id=town.id)
@@ -84,15 +86,15 @@ def seed_places_and_people(services: Services) -> dict[str, int]:
                             s.add_all([
                                 CaregiverLink(resident_id=resident.id, position=1, kind="family",
                                               name=family[0] + rng.choice(GIVEN), relation=rng.choice(["儿子", "女儿"]),
-                                              phone=f"+86138{phone_seq:08d}", channels=["dryrun"]),
+                                              phone=f"+86138{phone_seq:08d}", channels=channels),
                                 CaregiverLink(resident_id=resident.id, position=2, kind="courtyard_head",
-                                              name=head.display_name, phone=head.phone, channels=["dryrun"],
+                                              name=head.display_name, phone=head.phone, channels=channels,
                                               user_id=head.id),
                                 CaregiverLink(resident_id=resident.id, position=3, kind="doctor",
                                               name=doctor.display_name, relation="村医", phone=doctor.phone,
-                                              channels=["dryrun"], user_id=doctor.id),
+                                              channels=channels, user_id=doctor.id),
                                 CaregiverLink(resident_id=resident.id, position=4, kind="grid_worker",
-                                              name=grid.display_name, phone=grid.phone, channels=["dryrun"],
+                                              name=grid.display_name, phone=grid.phone, channels=channels,
                                               user_id=grid.id, hours_start=8, hours_end=20),
                             ])
         s.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -112,3 +113,28 @@ def test_seeding_the_areas_again_duplicates_nothing(seeded) -> None:
         seeder(seeded)
     with seeded.session_factory() as session:
         assert _counts(session) == before
+
+
+def test_demo_people_use_the_configured_default_channels(services, session_factory):
+    """With XIAOYUAN_NOTIFY_DEFAULT_CHANNELS=wecom the demo's staff and caregivers are told by wecom, not dry-run."""
+    from core.models.places import CaregiverLink
+    from core.models.staff import User
+
+    notify = services.settings.notify.model_copy(update={"default_channels": ("wecom", "twilio_sms")})
+    settings = services.settings.model_copy(update={"notify": notify})
+    seed_demo(dataclasses.replace(services, settings=settings))
+    with session_factory() as session:
+        users = {tuple(c) for c in session.scalars(sa.select(User.channels))}
+        links = {tuple(c) for c in session.scalars(sa.select(CaregiverLink.channels))}
+    assert users == {("wecom", "twilio_sms")} and links == {("wecom", "twilio_sms")}
+
+
+def test_demo_people_are_dry_run_by_default(seeded, session_factory):
+    """Nothing configured: the default channel is dry-run, so the demo sends nothing for real."""
+    from core.models.places import CaregiverLink
+    from core.models.staff import User
+
+    with session_factory() as session:
+        channels = {tuple(c) for c in session.scalars(sa.select(User.channels))}
+        channels |= {tuple(c) for c in session.scalars(sa.select(CaregiverLink.channels))}
+    assert channels == {("dryrun",)}
