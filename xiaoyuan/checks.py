@@ -237,7 +237,8 @@ def check_files(settings: Settings) -> list[Problem]:
 
 def listening_ports(settings: Settings) -> list[tuple[str, str, int, int]]:
     """(setting, host, port, socket type) of every port this configuration listens on."""
-    ports = [("XIAOYUAN_WEB_PORT", settings.web.host, settings.web.port, socket.SOCK_STREAM)]
+    ports: list[tuple[str, str, int, int]] = [
+        ("XIAOYUAN_WEB_PORT", settings.web.host, settings.web.port, socket.SOCK_STREAM)]
     if not settings.mqtt.url:
         ports.append(("XIAOYUAN_BROKER_PORT", "127.0.0.1", settings.broker.port, socket.SOCK_STREAM))
     if settings.telephony.provider == "sip":

@@ -20,8 +20,8 @@ class RequestSettings(_Section):
 
     types: tuple[str, ...] = ("environment", "find_head", "sell", "job", "help", "repair", "other")
     due_hours: dict[str, float] = Field(
-        default_factory=lambda: {"environment": 24, "find_head": 4, "sell": 48, "job": 72, "help": 2, "repair": 24,
-                                 "other": 48},
+        default_factory=lambda: {"environment": 24.0, "find_head": 4.0, "sell": 48.0, "job": 72.0, "help": 2.0,
+                                 "repair": 24.0, "other": 48.0},
         description="hours until a request of each type is due; the keys are the request types")
 
     @model_validator(mode="after")

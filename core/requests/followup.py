@@ -101,7 +101,7 @@ def _close_unevaluated(session: Session, req: Request, now: dt.datetime, note: s
                      system_label="回访")
 
 
-def advance_followup(session: Session, req: Request, now: dt.datetime, cfg: dict) -> str:
+def advance_followup(session: Session, req: Request, now: dt.datetime, cfg: OpsSettings) -> str:
     """Do whatever is due for one resolved request: expire, ask again, or close as unevaluated."""
     cycle = req.reopen_count
     attempts = list(session.scalars(
