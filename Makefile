@@ -16,6 +16,7 @@ run: setup
 lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/lint-imports
+	$(VENV)/mypy
 
 test: lint
 	$(VENV)/pytest -q -p no:cacheprovider

@@ -358,7 +358,8 @@ def resident_vitals(resident_id: int) -> str:
         resident = get_resident_for(session, user, resident_id)
     except NotFound:
         abort(404)
-    span = request.args.get("range") if request.args.get("range") in RANGES else "24h"
+    chosen = request.args.get("range") or ""
+    span = chosen if chosen in RANGES else "24h"
     now = current_services().clock.now()
     since = now - RANGES[span]
     points = device_service.vitals_series(session, resident.id, since=since, until=now)
@@ -456,7 +457,7 @@ def band_add() -> Response | tuple[str, int]:
         done=N_("手环已登记"))
     if not outcome.ok:
         return _band_page(outcome.status)
-    band, secret = outcome.value
+    band, secret = outcome.result
     _refresh_broker()
     return _band_page(201, secret=(band.device_id, secret))
 

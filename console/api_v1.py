@@ -30,9 +30,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return gettext("输入不正确：%(field)s：%(problem)s", field=where, problem=first.get("msg", "")).strip()
+    errors = exc.errors()
+    where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+    problem = errors[0]["msg"] if errors else ""
+    return gettext("输入不正确：%(field)s：%(problem)s", field=where, problem=problem).strip()
 
 
 def parse_body(model: type[M], *, optional: bool = False) -> M:

@@ -51,11 +51,19 @@ def init_login(app: Flask) -> LoginManager:
     return manager
 
 
-def current_staff() -> User | None:
+def optional_staff() -> User | None:
     """The signed-in staff User, or None."""
     if not current_user or not current_user.is_authenticated:
         return None
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
+
+
+def current_staff() -> User:
+    """The signed-in staff User of a `staff_required` page (401 if nobody is signed in)."""
+    user = optional_staff()
+    if user is None:
+        abort(401)
+    return user
 
 
 def safe_next(target: str | None) -> str | None:
@@ -71,7 +79,7 @@ def staff_required(*roles: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            user = current_staff()
+            user = optional_staff()
             if user is None:
                 return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
             if roles and user.role not in roles:
@@ -86,7 +94,7 @@ def staff_required(*roles: str) -> Callable[[F], F]:
 @bp.context_processor
 def console_context() -> dict[str, Any]:
     """Template globals of every console page: the user, their menu, role names, the language."""
-    user = current_staff()
+    user = optional_staff()
     try:
         lang = str(get_locale() or "zh")
     except Exception:
@@ -118,7 +126,7 @@ def translate_message(message: str) -> str:
 @limiter.limit(login_rate_limit, methods=["POST"], key_func=lambda: f"login:{request.remote_addr}")
 def login() -> Response | str | tuple[str, int]:
     """Sign in with username and password (argon2); rate-limited per client address."""
-    if current_staff() is not None and request.method == "GET":
+    if optional_staff() is not None and request.method == "GET":
         return redirect(url_for("console.dashboard"))
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()

@@ -46,7 +46,7 @@ class Page:
 def parse_positive_int(raw: str | None, default: int, *, maximum: int | None = None) -> int:
     """A positive int from a query string value; `default` when missing or malformed, capped at `maximum`."""
     try:
-        value = int(raw) if raw not in (None, "") else default
+        value = int(raw) if raw else default
     except (TypeError, ValueError):
         value = default
     if value < 1:

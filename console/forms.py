@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from flask import abort, flash
 from sqlalchemy.orm import Session
@@ -35,6 +35,13 @@ class Outcome(Generic[T]):
     def ok(self) -> bool:
         """Whether the change was committed."""
         return self.error is None
+
+    @property
+    def result(self) -> T:
+        """The service's result of a committed change (read it only when `ok`)."""
+        if self.error is not None:
+            raise self.error
+        return cast(T, self.value)
 
     @property
     def status(self) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Literal
 
 from flask import jsonify
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.wrappers import Response
 
@@ -13,14 +14,18 @@ from console import api_schemas as s
 from console.blueprint import api
 from core.container import current_services
 
-_BODIES = {"RequestCreate": s.RequestCreate, "NoteBody": s.NoteBody, "ResolveBody": s.ResolveBody,
-           "AssignBody": s.AssignBody, "EvaluateBody": s.EvaluateBody}
-_OUTPUTS = (s.ErrorOut, s.RequestDetailOut, s.RequestPage, s.ResidentDetailOut, s.ResidentPage, s.HouseholdOut,
-            s.HouseholdPage, s.MeOut)
+_BODIES: dict[str, type[BaseModel]] = {
+    "RequestCreate": s.RequestCreate, "NoteBody": s.NoteBody, "ResolveBody": s.ResolveBody,
+    "AssignBody": s.AssignBody, "EvaluateBody": s.EvaluateBody}
+_OUTPUTS: tuple[type[BaseModel], ...] = (
+    s.ErrorOut, s.RequestDetailOut, s.RequestPage, s.ResidentDetailOut, s.ResidentPage, s.HouseholdOut,
+    s.HouseholdPage, s.MeOut)
 
 
 def _components() -> dict[str, Any]:
-    models = [(m, "validation") for m in _BODIES.values()] + [(m, "serialization") for m in _OUTPUTS]
+    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (m, "validation") for m in _BODIES.values()]
+    models += [(m, "serialization") for m in _OUTPUTS]
     _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
     return top.get("$defs", {})
 
@@ -60,7 +65,7 @@ def build_openapi(request_types: tuple[str, ...] | list[str]) -> dict[str, Any]:
     components = copy.deepcopy(_components())
     components["RequestCreate"]["properties"]["type"]["enum"] = list(request_types)
     bool_q = {"type": "boolean"}
-    read = {"security": [{"bearer": []}]}
+    read: dict[str, Any] = {"security": [{"bearer": []}]}
     transitions = {
         "assign": ("AssignBody", True, "Hand the request to another staff member covering its place"),
         "start": ("NoteBody", False, "Start working on the request"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import sqlalchemy as sa
 from flask import abort, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -47,7 +50,7 @@ def dashboard() -> str:
         base.where(Request.assignee_id == user.id, Request.status.in_(OPEN_STATUSES))
         .order_by(Request.due_at).limit(10)
     ))
-    by_courtyard = []
+    by_courtyard: Sequence[Any] = []
     if user.role in ("admin", "town", "village", "grid_worker"):
         is_open = Request.status.in_(OPEN_STATUSES)
         by_courtyard = session.execute(

@@ -146,7 +146,7 @@ def resident_new(household_id: int) -> Response | tuple[str, int]:
         outcome = form_action(lambda session, user, now: residents.create_resident(
             session, now=now, actor=user, household_id=household.id, fields=fields), done=N_("已添加居民"))
         if outcome.ok:
-            return redirect(url_for("console.resident_detail", resident_id=outcome.value.id))
+            return redirect(url_for("console.resident_detail", resident_id=outcome.result.id))
         status = outcome.status
     return render_template("console/people/resident_new.html", household=household, form=request.form), status
 
@@ -182,7 +182,7 @@ def household_create() -> Response:
     ), done=N_("已添加住户"), missing_is_404=True)
     if not outcome.ok:
         return redirect(url_for("console.household_list"))
-    return redirect(url_for("console.household_detail", household_id=outcome.value.id))
+    return redirect(url_for("console.household_detail", household_id=outcome.result.id))
 
 
 @bp.get("/households/<int:household_id>")

@@ -5,6 +5,7 @@ Which reminders a user sees is core.requests.visibility's `reminder_scope`."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
@@ -95,9 +96,10 @@ def reminder_new() -> Response | tuple[str, int]:
         target = f"resident:{request.args['resident_id']}"
     elif not target and request.args.get("courtyard_id", "").isdigit():
         target = f"courtyard:{request.args['courtyard_id']}"
-    form = {"target": target, "kind": request.form.get("kind", "meeting"), "date": request.form.get("date", ""),
-            "time": request.form.get("time", ""), "text": request.form.get("text", ""),
-            "call": request.form.get("call") == "on"}
+    form: dict[str, Any] = {
+        "target": target, "kind": request.form.get("kind", "meeting"), "date": request.form.get("date", ""),
+        "time": request.form.get("time", ""), "text": request.form.get("text", ""),
+        "call": request.form.get("call") == "on"}
     status = 200
     if request.method == "POST":
         def schedule(session, user, now) -> Reminder:

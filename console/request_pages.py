@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask import abort, redirect, render_template, request, url_for
 from sqlalchemy.orm import selectinload
@@ -141,8 +143,9 @@ def request_new() -> Response | tuple[str, int]:
     session = db_session()
     settings = current_services().settings
     residents = list(session.scalars(scoped_residents(user).order_by(Resident.name, Resident.id).limit(1000)))
-    form = {"resident_id": request.values.get("resident_id", ""), "type": request.form.get("type", ""),
-            "text": request.form.get("text", ""), "urgent": request.form.get("urgent") == "on"}
+    form: dict[str, Any] = {
+        "resident_id": request.values.get("resident_id", ""), "type": request.form.get("type", ""),
+        "text": request.form.get("text", ""), "urgent": request.form.get("urgent") == "on"}
     status = 200
     if request.method == "POST":
         resident_id = form["resident_id"]
@@ -152,7 +155,7 @@ def request_new() -> Response | tuple[str, int]:
             text=form["text"], actor=user, urgent=form["urgent"], via="console",
         ), done=N_("工单已登记"))
         if outcome.ok:
-            return redirect(url_for("console.request_detail", request_id=outcome.value.id))
+            return redirect(url_for("console.request_detail", request_id=outcome.result.id))
         status = outcome.status
     return render_template("console/requests/new.html", residents=residents, form=form,
                            types=settings.requests.types, **_labels()), status

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,8 +82,16 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A unit of work that only reads: on SQLite it never queues behind writers; always rolled back."""
     with factory() as session:
-        session.connection(execution_options={READ_ONLY_OPTION: True})
+        session.connection(execution_options=cast(Any, {READ_ONLY_OPTION: True}))  # a custom option, not a known key
         try:
             yield session
         finally:
             session.rollback()
+
+
+def rows_changed(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE statement touched.
+
+    `Session.execute` is typed as returning `Result`, but for DML it is a `CursorResult`, which has the count.
+    """
+    return cast("sa.CursorResult[Any]", result).rowcount

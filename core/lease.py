@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db import rows_changed
 from core.models.audit import WorkerLease
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def try_acquire(session_factory: sessionmaker[Session], name: str, holder: str, 
                 )
                 .execution_options(synchronize_session=False)
             )
-            if result.rowcount == 1:
+            if rows_changed(result) == 1:
                 return True
             exists = session.scalar(sa.select(WorkerLease.name).where(WorkerLease.name == name))
         if exists is not None:
@@ -64,7 +65,7 @@ def release(session_factory: sessionmaker[Session], name: str, holder: str, now:
                 .values(expires_at=now)
                 .execution_options(synchronize_session=False)
             )
-            return result.rowcount == 1
+            return rows_changed(result) == 1
 
 
 def current_holder(session_factory: sessionmaker[Session], name: str, now: dt.datetime) -> str | None:
@@ -98,4 +99,4 @@ def take_over(session_factory: sessionmaker[Session], name: str, previous: str, 
                 .values(holder=holder, acquired_at=now, expires_at=now + dt.timedelta(seconds=ttl_s))
                 .execution_options(synchronize_session=False)
             )
-            return result.rowcount == 1
+            return rows_changed(result) == 1

@@ -199,10 +199,10 @@ class AclFile(_Reloading):
 try:  # amqtt is only needed when the embedded broker runs
     from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 except ImportError:  # pragma: no cover
-    BaseAuthPlugin = BaseTopicPlugin = object  # type: ignore[assignment,misc]
+    BaseAuthPlugin = BaseTopicPlugin = object
 
 
-class PasswordAuthPlugin(BaseAuthPlugin):  # type: ignore[misc,valid-type]
+class PasswordAuthPlugin(BaseAuthPlugin):
     """amqtt authentication against the exported password file (anonymous clients are refused)."""
 
     @dataclass
@@ -220,10 +220,12 @@ class PasswordAuthPlugin(BaseAuthPlugin):  # type: ignore[misc,valid-type]
         if not session or not session.username:
             return False
         hashed = (self.file.get() or {}).get(session.username)
-        return bool(hashed) and verify_secret(session.password or "", hashed)
+        if not hashed:
+            return False
+        return verify_secret(session.password or "", hashed)
 
 
-class AclTopicPlugin(BaseTopicPlugin):  # type: ignore[misc,valid-type]
+class AclTopicPlugin(BaseTopicPlugin):
     """amqtt topic filtering with the exported ACL: a band publishes only under its own topic."""
 
     @dataclass

@@ -352,7 +352,9 @@ def insert_readings(session: Session, rows: list[dict[str, Any]]) -> None:
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(TelemetryReading.__tablename__), sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS)))
         # Datetimes are already aware UTC (the UTCDateTime binding is bypassed by COPY).
-        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a checked-out connection always has its DBAPI connection
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row([row[name] for name in COPY_COLUMNS])
         return
@@ -366,8 +368,9 @@ def open_alert_severities(session: Session, bands: Iterable[Band]) -> dict[str, 
         return {}
     found: dict[str, str] = {}
     for start in range(0, len(keys), 500):
-        found.update(session.execute(
-            sa.select(Alert.open_key, Alert.severity).where(Alert.open_key.in_(keys[start:start + 500]))).all())
+        found.update((key, severity) for key, severity in session.execute(
+            sa.select(Alert.open_key, Alert.severity).where(Alert.open_key.in_(keys[start:start + 500])))
+            if key is not None)
     return found
 
 

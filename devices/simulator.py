@@ -164,7 +164,9 @@ class Simulator:
                 self.event(i, scenario).wait_for_publish(10)
         if scenario == "offline":
             for client in self.clients:  # drop the connections without DISCONNECT: the Last Will fires
-                client.socket().close() if client.socket() else None
+                sock = client.socket()
+                if sock is not None:
+                    sock.close()
             return 0
         sent, step, start = 0, 0, time.monotonic()
         while not stop.is_set():

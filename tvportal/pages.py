@@ -146,7 +146,7 @@ def pairing() -> Any:
         return response
     try:
         with unit_of_work() as session:
-            box = session.get(TvBox, g.tv_box_id)
+            box = session.get_one(TvBox, g.tv_box_id)
             code = current_code(session, now=now, box=box, config=config)
             digits, expires = code.code, code.expires_at
     except RateLimited as exc:
@@ -179,7 +179,7 @@ def home() -> Any:
                                                     courtyard_id=place.courtyard_id)
         unread = notice_service.unread_count(session, now=now, household_id=household_id, place=place)
         meeting = notice_service.todays_meeting(session, now=now, household_id=household_id, place=place)
-        meeting_view = None
+        meeting_view: dict[str, Any] | None = None
         if meeting is not None:
             meeting_view = {"id": meeting.id, "title": meeting.title,
                             "time": to_local(meeting.event_at).strftime("%H:%M") if meeting.event_at else ""}
@@ -231,7 +231,7 @@ def text_size() -> Any:
     require_form_token()
     size = request.form.get("size", "standard")
     with unit_of_work() as session:
-        set_text_size(session, box=session.get(TvBox, g.tv_box_id), size=size)
+        set_text_size(session, box=session.get_one(TvBox, g.tv_box_id), size=size)
     return redirect(tvurl("tv.index", f="tile-size"))
 
 
@@ -256,7 +256,7 @@ def ranking() -> Any:
                 default_page = index // size + 1
         page_rows, page, pages = _page_slice(board, _int_arg("p", default_page), size)
         page_rows = points_service.with_reasons(session, page_rows)
-        courtyard_name = session.get(Courtyard, place.courtyard_id).name
+        courtyard_name = session.get_one(Courtyard, place.courtyard_id).name
     return render_template(
         "tv/ranking.html", tabs=RANK_TABS, tab=tab, title=title, rows=page_rows, page=page, pages=pages,
         mine=household_id, period=period, page_size=size, courtyard_name=courtyard_name,
@@ -290,7 +290,7 @@ def reward_confirm(reward_id: int) -> Any:
         reward = reward_service.get_reward_for_household(session, household_id, reward_id)
         balance = points_service.balance(session, household_id)
         problem = reward_service.can_redeem(balance, reward.cost, reward.stock, reward.active)
-        view = {"id": reward.id, "name": reward.name, "cost": reward.cost, "stock": reward.stock,
+        view: dict[str, Any] = {"id": reward.id, "name": reward.name, "cost": reward.cost, "stock": reward.stock,
                 "photo_url": reward.photo_url}
     return render_template(
         "tv/reward_confirm.html", reward=view, balance=balance,
@@ -548,9 +548,9 @@ def checkin() -> Any:
             at = to_local(row.at).strftime("%H:%M")
         return render_template("tv/checkin.html", done=True, at=at, back_url=tvurl("tv.index", f="tile-checkin"))
     with unit_of_work() as session:
-        row = checkin_service.checked_in_today(session, now=now, household_id=g.tv_household_id)
-        at = to_local(row.at).strftime("%H:%M") if row else None
-    return render_template("tv/checkin.html", done=row is not None, at=at,
+        today = checkin_service.checked_in_today(session, now=now, household_id=g.tv_household_id)
+        shown_at = to_local(today.at).strftime("%H:%M") if today else None
+    return render_template("tv/checkin.html", done=today is not None, at=shown_at,
                            back_url=tvurl("tv.index", f="tile-checkin"))
 
 

@@ -76,7 +76,7 @@ def sms_reply() -> str:
         message = find_message_for_reply(session, now=services.clock.now(), phone=phone, code=code)
         reply = confirm(session, now=services.clock.now(), message=message, digits=digit) if message else None
         found = message is not None
-        locale = reply_locale(session, message) if found else DEFAULT_LOCALE
+        locale = reply_locale(session, message) if message is not None else DEFAULT_LOCALE
     log.info("sms reply from %s: %s", mask_phone(phone), "matched" if found else "no message")
     if not found:
         response.message(translate(texts.SMS_REPLY_UNKNOWN))

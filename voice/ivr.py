@@ -54,7 +54,7 @@ MENU_KEYS = "0123456789"
 
 def P(prompt_id: str, **fields: object) -> Speech:  # noqa: N802 - reads like a marker in flow code
     """A prompt as a Speech item."""
-    return prompt_text(prompt_id, **fields), prompt_id
+    return prompt_text(prompt_id, "zh", **fields), prompt_id
 
 
 def param_int(params: Params, name: str, default: int = 0, low: int = 0, high: int = 1_000_000) -> int:

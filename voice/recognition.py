@@ -59,7 +59,7 @@ def run_recognition(services: Services, recording_id: int, ready_url: str | None
     with transaction(services.session_factory) as session:
         if not claim_recording(session, job_id=recording_id, now=services.clock.now(), stale_after_s=timeout_s * 2):
             return
-        recording = session.get(CallRecording, recording_id)
+        recording = session.get_one(CallRecording, recording_id)
         purpose = recording.purpose
     local = None
     try:
@@ -139,7 +139,7 @@ def push_result(services: Services, recording_id: int, ready_url: str | None) ->
     with services.session_factory() as session:
         row = session.get(CallRecording, recording_id)
         entry = session.get(CallLog, row.call_log_id) if row is not None and row.call_log_id else None
-        if entry is None or not entry.provider_call_id or entry.status != "in-progress":
+        if row is None or entry is None or not entry.provider_call_id or entry.status != "in-progress":
             return False
         if not entry.path or entry.path[-1] != f"speech:{row.purpose}":
             return False

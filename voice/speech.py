@@ -67,7 +67,7 @@ class Speaker:
 
     def prompt(self, node: Any, prompt_id: str, **fields: object) -> None:
         """Append a prompt from config/prompts by id."""
-        self.add(node, prompt_text(prompt_id, **fields), prompt_id)
+        self.add(node, prompt_text(prompt_id, "zh", **fields), prompt_id)
 
 
 def render_all_prompts(tts: Any, cache_dir: Path) -> list[tuple[str, Path | None]]:

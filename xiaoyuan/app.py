@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -86,7 +87,8 @@ def create_app(services: Services) -> Flask:
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         JSON_AS_ASCII=False,
     )
-    app.json.ensure_ascii = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.ensure_ascii = False
     Babel(
         app,
         locale_selector=select_locale,
@@ -103,8 +105,9 @@ def create_app(services: Services) -> Flask:
     _add_operations_routes(app)
     if settings.web.proxies > 0:
         # Behind nginx: the login rate limit must count real client addresses, not the proxy's.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web.proxies, x_proto=settings.web.proxies,
-                                x_host=settings.web.proxies)
+        # Flask's documented way to add WSGI middleware; mypy sees a method being replaced.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web.proxies,  # type: ignore[method-assign]
+                                x_proto=settings.web.proxies, x_host=settings.web.proxies)
     return app
 
 

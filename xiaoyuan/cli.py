@@ -16,21 +16,22 @@ from typing import Any, NoReturn
 
 import click
 
+from core.container import Services
 from core.errors import LocalisedError
 from core.i18n import bilingual
 from core.logsafe import configure_logging
-from core.settings import SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings
 
 
 class CliContext:
     """Lazily built settings and services shared by the commands of one invocation."""
 
     def __init__(self) -> None:
-        self._settings = None
-        self._services = None
+        self._settings: Settings | None = None
+        self._services: Services | None = None
 
     @property
-    def settings(self):
+    def settings(self) -> Settings:
         """The loaded settings (a plain error message instead of a traceback when invalid)."""
         if self._settings is None:
             try:
@@ -39,7 +40,7 @@ class CliContext:
                 raise click.ClickException(str(exc)) from exc
         return self._settings
 
-    def services(self):
+    def services(self) -> Services:
         """The wired services of a one-shot command (no speech: it neither speaks nor listens)."""
         if self._services is None:
             from xiaoyuan.bootstrap import build_services
@@ -47,7 +48,7 @@ class CliContext:
             self._services = build_services(self.settings, speech=False)
         return self._services
 
-    def role_services(self, role: str):
+    def role_services(self, role: str) -> Services:
         """The services of a long-running process role (`xiaoyuan.bootstrap.build_role`)."""
         if self._services is None:
             from xiaoyuan.bootstrap import build_role

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from core.bands import texts
 from core.clock import to_local
 from core.container import Services
+from core.db import rows_changed
 from core.i18n import DEFAULT_LOCALE, N_, SPOKEN_LOCALE, translate
 from core.models.alerts import Alert, AlertNotification
 from core.models.outbox import OutboxMessage
@@ -335,4 +336,4 @@ def cancel_pending_calls(session: Session, alert_id: int) -> int:
                OutboxMessage.channel == "voice_call", OutboxMessage.status == "pending")
         .values(status="cancelled")
     )
-    return result.rowcount or 0
+    return rows_changed(result) or 0

@@ -121,7 +121,8 @@ def remind_missing_checkins(
     return queued
 
 
-def checkins_today(session: Session, *, now: dt.datetime, place_clause: object) -> list[tuple[CheckIn, Household]]:
+def checkins_today(session: Session, *, now: dt.datetime,
+                   place_clause: sa.ColumnElement[bool]) -> list[tuple[CheckIn, Household]]:
     """Today's check-ins with their households, for a clause on Household/Courtyard/Village (console)."""
     return list(session.execute(
         sa.select(CheckIn, Household).join(Household, CheckIn.household_id == Household.id)

@@ -103,7 +103,8 @@ def _visible_clause(place: Any, now: dt.datetime):
     )
 
 
-def notices_for_household(session: Session, *, now: dt.datetime, household_id: int, place: Any = None) -> sa.Select:
+def notices_for_household(session: Session, *, now: dt.datetime, household_id: int,
+                          place: Any = None) -> sa.Select[Notice, dt.datetime | None]:
     """A select of (Notice, read_at) a household may see now: pinned first, then newest."""
     place = place or place_of_household(session, household_id)
     return (

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, UTC, as_utc
+from core.db import rows_changed
 from core.errors import InvalidInput, InvalidTransition, NotFound
 from core.i18n import N_
 from core.models.places import Courtyard, Household
@@ -58,10 +59,9 @@ def validate_award(delta: int, category: str, reason: str, categories: Sequence[
 def _ensure_account(session: Session, household_id: int, now: dt.datetime) -> None:
     """Create the household's account row if missing, race-free on both backends."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(PointAccount).values(household_id=household_id, balance=0, updated_at=now)
     session.execute(stmt.on_conflict_do_nothing(index_elements=["household_id"]))
 
@@ -189,7 +189,7 @@ def take_points(session: Session, *, now: dt.datetime, household_id: int, cost: 
         .values(balance=PointAccount.balance - cost, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 def record_redemption_debit(
@@ -335,10 +335,11 @@ def latest_reasons(
         .subquery()
     )
     out: dict[int, list[str]] = {}
-    for hid, category, reason, _n in session.execute(
+    for row in session.execute(
         sa.select(numbered).where(numbered.c.n <= per_household).order_by(numbered.c.household_id, numbered.c.n)
     ):
-        out.setdefault(hid, []).append(f"{category}：{reason}" if reason else category)
+        category, reason = str(row.category), row.reason
+        out.setdefault(int(row.household_id), []).append(f"{category}：{reason}" if reason else category)
     return {hid: tuple(reasons) for hid, reasons in out.items()}
 
 

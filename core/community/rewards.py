@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.community import texts
 from core.community.points import record_redemption_debit, refund_points, take_points
+from core.db import rows_changed
 from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
 from core.i18n import N_, SPOKEN_LOCALE, translate
 from core.models.places import Courtyard, Household
@@ -145,7 +146,7 @@ def adjust_stock(session: Session, *, now: dt.datetime, reward_id: int, change: 
         sa.update(Reward).where(Reward.id == reward_id, Reward.stock + change >= 0)
         .values(stock=Reward.stock + change, updated_at=now).execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         raise InvalidInput(N_("库存不能为负"))
     record_audit(session, at=now, actor=actor, action="reward.stock", entity_type="reward", entity_id=reward_id,
                  change=change)
@@ -197,7 +198,7 @@ def redeem(
         sa.update(Reward).where(Reward.id == reward.id, Reward.stock >= 1, Reward.active.is_(True))
         .values(stock=Reward.stock - 1, updated_at=now).execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:
+    if rows_changed(taken) != 1:
         raise OutOfStock(N_("这个奖品已经兑完了"))
     redemption = _insert_with_code(session, now=now, household_id=household_id, reward=reward, place=place,
                                    request_key=request_key, source=source, rng=rng)
@@ -217,8 +218,8 @@ def redeem(
 
 def _insert_with_code(session: Session, *, now: dt.datetime, household_id: int, reward: Reward, place: Any,
                       request_key: str | None, source: str, rng: Any) -> Redemption:
-    taken = set(session.scalars(sa.select(Redemption.open_code).where(
-        Redemption.village_id == place.village_id, Redemption.open_code.is_not(None))))
+    taken = {code for code in session.scalars(sa.select(Redemption.open_code).where(
+        Redemption.village_id == place.village_id, Redemption.open_code.is_not(None))) if code is not None}
     for _attempt in range(CODE_ATTEMPTS):
         code = new_pickup_code(taken, rng)
         redemption = Redemption(

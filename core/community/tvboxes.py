@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.community.config import TvSettings
+from core.db import rows_changed
 from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
 from core.i18n import N_
 from core.models.audit import AuditEntry
@@ -207,8 +208,8 @@ def forget_stale_boxes(session: Session, *, now: dt.datetime, older_than: dt.tim
     cutoff = now - older_than
     stale = sa.select(TvBox.id).where(TvBox.status == "pending", TvBox.created_at < cutoff)
     session.execute(sa.delete(TvPairingCode).where(TvPairingCode.box_id.in_(stale)))
-    deleted = int(session.execute(sa.delete(TvBox).where(TvBox.status == "pending", TvBox.created_at < cutoff))
-                  .rowcount or 0)
+    deleted = rows_changed(session.execute(sa.delete(TvBox).where(TvBox.status == "pending",
+                                                                  TvBox.created_at < cutoff)))
     if deleted:
         record_audit(session, at=now, actor="system", action="tv.forget_stale", entity_type="tv_box",
                      entity_id=None, deleted=deleted)

@@ -44,10 +44,10 @@ def reward_place(session: Session, user: Viewer, *, village_id: int | None, cour
     if courtyard_id is not None:
         return get_courtyard_for(session, user, courtyard_id).village_id, courtyard_id
     villages = list(session.scalars(managed_village_ids(user).order_by(Courtyard.village_id)))
-    village_id = village_id or (villages[0] if villages else None)
-    if village_id not in villages:
+    chosen = village_id or (villages[0] if villages else None)
+    if chosen is None or chosen not in villages:
         raise PermissionDenied(N_("不能为这个村添加奖品"))
-    return village_id, None
+    return chosen, None
 
 
 def redemption_scope(user: Viewer):
@@ -112,7 +112,7 @@ def get_notice_for_edit(session: Session, user: Viewer, notice_id: int) -> Notic
 
 
 def notice_place(session: Session, user: Viewer, *, audience: str, courtyard_id: int | None
-                 ) -> tuple[int | None, int | None, int | None]:
+                 ) -> tuple[int, int | None, int | None]:
     """(town_id, village_id, courtyard_id) of a new notice for `audience` ("town", "village", "courtyard").
 
     Only the town posts to the whole town; a 院长 posts to their 小院 only; village and 小院 notices
@@ -121,11 +121,14 @@ def notice_place(session: Session, user: Viewer, *, audience: str, courtyard_id:
     if audience == "town":
         if user.role not in ("admin", "town"):
             raise PermissionDenied(N_("只有镇里可以发全镇通知"))
-        return user.town_id or session.scalar(sa.select(Village.town_id).limit(1)), None, None
+        town_id = user.town_id or session.scalar(sa.select(Village.town_id).limit(1))
+        if town_id is None:  # no town set up yet
+            raise NotFound(N_("找不到这个地方"))
+        return town_id, None, None
     if audience == "village" and user.role == "courtyard_head":
         raise PermissionDenied(N_("院长只能发本小院的通知"))
     courtyard = get_courtyard_for(session, user, courtyard_id or 0)
-    town_id = user.town_id or session.get(Village, courtyard.village_id).town_id
+    town_id = user.town_id or session.get_one(Village, courtyard.village_id).town_id
     if audience == "village":
         return town_id, courtyard.village_id, None
     return town_id, courtyard.village_id, courtyard.id

@@ -130,7 +130,8 @@ def seed_rewards(session: Session, *, now: dt.datetime) -> dict[str, int]:
                                   cost=cost, stock=stock, description=description, sort_order=order)
             created += 1
     redemptions = 0
-    demo_id = _demo_household(session).id
+    demo = _demo_household(session)
+    demo_id = demo.id if demo is not None else None
     candidates = sorted((h for h in demo_households(session) if h.id != demo_id),
                         key=lambda h: (-points.balance(session, h.id), h.id))
     wanted = [("肥皂", now - dt.timedelta(hours=20), False), ("毛巾", now - dt.timedelta(days=6), True)]
@@ -148,8 +149,8 @@ def seed_rewards(session: Session, *, now: dt.datetime) -> dict[str, int]:
 
 def seed_notices(session: Session, *, now: dt.datetime) -> int:
     """Notices of every category, including today's 9:00 云坝会 in 椒香小院 and a 招工 notice."""
-    courtyard = session.scalar(sa.select(Courtyard).where(Courtyard.name == DEMO_COURTYARD))
-    village = session.get(Village, courtyard.village_id)
+    courtyard = session.scalars(sa.select(Courtyard).where(Courtyard.name == DEMO_COURTYARD)).one()
+    village = session.get_one(Village, courtyard.village_id)
     today = to_local(now).date()
     town_id = village.town_id
     posted = [

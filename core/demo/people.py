@@ -7,6 +7,7 @@ import random
 from core.container import Services
 from core.db import transaction
 from core.models.places import CaregiverLink, Courtyard, Household, Resident, Town, Village
+from core.models.staff import User
 from core.people.users import create_user
 
 DEMO_PASSWORD = "xiaoyuan-demo"
@@ -36,10 +37,12 @@ def seed_places_and_people(services: Services) -> dict[str, int]:
         s.add(town)
         s.flush()
 
-        def user(username: str, role: str, name: str, phone: str, **scope: int) -> object:
+        def user(username: str, role: str, name: str, phone: str, *, town_id: int | None = None,
+                 village_id: int | None = None, courtyard_id: int | None = None) -> User:
             counts["users"] += 1
             return create_user(s, now=now, username=username, password=DEMO_PASSWORD, role=role,
-                               display_name=name, phone=phone, channels=channels, **scope)
+                               display_name=name, phone=phone, channels=channels, town_id=town_id,
+                               village_id=village_id, courtyard_id=courtyard_id)
 
         user("admin", "admin", "系统管理员", "13700000000")
         user("zhihui", "town", "青石镇指挥中心", "13700000001", town_id=town.id)

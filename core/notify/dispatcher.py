@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import sqlalchemy as sa
 
 from core.container import Services
-from core.db import transaction
+from core.db import rows_changed, transaction
 from core.i18n import translate
 from core.models.outbox import OutboxMessage
 from core.notify import texts
@@ -388,7 +388,7 @@ class Dispatcher:
                 .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
                 .values(**values)
             )
-            if result.rowcount == 0:
+            if rows_changed(result) == 0:
                 log.info("outbox: message %d changed while it was being sent (cancelled?)", message_id)
         self.stats.add(decision.outcome, channel)
         return errors

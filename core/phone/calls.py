@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc
+from core.db import rows_changed
 from core.models.calls import CallLog, CallRecording
 from core.models.outbox import OutboxMessage
 from core.people.directory import find_resident_by_phone, place_of_household
@@ -109,7 +110,7 @@ def claim_recording(session: Session, *, job_id: int, now: dt.datetime, stale_af
                       sa.and_(CallRecording.status == "running", CallRecording.claimed_at < stale)))
         .values(status="running", claimed_at=now)
     )
-    return bool(result.rowcount)
+    return bool(rows_changed(result))
 
 
 def reply_code(message_id: int) -> str:

@@ -135,10 +135,10 @@ def _plan(session: Session, services: Services, call: HelpCall, now: dt.datetime
           hangups: list[str]) -> _Dial | None:
     """Decide the next thing to do for one locked help call (mutates it); return a leg to dial, if any."""
     if call.status == "cancelled":
-        for leg in _active_legs(session, call):
-            leg.status, leg.ended_at = "completed", now
-            if leg.provider_call_id:
-                hangups.append(leg.provider_call_id)
+        for active in _active_legs(session, call):
+            active.status, active.ended_at = "completed", now
+            if active.provider_call_id:
+                hangups.append(active.provider_call_id)
         return None
     if call.status not in OPEN_CALLS:
         return None
@@ -208,12 +208,12 @@ def _place(services: Services, dial: _Dial, cfg: DialerSettings) -> bool:
     except TelephonyError as exc:
         log.warning("help call %s: dialling %s failed: %s", dial.help_call_id, mask_phone(dial.to), exc)
         with transaction(services.session_factory) as session:
-            leg = session.get(HelpCallLeg, dial.leg_id)
+            leg = session.get_one(HelpCallLeg, dial.leg_id)
             if leg.status in ACTIVE_LEGS:
                 leg.status, leg.ended_at = "failed", services.clock.now()
         return False
     with transaction(services.session_factory) as session:
-        leg = session.get(HelpCallLeg, dial.leg_id)
+        leg = session.get_one(HelpCallLeg, dial.leg_id)
         leg.provider_call_id = sid
         if leg.status == "queued":
             leg.status = "ringing"
@@ -284,7 +284,7 @@ def leg_view(session: Session, leg_id: int) -> LegView | None:
     leg = session.get(HelpCallLeg, leg_id)
     if leg is None:
         return None
-    call = session.get(HelpCall, leg.help_call_id)
+    call = session.get_one(HelpCall, leg.help_call_id)
     household_name, resident_name = _who(session, call)
     resident = session.get(Resident, call.resident_id) if call.resident_id else None
     household = session.get(Household, call.household_id)
@@ -317,7 +317,7 @@ def record_leg_status(session: Session, *, now: dt.datetime, leg_id: int, provid
         leg.ended_at = now
     if leg.status not in FAILED_LEGS:
         return False
-    call = session.get(HelpCall, leg.help_call_id)
+    call = session.get_one(HelpCall, leg.help_call_id)
     return call is not None and call.status == "calling"
 
 
@@ -329,7 +329,7 @@ def leg_answered(session: Session, *, now: dt.datetime, leg_id: int, answer_keyp
 
 
 def _accept(session: Session, now: dt.datetime, leg: HelpCallLeg, digits: str) -> HelpCall:
-    call = session.get(HelpCall, leg.help_call_id)
+    call = session.get_one(HelpCall, leg.help_call_id)
     leg.status, leg.digits = "accepted", digits[:10]
     if call.status in OPEN_CALLS:
         call.status = "reached"
@@ -348,7 +348,7 @@ def leg_pressed(session: Session, *, now: dt.datetime, leg_id: int, digits: str)
     leg = session.scalar(sa.select(HelpCallLeg).where(HelpCallLeg.id == leg_id).with_for_update())
     if leg is None:
         return "again", None, []
-    call = session.scalar(sa.select(HelpCall).where(HelpCall.id == leg.help_call_id).with_for_update())
+    call = session.scalars(sa.select(HelpCall).where(HelpCall.id == leg.help_call_id).with_for_update()).one()
     if digits[:1] != "1":
         return "again", leg_view(session, leg_id), []
     if call.status in ("reached", "bridged") and leg.status != "accepted":
@@ -367,7 +367,7 @@ def mark_bridged(session: Session, *, now: dt.datetime, leg_id: int) -> None:
     leg = session.get(HelpCallLeg, leg_id)
     if leg is None:
         return
-    call = session.get(HelpCall, leg.help_call_id)
+    call = session.get_one(HelpCall, leg.help_call_id)
     if call.status in ("reached", "bridged"):
         call.status = "bridged"
         call.updated_at = now
@@ -378,7 +378,7 @@ def finish_help_call(session: Session, *, now: dt.datetime, leg_id: int) -> None
     leg = session.get(HelpCallLeg, leg_id)
     if leg is None or leg.status != "accepted":
         return
-    call = session.get(HelpCall, leg.help_call_id)
+    call = session.get_one(HelpCall, leg.help_call_id)
     if call.status in ("reached", "bridged") and call.ended_at is None:
         call.ended_at = now
         call.updated_at = now

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc
+from core.db import rows_changed
 from core.models.sip import SipCommand, SipEndpointStatus
 
 CALL_ID_PREFIX = "SIP"
@@ -128,7 +129,7 @@ def anything_pending(session: Session, live_calls: Collection[str]) -> bool:
 def _claim(session: Session, command_id: int, endpoint: str, now: dt.datetime, status: str = "claimed") -> bool:
     result = session.execute(sa.update(SipCommand).where(SipCommand.id == command_id, SipCommand.status == "pending")
                              .values(status=status, endpoint=endpoint, claimed_at=now))
-    return bool(result.rowcount)
+    return bool(rows_changed(result))
 
 
 def finish_command(session: Session, command_id: int, *, error: str = "") -> None:

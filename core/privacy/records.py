@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.container import Services
-from core.db import transaction
+from core.db import rows_changed, transaction
 from core.errors import NotFound
 from core.i18n import N_
 from core.models.base import Base
@@ -40,8 +40,8 @@ RETENTION_RULES = (
 ERASED_TEXT = "（已删除）"
 
 
-def _table(name: str) -> sa.Table | None:
-    return Base.metadata.tables.get(name)
+def _table(name: str) -> sa.Table:
+    return Base.metadata.tables[name]
 
 
 def _delete_files(data_dir: Path, paths: list[str | None]) -> int:
@@ -69,13 +69,13 @@ def purge_expired(session: Session, *, now: dt.datetime, privacy: Any, data_dir:
         cutoff = now - dt.timedelta(days=int(getattr(privacy, setting)))
         old = table.c[column] < cutoff
         if name == "call_recording":
-            files = list(session.scalars(sa.select(table.c.local_file).where(old)))
+            files: list[str | None] = list(session.scalars(sa.select(table.c.local_file).where(old)))
             deleted["recording_files"] = _delete_files(data_dir, files)
             requests = _table("request")
-            deleted["request_recording_urls"] = session.execute(
+            deleted["request_recording_urls"] = rows_changed(session.execute(
                 sa.update(requests).where(requests.c.created_at < cutoff, requests.c.recording_url.is_not(None))
                 .values(recording_url=None)
-            ).rowcount
+            ))
         if name == "call_log" and recordings is not None:
             # Recordings of calls about to go (kept longer than their call by configuration) go with them.
             ids = sa.select(table.c.id).where(old).scalar_subquery()
@@ -87,7 +87,7 @@ def purge_expired(session: Session, *, now: dt.datetime, privacy: Any, data_dir:
                 for fk in other.foreign_keys:
                     if fk.column.table is table and other is not recordings and fk.parent.nullable:
                         session.execute(sa.update(other).where(fk.parent.in_(ids)).values({fk.parent.name: None}))
-        deleted[name] = session.execute(sa.delete(table).where(old)).rowcount
+        deleted[name] = rows_changed(session.execute(sa.delete(table).where(old)))
     return deleted
 
 
@@ -161,14 +161,14 @@ def _update(session: Session, name: str, where: Any, values: dict[str, Any]) -> 
     if table is None:
         return 0
     values = {k: v for k, v in values.items() if k in table.c}
-    return session.execute(sa.update(table).where(where(table)).values(values)).rowcount
+    return rows_changed(session.execute(sa.update(table).where(where(table)).values(values)))
 
 
 def _delete(session: Session, name: str, where: Any) -> int:
     table = _table(name)
     if table is None:
         return 0
-    return session.execute(sa.delete(table).where(where(table))).rowcount
+    return rows_changed(session.execute(sa.delete(table).where(where(table))))
 
 
 def erase_resident(session: Session, *, now: dt.datetime, actor: User | None, resident_id: int,
@@ -197,8 +197,8 @@ def erase_resident(session: Session, *, now: dt.datetime, actor: User | None, re
         if data_dir is not None:
             done["recording_files"] = _delete_files(
                 data_dir, list(session.scalars(sa.select(recordings.c.local_file).where(mine))))
-        done["call_recording"] = session.execute(sa.update(recordings).where(mine).values(
-            recording_url="", local_file=None, text=None)).rowcount
+        done["call_recording"] = rows_changed(session.execute(sa.update(recordings).where(mine).values(
+            recording_url="", local_file=None, text=None)))
     done["call_log"] = _update(session, "call_log", by_resident, {"caller": None, "called": None, "transcripts": []})
     done["telemetry_reading"] = _delete(session, "telemetry_reading", by_resident)
     done["device_event"] = _delete(session, "device_event", by_resident)

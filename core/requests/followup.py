@@ -78,10 +78,10 @@ def household_has_tv(session: Session, household_id: int | None) -> bool:
     """Whether a household has a paired TV box."""
     if household_id is None:
         return False
-    return session.scalar(
+    return (session.scalar(
         sa.select(sa.func.count()).select_from(TvBox).where(TvBox.household_id == household_id,
                                                             TvBox.status == "paired")
-    ) > 0
+    ) or 0) > 0
 
 
 def _resident_and_phone(session: Session, req: Request) -> tuple[Resident | None, str | None]:

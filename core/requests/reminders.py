@@ -24,7 +24,6 @@ from core.models.ops import REMINDER_KINDS, Reminder, ReminderCall
 from core.models.outbox import OutboxMessage
 from core.models.places import Courtyard, Household, Resident, Village
 from core.models.points import PointEntry
-from core.models.staff import User
 from core.notify.outbox import Recipient, enqueue_message, user_locale
 from core.people import access
 from core.people.audit import record_audit
@@ -47,7 +46,7 @@ def default_call_at(at: dt.datetime, call_hour: int) -> dt.datetime:
     return min(call, at - dt.timedelta(hours=1))
 
 
-def create_reminder(session: Session, *, now: dt.datetime, actor: User | None, kind: str, text: str,
+def create_reminder(session: Session, *, now: dt.datetime, actor: access.Viewer | None, kind: str, text: str,
                     at: dt.datetime, courtyard_id: int | None = None, resident_id: int | None = None,
                     call_at: dt.datetime | None = None, always_call: bool = False, call_hour: int = 8) -> Reminder:
     """Schedule a reminder for a 小院 or one resident (checked against the actor's scope); audited."""
@@ -62,13 +61,14 @@ def create_reminder(session: Session, *, now: dt.datetime, actor: User | None, k
                     else session.get(Resident, resident_id))
         if resident is None or resident.erased:
             raise NotFound(N_("找不到这位居民"))
-        household = session.get(Household, resident.household_id)
-        courtyard = session.get(Courtyard, household.courtyard_id)
+        household = session.get_one(Household, resident.household_id)
+        courtyard = session.get_one(Courtyard, household.courtyard_id)
     else:
-        courtyard = session.get(Courtyard, courtyard_id)
-        if courtyard is None:
+        found = session.get(Courtyard, courtyard_id)
+        if found is None:
             raise NotFound(N_("找不到这个小院"))
-    village = session.get(Village, courtyard.village_id)
+        courtyard = found
+    village = session.get_one(Village, courtyard.village_id)
     if actor is not None:
         access.require_manager(actor)
         if not access.can_see_place(actor, courtyard_id=courtyard.id, village_id=village.id, town_id=village.town_id):

@@ -137,7 +137,7 @@ def _request_figures(session: Session, scope: str, scope_id: int, start: dt.date
     for name, rows in (("new", new), ("resolved", resolved_rows), ("overdue", overdue)):
         for row in rows:
             by_type.setdefault(row[1], {"new": 0, "resolved": 0, "overdue": 0})[name] += 1
-            by_courtyard[courtyard_names.get(row[2], "—")][name] += 1
+            by_courtyard[courtyard_names.get(row[2], "—") if row[2] is not None else "—"][name] += 1
     hours = [(row[4] - row[3]).total_seconds() / 3600 for row in resolved_rows]
     median, p90 = median_p90(hours)
     figures = {
@@ -156,7 +156,7 @@ def _request_figures(session: Session, scope: str, scope_id: int, start: dt.date
     ).all()
     counts = Counter(s for _, s in evaluated if s in SATISFACTION_KEYS)
     answered = counts["satisfied"] + counts["basic"] + counts["dissatisfied"]
-    satisfaction = {key: counts[key] for key in SATISFACTION_KEYS}
+    satisfaction: dict[str, float | None] = {key: counts[key] for key in SATISFACTION_KEYS}
     satisfaction["rate"] = round((counts["satisfied"] + counts["basic"]) / answered, 4) if answered else None
     return figures, satisfaction
 
@@ -223,6 +223,7 @@ def build_report(session: Session, *, kind: str, day: dt.date, village_id: int |
                  town_id: int | None = None) -> Report:
     """Compute the report of the period containing local date `day` for a village or a town."""
     start_day, end_day = period_bounds(kind, day)
+    place: Village | Town | None
     if village_id is not None:
         place = session.get(Village, village_id)
         scope, scope_id = "village", village_id

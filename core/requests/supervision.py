@@ -177,7 +177,7 @@ def build_digest(session: Session, user: User, now: dt.datetime) -> Digest:
     ).all()
     overdue = [(r, c) for r, c in rows if r.due_at is not None and r.due_at <= now]
     oldest = [
-        (r.id, type_label(r.type), c or "", max(0, int((now - r.due_at).total_seconds() // 3600)))
+        (r.id, type_label(r.type), c or "", max(0, int((now - (r.due_at or now)).total_seconds() // 3600)))
         for r, c in overdue[:3]
     ]
     return Digest(len(rows), len(overdue), sum(1 for r, _ in rows if r.supervised), oldest)

@@ -84,8 +84,8 @@ def check_step(action: str, req: Request, actor: User | None) -> None:
         raise InvalidTransition(step.refusal)
 
 
-def _audit(session: Session, req: Request, now: dt.datetime, actor: User | None, action: str, via: str | None,
-           **detail: Any) -> None:
+def _audit(session: Session, req: Request, now: dt.datetime, actor: access.Viewer | None, action: str,
+           via: str | None, **detail: Any) -> None:
     """Record a person's change (system and resident edges are in the request's own timeline)."""
     if actor is None:
         return
@@ -106,14 +106,14 @@ def request_ref(req: Request, place: str, locale: str = DEFAULT_LOCALE) -> str:
     return translate(template, locale, id=req.id, type=translate(type_label(req.type), locale), place=place)
 
 
-def _label(actor: User | None, fallback: str) -> str:
+def _label(actor: access.Viewer | None, fallback: str) -> str:
     return actor.display_name if actor is not None else fallback
 
 
 def _event(
     req: Request,
     now: dt.datetime,
-    actor: User | None,
+    actor: access.Viewer | None,
     action: str,
     to_status: str | None,
     note: str = "",
@@ -179,7 +179,7 @@ def submit_request(
     type: str,
     channel: str,
     text: str = "",
-    actor: User | None = None,
+    actor: access.Viewer | None = None,
     household_id: int | None = None,
     transcript: str | None = None,
     confidence: float | None = None,

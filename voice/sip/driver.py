@@ -222,7 +222,7 @@ class CallDriver:
             interrupt = self._play(action.items, keys=True, speech=True)
             if interrupt is None:
                 interrupt = self._wait_key(action.key_wait_s, speech=True)
-            if interrupt not in (None, "speech"):
+            if interrupt is not None and interrupt != "speech":
                 return action.on_key, flow.Heard(digits=interrupt)
             if interrupt is None:
                 self._play_pcm(BEEP)

@@ -351,7 +351,7 @@ class SipStack:
 
     def _run(self) -> None:
         try:
-            self._create()
+            ep = self._create()
         except BaseException as exc:
             self._error = exc
             self._destroy()
@@ -360,7 +360,7 @@ class SipStack:
         self._ready.set()
         try:
             while True:
-                self._ep.libHandleEvents(POLL_MS)
+                ep.libHandleEvents(POLL_MS)
                 if self._drain():
                     break
         except Exception:
@@ -383,7 +383,7 @@ class SipStack:
             except Exception:
                 log.exception("SIP stack job failed")
 
-    def _create(self) -> None:
+    def _create(self) -> _Endpoint:
         cfg = self.config
         ep = _Endpoint(self)
         self._ep = ep
@@ -436,6 +436,7 @@ class SipStack:
         self._account = account
         log.info("SIP endpoint on udp %s:%s (pjproject %s, %s calls)", cfg.bind, cfg.port,
                  ep.libVersion().full, cfg.max_calls)
+        return ep
 
     def _shutdown_calls(self) -> None:
         self._stopping = True

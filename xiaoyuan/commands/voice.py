@@ -75,11 +75,20 @@ def voice_intent(text: str, as_json: bool, lang: str) -> None:
     click.echo(translate(N_("读回：%(readback)s"), lang, readback=readback_text(intent, lang)))
 
 
-tts_group = cli.commands.get("tts")
-if tts_group is None:
+def _tts_group() -> click.Group:
+    """The `tts` group (another module may have added it first)."""
+    existing = cli.commands.get("tts")
+    if isinstance(existing, click.Group):
+        return existing
+
     @cli.group("tts")
-    def tts_group() -> None:
+    def tts() -> None:
         """Text to speech (prompts for the phone line and the TV)."""
+
+    return tts
+
+
+tts_group = _tts_group()
 
 
 @tts_group.command("render-prompts")
