@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
 import tomllib
 import types
 import typing
@@ -344,7 +345,10 @@ def _toml_key(key: str) -> str:
 
 
 def _comment(text: str) -> list[str]:
-    return [f"# {line}".rstrip() for line in text.strip().splitlines()]
+    lines = []
+    for line in text.strip().splitlines():
+        lines += textwrap.wrap(line, width=108) or [""]
+    return [f"# {line}".rstrip() for line in lines]
 
 
 def _render_section(model: BaseModel, path: tuple[str, ...], lines: list[str]) -> None:
