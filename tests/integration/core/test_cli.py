@@ -158,3 +158,10 @@ def test_check_says_the_login_was_refused(run_cli):
     url = _pg_base().set(username="xiaoyuan_no_such_role").render_as_string(hide_password=False)
     result = run_cli("check", extra_env={"XIAOYUAN_DATABASE_URL": url})
     assert result.exit_code == 1 and "the database refused the login" in result.output
+
+
+def test_every_command_stops_on_a_configuration_error(run_cli, tmp_path):
+    """Not only `check`: any command (and so every process role) refuses to start on an unknown variable."""
+    result = run_cli("db", "upgrade", extra_env={"XIAOYUAN_TV_HOME_TIELS": "5"})
+    assert result.exit_code == 1 and "XIAOYUAN_TV_HOME_TIELS" in result.output
+    assert not (tmp_path / "var" / "xiaoyuan.db").exists()
