@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.i18n import N_
+
 
 class TvSettings(BaseModel):
     """The TV home (小院+ on the set-top box), the points ledger, rewards, notices and the daily check-in."""
@@ -17,7 +19,7 @@ class TvSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     point_categories: tuple[str, ...] = Field(
-        ("环境卫生", "志愿服务", "参加会议", "孝老爱亲", "移风易俗", "扣分", "其他"),
+        (N_("环境卫生"), N_("志愿服务"), N_("参加会议"), N_("孝老爱亲"), N_("移风易俗"), N_("扣分"), N_("其他")),
         description="ledger categories staff may pick (兑换, 退还 and 冲正 are the system's and always exist)")
     pairing_code_minutes: int = Field(10, ge=1, description="a 6-digit code on an unpaired box is valid this long")
     pairing_codes_per_hour: int = Field(6, ge=1, description="at most this many codes per box per hour")

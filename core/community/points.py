@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, UTC, as_utc
+from core.community.config import TvSettings
 from core.db import rows_changed
 from core.errors import InvalidInput, InvalidTransition, NotFound
 from core.i18n import N_
@@ -27,8 +28,7 @@ from core.people.directory import place_of_household
 
 # Written by the system; always valid whatever the configuration says.
 SYSTEM_CATEGORIES = (N_("兑换"), N_("退还"), N_("冲正"))
-DEFAULT_CATEGORIES = (N_("环境卫生"), N_("志愿服务"), N_("参加会议"), N_("孝老爱亲"), N_("移风易俗"), N_("扣分"),
-                      N_("其他"))
+DEFAULT_CATEGORIES: tuple[str, ...] = TvSettings.model_fields["point_categories"].default
 MAX_ABS_DELTA = 1000
 
 

@@ -42,11 +42,11 @@ SOURCE_CHANNELS = {"tv": "tv", "phone": "phone", "console": "console", "wristban
 class DialerSettings:
     """How the dialler behaves (from [telephony] and [voice])."""
 
-    ring_timeout_s: int = 20
-    callback_grace_s: int = 15
-    answer_keypress_s: int = 45
-    rounds: int = 2
-    retry_delay_s: int = 300
+    ring_timeout_s: int
+    callback_grace_s: int
+    answer_keypress_s: int
+    rounds: int
+    retry_delay_s: int
 
     @classmethod
     def from_settings(cls, settings: Any) -> DialerSettings:
