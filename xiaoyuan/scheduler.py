@@ -137,11 +137,11 @@ def build_scheduler(jobs: list[Job], runner: Callable[[Job], Any], *, catch_up: 
 
 def make_dispatcher(services: Services) -> Any:
     """The outbox dispatcher for this worker."""
-    from core.notify.dispatcher import Dispatcher
+    from core.notify.dispatcher import Dispatcher, register_wake
 
     dispatcher = Dispatcher(services, concurrency=services.settings.notify.concurrency)
-    # Anything enqueued in this process (an SOS, a help call) can wake the dispatcher at once.
-    services.extras["outbox_wake"] = dispatcher.wake
+    # An urgent row committed in this process (an SOS, a help call) wakes the dispatcher at once.
+    register_wake(services, dispatcher.wake)
     return dispatcher
 
 

@@ -28,7 +28,7 @@ from core.i18n import translate
 from core.models.outbox import OutboxMessage
 from core.notify import texts
 from core.notify.base import Channel, Delivery, OutgoingMessage, channel_modules, redact
-from core.notify.outbox import DEFAULT_CHANNEL
+from core.notify.outbox import DEFAULT_CHANNEL, wake_on_commit
 from core.phones import mask_phone
 
 log = logging.getLogger(__name__)
@@ -392,6 +392,18 @@ class Dispatcher:
                 log.info("outbox: message %d changed while it was being sent (cancelled?)", message_id)
         self.stats.add(decision.outcome, channel)
         return errors
+
+
+def register_wake(services: Services, wake: Callable[[], None]) -> None:
+    """Make `wake` this process's `outbox_wake` hook, called after every commit that enqueued an urgent row.
+
+    The commit hook is installed once per services and always calls the current hook, so a worker that
+    stands by and becomes active again (a new dispatcher) is woken too.
+    """
+    services.extras["outbox_wake"] = wake
+    if "outbox_wake:installed" not in services.extras:
+        services.extras["outbox_wake:installed"] = wake_on_commit(
+            services.session_factory, lambda: services.extras["outbox_wake"]())
 
 
 def merge_error(previous: str, channel: str, error: str) -> str:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.i18n import DEFAULT_LOCALE
 from core.models.outbox import OutboxMessage
 from core.models.staff import User
 
+log = logging.getLogger(__name__)
 DEFAULT_CHANNEL = "default"  # expanded by the dispatcher to settings.notify.default_channels
+# Rows this urgent (0 critical: SOS, help calls; 1 urgent) wake the dispatcher when their transaction
+# commits instead of waiting up to a tick for it.
+WAKE_PRIORITY = 1
+_WAKE_FLAG = "xiaoyuan:outbox_wake"
 
 
 @dataclass(frozen=True)
@@ -93,4 +99,33 @@ def enqueue_message(
     )
     session.add(message)
     session.flush()
+    if priority <= WAKE_PRIORITY:
+        session.info[_WAKE_FLAG] = True
     return message
+
+
+def wake_on_commit(session_factory: sessionmaker[Session], wake: Callable[[], None]) -> Callable[[], None]:
+    """Call `wake()` after each commit of a session of `session_factory` that enqueued an urgent row.
+
+    The wake-up comes after the commit, so the dispatcher finds the row; a rolled-back transaction wakes
+    nobody. Returns a function that removes the hook.
+    """
+
+    def committed(session: Session) -> None:
+        if session.info.pop(_WAKE_FLAG, False):
+            try:
+                wake()
+            except Exception:  # the row is committed; the next tick sends it anyway
+                log.exception("outbox: waking the dispatcher failed")
+
+    def rolled_back(session: Session) -> None:
+        session.info.pop(_WAKE_FLAG, None)
+
+    sa.event.listen(session_factory, "after_commit", committed)
+    sa.event.listen(session_factory, "after_rollback", rolled_back)
+
+    def remove() -> None:
+        sa.event.remove(session_factory, "after_commit", committed)
+        sa.event.remove(session_factory, "after_rollback", rolled_back)
+
+    return remove
