@@ -8,12 +8,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from core.container import current_services
 from core.db import transaction
-from core.i18n import DEFAULT_LOCALE, translate
 from core.models.outbox import OutboxMessage
-from core.phone import progress, texts
-from core.phone.calls import find_message_for_reply, parse_sms_reply
-from core.phone.confirmations import confirm, reply_locale
-from core.phones import mask_phone, try_normalise_phone
+from core.phone import progress
+from core.phone.confirmations import confirm
+from core.phone.sms_replies import answer_sms_reply
+from core.phones import try_normalise_phone
 from voice import twiml
 from voice.flow import Action, AskKey, CallInfo, Heard, Next, Params, Say, step
 from voice.ivr import P, param_int
@@ -65,21 +64,14 @@ def confirm_status() -> str:
 @bp.post("/twilio/sms")
 @twilio_webhook
 def sms_reply() -> str:
-    """The number's Messaging URL: an SMS reply like "1 0427" confirms that message."""
+    """The number's Messaging URL: an alert's code ("6854"), "1", or "1 0427" confirms; the reply says what happened."""
     services = current_services()
     phone = try_normalise_phone(form("From")) if form("From") else None
-    digit, code = parse_sms_reply(form("Body"))
     response = MessagingResponse()
-    if phone is None or not digit:
+    if phone is None:
         return str(response)
     with transaction(services.session_factory) as session:
-        message = find_message_for_reply(session, now=services.clock.now(), phone=phone, code=code)
-        reply = confirm(session, now=services.clock.now(), message=message, digits=digit) if message else None
-        found = message is not None
-        locale = reply_locale(session, message) if message is not None else DEFAULT_LOCALE
-    log.info("sms reply from %s: %s", mask_phone(phone), "matched" if found else "no message")
-    if not found:
-        response.message(translate(texts.SMS_REPLY_UNKNOWN))
-    else:
-        response.message(reply or translate(texts.SMS_REPLY_RECEIVED, locale))
+        reply = answer_sms_reply(session, now=services.clock.now(), phone=phone, body=form("Body"))
+    if reply:
+        response.message(reply)
     return str(response)

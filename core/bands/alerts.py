@@ -175,7 +175,8 @@ def _tell_others(session: Session, alert: Alert, *, now: dt.datetime, kind: str,
         message = enqueue_message(
             session, now=now, recipient=Recipient(name=note.recipient_name, phone=note.recipient_phone,
                                                   user_id=note.user_id, locale=locale),
-            template=f"alert.{kind}", text=text(locale), params={"alert_id": alert.id, "type": alert.type},
+            template=f"alert.{kind}", text=text(locale),
+            params={"alert_id": alert.id, "type": alert.type, "reply_hint": False},
             priority=4, dedup_key=f"alert:{alert.id}:{kind}:{key}", subject=("alert", alert.id),
             village_id=alert.village_id, channels=channels,
         )
@@ -288,18 +289,69 @@ def resolve_alert(
 
 def acknowledge_by_short_code(session: Session, *, now: dt.datetime, phone: str, code: str) -> Alert | None:
     """An SMS reply: acknowledge the newest active alert with this code that was sent to this phone."""
-    code = code.strip()
-    alert = session.scalar(
-        sa.select(Alert)
-        .join(AlertNotification, AlertNotification.alert_id == Alert.id)
-        .where(Alert.short_code == code, Alert.status.in_(("open", "notified")),
-               AlertNotification.recipient_phone == phone)
-        .order_by(Alert.id.desc())
-    )
+    alert = next((a for a in _alerts_told_to(session, phone, code=code.strip()) if a.status in ("open", "notified")),
+                 None)
     if alert is None:
         return None
-    name = next((n.recipient_name for n in alert.notifications if n.recipient_phone == phone), phone)
-    return acknowledge_alert(session, now=now, alert_id=alert.id, by=name, via="sms")
+    return _acknowledge_from_phone(session, alert, now=now, phone=phone)
+
+
+def _alerts_told_to(session: Session, phone: str, *, code: str | None = None, pending: bool = False) -> list[Alert]:
+    """Alerts (newest first) that were sent to this phone; with `code` only that one, `pending` only unacknowledged."""
+    query = (sa.select(Alert).where(Alert.id.in_(
+        sa.select(AlertNotification.alert_id).where(AlertNotification.recipient_phone == phone,
+                                                    AlertNotification.kind.in_(("alert", "retrigger")))))
+             .order_by(Alert.id.desc()))
+    if code is not None:
+        query = query.where(Alert.short_code == code)
+    if pending:
+        query = query.where(Alert.status.in_(("open", "notified")))
+    return list(session.scalars(query))
+
+
+def _recipient(alert: Alert, phone: str) -> tuple[str, int | None]:
+    note = next((n for n in alert.notifications if n.recipient_phone == phone), None)
+    return (note.recipient_name, note.user_id) if note is not None else (phone, None)
+
+
+def _acknowledge_from_phone(session: Session, alert: Alert, *, now: dt.datetime, phone: str) -> Alert:
+    name, user_id = _recipient(alert, phone)
+    return acknowledge_alert(session, now=now, alert_id=alert.id, by=name, via="sms", user_id=user_id)
+
+
+def acknowledge_by_sms(session: Session, *, now: dt.datetime, phone: str, digit: str, code: str | None) -> str | None:
+    """An SMS reply about an alert: its short code acknowledges it; "1" the sender's only pending alert.
+
+    When several alerts await this sender, "1" acknowledges none and the reply lists their codes.
+    Returns the reply text in the sender's language, or None when the reply is about no alert sent
+    to this phone (another confirmation may match it).
+    """
+    if code is not None:
+        alerts = _alerts_told_to(session, phone, code=code)
+        if not alerts:
+            return None
+        alert = next((a for a in alerts if a.status in ACTIVE_STATUSES), alerts[0])
+    elif digit == "1":
+        pending = _alerts_told_to(session, phone, pending=True)
+        if not pending:
+            return None
+        if len(pending) > 1:
+            locale = user_locale(session, _recipient(pending[0], phone)[1])
+            items = "\n".join(translate(texts.REPLY_SMS_ITEM, locale, code=a.short_code,
+                                         summary=summary_for(session, a, locale)) for a in pending)
+            return translate(texts.REPLY_SMS_CHOOSE, locale, count=len(pending), items=items)
+        alert = pending[0]
+    else:
+        return None
+    locale = user_locale(session, _recipient(alert, phone)[1])
+    summary = summary_for(session, alert, locale)
+    if alert.status in ("open", "notified"):
+        _acknowledge_from_phone(session, alert, now=now, phone=phone)
+        log.info("alert %s acknowledged by SMS reply", alert.id)
+        return translate(texts.REPLY_SMS_ACKNOWLEDGED, locale, summary=summary)
+    if alert.status == "acknowledged":
+        return translate(texts.REPLY_SMS_TAKEN, locale, by=alert.acknowledged_by or "", summary=summary)
+    return translate(texts.REPLY_SMS_CLOSED, locale, summary=summary)
 
 
 def on_confirmation(session: Session, now: dt.datetime, message: OutboxMessage, digits: str) -> str | None:

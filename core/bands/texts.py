@@ -38,6 +38,11 @@ ALERT_ACKNOWLEDGED = N_("【小院+】%(by)s已确认处理：%(summary)s。")
 
 REPLY_ALREADY_CLOSED = N_("这条告警已经处理完毕，谢谢您。")
 REPLY_ACKNOWLEDGED = N_("已确认，谢谢您。请尽快联系或前往查看。")
+REPLY_SMS_ACKNOWLEDGED = N_("已确认收到：%(summary)s。谢谢您，请尽快联系或前往查看。")
+REPLY_SMS_TAKEN = N_("%(by)s已确认这条告警：%(summary)s。谢谢您。")
+REPLY_SMS_CLOSED = N_("这条告警已经处理完毕：%(summary)s。谢谢您。")
+REPLY_SMS_CHOOSE = N_("您有%(count)s条告警待确认，请回复其中一条的号码：\n%(items)s")
+REPLY_SMS_ITEM = N_("%(code)s：%(summary)s")
 
 
 def alert_summary(alert_type: str, who: str, value: Mapping[str, Any], label: str, locale: str) -> str:

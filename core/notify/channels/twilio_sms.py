@@ -80,8 +80,12 @@ def expects_reply(subject_type: str | None) -> bool:
 
 
 def sms_body(message: OutgoingMessage) -> str:
-    """The SMS text: the rendered message, plus the reply code when a reply can confirm it."""
-    if not expects_reply(message.subject_type):
+    """The SMS text: the rendered message, plus the reply code when a reply can confirm it.
+
+    A message whose text already says how to reply (an alert's "回复6854确认收到") or that needs no
+    answer (an all-clear) sets `params["reply_hint"] = False`: two different codes would confuse.
+    """
+    if not expects_reply(message.subject_type) or message.params.get("reply_hint") is False:
         return message.text
     from core.phone.calls import reply_code
 

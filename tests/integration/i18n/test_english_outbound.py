@@ -17,7 +17,7 @@ from core.models.outbox import OutboxMessage
 from core.models.staff import User
 from core.notify.base import OutgoingMessage
 from core.notify.channels.twilio_sms import sms_body
-from core.phone.confirmations import confirm
+from core.phone.sms_replies import answer_sms_reply
 from tests.factories import build_world
 
 
@@ -65,7 +65,7 @@ def test_alert_sms_is_in_the_readers_language_and_the_call_stays_chinese(session
 
 
 def test_the_reply_hint_and_the_answer_to_an_sms_reply_follow_the_reader(session_factory, clock, settings):
-    """The SMS ends with "Reply 1 <code> to confirm" for an English reader, and the answer to his reply is English."""
+    """The alert SMS asks an English reader for its code in English (one code only), and the answer is English."""
     alert_id, head_id = _sos_reaching_the_head(session_factory, clock, settings, "en")
     row = next(m for m in _messages(session_factory, recipient_user_id=head_id) if m.channel != "voice_call")
     outgoing = OutgoingMessage(
@@ -74,12 +74,14 @@ def test_the_reply_hint_and_the_answer_to_an_sms_reply_follow_the_reader(session
         params=dict(row.params), text=row.text, priority=row.priority, attempts=0, subject_type=row.subject_type,
         subject_id=row.subject_id,
     )
+    with session_factory() as session:
+        code = session.get(Alert, alert_id).short_code
     body = sms_body(outgoing)
-    assert body.startswith(row.text) and " Reply 1 " in body and body.endswith(" to confirm")
+    assert body == row.text and body.endswith(f"Reply {code} to confirm.")
     with transaction(session_factory) as session:
-        message = session.get(OutboxMessage, row.id)
-        reply = confirm(session, now=clock.now(), message=message, digits=session.get(Alert, alert_id).short_code)
-    assert reply == "Confirmed, thank you. Please call or go and see as soon as you can."
+        reply = answer_sms_reply(session, now=clock.now(), phone=row.recipient_phone, body=code)
+    assert reply == ("Acknowledged: 王奶奶 pressed the SOS button on the band. Thank you; please call or go and see "
+                     "as soon as you can.")
 
 
 def test_the_acknowledgement_reaches_each_reader_in_their_language(session_factory, clock, settings):
