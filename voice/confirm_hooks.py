@@ -56,8 +56,9 @@ def confirm_press(call: CallInfo, params: Params, heard: Heard) -> Action:
 @bp.post("/twilio/confirm/status")
 @twilio_webhook
 def confirm_status() -> str:
-    """Status of a confirmation call (logged; escalation is the subject's business)."""
-    progress.confirmation_call_progress(int_arg("message"), form("CallStatus"))
+    """Status of a confirmation call: an unanswered end moves the subject on (an alert's next level, at once)."""
+    progress.confirmation_call_progress(current_services(), int_arg("message"), form("CallStatus"),
+                                        form("AnsweredBy"))
     return twiml.empty()
 
 

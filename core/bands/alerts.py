@@ -23,23 +23,27 @@ from core.bands.escalation import (
     SEVERITY_ORDER,
     EscalationConfig,
     alert_texts,
+    call_ended,
     cancel_pending_calls,
-    load_contacts,
-    plan_escalation,
+    hang_up_other_calls,
+    notify_level,
+    plan_for_alert,
     plan_from_json,
     plan_to_json,
     summary_for,
     walk,
 )
+from core.bands.registry import site_place
+from core.clock import to_local
 from core.errors import InvalidInput, InvalidTransition, NotFound
 from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.alerts import ACTIVE_STATUSES, Alert, AlertNotification
 from core.models.outbox import OutboxMessage
-from core.models.places import Resident
+from core.models.places import Household, Resident
 from core.notify.outbox import Recipient, enqueue_message, user_locale
 from core.people import directory as people
 from core.people.audit import record_audit
-from core.phone.confirmations import register_confirmation, reply_locale
+from core.phone.confirmations import register_call_ended, register_confirmation, reply_locale
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +96,14 @@ def raise_alert(
         resident = session.get(Resident, resident_id) if resident_id is not None else None
         name = who or (resident.name if resident else translate(texts.BAND_NAME, band=device_id or band_id))
         place = people.place_of_household(session, resident.household_id) if resident else None
+        # A band given to nobody belongs to the village of its site, whose staff take its alarms.
+        village_id, town_id = (place.village_id, place.town_id) if place else site_place(session, band_id)
         policy = config.policy(severity)
         alert = Alert(
             dedup_key=key, open_key=key, type=alert_type, severity=severity, status="open",
             resident_id=resident_id, band_id=band_id, device_id=device_id,
             household_id=place.household_id if place else None, courtyard_id=place.courtyard_id if place else None,
-            village_id=place.village_id if place else None, town_id=place.town_id if place else None,
+            village_id=village_id, town_id=town_id,
             summary=summarise(alert_type, name, value), value=value,
             lat=value.get("lat"), lon=value.get("lon"), short_code=f"{secrets.randbelow(9000) + 1000}",
             raised_at=now, updated_at=now, level=0, round=1,
@@ -113,10 +119,11 @@ def raise_alert(
             if existing is None:
                 raise
         else:
-            chain, staff = load_contacts(session, resident_id, alert.household_id)
-            alert.plan = plan_to_json(plan_escalation(chain, staff, policy))
-            if not alert.plan:
-                log.warning("alert %s has nobody to tell: the resident has no chain and no staff", alert.id)
+            alert.plan = plan_to_json(plan_for_alert(session, alert, policy))
+            if resident is None:
+                log.warning("alert %s comes from band %s, which is given to no resident: telling %s", alert.id,
+                            device_id or band_id, f"the staff of village {village_id}" if village_id is not None
+                            else "the town centre only (the band's site matches no village)")
             walk(session, alert, now=now, config=config)
             log.info("alert %s raised: type=%s severity=%s resident=%s", alert.id, alert_type, severity, resident_id)
             return alert, True
@@ -139,11 +146,17 @@ def _repeat(
     alert.summary = summarise(alert.type, name, value)
     policy = config.policy(severity)
     alert.ack_timeout_s = int(policy.ack_timeout_min * 60)
-    chain, staff = load_contacts(session, alert.resident_id, alert.household_id)
-    levels = plan_escalation(chain, staff, policy)
+    levels = plan_for_alert(session, alert, policy)
     alert.plan = plan_to_json(levels)
     told = _told_keys(alert)
     first_new = next((i for i, lv in enumerate(levels) if any(c.key() not in told for c in lv.contacts)), 0)
+    if "voice_call" in policy.channels:
+        # Those already told were only messaged (a warning): now it is urgent, they are called too.
+        called = _called_keys(alert)
+        for index in range(first_new):
+            if any(c.key() not in called for c in levels[index].contacts):
+                notify_level(session, alert, level_no=index + 1, round_=1, now=now, config=config,
+                             only_channels=("voice_call",))
     alert.level, alert.round = first_new, 1
     alert.status = "notified" if alert.status != "open" else "open"
     alert.ack_deadline_at = None
@@ -151,6 +164,11 @@ def _repeat(
     walk(session, alert, now=now, config=config)
     log.info("alert %s raised to %s", alert.id, severity)
     return alert
+
+
+def _called_keys(alert: Alert) -> set[str]:
+    return {f"u{n.user_id}" if n.user_id else f"p{n.recipient_phone or n.recipient_name}"
+            for n in alert.notifications if n.kind in ("alert", "retrigger") and "voice_call" in (n.channels or [])}
 
 
 def _tell_others(session: Session, alert: Alert, *, now: dt.datetime, kind: str, text: Callable[[str], str],
@@ -190,6 +208,11 @@ def _tell_others(session: Session, alert: Alert, *, now: dt.datetime, kind: str,
     return count
 
 
+def _place(session: Session, alert: Alert, locale: str) -> str:
+    household = session.get(Household, alert.household_id) if alert.household_id is not None else None
+    return translate(texts.ALERT_PLACE, locale, household=household.name) if household is not None else ""
+
+
 def _contact_channels(alert: Alert, note: AlertNotification) -> list[str]:
     for level in plan_from_json(alert.plan):
         for contact in level.contacts:
@@ -206,6 +229,7 @@ def _close(session: Session, alert: Alert, now: dt.datetime) -> None:
     alert.ack_deadline_at = None
     alert.updated_at = now
     cancel_pending_calls(session, alert.id)
+    hang_up_other_calls(session, alert, now=now, keep_user_id=None, keep_name=None)
 
 
 def clear_alert(
@@ -254,6 +278,7 @@ def acknowledge_alert(
     alert.ack_deadline_at = now + dt.timedelta(seconds=alert.ack_timeout_s)
     alert.updated_at = now
     cancel_pending_calls(session, alert.id)
+    hang_up_other_calls(session, alert, now=now, keep_user_id=user_id, keep_name=by)
     _tell_others(session, alert, now=now, kind="acknowledged", skip_user_id=user_id, skip_name=by,
                  text=lambda locale: translate(texts.ALERT_ACKNOWLEDGED, locale, by=by,
                                                summary=summary_for(session, alert, locale)))
@@ -281,6 +306,11 @@ def resolve_alert(
     alert.resolved_by = by[:80]
     alert.resolution_note = note.strip()
     _close(session, alert, now)
+    # Everyone told hears it is over (the resolver knows already).
+    _tell_others(session, alert, now=now, kind="resolved", skip_user_id=user_id, skip_name=by,
+                 text=lambda locale: translate(texts.ALERT_RESOLVED, locale, by=by, at=to_local(now).strftime("%H:%M"),
+                                               summary=summary_for(session, alert, locale),
+                                               place=_place(session, alert, locale)))
     record_audit(session, at=now, actor=actor if actor is not None else by, action="alert.resolve",
                  entity_type="alert", entity_id=alert.id, via=via)
     log.info("alert %s resolved", alert.id)
@@ -366,9 +396,21 @@ def on_confirmation(session: Session, now: dt.datetime, message: OutboxMessage, 
         return None
     if alert.status not in ACTIVE_STATUSES:
         return translate(texts.REPLY_ALREADY_CLOSED, reply_locale(session, message))
+    if alert.status == "acknowledged" and alert.acknowledged_by != message.recipient_name[:80]:
+        # Two people rang at once and the other one pressed 1 first: say so instead of "confirmed".
+        locale = reply_locale(session, message)
+        return translate(texts.REPLY_SMS_TAKEN, locale, by=alert.acknowledged_by or "",
+                         summary=summary_for(session, alert, locale))
     acknowledge_alert(session, now=now, alert_id=alert.id, by=message.recipient_name, via=via,
                       user_id=message.recipient_user_id)
     return translate(texts.REPLY_ACKNOWLEDGED, reply_locale(session, message))
 
 
+def on_call_ended(services: Any, message: OutboxMessage, outcome: str) -> None:
+    """An alert call ended without a keypress: the next level is told at once when the whole level failed."""
+    if message.subject_id is not None:
+        call_ended(services, alert_id=message.subject_id, message_id=message.id, outcome=outcome)
+
+
 register_confirmation("alert", on_confirmation)
+register_call_ended("alert", on_call_ended)

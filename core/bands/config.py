@@ -49,13 +49,18 @@ class PolicySettings(_Section):
     staff: bool = True
     quiet_hours: bool = True
     ack_timeout_min: float = Field(60, gt=0, description="an acknowledged, unresolved alert is raised again after this")
+    ring_at_once: int = Field(1, ge=1, le=5, description="chain members called together at one level; the first "
+                              "to press 1 takes the alert and the other calls are hung up")
 
 
 class EscalationSettings(_Section):
-    """Escalation per severity: ordered levels from the resident's caregiver chain, then staff (院长, village).
+    """Escalation per severity: ordered levels from the resident's caregiver chain, then staff (院长, village),
+    then the town 指挥中心 last. A band given to no resident goes to its site's village cadres and grid workers.
 
     channels: "voice_call" (asks 按1确认; only a keypress acknowledges) and "message" (the recipient's own
-    channels, else sms_channel). A chain is walked `repeat` times; an acknowledged alert that is not
+    channels, else sms_channel). When every call of a level ends unanswered (no answer, busy, failed,
+    canceled, a machine, or hung up without 1) the next level is told at once; timeout_min only covers a
+    call whose end is never reported. A chain is walked `repeat` times; an acknowledged alert that is not
     resolved within ack_timeout_min is raised again.
     """
 

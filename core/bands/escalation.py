@@ -1,9 +1,12 @@
 """Alert escalation: plan the levels (pure), tell one level through the outbox, and sweep what is due.
 
 The plan is a snapshot stored on the alert: ordered levels built from the resident's caregiver
-chain plus staff (院长, village). Each level has a timeout; the chain repeats `repeat` times. The
-sweep acts on whatever is due according to the database, in one transaction per alert, so a
-restarted or stopped worker loses nothing and tells nobody twice.
+chain (`ring_at_once` people per level), then staff (院长, village), then the town 指挥中心. A band
+given to nobody goes to the staff of its site's village. Each level has a timeout, which only
+covers a call whose end is never reported: when every call of the current level ends unanswered
+(no answer, busy, failed, a machine), the next level is told at once (`call_ended`). The chain
+repeats `repeat` times. The sweep acts on whatever is due according to the database, in one
+transaction per alert, so a restarted or stopped worker loses nothing and tells nobody twice.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Policy:
     staff: bool = True
     quiet_hours: bool = True
     ack_timeout_min: float = 60
+    ring_at_once: int = 1  # chain members called together at one level (the first to press 1 takes it)
 
 
 @dataclass(frozen=True)
@@ -98,20 +102,26 @@ class Level:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def plan_escalation(chain: Sequence[Contact], staff: Sequence[Contact], policy: Policy) -> list[Level]:
-    """Ordered levels: each chain member (of the policy's kinds) in turn, then the staff together."""
+def plan_escalation(chain: Sequence[Contact], staff: Sequence[Contact], policy: Policy,
+                    town: Sequence[Contact] = ()) -> list[Level]:
+    """Ordered levels: the chain members (of the policy's kinds) `ring_at_once` at a time, then the staff
+    together, then the town 指挥中心 as the last level (staff and town only when the policy has staff, or
+    when the chain gave no level at all)."""
     timeout = policy.timeout_min * 60
     chosen = [c for c in chain if not policy.kinds or c.kind in policy.kinds]
-    levels = [Level((c,), policy.channels, timeout, policy.quiet_hours) for c in chosen]
+    size = max(1, policy.ring_at_once)
+    levels = [Level(tuple(chosen[i:i + size]), policy.channels, timeout, policy.quiet_hours)
+              for i in range(0, len(chosen), size)]
     if policy.staff or not levels:
         seen = {c.key() for c in chosen}
-        extra = []
-        for contact in staff:
-            if contact.key() not in seen:
-                seen.add(contact.key())
-                extra.append(contact)
-        if extra:
-            levels.append(Level(tuple(extra), policy.channels, timeout, policy.quiet_hours))
+        for group in (staff, town):
+            extra = []
+            for contact in group:
+                if contact.key() not in seen:
+                    seen.add(contact.key())
+                    extra.append(contact)
+            if extra:
+                levels.append(Level(tuple(extra), policy.channels, timeout, policy.quiet_hours))
     return levels
 
 
@@ -167,6 +177,24 @@ def load_contacts(
     return chain, staff
 
 
+# Who answers for a band that was given to nobody: the village's cadres and grid workers.
+UNASSIGNED_BAND_ROLES = ("village", "grid_worker")
+
+
+def plan_for_alert(session: Session, alert: Alert, policy: Policy) -> list[Level]:
+    """The escalation levels of an alert: its resident's chain and staff, or for a band given to nobody
+    the staff of the band's village; the town 指挥中心 last."""
+    if alert.resident_id is not None or alert.household_id is not None:
+        chain, staff = load_contacts(session, alert.resident_id, alert.household_id)
+    else:
+        chain = []
+        staff = [contact_for_user(u, "village") for u in people.village_staff(
+            session, alert.village_id, roles=UNASSIGNED_BAND_ROLES)] if alert.village_id is not None else []
+    town = [contact_for_user(u, "town") for u in people.town_staff(session, alert.town_id)] \
+        if alert.town_id is not None else []
+    return plan_escalation(chain, staff, policy, town)
+
+
 def _reachable(contact: Contact, level: Level, now: dt.datetime) -> bool:
     if not level.quiet_hours:
         return True
@@ -215,22 +243,26 @@ def alert_texts(alert: Alert, who: str, now: dt.datetime, kind: str = "alert", *
 
 def notify_level(
     session: Session, alert: Alert, *, level_no: int, round_: int, now: dt.datetime, config: EscalationConfig,
-    kind: str = "alert",
+    kind: str = "alert", only_channels: Sequence[str] | None = None,
 ) -> int:
-    """Tell every reachable contact of one level (1-based); return how many were told."""
+    """Tell every reachable contact of one level (1-based); return how many were told.
+
+    `only_channels` limits the level's channels (a warning's readers are called when it turns urgent).
+    """
     levels = plan_from_json(alert.plan)
     level = levels[level_no - 1]
+    channels = [c for c in level.channels if only_channels is None or c in only_channels]
     who = _who(session, alert)
     told = 0
     for position, contact in enumerate(level.contacts):
-        if not _reachable(contact, level, now):
+        if not _reachable(contact, level, now) or (only_channels is not None and not contact.phone):
             continue
         locale = user_locale(session, contact.user_id)
         sms, voice = alert_texts(alert, who, now, kind, locale=locale, summary=summary_for(session, alert, locale))
         recipient = Recipient(name=contact.name, phone=contact.phone, channels=contact.channels,
                               user_id=contact.user_id, locale=locale)
         outbox_ids = []
-        for channel in level.channels:
+        for channel in channels:
             if channel == "voice_call" and not contact.phone:
                 continue
             chosen = ["voice_call"] if channel == "voice_call" else list(contact.channels or (alert.message_channel,))
@@ -248,7 +280,7 @@ def notify_level(
         session.add(AlertNotification(
             alert_id=alert.id, severity=alert.severity, kind=kind, round=round_, level=level_no, position=position,
             recipient_name=contact.name, recipient_phone=contact.phone, user_id=contact.user_id,
-            channels=list(level.channels), outbox_ids=outbox_ids, sent_at=now,
+            channels=channels, outbox_ids=outbox_ids, sent_at=now,
         ))
         told += 1
     session.flush()
@@ -264,7 +296,13 @@ def walk(session: Session, alert: Alert, *, now: dt.datetime, config: Escalation
         if step is None:
             alert.next_escalation_at = None
             alert.exhausted = True
-            log.warning("alert %s: every level of the chain was told and nobody acknowledged", alert.id)
+            if not levels:
+                log.error("alert %s: NOBODY was told: no caregiver chain, no staff and no town centre to tell",
+                          alert.id)
+            elif not _anyone_told(session, alert.id):
+                log.error("alert %s: NOBODY was told: no one in the plan could be reached now", alert.id)
+            else:
+                log.warning("alert %s: every level of the chain was told and nobody acknowledged", alert.id)
             return
         level_no, round_ = step
         told = notify_level(session, alert, level_no=level_no, round_=round_, now=now, config=config, kind=kind)
@@ -278,6 +316,11 @@ def walk(session: Session, alert: Alert, *, now: dt.datetime, config: Escalation
             return
         step = next_step(level_no, round_, len(levels), policy.repeat)
     alert.next_escalation_at = None
+
+
+def _anyone_told(session: Session, alert_id: int) -> bool:
+    return session.scalar(sa.select(sa.func.count()).select_from(AlertNotification).where(
+        AlertNotification.alert_id == alert_id, AlertNotification.kind.in_(("alert", "retrigger")))) > 0
 
 
 def advance_escalation(session: Session, alert: Alert, *, now: dt.datetime, config: EscalationConfig) -> bool:
@@ -327,6 +370,73 @@ def sweep_alerts(services: Services) -> int:
         except Exception:
             log.exception("alert sweep failed for alert %s", alert_id)
     return done
+
+
+# How an alert call can end without anyone taking the alert: only a keypress 1 acknowledges, so a call
+# that completed (voicemail without detection, or hung up without a key) did not reach anyone either.
+UNANSWERED_CALLS = ("no_answer", "busy", "failed", "canceled", "machine", "completed")
+
+
+def level_unanswered(notes: Sequence[AlertNotification], *, level: int, round_: int, severity: str) -> bool:
+    """Whether every call placed at this level and round ended without an acknowledgement."""
+    calls = [n for n in notes if n.kind in ("alert", "retrigger") and (n.level, n.round, n.severity) == (
+        level, round_, severity) and "voice_call" in (n.channels or []) and n.recipient_phone]
+    return bool(calls) and all(n.call_status in UNANSWERED_CALLS for n in calls)
+
+
+def call_ended(services: Services, *, alert_id: int, message_id: int, outcome: str) -> bool:
+    """An alert call ended (`outcome` from UNANSWERED_CALLS): note it on the person's notification; when every
+    call of the alert's current level has ended unanswered, tell the next level now. True when it moved on.
+
+    Repeated or late reports change nothing: the first end is kept, and a call of an earlier level (or of
+    an alert someone already took) does not move the alert.
+    """
+    config = EscalationConfig.from_settings(services.settings)
+    now = services.clock.now()
+    with services.session_factory() as session, session.begin():
+        alert = session.scalar(sa.select(Alert).where(Alert.id == alert_id).with_for_update())
+        if alert is None:
+            return False
+        notes = list(session.scalars(sa.select(AlertNotification).where(AlertNotification.alert_id == alert.id)))
+        note = next((n for n in notes if message_id in (n.outbox_ids or [])), None)
+        if note is None:
+            return False
+        if note.call_status is None:
+            note.call_status = outcome[:20]
+        if alert.status not in ("open", "notified") or (note.level, note.round, note.severity) != (
+                alert.level, alert.round, alert.severity):
+            return False
+        if not level_unanswered(notes, level=alert.level, round_=alert.round, severity=alert.severity):
+            return False
+        log.info("alert %s: every call of level %s ended unanswered; telling the next level now", alert.id,
+                 alert.level)
+        walk(session, alert, now=now, config=config)
+        return True
+
+
+def hang_up_other_calls(session: Session, alert: Alert, *, now: dt.datetime, keep_user_id: int | None,
+                        keep_name: str | None) -> int:
+    """Hang up the alert calls still ringing (someone else took it); the taker's own call stays up.
+
+    A hang-up is an outbox row of channel call_hangup, so it is sent at once by whoever holds the
+    telephony provider and survives a crash. Calls whose end was reported already are left alone.
+    """
+    ended = {message_id for n in alert.notifications if n.call_status for message_id in (n.outbox_ids or [])}
+    rows = session.scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.subject_type == "alert", OutboxMessage.subject_id == alert.id,
+        OutboxMessage.channel == "voice_call", OutboxMessage.status == "sent", OutboxMessage.provider_ref.is_not(None)))
+    count = 0
+    for row in rows:
+        mine = (keep_user_id is not None and row.recipient_user_id == keep_user_id) or (
+            keep_name is not None and row.recipient_name == keep_name)
+        if row.id in ended or mine:
+            continue
+        enqueue_message(session, now=now, recipient=Recipient(name=row.recipient_name, phone=row.recipient_phone),
+                        template="alert.hangup", text="", params={"call_id": row.provider_ref, "alert_id": alert.id},
+                        priority=0, dedup_key=f"hangup:{row.id}", subject=("alert_call", alert.id),
+                        village_id=alert.village_id, channels=["call_hangup"])
+        count += 1
+    return count
 
 
 def cancel_pending_calls(session: Session, alert_id: int) -> int:

@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from collections import defaultdict
@@ -22,10 +23,11 @@ from sqlalchemy.orm import Session
 from core.errors import InvalidInput, NotFound
 from core.i18n import N_
 from core.models.devices import Band, TelemetryAggregate, TelemetryReading
-from core.models.places import Resident
+from core.models.places import Courtyard, Household, Resident, Town, Village
 from core.people.access import Viewer, get_resident_for
 from core.people.audit import record_audit
 
+log = logging.getLogger(__name__)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{2,64}$")  # safe inside an MQTT topic and an ACL line
 PBKDF2_ITERATIONS = 1000
 BUCKET = dt.timedelta(minutes=5)
@@ -81,6 +83,10 @@ def add_band(
     session.flush()
     record_audit(session, at=now, actor=actor or "system", action="band.add", entity_type="band", entity_id=band.id,
                  resident_id=resident_id)
+    if resident_id is None:
+        village_id, town_id = site_place(session, band.id)
+        log.warning("band %s is not given to a resident: its alarms go to %s until it is assigned", device_id,
+                    f"the staff of village {village_id}" if village_id is not None else "the town centre")
     return band, secret
 
 
@@ -91,6 +97,31 @@ def _check_resident(session: Session, actor: Viewer | None, resident_id: int | N
         get_resident_for(session, actor, resident_id)
     elif session.get(Resident, resident_id) is None:
         raise NotFound(N_("找不到这位居民"))
+
+
+def site_place(session: Session, band_id: int | None) -> tuple[int | None, int | None]:
+    """(village id, town id) a band given to nobody belongs to, from its site; (None, None) when unknown.
+
+    A site's village is the one village of the residents wearing its other bands; a deployment with
+    one village (or one town) needs no more.
+    """
+    band = session.get(Band, band_id) if band_id is not None else None
+    villages: list[int] = []
+    if band is not None:
+        villages = list(session.scalars(
+            sa.select(Courtyard.village_id).distinct()
+            .join(Household, Household.courtyard_id == Courtyard.id)
+            .join(Resident, Resident.household_id == Household.id)
+            .join(Band, Band.resident_id == Resident.id)
+            .where(Band.site == band.site)
+        ))
+    if len(villages) != 1:
+        villages = list(session.scalars(sa.select(Village.id).limit(2)))
+    if len(villages) == 1:
+        village = session.get(Village, villages[0])
+        return village.id, village.town_id
+    towns = list(session.scalars(sa.select(Town.id).limit(2)))
+    return None, towns[0] if len(towns) == 1 else None
 
 
 def get_band(session: Session, ref: str | int) -> Band:

@@ -34,6 +34,7 @@ ALERT_SMS = N_("【小院+%(label)s】%(summary)s%(place)s，%(when)s。请尽�
 ALERT_AGAIN_SMS = N_("【小院+再次提醒】%(summary)s%(place)s，%(when)s。请尽快联系或前往查看。回复%(code)s确认收到。")
 ALERT_CALL = N_("小院加%(label)s提醒：%(summary)s%(place)s。请尽快联系或前往查看。")
 ALERT_ALL_CLEAR = N_("【小院+】已恢复：%(summary)s%(place)s，%(at)s起已恢复正常。")
+ALERT_RESOLVED = N_("【小院+】已处理：%(summary)s%(place)s，%(by)s已于%(at)s处理完毕，不用再赶过去了。")
 ALERT_ACKNOWLEDGED = N_("【小院+】%(by)s已确认处理：%(summary)s。")
 
 REPLY_ALREADY_CLOSED = N_("这条告警已经处理完毕，谢谢您。")

@@ -89,4 +89,7 @@ class AlertNotification(Base):
     channels: Mapped[list[Any]] = mapped_column(default=list)
     outbox_ids: Mapped[list[Any]] = mapped_column(default=list)
     sent_at: Mapped[dt.datetime]
+    # How this person's alert call ended (no_answer, busy, failed, machine, completed, …); NULL while ringing
+    # or when no call was placed. Every call of the current level ending unanswered moves the alert on at once.
+    call_status: Mapped[str | None] = mapped_column(sa.String(20))
     alert: Mapped[Alert] = relationship(back_populates="notifications")

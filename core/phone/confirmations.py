@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,9 @@ from core.notify.outbox import user_locale
 # handler(session, now, message, digits) -> text to speak/reply (in `reply_locale`), or None if nothing happened
 Handler = Callable[[Session, dt.datetime, OutboxMessage, str], str | None]
 _HANDLERS: dict[str, Handler] = {}
+# ended(services, message, outcome): a confirmation call ended without a keypress (see core.phone.progress)
+CallEndedHandler = Callable[[Any, OutboxMessage, str], None]
+_CALL_ENDED: dict[str, CallEndedHandler] = {}
 # The modules that register a handler when imported (alerts, follow-up questions, reminders).
 SUBJECT_OWNERS = ("core.bands.alerts", "core.requests.followup", "core.requests.reminders")
 _loaded = False
@@ -28,6 +32,11 @@ _loaded = False
 def register_confirmation(subject_type: str, handler: Handler) -> None:
     """Register the handler for one subject type (called at import of the owning service module)."""
     _HANDLERS[subject_type] = handler
+
+
+def register_call_ended(subject_type: str, handler: CallEndedHandler) -> None:
+    """Register what happens when a confirmation call for this subject type ends (no answer, busy, …)."""
+    _CALL_ENDED[subject_type] = handler
 
 
 def _load_service_modules() -> None:
@@ -59,3 +68,11 @@ def confirm(session: Session, *, now: dt.datetime, message: OutboxMessage, digit
     if handler is None:
         return None
     return handler(session, now, message, digits)
+
+
+def call_ended(services: Any, *, message: OutboxMessage, outcome: str) -> None:
+    """Tell the message subject's owner that its confirmation call ended with `outcome` (no keypress came)."""
+    _load_service_modules()
+    handler = _CALL_ENDED.get(message.subject_type or "")
+    if handler is not None:
+        handler(services, message, outcome)

@@ -12,8 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from core.container import Services
 from core.db import transaction
+from core.models.outbox import OutboxMessage
 from core.phone import calls as call_logs
-from core.phone import dialler
+from core.phone import confirmations, dialler
 
 log = logging.getLogger(__name__)
 INBOUND_STATUS_PATH = "/voice/twilio/status"
@@ -44,9 +45,34 @@ def inbound_call_ended(services: Services, *, call_id: str | None, status: str, 
                               now=services.clock.now())
 
 
-def confirmation_call_progress(message_id: int, provider_status: str) -> None:
-    """A confirmation call's progress is only logged: escalation is the message subject's business."""
-    log.info("confirmation call for message %s: %s", message_id, provider_status or "-")
+# Provider call states that end a call, as the outcome names escalation keeps.
+_ENDINGS = {"no-answer": "no_answer", "busy": "busy", "failed": "failed", "canceled": "canceled",
+            "completed": "completed"}
+
+
+def call_outcome(provider_status: str, answered_by: str = "") -> str | None:
+    """How a call ended ("machine" when answering-machine detection says so), or None while it goes on."""
+    answered = (answered_by or "").strip().lower()
+    if answered.startswith("machine") or answered == "fax":
+        return "machine"
+    return _ENDINGS.get((provider_status or "").strip().lower())
+
+
+def confirmation_call_progress(services: Services, message_id: int, provider_status: str,
+                               answered_by: str = "") -> None:
+    """A confirmation call's progress: when it ended (or a machine answered), its subject decides what next.
+
+    (An alert tells its next level at once when every call of the current level ended unanswered.)
+    """
+    outcome = call_outcome(provider_status, answered_by)
+    log.info("confirmation call for message %s: %s%s", message_id, provider_status or "-",
+             f" ({answered_by})" if answered_by else "")
+    if outcome is None:
+        return
+    with services.session_factory() as session:
+        message = session.get(OutboxMessage, message_id)
+    if message is not None:
+        confirmations.call_ended(services, message=message, outcome=outcome)
 
 
 def report_progress(services: Services, status_url: str | None, provider_status: str, *,
@@ -64,7 +90,7 @@ def report_progress(services: Services, status_url: str | None, provider_status:
     elif path.endswith(CONFIRM_STATUS_PATH):
         message = _int(query.get("message"))
         if message is not None:
-            confirmation_call_progress(message, provider_status)
+            confirmation_call_progress(services, message, provider_status)
     elif path.endswith(INBOUND_STATUS_PATH):
         inbound_call_ended(services, call_id=call_id, status=provider_status, duration_s=duration_s)
     else:

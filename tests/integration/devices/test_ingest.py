@@ -80,7 +80,7 @@ def test_sustained_tachycardia_alerts_and_the_all_clear_reaches_everyone_told(se
 
 
 def test_s6_band_goes_quiet_warning_family_urgent_head_all_clear_everyone(services, clock):
-    """S6: silent at 14:00; 14:15 warning to the family; 15:00 urgent to the 院长; 15:20 back: 已恢复."""
+    """S6: silent 14:00; 14:15 warning to the family; 15:00 urgent: 院长 told, family called; 15:20 back: 已恢复."""
     clock.set(dt.datetime(2026, 11, 26, 6, 0, tzinfo=UTC))  # 14:00 local
     seed(services)
     ingest = Ingestor(services)
@@ -98,8 +98,9 @@ def test_s6_band_goes_quiet_warning_family_urgent_head_all_clear_everyone(servic
         check_bands(services)
     silent = [a for a in alerts(services) if a.type == "silent"][0]
     assert silent.severity == "urgent"
-    names = [m.recipient_name for m in outbox(services, subject_id=silent.id, template="alert.alert")]
-    assert names == ["王小明", "李院长", "李院长"]  # SMS to the son; call + SMS to the 院长 at 15:00
+    rows = [(m.recipient_name, m.channel) for m in outbox(services, subject_id=silent.id, template="alert.alert")]
+    # 14:15 an SMS to the son; 15:00 the son is called too (issue 10 §3), and the 院长 gets a call + SMS.
+    assert rows == [("王小明", "dryrun"), ("王小明", "voice_call"), ("李院长", "voice_call"), ("李院长", "dryrun")]
     clock.advance(minutes=20)  # 15:20 the band is back
     ingest.process([msg("telemetry", {"ts": ts(clock.now()), "hr": 75, "battery": 60})])
     silent = [a for a in alerts(services) if a.type == "silent"][0]

@@ -1,0 +1,35 @@
+"""The alert call's status callback (signed, as Twilio posts it) moves the alert on when nobody answered."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from core.bands.alerts import raise_alert
+from core.bands.escalation import EscalationConfig
+from core.db import transaction
+from core.models.outbox import OutboxMessage
+from tests.integration.voice.conftest import signed_post
+
+
+def _calls(services, alert_id: int) -> list[OutboxMessage]:
+    with services.session_factory() as session:
+        return list(session.scalars(sa.select(OutboxMessage).where(
+            OutboxMessage.subject_type == "alert", OutboxMessage.subject_id == alert_id,
+            OutboxMessage.channel == "voice_call").order_by(OutboxMessage.id)))
+
+
+def test_a_voicemail_answer_reported_by_the_callback_calls_the_next_level_now(voice_services, voice_client, world):
+    """AnsweredBy=machine_start on the status callback: the 院长 is called at once, not after the level timeout;
+    an unsigned callback does nothing."""
+    with transaction(voice_services.session_factory) as session:
+        alert, _ = raise_alert(session, now=voice_services.clock.now(), alert_type="sos", severity="critical",
+                               config=EscalationConfig.from_settings(voice_services.settings),
+                               resident_id=world.residents[0].id)
+    (son,) = _calls(voice_services, alert.id)
+    path = f"/voice/twilio/confirm/status?message={son.id}"
+    forged = voice_client.post(path, data={"CallStatus": "no-answer"})
+    assert forged.status_code == 403 and len(_calls(voice_services, alert.id)) == 1
+    response = signed_post(voice_client, path, {"CallSid": "CA" + "5" * 32, "CallStatus": "in-progress",
+                                                "AnsweredBy": "machine_start"})
+    assert response.status_code == 200
+    assert [m.recipient_name for m in _calls(voice_services, alert.id)] == ["王小明", "李院长"]
