@@ -25,6 +25,8 @@ class NotifySettings(_Section):
     concurrency: int = Field(4, ge=1, description="messages sent in parallel (providers take 50–300 ms); 1 keeps order")
     backoff_base_s: float = Field(10, gt=0)
     backoff_max_s: float = Field(3600, gt=0)
+    urgent_poll_s: float = Field(0.25, ge=0, le=60, description="between ticks the dispatcher looks this often for "
+                                 "due critical/urgent rows (an SOS from a listener in another process); 0: off")
 
     @field_validator("default_channels", mode="before")
     @classmethod

@@ -28,7 +28,7 @@ from core.i18n import translate
 from core.models.outbox import OutboxMessage
 from core.notify import texts
 from core.notify.base import Channel, Delivery, OutgoingMessage, channel_modules, redact
-from core.notify.outbox import DEFAULT_CHANNEL, wake_on_commit
+from core.notify.outbox import DEFAULT_CHANNEL, WAKE_PRIORITY, wake_on_commit
 from core.phones import mask_phone
 
 log = logging.getLogger(__name__)
@@ -254,14 +254,35 @@ class Dispatcher:
             log.info("outbox dispatcher stopped")
 
     def _idle(self, stop_event: threading.Event, tick: float) -> None:
-        """Wait for the next tick, a wake-up or the stop signal, whichever comes first."""
+        """Wait for the next tick, a wake-up, a due urgent row or the stop signal, whichever comes first.
+
+        A wake-up comes from this process's commits; an SOS committed by another process (a listener of a
+        district deployment) is found by a cheap look for due urgent rows every `notify.urgent_poll_s`.
+        """
         remaining = tick
-        slice_s = min(0.25, tick) if tick > 0 else 0.0
+        poll = float(self.services.settings.notify.urgent_poll_s or 0)
+        slice_s = min(poll or 0.25, tick) if tick > 0 else 0.0
         while remaining > 0 and not self._wake.is_set():
             if stop_event.wait(slice_s):
                 return
             remaining -= slice_s
+            if poll > 0 and self._urgent_due():
+                break
         self._wake.clear()
+
+    def _urgent_due(self) -> bool:
+        """Whether a critical or urgent row is due now (False when the database cannot say)."""
+        try:
+            now = self.services.clock.now()
+            with self.services.session_factory() as session:
+                return session.scalar(
+                    sa.select(OutboxMessage.id)
+                    .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
+                           OutboxMessage.priority <= WAKE_PRIORITY)
+                    .limit(1)
+                ) is not None
+        except sa.exc.SQLAlchemyError:
+            return False
 
     def run_once(self, limit: int = 50) -> int:
         """Send up to `limit` due rows (most urgent first, then oldest); return how many were attempted.
