@@ -20,8 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.bands import texts
 from core.errors import InvalidInput, NotFound
-from core.i18n import N_
+from core.i18n import N_, translate
 from core.models.devices import Band, TelemetryAggregate, TelemetryReading
 from core.models.places import Courtyard, Household, Resident, Town, Village
 from core.people.access import Viewer, get_resident_for
@@ -84,10 +85,18 @@ def add_band(
     record_audit(session, at=now, actor=actor or "system", action="band.add", entity_type="band", entity_id=band.id,
                  resident_id=resident_id)
     if resident_id is None:
-        village_id, town_id = site_place(session, band.id)
-        log.warning("band %s is not given to a resident: its alarms go to %s until it is assigned", device_id,
-                    f"the staff of village {village_id}" if village_id is not None else "the town centre")
+        msgid, params = unassigned_band_notice(session, band)
+        log.warning("band %s is not given to a resident: %s", device_id, translate(msgid, "en", **params))
     return band, secret
+
+
+def unassigned_band_notice(session: Session, band: Band) -> tuple[str, dict[str, Any]]:
+    """What the person registering a band for nobody must know, where its alarms will go: (msgid, params)."""
+    village_id, _town_id = site_place(session, band.id)
+    village = session.get(Village, village_id) if village_id is not None else None
+    if village is None:
+        return texts.UNASSIGNED_BAND_TOWN, {"band": band.device_id}
+    return texts.UNASSIGNED_BAND_VILLAGE, {"band": band.device_id, "village": village.name}
 
 
 def _check_resident(session: Session, actor: Viewer | None, resident_id: int | None) -> None:

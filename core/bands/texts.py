@@ -37,6 +37,12 @@ ALERT_ALL_CLEAR = N_("【小院+】已恢复：%(summary)s%(place)s，%(at)s起�
 ALERT_RESOLVED = N_("【小院+】已处理：%(summary)s%(place)s，%(by)s已于%(at)s处理完毕，不用再赶过去了。")
 ALERT_ACKNOWLEDGED = N_("【小院+】%(by)s已确认处理：%(summary)s。")
 
+# Said to whoever registers a band for nobody.
+UNASSIGNED_BAND_VILLAGE = N_("注意：手环%(band)s没有登记给居民，它的报警会发给%(village)s的村干部和网格员，"
+                             "最后是街道指挥中心。请尽快登记给佩戴的居民。")
+UNASSIGNED_BAND_TOWN = N_("注意：手环%(band)s没有登记给居民，也查不到它属于哪个村，它的报警只会发给街道指挥中心。"
+                          "请尽快登记给佩戴的居民。")
+
 REPLY_ALREADY_CLOSED = N_("这条告警已经处理完毕，谢谢您。")
 REPLY_ACKNOWLEDGED = N_("已确认，谢谢您。请尽快联系或前往查看。")
 REPLY_SMS_ACKNOWLEDGED = N_("已确认收到：%(summary)s。谢谢您，请尽快联系或前往查看。")

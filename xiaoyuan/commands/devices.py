@@ -40,13 +40,14 @@ def band() -> None:
 @with_services
 def band_add(services, device_id, site, model, interval_s, resident_id, as_json) -> None:
     """Register a band; prints its MQTT secret once (only a hash is stored)."""
-    from core.bands.registry import add_band, band_row
+    from core.bands.registry import add_band, band_row, unassigned_band_notice
 
     try:
         with transaction(services.session_factory) as s:
             created, secret = add_band(s, now=services.clock.now(), device_id=device_id, site=site, model=model,
                                        interval_s=interval_s, resident_id=resident_id, actor=OPERATOR)
             row = band_row(created)
+            notice = unassigned_band_notice(s, created) if resident_id is None else None
     except ServiceError as exc:
         fail(exc)
     _refresh_embedded_files(services.settings)
@@ -56,6 +57,8 @@ def band_add(services, device_id, site, model, interval_s, resident_id, as_json)
         say(N_("#%(id)s %(device)s  MQTT 用户名：%(device)s  密码：%(secret)s"), id=row["id"], device=device_id,
             secret=secret)
         say(N_("请把密码写入手环或网关；它不会再次显示。"))
+    if notice:
+        say(notice[0], **notice[1])
 
 
 @band.command("assign")

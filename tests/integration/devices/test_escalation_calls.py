@@ -245,3 +245,22 @@ def test_nobody_to_tell_is_logged_as_such(services, clock, caplog):
     assert "NOBODY was told" in caplog.text and "every level" not in caplog.text
     with services.session_factory() as s:
         assert s.scalar(sa.select(Alert.exhausted))
+
+
+def test_band_add_without_a_resident_tells_the_operator_where_its_alarms_go(services, db_url, tmp_path):
+    """`xiaoyuan band add` for nobody prints, in Chinese and English, who its alarms will reach."""
+    from click.testing import CliRunner
+
+    from xiaoyuan.cli import _load_command_modules, cli
+
+    seed(services)
+    env = {"XIAOYUAN_DATA_DIR": str(tmp_path / "var"), "XIAOYUAN_CONFIG": "", "XIAOYUAN_DATABASE_URL": db_url}
+    _load_command_modules()
+    result = CliRunner().invoke(cli, ["band", "add", "--device-id", "864095", "--site", "hut1"], env=env,
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "手环864095没有登记给居民，它的报警会发给高瓷村的村干部和网格员" in result.output
+    assert "band 864095 is given to no resident" in result.output
+    assigned = CliRunner().invoke(cli, ["band", "add", "--device-id", "864094", "--site", "hut1", "--resident", "1"],
+                                  env=env, catch_exceptions=False)
+    assert assigned.exit_code == 0 and "没有登记给居民" not in assigned.output

@@ -91,7 +91,7 @@ def test_reminders_are_read_aloud_in_chinese_word_for_word(items, said):
 def test_every_alert_template_fills_in_both_languages():
     """No template of the bands area raises or leaves a slot empty, in Chinese or in English."""
     params = dict.fromkeys(("who", "label", "band", "household", "summary", "place", "when", "code", "at", "by",
-                            "hr", "spo2", "temp_c", "minutes", "battery", "by_hour", "count", "items"), "x")
+                            "hr", "spo2", "temp_c", "minutes", "battery", "by_hour", "count", "items", "village"), "x")
     templates = [v for k, v in vars(band_texts).items() if k.isupper() and isinstance(v, str)]
     templates += list(band_texts.SUMMARIES.values())
     for template in templates:
