@@ -262,9 +262,10 @@ class Dispatcher:
         remaining = tick
         poll = float(self.services.settings.notify.urgent_poll_s or 0)
         slice_s = min(poll or 0.25, tick) if tick > 0 else 0.0
-        while remaining > 0 and not self._wake.is_set():
-            if stop_event.wait(slice_s):
-                return
+        while remaining > 0:
+            # Block on the wake-up itself (not on the stop signal), so a wake-up is seen at once.
+            if self._wake.wait(slice_s) or stop_event.is_set():
+                break
             remaining -= slice_s
             if poll > 0 and self._urgent_due():
                 break
