@@ -29,6 +29,7 @@ bench: setup
 	$(VENV)/python bench/tv.py
 	$(VENV)/python bench/voice.py
 	$(VENV)/python bench/devices.py
+	$(VENV)/python bench/alarm.py
 	$(VENV)/python bench/sip.py
 
 translations: setup
