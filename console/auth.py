@@ -7,6 +7,7 @@ import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
@@ -67,8 +68,18 @@ def current_staff() -> User:
 
 
 def safe_next(target: str | None) -> str | None:
-    """A redirect target only when it stays on this site (relative path, no scheme or host)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A redirect target only when it stays on this site: a plain absolute path, no scheme or host.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so `/\t/evil.example`
+    becomes `//evil.example` (another host): any control character, whitespace or backslash refuses
+    the target, and so does anything `urlsplit` reads a scheme or host from.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F or ch == "\\" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return None
     return target
 

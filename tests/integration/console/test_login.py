@@ -40,6 +40,14 @@ def test_login_follows_only_local_next(web, world):
     assert _login(web, "admin", PASSWORD, "https://evil.example/").headers["Location"] == "/console/"
 
 
+def test_login_never_redirects_to_another_host_through_a_tab(web, world):
+    """`next=/%09/evil.example` reached the browser as `/\t/evil.example`, which it reads as //evil.example."""
+    for sneaky in ("/%09/evil.example", "/%0a/evil.example", "/%5C/evil.example", "%2F%2Fevil.example"):
+        r = _login(web, "admin", PASSWORD, sneaky)
+        assert r.status_code == 302 and r.headers["Location"] == "/console/", sneaky
+        web.post("/console/logout", data={"csrf_token": csrf_token(web)})
+
+
 def test_wrong_password_and_unknown_user_are_refused_alike(web, world):
     for username, password in (("head_a", "wrong-password"), ("nobody", PASSWORD)):
         r = _login(web, username, password)
