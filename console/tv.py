@@ -304,16 +304,12 @@ def tv_boxes() -> Any:
         def change(session, user, now) -> str:
             if request.form.get("action", "pair") == "pair":
                 household = get_household_for(session, user, _int("household_id", 0) or 0)
-                code = request.form.get("code", "")
-                label, user_id = tvbox_service.actor_label_of(user), user.id
-                try:
-                    tvbox_service.pair_box(session, now=now, code=code, household_id=household.id, actor=user,
+                # Counted and paired in transactions of their own (a wrong code must stay counted); end
+                # this request's transaction first, or on SQLite they would wait for its write lock.
+                session.commit()
+                tvbox_service.pair_by_code(services.session_factory, now=now, code=request.form.get("code", ""),
+                                           household_id=household.id, actor=user,
                                            config=tvbox_service.TvConfig.from_settings(services.settings))
-                except NotFound:
-                    session.rollback()  # the failure is counted in its own transaction, which must survive
-                    tvbox_service.record_failed_pairing(services.session_factory, now=now, actor_label=label,
-                                                        actor_id=user_id, code=code)
-                    raise
                 return gettext("配对成功：%(name)s", name=household.name)
             box = session.get(TvBox, _int("box_id", 0) or 0)
             if box is None or box.household_id is None:

@@ -190,7 +190,7 @@ def seed_tv_boxes(session: Session, *, now: dt.datetime, household_id: int) -> i
     box, _random_token = tvboxes.register_box(session, now=now - dt.timedelta(days=30), config=config)
     code = tvboxes.current_code(session, now=now - dt.timedelta(days=30), box=box, config=config)
     tvboxes.pair_box(session, now=now - dt.timedelta(days=30), code=code.code, household_id=household_id,
-                     actor="installer", config=config)
+                     actor="installer")
     box.token_hash = tvboxes.hash_token(DEMO_TV_TOKEN)  # a known token so the banner can print its URL
     box.label = "演示电视"
     box.last_seen_at = now
