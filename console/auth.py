@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask_babel import get_locale, gettext
 from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -22,6 +23,8 @@ from core.clock import to_local
 from core.container import current_services
 from core.i18n import N_
 from core.models.staff import User
+from core.people import sessions
+from core.people.sessions import end_all_sessions
 from core.people.users import sign_in
 
 log = logging.getLogger(__name__)
@@ -29,14 +32,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _load_user(user_id: str) -> User | None:
-    """Flask-Login user loader: the active staff user with this id, from the request's session."""
+    """Flask-Login user loader: the active staff user with this id, while the session is still live.
+
+    A session ended server-side (logout anywhere, new password, deactivation, role change), idle too
+    long or past its lifetime is cleared: the cookie is worth nothing any more.
+    """
     try:
         uid = int(user_id)
     except (TypeError, ValueError):
         return None
     user = db_session().get(User, uid)
-    if user is None or not user.active:
+    now = current_services().clock.now()
+    policy = sessions.SessionPolicy.from_settings(current_services().settings)
+    if user is None or not user.active or not sessions.is_live(flask_session, version=user.session_version, now=now,
+                                                                  policy=policy):
+        flask_session.clear()
         return None
+    sessions.touch(flask_session, now=now)
     return user
 
 
@@ -142,22 +154,34 @@ def login() -> Response | str | tuple[str, int]:
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
-        session = db_session()
-        user = sign_in(session, now=current_services().clock.now(), username=username, password=password)
+        db = db_session()
+        user = sign_in(db, now=current_services().clock.now(), username=username, password=password)
         if user is None:
             log.info("console login failed for a username of length %d", len(username))
             flash(N_("用户名或密码不对"), "error")
             return render_template("console/login.html", username=username), 401
+        version, now = user.session_version, current_services().clock.now()
+        db.commit()
+        flask_session.clear()  # nothing from before sign-in carries over
         login_user(user)
-        session.commit()
+        sessions.stamp(flask_session, version=version, now=now)
         return redirect(safe_next(request.args.get("next")) or url_for("console.dashboard"))
     return render_template("console/login.html", username="")
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out (a POST with the CSRF token, so other sites cannot sign anyone out)."""
+    """Sign out everywhere: every session of this user ends, on this device and any other.
+
+    A POST with the CSRF token, so other sites cannot sign anyone out.
+    """
+    user = current_staff()
+    if user is not None:
+        db = db_session()
+        end_all_sessions(db, now=current_services().clock.now(), user_id=user.id, actor=user, reason="logout")
+        db.commit()
     logout_user()
+    flask_session.clear()
     flash(N_("已退出登录"), "info")
     return redirect(url_for("console.login"))
 

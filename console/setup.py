@@ -12,6 +12,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from core.container import current_services
+from core.people.sessions import SessionPolicy
 
 csrf = CSRFProtect()
 limiter = Limiter(get_remote_address, storage_uri="memory://", default_limits=[])
@@ -40,6 +41,9 @@ def init_console(app: Flask) -> CSRFProtect:
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_HTTPONLY"] = True
+    # Signed cookies older than a session's lifetime are refused outright (core.people.sessions ends
+    # them earlier: logout, new password, idle timeout).
+    app.config["PERMANENT_SESSION_LIFETIME"] = SessionPolicy.from_settings(settings).lifetime
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)  # a shift; forms left open at noon still post
     auth.init_login(app)
     csrf.init_app(app)

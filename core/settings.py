@@ -69,6 +69,8 @@ class WebSettings(_Section):
     login_rate_limit: str = "10 per minute"
     proxies: int = Field(
         0, ge=0, description="reverse proxies in front (nginx → 1): client address and https from X-Forwarded-*")
+    session_idle_minutes: int = Field(120, ge=1, description="a console session ends after this long without a request")
+    session_max_hours: int = Field(12, ge=1, description="and in any case this long after sign-in")
 
 
 class PublicSettings(_Section):

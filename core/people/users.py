@@ -20,6 +20,8 @@ from core.models.places import Courtyard, Village
 from core.models.staff import ROLES, ApiToken, User
 from core.people import access
 from core.people.audit import record_audit
+from core.people.passwords import check_new_password
+from core.people.sessions import end_all_sessions
 from core.phones import normalise_phone
 
 _hasher = PasswordHasher()
@@ -112,6 +114,7 @@ def create_account(
     """
     if role not in creatable_roles(creator.role):
         raise InvalidInput(N_("您不能创建这种角色"))
+    check_new_password(password, username=username)
     town_id, village_id, courtyard_id = resolve_place(session, creator, role, town_id=town_id,
                                                       village_id=village_id, courtyard_id=courtyard_id)
     user = create_user(session, now=now, username=username.strip(), password=password, role=role,
@@ -137,6 +140,38 @@ def set_account_active(session: Session, *, now: dt.datetime, actor: access.View
     user.active = active
     record_audit(session, at=now, actor=actor, action="user.active", entity_type="user", entity_id=user.id,
                  active=active)
+    return user
+
+
+def change_password(session: Session, *, now: dt.datetime, user_id: int, current: str, new: str) -> User:
+    """A user sets a new password, proving the current one; every session of theirs ends. Audited.
+
+    A wrong current password is InvalidInput (nothing changes).
+    """
+    user = session.get(User, user_id)
+    if user is None or not user.active or authenticate(session, user.username, current) is None:
+        raise InvalidInput(N_("当前密码不对"))
+    check_new_password(new, username=user.username)
+    user.password_hash = hash_password(new)
+    end_all_sessions(session, now=now, user_id=user.id, actor=user, reason="password")
+    record_audit(session, at=now, actor=user, action="user.password", entity_type="user", entity_id=user.id)
+    return user
+
+
+def reset_password(session: Session, *, now: dt.datetime, actor: access.Viewer, username: str, new: str) -> User:
+    """An admin (or the operator's CLI) sets someone's password without the old one; their sessions end. Audited.
+
+    Only admins (and the operator) may; anyone else gets NotFound, as for a username that does not exist.
+    """
+    if actor.role != "admin":
+        raise NotFound(N_("找不到这个账号"))
+    user = session.scalar(sa.select(User).where(User.username == username.strip(), access.user_scope(actor)))
+    if user is None:
+        raise NotFound(N_("找不到这个账号"))
+    check_new_password(new, username=user.username)
+    user.password_hash = hash_password(new)
+    end_all_sessions(session, now=now, user_id=user.id, actor=actor, reason="password_reset")
+    record_audit(session, at=now, actor=actor, action="user.password_reset", entity_type="user", entity_id=user.id)
     return user
 
 
