@@ -20,6 +20,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.models.throttle import ThrottleHit
 
 KEEP = dt.timedelta(days=1)  # hits older than this are deleted when their bucket is next used
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: str) -> tuple[int, dt.timedelta]:
+    """ "10 per minute", "10 per 15 minutes" or "10/hour" as (limit, window); ValueError when unreadable."""
+    amount, sep, period = text.strip().lower().replace("/", " per ", 1).partition(" per ")
+    parts = period.split()
+    if not sep or not amount.strip().isdigit() or not 1 <= len(parts) <= 2:
+        raise ValueError(f"unreadable rate: {text!r}")
+    count = int(parts[0]) if len(parts) == 2 and parts[0].isdigit() else 1
+    unit = parts[-1].rstrip("s")
+    if unit not in _UNITS or (len(parts) == 2 and not parts[0].isdigit()):
+        raise ValueError(f"unreadable rate: {text!r}")
+    return int(amount), dt.timedelta(seconds=count * _UNITS[unit])
 
 
 @dataclass(frozen=True)

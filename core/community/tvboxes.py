@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from core import throttle
 from core.community.config import TvSettings
 from core.db import rows_changed
-from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
+from core.errors import InvalidInput, InvalidTransition, NotFound, RateLimited
 from core.i18n import N_
 from core.models.places import Household
 from core.models.tvbox import TvBox, TvPairingCode
@@ -28,13 +28,6 @@ from core.people.audit import record_audit
 TOKEN_BYTES = 24
 STALE_PENDING = dt.timedelta(days=2)  # an unpaired box is forgotten after this long
 TEXT_SIZES = ("standard", "large")
-
-
-class RateLimited(ServiceError):
-    """Too many attempts in a short time; the message says when to try again."""
-
-    code = "rate_limited"
-    status = 429
 
 
 TvConfig = TvSettings  # the `[tv]` section, typed in core/community/config.py

@@ -8,13 +8,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import InvalidInput, NotFound
+from core import throttle
+from core.errors import InvalidInput, NotFound, RateLimited
 from core.i18n import N_
 from core.models.places import Courtyard, Village
 from core.models.staff import ROLES, ApiToken, User
@@ -172,6 +175,48 @@ def reset_password(session: Session, *, now: dt.datetime, actor: access.Viewer, 
     user.password_hash = hash_password(new)
     end_all_sessions(session, now=now, user_id=user.id, actor=actor, reason="password_reset")
     record_audit(session, at=now, actor=actor, action="user.password_reset", entity_type="user", entity_id=user.id)
+    return user
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Sign-in attempts allowed per client address and per username, each within its own window."""
+
+    per_address: int = 10
+    address_window: dt.timedelta = dt.timedelta(minutes=1)
+    per_account: int = 10
+    account_window: dt.timedelta = dt.timedelta(minutes=15)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LoginLimits:
+        """`[web]` login_rate_limit (per address) and login_account_limit (per username)."""
+        per_address, address_window = throttle.parse_rate(settings.web.login_rate_limit)
+        per_account, account_window = throttle.parse_rate(settings.web.login_account_limit)
+        return cls(per_address=per_address, address_window=address_window, per_account=per_account,
+                   account_window=account_window)
+
+
+def sign_in_limited(session_factory: sessionmaker[Session], *, now: dt.datetime, username: str, password: str,
+                    client_addr: str, limits: LoginLimits) -> User | None:
+    """`sign_in` behind limits kept in the database, so every web process and restart shares them.
+
+    Each attempt is counted against the client address and the username (existing or not, so the
+    limit reveals nothing) before the password is checked; a successful sign-in is not counted.
+    Raises RateLimited when either limit is reached; the returned User is detached (read-only).
+    """
+    verdicts = []
+    for bucket, limit, window in ((f"login:addr:{client_addr}", limits.per_address, limits.address_window),
+                                  (f"login:user:{username.strip().lower()}", limits.per_account,
+                                   limits.account_window)):
+        verdict = throttle.take(session_factory, bucket=bucket, now=now, window=window, limit=limit)
+        if not verdict.allowed:
+            raise RateLimited(N_("登录尝试太多，请稍后再试"))
+        verdicts.append(verdict)
+    with session_factory() as session, session.begin():
+        user = sign_in(session, now=now, username=username, password=password)
+        if user is not None:
+            for verdict in verdicts:
+                throttle.forgive(session, verdict.hit_id)
     return user
 
 

@@ -1,4 +1,4 @@
-"""Pure rules of console sessions (version, idle timeout, lifetime) and of new passwords."""
+"""Pure rules of console sessions (version, idle timeout, lifetime), new passwords and attempt rates."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from core.clock import UTC
 from core.errors import InvalidInput
 from core.people import sessions
 from core.people.passwords import check_new_password
+from core.throttle import parse_rate
 
 T0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 POLICY = sessions.SessionPolicy(idle=dt.timedelta(minutes=30), lifetime=dt.timedelta(hours=8))
@@ -44,3 +45,21 @@ def test_weak_new_passwords_are_refused(password):
 
 def test_a_decent_password_is_accepted():
     check_new_password("plum-blossom-river-7", username="head_a")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("10 per minute", (10, dt.timedelta(minutes=1))), ("10 per 15 minutes", (10, dt.timedelta(minutes=15))),
+    ("5/hour", (5, dt.timedelta(hours=1))), ("3 per day", (3, dt.timedelta(days=1))),
+])
+def test_rates_are_read_like_the_config_writes_them(text, expected):
+    assert parse_rate(text) == expected
+
+
+@pytest.mark.parametrize("text", ["ten per minute", "10 per fortnight", "10", "10 per x minutes", ""])
+def test_unreadable_rates_are_config_errors(text):
+    from core.settings import SettingsError, load_settings
+
+    with pytest.raises(ValueError):
+        parse_rate(text)
+    with pytest.raises(SettingsError):
+        load_settings(environ={"XIAOYUAN_WEB_LOGIN_ACCOUNT_LIMIT": text or "x"})
