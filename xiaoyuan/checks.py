@@ -282,6 +282,13 @@ def check_ports(settings: Settings) -> list[Problem]:
     return problems
 
 
+def check_security(settings: Settings) -> list[Problem]:
+    """Demo secrets on a service others can reach (see xiaoyuan.security_checks)."""
+    from xiaoyuan.security_checks import demo_exposure_lines
+
+    return [Problem("error", line) for line in demo_exposure_lines(settings)]
+
+
 def run_checks(settings: Settings) -> list[Problem]:
     """Every check, errors first."""
     problems = (
@@ -291,6 +298,7 @@ def run_checks(settings: Settings) -> list[Problem]:
         + check_telephony(settings)
         + check_speech(settings)
         + check_messaging(settings)
+        + check_security(settings)
     )
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(problems, key=lambda p: order[p.level])
