@@ -18,8 +18,10 @@ import console
 import tvportal
 import voice
 from console.setup import init_console
+from core.community.tvboxes import TvConfig
 from core.container import Services
 from core.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS_DIR
+from xiaoyuan.security_headers import init_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,8 @@ def create_app(services: Services) -> Flask:
     csrf.exempt(tv_bp)
     csrf.exempt(voice_bp)
     _add_operations_routes(app)
+    init_security_headers(app, secure=settings.web.secure_cookies,
+                          photo_hosts=TvConfig.from_settings(settings).photo_hosts)
     if settings.web.proxies > 0:
         # Behind nginx: the login rate limit must count real client addresses, not the proxy's.
         # Flask's documented way to add WSGI middleware; mypy sees a method being replaced.
