@@ -21,6 +21,7 @@ from console.setup import init_console
 from core.community.tvboxes import TvConfig
 from core.container import Services
 from core.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS_DIR
+from core.private_files import private_dir
 from xiaoyuan.security_headers import init_security_headers
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def secret_key_for(services: Services) -> str:
     path: Path = services.settings.data_dir / "secret_key"
     if path.is_file():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -283,10 +283,11 @@ def check_ports(settings: Settings) -> list[Problem]:
 
 
 def check_security(settings: Settings) -> list[Problem]:
-    """Demo secrets on a service others can reach (see xiaoyuan.security_checks)."""
-    from xiaoyuan.security_checks import demo_exposure_lines
+    """Demo secrets on a service others can reach; personal data readable by others (xiaoyuan.security_checks)."""
+    from xiaoyuan.security_checks import demo_exposure_lines, file_mode_lines
 
-    return [Problem("error", line) for line in demo_exposure_lines(settings)]
+    return ([Problem("error", line) for line in demo_exposure_lines(settings)]
+            + [Problem("warning", line) for line in file_mode_lines(settings)])
 
 
 def run_checks(settings: Settings) -> list[Problem]:

@@ -10,7 +10,6 @@ the hash of their bytes, and written readable by the service only.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 from core.errors import InvalidInput
 from core.i18n import N_
+from core.private_files import private_dir, write_private
 
 MEDIA_PREFIX = "/tv/media/"
 MAX_BYTES = 2 * 1024 * 1024
@@ -57,9 +57,7 @@ def check_photo_url(raw: str | None, *, allowed_hosts: Iterable[str] = ()) -> st
 
 def media_dir(data_dir: Path) -> Path:
     """Where uploaded photos are kept (created 0700)."""
-    path = data_dir / "media"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    return private_dir(data_dir / "media")
 
 
 def store_photo(data_dir: Path, data: bytes, *, max_bytes: int | None = None) -> str:
@@ -75,11 +73,7 @@ def store_photo(data_dir: Path, data: bytes, *, max_bytes: int | None = None) ->
     name = f"{hashlib.sha256(data).hexdigest()}.{ext}"
     path = media_dir(data_dir) / name
     if not path.exists():
-        tmp = path.with_suffix(".part")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        write_private(path, data)
     return MEDIA_PREFIX + name
 
 

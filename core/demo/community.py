@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from core.models.places import Courtyard, Household, Resident, Village
 from core.models.points import PointEntry
 from core.models.rewards import Reward
 from core.models.tvbox import TvBox
+from core.private_files import write_private
 
 DEMO_BOX_LABEL = "演示电视"  # the paired demo box (椒香小院1号, lives alone)
 DEMO_PENDING_BOX_LABEL = "待配对的演示电视"  # a box still showing its pairing code
@@ -206,13 +206,7 @@ def seed_tv_boxes(session: Session, *, now: dt.datetime, household_id: int) -> d
 
 def save_demo_tokens(data_dir: Path, tokens: dict[str, str]) -> Path:
     """Keep the demo boxes' plain tokens for the start-up banner, readable by the owner only."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / DEMO_TOKENS_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(tokens, fh)
-    os.chmod(path, 0o600)  # an older file may have been looser
-    return path
+    return write_private(data_dir / DEMO_TOKENS_FILE, json.dumps(tokens).encode("utf-8"))
 
 
 def demo_tokens(data_dir: Path) -> dict[str, str]:
