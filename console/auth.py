@@ -7,8 +7,10 @@ import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask_babel import get_locale, gettext
 from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -16,26 +18,37 @@ from werkzeug.wrappers import Response
 from console.blueprint import bp
 from console.db import db_session
 from console.nav import ROLE_LABELS, nav_for
-from console.setup import limiter, login_rate_limit
 from core.clock import to_local
 from core.container import current_services
+from core.errors import RateLimited
 from core.i18n import N_
 from core.models.staff import User
-from core.people.users import sign_in
+from core.people import sessions
+from core.people.sessions import end_all_sessions
+from core.people.users import LoginLimits, sign_in_limited
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _load_user(user_id: str) -> User | None:
-    """Flask-Login user loader: the active staff user with this id, from the request's session."""
+    """Flask-Login user loader: the active staff user with this id, while the session is still live.
+
+    A session ended server-side (logout anywhere, new password, deactivation, role change), idle too
+    long or past its lifetime is cleared: the cookie is worth nothing any more.
+    """
     try:
         uid = int(user_id)
     except (TypeError, ValueError):
         return None
     user = db_session().get(User, uid)
-    if user is None or not user.active:
+    now = current_services().clock.now()
+    policy = sessions.SessionPolicy.from_settings(current_services().settings)
+    if user is None or not user.active or not sessions.is_live(flask_session, version=user.session_version, now=now,
+                                                                  policy=policy):
+        flask_session.clear()
         return None
+    sessions.touch(flask_session, now=now)
     return user
 
 
@@ -67,8 +80,18 @@ def current_staff() -> User:
 
 
 def safe_next(target: str | None) -> str | None:
-    """A redirect target only when it stays on this site (relative path, no scheme or host)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A redirect target only when it stays on this site: a plain absolute path, no scheme or host.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so `/\t/evil.example`
+    becomes `//evil.example` (another host): any control character, whitespace or backslash refuses
+    the target, and so does anything `urlsplit` reads a scheme or host from.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F or ch == "\\" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return None
     return target
 
@@ -123,36 +146,46 @@ def translate_message(message: str) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_rate_limit, methods=["POST"], key_func=lambda: f"login:{request.remote_addr}")
 def login() -> Response | str | tuple[str, int]:
-    """Sign in with username and password (argon2); rate-limited per client address."""
+    """Sign in with username and password (argon2); attempts limited per client address and per username."""
     if optional_staff() is not None and request.method == "GET":
         return redirect(url_for("console.dashboard"))
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
-        session = db_session()
-        user = sign_in(session, now=current_services().clock.now(), username=username, password=password)
+        services = current_services()
+        now = services.clock.now()
+        db_session().commit()  # the limits use transactions of their own (on SQLite this one would block them)
+        try:
+            user = sign_in_limited(services.session_factory, now=now, username=username, password=password,
+                                   client_addr=request.remote_addr or "", limits=LoginLimits.from_settings(
+                                       services.settings))
+        except RateLimited as exc:
+            flash(exc.message, "error")
+            return render_template("console/login.html", username=username), 429
         if user is None:
             log.info("console login failed for a username of length %d", len(username))
             flash(N_("用户名或密码不对"), "error")
             return render_template("console/login.html", username=username), 401
+        flask_session.clear()  # nothing from before sign-in carries over
         login_user(user)
-        session.commit()
+        sessions.stamp(flask_session, version=user.session_version, now=now)
         return redirect(safe_next(request.args.get("next")) or url_for("console.dashboard"))
     return render_template("console/login.html", username="")
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out (a POST with the CSRF token, so other sites cannot sign anyone out)."""
+    """Sign out everywhere: every session of this user ends, on this device and any other.
+
+    A POST with the CSRF token, so other sites cannot sign anyone out.
+    """
+    user = optional_staff()
+    if user is not None:
+        db = db_session()
+        end_all_sessions(db, now=current_services().clock.now(), user_id=user.id, actor=user, reason="logout")
+        db.commit()
     logout_user()
+    flask_session.clear()
     flash(N_("已退出登录"), "info")
     return redirect(url_for("console.login"))
-
-
-@bp.errorhandler(429)
-def too_many_logins(_exc: Exception) -> tuple[str, int]:
-    """Too many login attempts: say so in plain words on the login page."""
-    flash(N_("登录尝试太多，请一分钟后再试"), "error")
-    return render_template("console/login.html", username=""), 429

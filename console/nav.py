@@ -53,3 +53,4 @@ register_nav("console.user_list", N_("工作人员"), ("admin", "town", "village
 register_nav("console.outbox_list", N_("消息"), MANAGERS, 70)
 register_nav("console.audit_list", N_("操作记录"), ("admin", "town", "village"), 80)
 register_nav("console.token_list", N_("API 令牌"), ROLES, 90)
+register_nav("console.password_change", N_("修改密码"), ROLES, 95)

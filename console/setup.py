@@ -1,4 +1,4 @@
-"""Wires the console into an app: login manager, CSRF, login rate limit, secure cookies, JSON errors.
+"""Wires the console into an app: login manager, CSRF, session lifetime, secure cookies, JSON errors.
 
 Importing this module has no side effects beyond creating the (unbound) extension objects;
 the app factory calls `init_console(app)` after registering the blueprints.
@@ -7,23 +7,15 @@ the app factory calls `init_console(app)` after registering the blueprints.
 from __future__ import annotations
 
 from flask import Flask
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from core.container import current_services
+from core.people.sessions import SessionPolicy
 
 csrf = CSRFProtect()
-limiter = Limiter(get_remote_address, storage_uri="memory://", default_limits=[])
-
-
-def login_rate_limit() -> str:
-    """The configured limit on login attempts per client address (e.g. "10 per minute")."""
-    return current_services().settings.web.login_rate_limit
 
 
 def init_console(app: Flask) -> CSRFProtect:
-    """Set up login, CSRF (the token API is exempt), the login limiter and the console's hooks.
+    """Set up login, CSRF (the token API is exempt), session cookies and the console's hooks.
 
     Expects `app.extensions["xiaoyuan"]` (Services) and a secret key; returns the CSRFProtect
     so the caller can exempt other blueprints (`csrf.exempt(bp)`).
@@ -40,11 +32,13 @@ def init_console(app: Flask) -> CSRFProtect:
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_HTTPONLY"] = True
+    # Signed cookies older than a session's lifetime are refused outright (core.people.sessions ends
+    # them earlier: logout, new password, idle timeout).
+    app.config["PERMANENT_SESSION_LIFETIME"] = SessionPolicy.from_settings(settings).lifetime
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)  # a shift; forms left open at noon still post
     auth.init_login(app)
     csrf.init_app(app)
     csrf.exempt(api)
-    limiter.init_app(app)
     app.teardown_appcontext(close_db_session)
     api_module.init_api_errors(app)
     return csrf

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
+from flask import session as flask_session
+from flask_login import logout_user
 from werkzeug.wrappers import Response
 
 from console.auth import current_staff, staff_required
@@ -20,7 +22,14 @@ from core.models.staff import ApiToken, User
 from core.notify.visibility import outbox_query
 from core.people.access import audit_scope, user_scope
 from core.people.caregivers import parse_phone
-from core.people.users import creatable_roles, create_account, issue_api_token, revoke_api_token, set_account_active
+from core.people.users import (
+    change_password,
+    creatable_roles,
+    create_account,
+    issue_api_token,
+    revoke_api_token,
+    set_account_active,
+)
 from core.phones import mask_phone
 
 USER_ADMINS = ("admin", "town", "village")
@@ -112,6 +121,26 @@ def token_revoke(token_id: int) -> Response:
     form_action(lambda session, user, now: revoke_api_token(session, now=now, user=user, token_id=token_id),
                 done=N_("令牌已撤销"), missing_is_404=True)
     return redirect(url_for("console.token_list"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@staff_required()
+def password_change() -> Response | str | tuple[str, int]:
+    """Change one's own password; every session of the user ends, so they sign in again with the new one."""
+    if request.method == "GET":
+        return render_template("console/staff/password.html")
+    form = request.form
+    if (form.get("new") or "") != (form.get("confirm") or ""):
+        flash(N_("两次输入的新密码不一样"), "error")
+        return render_template("console/staff/password.html"), 422
+    outcome = form_action(lambda session, user, now: change_password(
+        session, now=now, user_id=user.id, current=form.get("current") or "", new=form.get("new") or ""))
+    if not outcome.ok:
+        return render_template("console/staff/password.html"), outcome.status
+    logout_user()
+    flask_session.clear()
+    flash(N_("密码已修改，请用新密码重新登录"), "success")
+    return redirect(url_for("console.login"))
 
 
 @bp.get("/outbox")

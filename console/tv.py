@@ -21,6 +21,7 @@ from console.nav import register_nav
 from core.clock import LOCAL_TZ, to_local
 from core.community import checkins as checkin_service
 from core.community import notices as notice_service
+from core.community import photos
 from core.community import points as points_service
 from core.community import rewards as reward_service
 from core.community import tvboxes as tvbox_service
@@ -179,8 +180,8 @@ def tv_rewards() -> Any:
                 reward_service.create_reward(
                     session, now=now, village_id=village_id, courtyard_id=courtyard_id,
                     name=request.form.get("name", ""), cost=_int("cost", 0) or 0, stock=_int("stock", 0) or 0,
-                    description=request.form.get("description", ""), photo_url=request.form.get("photo_url", ""),
-                    pickup_place=request.form.get("pickup_place", ""), actor=user,
+                    description=request.form.get("description", ""), photo_url=_photo_url(),
+                    pickup_place=request.form.get("pickup_place", ""), actor=user, photo_hosts=_photo_hosts(),
                 )
                 return
             reward = get_reward_for(session, user, _int("reward_id", 0) or 0)
@@ -236,11 +237,23 @@ def _parse_local(raw: str | None) -> dt.datetime | None:
         raise InvalidInput(N_("时间格式不对")) from exc
 
 
+def _photo_hosts() -> tuple[str, ...]:
+    return tvbox_service.TvConfig.from_settings(current_services().settings).photo_hosts
+
+
+def _photo_url() -> str:
+    """An uploaded photo (kept by xiaoyuan, its address) or else the address typed into the form."""
+    upload = request.files.get("photo")
+    if upload is not None and upload.filename:
+        return photos.store_photo(current_services().settings.data_dir, upload.read(photos.MAX_BYTES + 1))
+    return request.form.get("photo_url", "")
+
+
 def _notice_fields() -> dict[str, Any]:
     return {
         "title": request.form.get("title", ""), "body": request.form.get("body", ""),
         "category": request.form.get("category", "notice"), "pinned": bool(request.form.get("pinned")),
-        "photo_url": request.form.get("photo_url", ""), "event_at": _parse_local(request.form.get("event_at")),
+        "photo_url": _photo_url(), "event_at": _parse_local(request.form.get("event_at")),
         "publish_from": _parse_local(request.form.get("publish_from")),
         "publish_until": _parse_local(request.form.get("publish_until")),
     }
@@ -258,7 +271,8 @@ def tv_notices() -> Any:
             town_id, village_id, courtyard_id = notice_place(session, user, audience=audience,
                                                              courtyard_id=_int("courtyard_id"))
             notice_service.post_notice(session, now=now, audience=audience, town_id=town_id, village_id=village_id,
-                                       courtyard_id=courtyard_id, actor=user, **_notice_fields())
+                                       courtyard_id=courtyard_id, actor=user, photo_hosts=_photo_hosts(),
+                                       **_notice_fields())
 
         if form_action(post, done=N_("通知已发布")).ok:
             return redirect(url_for("console.tv_notices"))
@@ -282,7 +296,8 @@ def tv_notice_edit(notice_id: int) -> Any:
             fields = _notice_fields()
             fields["publish_from"] = fields["publish_from"] or notice.publish_from
             fields["withdrawn"] = bool(request.form.get("withdrawn"))
-            notice_service.edit_notice(session, now=now, notice=notice, actor=user, **fields)
+            notice_service.edit_notice(session, now=now, notice=notice, actor=user, photo_hosts=_photo_hosts(),
+                                       **fields)
 
         if form_action(edit, done=N_("已保存")).ok:
             return redirect(url_for("console.tv_notices"))
@@ -304,16 +319,12 @@ def tv_boxes() -> Any:
         def change(session, user, now) -> str:
             if request.form.get("action", "pair") == "pair":
                 household = get_household_for(session, user, _int("household_id", 0) or 0)
-                code = request.form.get("code", "")
-                label, user_id = tvbox_service.actor_label_of(user), user.id
-                try:
-                    tvbox_service.pair_box(session, now=now, code=code, household_id=household.id, actor=user,
+                # Counted and paired in transactions of their own (a wrong code must stay counted); end
+                # this request's transaction first, or on SQLite they would wait for its write lock.
+                session.commit()
+                tvbox_service.pair_by_code(services.session_factory, now=now, code=request.form.get("code", ""),
+                                           household_id=household.id, actor=user,
                                            config=tvbox_service.TvConfig.from_settings(services.settings))
-                except NotFound:
-                    session.rollback()  # the failure is counted in its own transaction, which must survive
-                    tvbox_service.record_failed_pairing(services.session_factory, now=now, actor_label=label,
-                                                        actor_id=user_id, code=code)
-                    raise
                 return gettext("配对成功：%(name)s", name=household.name)
             box = session.get(TvBox, _int("box_id", 0) or 0)
             if box is None or box.household_id is None:

@@ -10,6 +10,8 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.private_files import create_private_file
+
 SQLITE_BUSY_TIMEOUT_MS = 15000
 
 
@@ -47,8 +49,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         db_path = sa.engine.make_url(url).database
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
+            # Personal data: the file (and so its -wal and -shm, which SQLite creates with the same
+            # mode) is the service user's only; a new directory is 0700.
+            create_private_file(Path(db_path))
         engine = sa.create_engine(
             url,
             connect_args={

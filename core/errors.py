@@ -60,3 +60,10 @@ class InvalidInput(ServiceError):
 
     code = "invalid_input"
     status = 422
+
+
+class RateLimited(ServiceError):
+    """Too many attempts in a short time; the message says when to try again."""
+
+    code = "rate_limited"
+    status = 429

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.bands.config import DevicesSettings
 from core.community.config import TvSettings
@@ -66,9 +66,21 @@ class WebSettings(_Section):
     secret_key: str = Field(
         "", description="empty: a random key kept in the data dir (set one for several web processes)")
     secure_cookies: bool = False
-    login_rate_limit: str = "10 per minute"
+    login_rate_limit: str = Field("10 per minute", description="sign-in attempts per client address (counted in the "
+                                  "database, shared by every web process; a successful sign-in is not counted)")
+    login_account_limit: str = Field("10 per 15 minutes", description="sign-in attempts per username")
     proxies: int = Field(
         0, ge=0, description="reverse proxies in front (nginx → 1): client address and https from X-Forwarded-*")
+    session_idle_minutes: int = Field(120, ge=1, description="a console session ends after this long without a request")
+    session_max_hours: int = Field(12, ge=1, description="and in any case this long after sign-in")
+
+    @field_validator("login_rate_limit", "login_account_limit")
+    @classmethod
+    def _readable_rate(cls, value: str) -> str:
+        from core.throttle import parse_rate
+
+        parse_rate(value)  # "10 per minute", "10 per 15 minutes": a typo is a config error, not a 500
+        return value
 
 
 class PublicSettings(_Section):

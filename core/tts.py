@@ -21,6 +21,7 @@ from typing import Any
 
 from core.errors import LocalisedError
 from core.i18n import N_
+from core.private_files import FILE_MODE, private_dir
 from core.settings import ROOT
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class _EspeakWorker:
     def _render(engine: Any, finished: threading.Event, text: str, voice: str, rate: int, path: Path) -> Path:
         if wav_is_complete(path):
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         partial = path.with_name(f"{path.stem}.{os.getpid()}.part.wav")
         for attempt in range(1, RENDER_ATTEMPTS + 1):
             partial.unlink(missing_ok=True)
@@ -150,6 +151,7 @@ class _EspeakWorker:
                 raise TtsUnavailable(N_("语音合成没有完成"))
             for _ in range(200):
                 if wav_is_complete(partial):
+                    os.chmod(partial, FILE_MODE)  # spoken notices and names: owner-only
                     os.replace(partial, path)
                     return path
                 threading.Event().wait(0.01)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
+from core.private_files import write_private
 from voice.audio import AudioError, to_phone_wav
 from voice.prompts import is_fixed, prompt_text
 
@@ -44,11 +44,7 @@ class Speaker:
             key = hashlib.sha256(f"{source}|{stat.st_mtime_ns}|{stat.st_size}".encode()).hexdigest()[:32]
             target = self.cache_dir / f"{key}.wav"
             if not target.is_file():
-                data = to_phone_wav(source.read_bytes())
-                self.cache_dir.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, target)
+                write_private(target, to_phone_wav(source.read_bytes()))  # spoken names and requests
             return target
         except (OSError, AudioError, RuntimeError, ValueError) as exc:  # TtsUnavailable is a RuntimeError/Error
             log.warning("TTS unavailable, using <Say>: %s", type(exc).__name__)

@@ -18,8 +18,11 @@ import console
 import tvportal
 import voice
 from console.setup import init_console
+from core.community.tvboxes import TvConfig
 from core.container import Services
 from core.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS_DIR
+from core.private_files import private_dir
+from xiaoyuan.security_headers import init_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ def secret_key_for(services: Services) -> str:
     path: Path = services.settings.data_dir / "secret_key"
     if path.is_file():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -103,6 +106,8 @@ def create_app(services: Services) -> Flask:
     csrf.exempt(tv_bp)
     csrf.exempt(voice_bp)
     _add_operations_routes(app)
+    init_security_headers(app, secure=settings.web.secure_cookies,
+                          photo_hosts=TvConfig.from_settings(settings).photo_hosts)
     if settings.web.proxies > 0:
         # Behind nginx: the login rate limit must count real client addresses, not the proxy's.
         # Flask's documented way to add WSGI middleware; mypy sees a method being replaced.

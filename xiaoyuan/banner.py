@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from core.demo import DEMO_PASSWORD
-from core.demo.community import DEMO_PENDING_TV_TOKEN, DEMO_TV_TOKEN
+from core.demo.community import demo_tokens
 from core.i18n import N_, bilingual
 from core.settings import load_settings
+from xiaoyuan.security_checks import demo_exposure_lines
 
 
 def banner_lines(settings) -> list[str]:
@@ -14,8 +15,6 @@ def banner_lines(settings) -> list[str]:
     base = settings.public_base_url
     rows: list[tuple[int, str, dict[str, object], str]] = [
         (2, N_("电视首页（在机顶盒或浏览器里打开）"), {}, f"{local}/tv/"),
-        (6, N_("演示电视，已配对独居户"), {}, f"{local}/tv/?t={DEMO_TV_TOKEN}"),
-        (6, N_("待配对的电视，屏幕上显示配对码"), {}, f"{local}/tv/?t={DEMO_PENDING_TV_TOKEN}"),
         (2, N_("工作台"), {}, f"{local}/console/"),
         (6, N_("演示账号（密码 %(password)s）"), {"password": DEMO_PASSWORD},
          "admin · zhihui (指挥中心) · cun1 (村) · yuanzhang1 (院长) · wangge1 (网格员) · cunyi1 (村医)"),
@@ -24,7 +23,14 @@ def banner_lines(settings) -> list[str]:
          ".venv/bin/xiaoyuan band simulate --scenario sos --count 1"),
         (2, N_("健康检查和指标"), {}, f"{local}/healthz · {local}/metrics"),
     ]
+    tokens = demo_tokens(settings.data_dir)  # random per demo, kept by `xiaoyuan demo` in the data dir
+    if tokens.get("paired"):
+        rows.insert(1, (6, N_("演示电视，已配对独居户"), {}, f"{local}/tv/?t={tokens['paired']}"))
+    if tokens.get("pending"):
+        rows.insert(2, (6, N_("待配对的电视，屏幕上显示配对码"), {}, f"{local}/tv/?t={tokens['pending']}"))
     lines = ["", bilingual(N_("小院+ 正在启动"))]
+    for warning in demo_exposure_lines(settings):
+        lines += ["!" * 72, "!! " + warning, "!" * 72]
     lines += [f"{' ' * indent}{bilingual(label, **params)}: {value}" for indent, label, params, value in rows]
     if settings.telephony.provider == "dryrun":
         lines.append("  " + bilingual(N_("电话为演示模式，不会真的拨打")))

@@ -13,6 +13,7 @@ from core.clock import Clock, SystemClock
 from core.container import Services
 from core.db import make_engine, make_session_factory
 from core.phone.telephony.factory import make_telephony
+from core.private_files import private_dir
 from core.settings import Settings
 from core.tts import TtsService
 from voice.asr import make_asr
@@ -33,6 +34,7 @@ def build_services(settings: Settings, clock: Clock | None = None, *, speech: bo
     speech=False is only for one-shot CLI commands (listing rows, seeding a demo) that neither speak nor
     listen; every long-running role goes through `build_role`, which always has speech.
     """
+    private_dir(settings.data_dir)  # recordings, audio, uploads and (by default) the database live here
     engine = make_engine(settings.database_url)
     services = Services(settings=settings, session_factory=make_session_factory(engine), clock=clock or SystemClock())
     services.extras["engine"] = engine

@@ -282,6 +282,14 @@ def check_ports(settings: Settings) -> list[Problem]:
     return problems
 
 
+def check_security(settings: Settings) -> list[Problem]:
+    """Demo secrets on a service others can reach; personal data readable by others (xiaoyuan.security_checks)."""
+    from xiaoyuan.security_checks import demo_exposure_lines, file_mode_lines
+
+    return ([Problem("error", line) for line in demo_exposure_lines(settings)]
+            + [Problem("warning", line) for line in file_mode_lines(settings)])
+
+
 def run_checks(settings: Settings) -> list[Problem]:
     """Every check, errors first."""
     problems = (
@@ -291,6 +299,7 @@ def run_checks(settings: Settings) -> list[Problem]:
         + check_telephony(settings)
         + check_speech(settings)
         + check_messaging(settings)
+        + check_security(settings)
     )
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(problems, key=lambda p: order[p.level])

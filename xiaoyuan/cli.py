@@ -20,6 +20,7 @@ from core.container import Services
 from core.errors import LocalisedError
 from core.i18n import bilingual
 from core.logsafe import configure_logging
+from core.private_files import restrict_umask
 from core.settings import Settings, SettingsError, load_settings
 
 
@@ -122,6 +123,7 @@ def _load_command_modules() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (files it creates are owner-only: they hold personal data)."""
+    restrict_umask()
     _load_command_modules()
     sys.exit(cli.main(standalone_mode=True))

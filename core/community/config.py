@@ -35,6 +35,9 @@ class TvSettings(BaseModel):
     ranking_page_size: int = Field(6, ge=1, description="lines per TV page")
     rewards_page_size: int = Field(6, ge=1)
     notices_page_size: int = Field(5, ge=1)
+    photo_hosts: tuple[str, ...] = Field(
+        (), description="hosts whose https photos staff may link on notices and rewards (by default only photos "
+        "uploaded to xiaoyuan: a TV box's token is in its page addresses and must not reach another site)")
 
     @field_validator("checkin_deadline")
     @classmethod

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, UTC, as_utc
+from core.community.photos import check_photo_url
 from core.errors import InvalidInput, NotFound
 from core.i18n import N_
 from core.models.notices import AUDIENCES, NOTICE_CATEGORIES, Notice, NoticeRead
@@ -53,9 +54,10 @@ def post_notice(
     session: Session, *, now: dt.datetime, title: str, body: str, category: str, audience: str, town_id: int,
     village_id: int | None = None, courtyard_id: int | None = None, publish_from: dt.datetime | None = None,
     publish_until: dt.datetime | None = None, pinned: bool = False, photo_url: str = "",
-    event_at: dt.datetime | None = None, actor: Any = None,
+    event_at: dt.datetime | None = None, actor: Any = None, photo_hosts: tuple[str, ...] = (),
 ) -> Notice:
-    """Post a notice for a town, a village or a 小院."""
+    """Post a notice for a town, a village or a 小院 (a photo only from our uploads or `photo_hosts`)."""
+    photo_url = check_photo_url(photo_url, allowed_hosts=photo_hosts)
     publish_from = publish_from or now
     validate_notice(title=title, category=category, audience=audience, publish_from=publish_from,
                     publish_until=publish_until)
@@ -72,7 +74,8 @@ def post_notice(
     return notice
 
 
-def edit_notice(session: Session, *, now: dt.datetime, notice: Notice, actor: Any = None, **changes: Any) -> Notice:
+def edit_notice(session: Session, *, now: dt.datetime, notice: Notice, actor: Any = None,
+                photo_hosts: tuple[str, ...] = (), **changes: Any) -> Notice:
     """Change a notice's text, category, window, pin or withdrawn flag (audience stays)."""
     allowed = {"title", "body", "category", "publish_from", "publish_until", "pinned", "photo_url", "event_at",
                "withdrawn"}
@@ -81,6 +84,8 @@ def edit_notice(session: Session, *, now: dt.datetime, notice: Notice, actor: An
         raise InvalidInput(f"cannot change {sorted(unknown)}")
     merged = {k: changes.get(k, getattr(notice, k)) for k in ("title", "category", "publish_from", "publish_until")}
     validate_notice(audience=notice.audience, **merged)
+    if "photo_url" in changes and changes["photo_url"] != notice.photo_url:
+        changes["photo_url"] = check_photo_url(changes["photo_url"], allowed_hosts=photo_hosts)
     for key, value in changes.items():
         setattr(notice, key, value.strip() if isinstance(value, str) else value)
     notice.updated_at = now

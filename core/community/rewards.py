@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.community import texts
+from core.community.photos import check_photo_url
 from core.community.points import record_redemption_debit, refund_points, take_points
 from core.db import rows_changed
 from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
@@ -104,9 +105,10 @@ def get_reward_for_household(session: Session, household_id: int, reward_id: int
 def create_reward(
     session: Session, *, now: dt.datetime, village_id: int, name: str, cost: int, stock: int,
     courtyard_id: int | None = None, description: str = "", photo_url: str = "", pickup_place: str = "",
-    actor: Any = None, sort_order: int = 0,
+    actor: Any = None, sort_order: int = 0, photo_hosts: tuple[str, ...] = (),
 ) -> Reward:
-    """Add a reward to a village's (or one 小院's) catalogue."""
+    """Add a reward to a village's (or one 小院's) catalogue (a photo only from our uploads or `photo_hosts`)."""
+    photo_url = check_photo_url(photo_url, allowed_hosts=photo_hosts)
     if not name.strip():
         raise InvalidInput(N_("请填写奖品名称"))
     if cost <= 0:
@@ -124,7 +126,8 @@ def create_reward(
     return reward
 
 
-def update_reward(session: Session, *, now: dt.datetime, reward: Reward, actor: Any = None, **changes: Any) -> Reward:
+def update_reward(session: Session, *, now: dt.datetime, reward: Reward, actor: Any = None,
+                  photo_hosts: tuple[str, ...] = (), **changes: Any) -> Reward:
     """Change a reward's name, cost, photo, active flag or pickup place (not its stock: see adjust_stock)."""
     allowed = {"name", "description", "photo_url", "cost", "pickup_place", "active", "sort_order"}
     unknown = set(changes) - allowed
@@ -132,6 +135,8 @@ def update_reward(session: Session, *, now: dt.datetime, reward: Reward, actor: 
         raise InvalidInput(f"cannot change {sorted(unknown)}")
     if "cost" in changes and int(changes["cost"]) <= 0:
         raise InvalidInput(N_("所需积分必须大于 0"))
+    if "photo_url" in changes and changes["photo_url"] != reward.photo_url:
+        changes["photo_url"] = check_photo_url(changes["photo_url"], allowed_hosts=photo_hosts)
     for key, value in changes.items():
         setattr(reward, key, value)
     reward.updated_at = now

@@ -16,11 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import throttle
 from core.community.config import TvSettings
 from core.db import rows_changed
-from core.errors import InvalidInput, InvalidTransition, NotFound, ServiceError
+from core.errors import InvalidInput, InvalidTransition, NotFound, RateLimited
 from core.i18n import N_
-from core.models.audit import AuditEntry
 from core.models.places import Household
 from core.models.tvbox import TvBox, TvPairingCode
 from core.people.audit import record_audit
@@ -28,13 +28,6 @@ from core.people.audit import record_audit
 TOKEN_BYTES = 24
 STALE_PENDING = dt.timedelta(days=2)  # an unpaired box is forgotten after this long
 TEXT_SIZES = ("standard", "large")
-
-
-class RateLimited(ServiceError):
-    """Too many attempts in a short time; the message says when to try again."""
-
-    code = "rate_limited"
-    status = 429
 
 
 TvConfig = TvSettings  # the `[tv]` section, typed in core/community/config.py
@@ -128,17 +121,18 @@ def current_code(session: Session, *, now: dt.datetime, box: TvBox, config: TvCo
     return row
 
 
-def _check_failures(session: Session, *, now: dt.datetime, actor_label: str, config: TvConfig) -> None:
-    failures = session.scalar(sa.select(sa.func.count(AuditEntry.id)).where(
-        AuditEntry.action == "tv.pair_failed", AuditEntry.actor_label == actor_label,
-        AuditEntry.at >= now - dt.timedelta(minutes=10)))
-    if (failures or 0) >= config.pairing_failures_per_10min:
-        raise RateLimited(N_("输错次数太多，请 10 分钟后再试"))
+PAIRING_WINDOW = dt.timedelta(minutes=10)
+
+
+def _pairing_bucket(actor_label: str) -> str:
+    return f"tv.pair:{actor_label}"
 
 
 def record_failed_pairing(session_factory: Any, *, now: dt.datetime, actor_label: str, code: str,
                           actor_id: int | None = None) -> None:
-    """Count a wrong code in its own transaction (it must survive the caller's rollback).
+    """Audit a wrong code in its own transaction (it must survive the caller's rollback).
+
+    The limit itself is kept by `pair_by_code`, which counts each attempt before checking it.
 
     Takes plain values, not a User: the caller's session may be rolled back (its objects expired).
     """
@@ -155,15 +149,12 @@ def actor_label_of(actor: Any) -> str:
     return getattr(actor, "username", None) or (actor if isinstance(actor, str) else "system")
 
 
-def pair_box(session: Session, *, now: dt.datetime, code: str, household_id: int, actor: Any = None,
-             config: TvConfig | None = None) -> TvBox:
+def pair_box(session: Session, *, now: dt.datetime, code: str, household_id: int, actor: Any = None) -> TvBox:
     """Bind the box showing `code` to a household. The code then stops working.
 
-    Raises NotFound for a wrong, used or expired code (the caller records the failure with
-    `record_failed_pairing` so that guessing is rate-limited), RateLimited after too many failures.
+    Raises NotFound for a wrong, used or expired code. Codes typed by people go through
+    `pair_by_code`, which limits guessing; this is the pairing itself, for callers that hold a code.
     """
-    config = config or TvConfig()
-    _check_failures(session, now=now, actor_label=actor_label_of(actor), config=config)
     digits = normalise_code(code)
     if session.get(Household, household_id) is None:
         raise NotFound(N_("找不到这一户"))
@@ -184,6 +175,33 @@ def pair_box(session: Session, *, now: dt.datetime, code: str, household_id: int
     record_audit(session, at=now, actor=actor, action="tv.pair", entity_type="tv_box", entity_id=box.id,
                  household_id=household_id)
     return box
+
+
+def pair_by_code(session_factory: Any, *, now: dt.datetime, code: str, household_id: int, actor: Any = None,
+                 config: TvConfig | None = None) -> int:
+    """Pair with a code a person typed, at most `pairing_failures_per_10min` wrong codes per person; the box id.
+
+    The attempt is counted (committed) before the code is checked, so concurrent guesses cannot all
+    slip under the limit; a successful pairing is not counted. Wrong codes are audited. Raises
+    RateLimited, NotFound or InvalidInput.
+    """
+    from core.db import transaction
+
+    config = config or TvConfig()
+    label = actor_label_of(actor)
+    actor_id = getattr(actor, "id", None)
+    verdict = throttle.take(session_factory, bucket=_pairing_bucket(label), now=now, window=PAIRING_WINDOW,
+                            limit=config.pairing_failures_per_10min)
+    if not verdict.allowed:
+        raise RateLimited(N_("输错次数太多，请 10 分钟后再试"))
+    try:
+        with transaction(session_factory) as session:
+            box = pair_box(session, now=now, code=code, household_id=household_id, actor=actor)
+            throttle.forgive(session, verdict.hit_id)
+            return box.id
+    except (NotFound, InvalidInput):
+        record_failed_pairing(session_factory, now=now, actor_label=label, actor_id=actor_id, code=code)
+        raise
 
 
 def revoke_box(session: Session, *, now: dt.datetime, box_id: int, actor: Any = None) -> TvBox:

@@ -1,15 +1,17 @@
 """Demo data for the TV area: two months of points, rewards, redemptions, notices, TV boxes, check-ins.
 
 Called by `xiaoyuan demo` after the places and people exist (it finds them by the demo's names).
-One box is paired with a FIXED token (`DEMO_TV_TOKEN`, only its hash is stored, as for any box) so that
-`make run` can print a URL that opens straight to a paired home; another box waits with a pairing code.
-Seeding again changes nothing.
+One box is paired and another waits with a pairing code. Their tokens are random, as for any box
+(only the hashes are in the database); the plain tokens are kept in `{data dir}/demo-tv-tokens.json`
+(mode 0600) so that `make run` can print URLs that open straight to them. Seeding again changes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,9 +25,11 @@ from core.models.places import Courtyard, Household, Resident, Village
 from core.models.points import PointEntry
 from core.models.rewards import Reward
 from core.models.tvbox import TvBox
+from core.private_files import write_private
 
-DEMO_TV_TOKEN = "demo-tv-jiaoxiang-1-xiaoyuan"  # the paired demo box (椒香小院1号, lives alone)
-DEMO_PENDING_TV_TOKEN = "demo-tv-unpaired-xiaoyuan"  # a box still showing its pairing code
+DEMO_BOX_LABEL = "演示电视"  # the paired demo box (椒香小院1号, lives alone)
+DEMO_PENDING_BOX_LABEL = "待配对的演示电视"  # a box still showing its pairing code
+DEMO_TOKENS_FILE = "demo-tv-tokens.json"
 DEMO_COURTYARD = "椒香小院"
 
 # (category, reason, points): what a 院长 writes after an inspection, a meeting or a good deed.
@@ -184,22 +188,35 @@ def seed_notices(session: Session, *, now: dt.datetime) -> int:
     return len(posted)
 
 
-def seed_tv_boxes(session: Session, *, now: dt.datetime, household_id: int) -> int:
-    """The paired demo box (fixed token, stored hashed) and one box still showing a pairing code."""
+def seed_tv_boxes(session: Session, *, now: dt.datetime, household_id: int) -> dict[str, str]:
+    """The paired demo box and one box still showing a pairing code; their (random) tokens by role."""
     config = tvboxes.TvConfig()
-    box, _random_token = tvboxes.register_box(session, now=now - dt.timedelta(days=30), config=config)
+    box, paired_token = tvboxes.register_box(session, now=now - dt.timedelta(days=30), config=config)
     code = tvboxes.current_code(session, now=now - dt.timedelta(days=30), box=box, config=config)
     tvboxes.pair_box(session, now=now - dt.timedelta(days=30), code=code.code, household_id=household_id,
-                     actor="installer", config=config)
-    box.token_hash = tvboxes.hash_token(DEMO_TV_TOKEN)  # a known token so the banner can print its URL
-    box.label = "演示电视"
+                     actor="installer")
+    box.label = DEMO_BOX_LABEL
     box.last_seen_at = now
-    pending, _token = tvboxes.register_box(session, now=now, config=config)
-    pending.token_hash = tvboxes.hash_token(DEMO_PENDING_TV_TOKEN)
-    pending.label = "待配对的演示电视"
+    pending, pending_token = tvboxes.register_box(session, now=now, config=config)
+    pending.label = DEMO_PENDING_BOX_LABEL
     tvboxes.current_code(session, now=now, box=pending, config=config)
     session.flush()
-    return 2
+    return {"paired": paired_token, "pending": pending_token}
+
+
+def save_demo_tokens(data_dir: Path, tokens: dict[str, str]) -> Path:
+    """Keep the demo boxes' plain tokens for the start-up banner, readable by the owner only."""
+    return write_private(data_dir / DEMO_TOKENS_FILE, json.dumps(tokens).encode("utf-8"))
+
+
+def demo_tokens(data_dir: Path) -> dict[str, str]:
+    """The demo boxes' tokens saved by `xiaoyuan demo` ({} when there is no demo)."""
+    try:
+        loaded = json.loads((data_dir / DEMO_TOKENS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(
+        loaded, dict) else {}
 
 
 def seed_checkins(session: Session, *, now: dt.datetime, skip_household_id: int) -> int:
@@ -222,7 +239,7 @@ def seed_demo(services: Services) -> dict[str, int]:
     """Seed the TV area's demo data (no-op when the demo TV box already exists)."""
     now = services.clock.now()
     with transaction(services.session_factory) as session:
-        if session.scalar(sa.select(TvBox.id).where(TvBox.token_hash == tvboxes.hash_token(DEMO_TV_TOKEN))):
+        if session.scalar(sa.select(TvBox.id).where(TvBox.label == DEMO_BOX_LABEL)):
             return {}
         household = _demo_household(session)
         if household is None:
@@ -231,6 +248,8 @@ def seed_demo(services: Services) -> dict[str, int]:
                                                 demo_household_id=household.id)}
         summary.update(seed_rewards(session, now=now))
         summary["notices"] = seed_notices(session, now=now)
-        summary["tv_boxes"] = seed_tv_boxes(session, now=now, household_id=household.id)
+        tokens = seed_tv_boxes(session, now=now, household_id=household.id)
+        summary["tv_boxes"] = len(tokens)
         summary["checkins"] = seed_checkins(session, now=now, skip_household_id=household.id)
+    save_demo_tokens(services.settings.data_dir, tokens)
     return summary

@@ -11,6 +11,9 @@ from core.models.staff import User
 from core.people.users import create_user
 
 DEMO_PASSWORD = "xiaoyuan-demo"
+# Every account the demo creates (all with DEMO_PASSWORD): `xiaoyuan check` looks for them.
+DEMO_USERNAMES = ("admin", "zhihui", "cun1", "cun2", "wangge1", "wangge2", "cunyi1", "cunyi2", "yuanzhang1",
+                  "yuanzhang2", "yuanzhang3", "yuanzhang4")
 SURNAMES = "王李张刘陈杨黄赵周吴徐孙胡朱高林何郭马罗"
 GIVEN = ["秀英", "桂兰", "玉兰", "建国", "德明", "淑芬", "文华", "国强", "志明", "素珍", "明芳", "永福", "金凤",
          "长生", "凤英", "有才", "春花", "福贵", "翠兰", "大山"]

@@ -30,6 +30,8 @@ class User(Base):
     locale: Mapped[str] = mapped_column(sa.String(10), default="zh")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime]
+    # Console session cookies carry this number; raising it ends every session of the user.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
     # Flask-Login protocol, kept here so the console needs no wrapper class.
@@ -51,6 +53,18 @@ class User(Base):
     def get_id(self) -> str:
         """Flask-Login session id."""
         return str(self.id)
+
+
+# A change to any of these ends the user's console sessions: a stolen cookie must not outlive a new
+# password, and nobody keeps a session opened under a role or place they no longer have.
+SESSION_ENDING_FIELDS = ("password_hash", "role", "active", "town_id", "village_id", "courtyard_id")
+
+
+@sa.event.listens_for(User, "before_update")
+def _end_sessions_on_sensitive_change(_mapper: Any, _connection: Any, target: User) -> None:
+    state = sa.inspect(target)
+    if any(state.attrs[name].history.has_changes() for name in SESSION_ENDING_FIELDS):
+        target.session_version = (target.session_version or 0) + 1
 
 
 class ApiToken(Base):

@@ -172,6 +172,26 @@ def user_scope(viewer: Viewer):
     return User.id == viewer.id
 
 
+def linkable_accounts(viewer: Viewer, resident: Resident):
+    """A clause on User: active accounts the viewer may put into this resident's caregiver chain.
+
+    A link lets a caregiver account see the resident, so it may only name an account the viewer
+    manages, an account registered at the resident's own 小院, village or town (not one of another
+    village's), or a caregiver already linked to someone the viewer manages (a spouse, a neighbour).
+    """
+    courtyard = resident.household.courtyard
+    village = courtyard.village
+    on_the_residents_path = sa.or_(
+        User.courtyard_id == courtyard.id,
+        sa.and_(User.courtyard_id.is_(None), User.village_id == village.id),
+        sa.and_(User.courtyard_id.is_(None), User.village_id.is_(None), User.town_id == village.town_id),
+    )
+    already_caring_here = User.id.in_(sa.select(CaregiverLink.user_id).where(
+        CaregiverLink.user_id.is_not(None),
+        CaregiverLink.resident_id.in_(scoped_residents(viewer).with_only_columns(Resident.id))))
+    return sa.and_(User.active.is_(True), sa.or_(user_scope(viewer), on_the_residents_path, already_caring_here))
+
+
 def audit_scope(viewer: Viewer):
     """A clause on AuditEntry: what the accounts in the viewer's scope did (admins also see the system's)."""
     if viewer.role == "admin":

@@ -87,7 +87,10 @@ def add_caregiver(
     relation: str = "", phone: str | None = None, channels: list[str] | None = None,
     hours_start: int | None = None, hours_end: int | None = None, username: str = "",
 ) -> CaregiverLink:
-    """Append a caregiver to the end of a resident's chain (the actor must manage the resident)."""
+    """Append a caregiver to the end of a resident's chain (the actor must manage the resident).
+
+    A linked account (`username`) must be one the actor may link (`access.linkable_accounts`).
+    """
     resident = _managed_resident(session, actor, resident_id)
     if kind not in CAREGIVER_KINDS:
         raise InvalidInput(N_("未知的照护人类型"))
@@ -100,9 +103,12 @@ def add_caregiver(
     chosen = [c for c in (channels or []) if c in KNOWN_CHANNELS]
     user_id = None
     if username.strip():
-        user = session.scalar(sa.select(User).where(User.username == username.strip(), User.active.is_(True)))
+        # One query and one message for "no such account" and "not yours to add": the answer must not
+        # tell anyone which usernames exist elsewhere.
+        user = session.scalar(sa.select(User).where(User.username == username.strip(),
+                                                    access.linkable_accounts(actor, resident)))
         if user is None:
-            raise InvalidInput(N_("找不到这个账号"))
+            raise InvalidInput(N_("找不到可以添加的这个账号：只能添加您管辖范围内的账号"))
         user_id = user.id
     last = session.scalar(
         sa.select(sa.func.max(CaregiverLink.position)).where(CaregiverLink.resident_id == resident.id)

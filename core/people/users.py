@@ -8,18 +8,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import InvalidInput, NotFound
+from core import throttle
+from core.errors import InvalidInput, NotFound, RateLimited
 from core.i18n import N_
 from core.models.places import Courtyard, Village
 from core.models.staff import ROLES, ApiToken, User
 from core.people import access
 from core.people.audit import record_audit
+from core.people.passwords import check_new_password
+from core.people.sessions import end_all_sessions
 from core.phones import normalise_phone
 
 _hasher = PasswordHasher()
@@ -112,6 +117,7 @@ def create_account(
     """
     if role not in creatable_roles(creator.role):
         raise InvalidInput(N_("您不能创建这种角色"))
+    check_new_password(password, username=username)
     town_id, village_id, courtyard_id = resolve_place(session, creator, role, town_id=town_id,
                                                       village_id=village_id, courtyard_id=courtyard_id)
     user = create_user(session, now=now, username=username.strip(), password=password, role=role,
@@ -137,6 +143,80 @@ def set_account_active(session: Session, *, now: dt.datetime, actor: access.View
     user.active = active
     record_audit(session, at=now, actor=actor, action="user.active", entity_type="user", entity_id=user.id,
                  active=active)
+    return user
+
+
+def change_password(session: Session, *, now: dt.datetime, user_id: int, current: str, new: str) -> User:
+    """A user sets a new password, proving the current one; every session of theirs ends. Audited.
+
+    A wrong current password is InvalidInput (nothing changes).
+    """
+    user = session.get(User, user_id)
+    if user is None or not user.active or authenticate(session, user.username, current) is None:
+        raise InvalidInput(N_("当前密码不对"))
+    check_new_password(new, username=user.username)
+    user.password_hash = hash_password(new)
+    end_all_sessions(session, now=now, user_id=user.id, actor=user, reason="password")
+    record_audit(session, at=now, actor=user, action="user.password", entity_type="user", entity_id=user.id)
+    return user
+
+
+def reset_password(session: Session, *, now: dt.datetime, actor: access.Viewer, username: str, new: str) -> User:
+    """An admin (or the operator's CLI) sets someone's password without the old one; their sessions end. Audited.
+
+    Only admins (and the operator) may; anyone else gets NotFound, as for a username that does not exist.
+    """
+    if actor.role != "admin":
+        raise NotFound(N_("找不到这个账号"))
+    user = session.scalar(sa.select(User).where(User.username == username.strip(), access.user_scope(actor)))
+    if user is None:
+        raise NotFound(N_("找不到这个账号"))
+    check_new_password(new, username=user.username)
+    user.password_hash = hash_password(new)
+    end_all_sessions(session, now=now, user_id=user.id, actor=actor, reason="password_reset")
+    record_audit(session, at=now, actor=actor, action="user.password_reset", entity_type="user", entity_id=user.id)
+    return user
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Sign-in attempts allowed per client address and per username, each within its own window."""
+
+    per_address: int = 10
+    address_window: dt.timedelta = dt.timedelta(minutes=1)
+    per_account: int = 10
+    account_window: dt.timedelta = dt.timedelta(minutes=15)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LoginLimits:
+        """`[web]` login_rate_limit (per address) and login_account_limit (per username)."""
+        per_address, address_window = throttle.parse_rate(settings.web.login_rate_limit)
+        per_account, account_window = throttle.parse_rate(settings.web.login_account_limit)
+        return cls(per_address=per_address, address_window=address_window, per_account=per_account,
+                   account_window=account_window)
+
+
+def sign_in_limited(session_factory: sessionmaker[Session], *, now: dt.datetime, username: str, password: str,
+                    client_addr: str, limits: LoginLimits) -> User | None:
+    """`sign_in` behind limits kept in the database, so every web process and restart shares them.
+
+    Each attempt is counted against the client address and the username (existing or not, so the
+    limit reveals nothing) before the password is checked; a successful sign-in is not counted.
+    Raises RateLimited when either limit is reached; the returned User is detached (read-only).
+    """
+    verdicts = []
+    for bucket, limit, window in ((f"login:addr:{client_addr}", limits.per_address, limits.address_window),
+                                  (f"login:user:{username.strip().lower()}", limits.per_account,
+                                   limits.account_window)):
+        verdict = throttle.take(session_factory, bucket=bucket, now=now, window=window, limit=limit)
+        if not verdict.allowed:
+            raise RateLimited(N_("登录尝试太多，请稍后再试"))
+        verdicts.append(verdict)
+    with session_factory() as session, session.begin():
+        user = sign_in(session, now=now, username=username, password=password)
+        if user is not None:
+            for verdict in verdicts:
+                throttle.forgive(session, verdict.hit_id)
     return user
 
 

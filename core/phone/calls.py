@@ -16,6 +16,7 @@ from core.models.calls import CallLog, CallRecording
 from core.models.outbox import OutboxMessage
 from core.people.directory import find_resident_by_phone, place_of_household
 from core.phones import mask_phone
+from core.private_files import write_private
 
 log = logging.getLogger(__name__)
 MAX_PATH_STEPS = 60
@@ -213,8 +214,5 @@ def recording_bytes(settings: Any, telephony: Any, recording: CallRecording) -> 
     if not recording.recording_url or telephony is None:
         raise FileNotFoundError("recording expired or unavailable")
     data = telephony.fetch_recording(recording.recording_url)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_private(path, data)  # a voice is personal data
     return data

@@ -26,6 +26,7 @@ from core.container import Services
 from core.phone.calls import RECORDINGS_DIR
 from core.phone.telephony.sip_provider import LOCAL_RECORDING_SCHEME
 from core.phones import try_normalise_phone
+from core.private_files import write_private
 from voice import flow
 from voice.audio import AudioError, read_wav, wav_ulaw
 from voice.sip.listen import CallListener, Utterance
@@ -277,9 +278,8 @@ class CallDriver:
         name = f"sip-{uuid.uuid4().hex[:16]}.wav"
         relative = f"{RECORDINGS_DIR}/{name}"
         path = self.services.settings.data_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
         samples = np.frombuffer(utterance.pcm8k, dtype="<i2")
-        path.write_bytes(wav_ulaw(samples, 8000))
+        write_private(path, wav_ulaw(samples, 8000))  # a caller's voice: owner-only
         text = confidence = understood = None
         if utterance.match is not None:
             understood = utterance.match.intent is not None

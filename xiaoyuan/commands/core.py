@@ -1,4 +1,4 @@
-"""Core commands: db upgrade, check, user create, request submit/list, household list, outbox list, demo."""
+"""Core commands: db, check, user (create, passwd, reset-password), request, household and outbox lists, demo."""
 
 from __future__ import annotations
 
@@ -79,6 +79,53 @@ def user_create(services, username, password, role, display_name, phone, town_id
     except ServiceError as exc:
         fail(exc)
     click.echo(created.id)
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--current", prompt=True, hide_input=True, help="The current password.")
+@click.option("--password", prompt="New password", hide_input=True, confirmation_prompt=True)
+@with_services
+def user_passwd(services, username: str, current: str, password: str) -> None:
+    """Change USERNAME's password, given the current one; every console session of theirs ends."""
+    from core.models.staff import User
+    from core.people.users import change_password
+
+    try:
+        with transaction(services.session_factory) as s:
+            user_id = s.scalar(sa.select(User.id).where(User.username == username))
+            change_password(s, now=services.clock.now(), user_id=user_id or 0, current=current, new=password)
+    except ServiceError as exc:
+        fail(exc)
+    say(N_("密码已修改，%(username)s 的所有登录都已结束"), username=username)
+
+
+@user.command("reset-password")
+@click.argument("username")
+@click.option("--password", default=None, help="The new password (default: ask, or generate with --generate).")
+@click.option("--generate", is_flag=True, help="Generate a random password and print it once.")
+@click.option("--by", "by", default="cli", help="Who is resetting it (recorded in the audit trail).")
+@with_services
+def user_reset_password(services, username: str, password: str | None, generate: bool, by: str) -> None:
+    """Set USERNAME's password without the old one (an admin's rescue); every session of theirs ends."""
+    import secrets
+
+    from core.people.access import Operator
+    from core.people.users import reset_password
+
+    if generate:
+        password = secrets.token_urlsafe(12)
+    elif password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        with transaction(services.session_factory) as s:
+            reset_password(s, now=services.clock.now(), actor=Operator(username=by), username=username,
+                           new=password)
+    except ServiceError as exc:
+        fail(exc)
+    say(N_("密码已重设，%(username)s 的所有登录都已结束"), username=username)
+    if generate:
+        click.echo(password)
 
 
 @cli.group("request")

@@ -20,19 +20,13 @@ def tv_group() -> None:
 @with_services
 def tv_pair(services, code: str, household_id: int) -> None:
     """Bind the box showing CODE (6 digits on its screen) to a household."""
-    from core.community.tvboxes import TvConfig, pair_box, record_failed_pairing
-    from core.db import transaction
+    from core.community.tvboxes import TvConfig, pair_by_code
     from core.errors import ServiceError
 
-    now = services.clock.now()
     try:
-        with transaction(services.session_factory) as session:
-            box = pair_box(session, now=now, code=code, household_id=household_id, actor="cli",
-                           config=TvConfig.from_settings(services.settings))
-            box_id = box.id
+        box_id = pair_by_code(services.session_factory, now=services.clock.now(), code=code,
+                              household_id=household_id, actor="cli", config=TvConfig.from_settings(services.settings))
     except ServiceError as exc:
-        if exc.code == "not_found":
-            record_failed_pairing(services.session_factory, now=now, actor_label="cli", code=code)
         fail(exc)
     say(N_("已配对：机顶盒 %(box)s → 住户 %(household)s"), box=box_id, household=household_id)
 

@@ -6,6 +6,7 @@ import re
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 
 from core.db import transaction
 from core.people.users import issue_api_token
@@ -46,10 +47,20 @@ def web(console_app):
 
 
 def login_as(client, user) -> None:
-    """Sign a test client in as `user` without the login form (the form has its own tests)."""
+    """Sign a test client in as `user` without the login form (the form has its own tests).
+
+    The cookie carries the user's current session version, as a sign-in through the form would.
+    """
+    from core.models.staff import User
+    from core.people import sessions
+
+    services = client.application.extensions["xiaoyuan"]
+    with services.session_factory() as db:
+        version = db.scalar(sa.select(User.session_version).where(User.id == user.id))
     with client.session_transaction() as sess:
         sess["_user_id"] = str(user.id)
         sess["_fresh"] = True
+        sessions.stamp(sess, version=version or 0, now=services.clock.now())
 
 
 def csrf_token(client, path: str = "/console/tokens") -> str:

@@ -36,6 +36,7 @@ def test_dashboard_counts_open_overdue_and_today(web, world, services, clock, re
     assert (_number(page, "count-open"), _number(page, "count-overdue")) == (2, 0)
     assert (_number(page, "count-today-new"), _number(page, "count-today-resolved")) == (3, 1)
     clock.advance(hours=25)  # past the 24 h due time of a repair, and into the next local day
+    login_as(web, world.users["head_a"])  # a day later the session has ended: sign in again
     page = web.get("/console/").get_data(as_text=True)
     assert (_number(page, "count-open"), _number(page, "count-overdue"), _number(page, "count-today-new")) == (2, 2, 0)
     assert "已超期" in page
@@ -59,6 +60,7 @@ def test_request_list_filters_and_pages(web, world, services, clock, requests_by
     assert len(set(re.findall(r'href="/console/requests/(\d+)"', second))) == 2
     assert "没有工单" in web.get("/console/requests?overdue=1").get_data(as_text=True)
     clock.advance(hours=25)
+    login_as(web, world.users["admin"])  # a day later the session has ended: sign in again
     overdue = web.get("/console/requests?overdue=1&per_page=100").get_data(as_text=True)
     assert len(set(re.findall(r'href="/console/requests/(\d+)"', overdue))) == 6
     assert "没有工单" in web.get("/console/requests?type=help").get_data(as_text=True)
@@ -287,8 +289,8 @@ def test_nul_characters_are_refused(web, world):
 
 
 def test_town_dashboard_breaks_open_requests_down_by_courtyard(web, world, clock, requests_by_resident):
-    login_as(web, world.users["town"])
     clock.advance(hours=25)
+    login_as(web, world.users["town"])
     table = web.get("/console/").get_data(as_text=True).split('id="by-courtyard"')[1].split("</table>")[0]
     assert "椒香小院</td><td>3</td>" in table and "荷花小院</td><td>3</td>" in table
     login_as(web, world.users["head_a"])

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import re
+import stat
 
 import pytest
 import sqlalchemy as sa
 
 from core.community import points as points_service
-from core.community.tvboxes import hash_token
+from core.community.tvboxes import hash_token, revoke_box
+from core.db import make_engine, make_session_factory, transaction
 from core.demo import area_seeders, seed_demo
-from core.demo.community import DEMO_PENDING_TV_TOKEN, DEMO_TV_TOKEN
+from core.demo.community import demo_tokens
+from core.demo.people import DEMO_USERNAMES
+from core.models import Base
 from core.models.alerts import Alert
 from core.models.devices import Band
 from core.models.helpcalls import HelpCall
@@ -23,6 +28,11 @@ from core.models.points import PointEntry
 from core.models.requests import Request
 from core.models.rewards import Redemption, Reward
 from core.models.tvbox import TvBox
+from core.people.access import OPERATOR
+from core.people.users import reset_password
+from core.settings import load_settings
+from xiaoyuan.banner import banner_lines
+from xiaoyuan.checks import check_security
 
 COUNTED = (PointEntry, Reward, Redemption, Notice, TvBox, Band, Alert, HelpCall, Reminder, Request)
 
@@ -42,16 +52,64 @@ def _counts(session) -> dict[str, int]:
 def test_the_demo_tv_url_opens_a_paired_home_with_balance_and_todays_meeting(seeded, app) -> None:
     """The URL `make run` prints shows a household's home at once: name, points and the 9:00 云坝会."""
     client = app.test_client(use_cookies=False)
-    page = client.get(f"/tv/?t={DEMO_TV_TOKEN}").get_data(as_text=True)
+    tokens = demo_tokens(seeded.settings.data_dir)  # what the banner prints: random, kept in the data dir
+    page = client.get(f"/tv/?t={tokens['paired']}").get_data(as_text=True)
     assert "椒香小院1号" in page and "这台电视还没有配对" not in page
     assert "积分 95 分" in page  # enough for 5 L 菜籽油 (85) with 10 left, as in the oil scenario
     assert re.search(r"今天开会.{0,20}09:00.{0,5}今天上午9点在椒香小院开云坝会", page)
     assert len(re.findall(r'class="tile[ "]', page)) <= 6
-    waiting = client.get(f"/tv/?t={DEMO_PENDING_TV_TOKEN}").get_data(as_text=True)
+    waiting = client.get(f"/tv/?t={tokens['pending']}").get_data(as_text=True)
     assert re.search(r'id="pair-code"[^>]*>\d{6}<', waiting)
     with seeded.session_factory() as session:  # only hashes are stored, as for any box
         stored = set(session.scalars(sa.select(TvBox.token_hash)))
-        assert hash_token(DEMO_TV_TOKEN) in stored and DEMO_TV_TOKEN not in stored
+        assert hash_token(tokens["paired"]) in stored and tokens["paired"] not in stored
+
+
+def test_demo_tv_tokens_are_random_and_kept_private(services) -> None:
+    """The demo token was a fixed string in the repository: anyone could open the demo home on any install."""
+    seed_demo(services)
+    tokens = demo_tokens(services.settings.data_dir)
+    assert set(tokens) == {"paired", "pending"}
+    assert all(len(token) >= 32 for token in tokens.values())
+    assert "demo-tv-jiaoxiang-1-xiaoyuan" not in tokens.values()
+    mode = stat.S_IMODE(os.stat(services.settings.data_dir / "demo-tv-tokens.json").st_mode)
+    assert mode == 0o600
+
+
+def test_check_and_banner_warn_when_demo_secrets_are_exposed(services, tmp_path) -> None:
+    """Demo logins with the printed password on a service others can reach (or that phones people) is loud."""
+    url = f"sqlite:///{tmp_path / 'exposed.db'}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    exposed = type(services)(settings=services.settings, session_factory=make_session_factory(engine),
+                             clock=services.clock)
+
+    def settings(host: str = "127.0.0.1", provider: str = "dryrun"):
+        return load_settings(environ={}, overrides={
+            "data": {"dir": str(services.settings.data_dir)}, "database": {"url": url},
+            "web": {"host": host}, "telephony": {"provider": provider}})
+
+    def loud(lines: list[str]) -> list[str]:
+        return [line for line in lines if line.startswith("!! ")]
+
+    assert check_security(settings(host="0.0.0.0")) == []  # no demo yet: nothing to say
+    seed_demo(exposed)
+    assert check_security(settings()) == []  # on a laptop the demo is the point
+    assert not loud(banner_lines(settings()))
+    public = check_security(settings(host="0.0.0.0"))
+    assert public and public[0].level == "error"
+    assert "yuanzhang1" in public[0].message and "0.0.0.0" in public[0].message
+    assert loud(banner_lines(settings(host="0.0.0.0")))
+    assert check_security(settings(provider="twilio"))
+    tokens = demo_tokens(services.settings.data_dir)
+    assert any(tokens["paired"] in line for line in banner_lines(settings()))
+    with transaction(exposed.session_factory) as session:  # the operator cleans up
+        for name in DEMO_USERNAMES:
+            reset_password(session, now=services.clock.now(), actor=OPERATOR, username=name, new="a-real-secret-42")
+        for box_id in session.scalars(sa.select(TvBox.id).where(TvBox.label.like("%演示电视"))).all():
+            revoke_box(session, now=services.clock.now(), box_id=box_id)
+    assert check_security(settings(host="0.0.0.0")) == []
+    engine.dispose()
 
 
 def test_ranking_ledger_rewards_and_notices_cover_the_village(seeded) -> None:

@@ -57,6 +57,33 @@ def test_a_head_cannot_touch_the_chain_of_another_courtyards_resident(services, 
     assert _audit(services) == []
 
 
+def test_a_head_may_link_only_accounts_of_their_area_and_cannot_probe_usernames(services, clock, world):
+    """A 院长 could add any village's account to a chain (giving it access) and learn which usernames exist."""
+    from core.errors import InvalidInput
+    from core.people.users import create_user
+
+    rid = world.residents[1].id  # courtyard A, village A
+    with transaction(services.session_factory) as s:
+        create_user(s, now=clock.now(), username="carer_b", password="long-enough-1", role="caregiver",
+                    town_id=world.town.id, village_id=world.villages[1].id)  # registered in village B
+        create_user(s, now=clock.now(), username="carer_a2", password="long-enough-1", role="caregiver",
+                    town_id=world.town.id, village_id=world.villages[0].id)  # registered in village A
+    refusals = []
+    for username in ("head_b", "carer_b", "no-such-user"):
+        with transaction(services.session_factory) as s, pytest.raises(InvalidInput) as refused:
+            caregivers.add_caregiver(s, now=clock.now(), actor=s.get(User, world.users["head_a"].id),
+                                     resident_id=rid, kind="family", name="某人", username=username)
+        refusals.append(str(refused.value.message))
+    assert len(set(refusals)) == 1  # the same words whether the account exists elsewhere or not at all
+    for username in ("grid_a", "carer_a2", "carer_a"):  # own village's staff and caregivers, 王奶奶's son
+        with transaction(services.session_factory) as s:
+            caregivers.add_caregiver(s, now=clock.now(), actor=s.get(User, world.users["head_a"].id),
+                                     resident_id=rid, kind="family", name=username, username=username)
+    with transaction(services.session_factory) as s:  # the town's command centre manages village B's accounts
+        caregivers.add_caregiver(s, now=clock.now(), actor=s.get(User, world.users["town"].id),
+                                 resident_id=rid, kind="family", name="carer_b", username="carer_b")
+
+
 def test_households_and_residents_are_created_in_scope_validated_and_audited(services, clock, world):
     with transaction(services.session_factory) as s:
         head = s.get(User, world.users["head_a"].id)

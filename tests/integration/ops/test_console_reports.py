@@ -6,13 +6,7 @@ import pytest
 
 from core.db import transaction
 from core.requests.workorders import submit_request
-
-
-def login_as(client, user) -> None:
-    """Sign a test client in as `user` (the login form has its own tests)."""
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(user.id)
-        sess["_fresh"] = True
+from tests.integration.console.conftest import login_as
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from core.community import notices as nt
 from core.community import tvboxes as tvb
 from core.db import transaction
 from core.errors import InvalidTransition, NotFound
+from core.models.audit import AuditEntry
 from core.models.outbox import OutboxMessage
 from core.phone import helpcalls as hc
 
@@ -46,15 +48,83 @@ def test_wrong_codes_are_rate_limited_per_staff_member(session_factory, clock, w
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(10):
         with pytest.raises(NotFound):
-            with transaction(session_factory) as session:
-                tvb.pair_box(session, now=clock.now(), code=wrong, household_id=world_ids.households[0],
-                           actor="guesser")
-        tvb.record_failed_pairing(session_factory, now=clock.now(), actor_label="guesser", code=wrong)
-    with transaction(session_factory) as session:
-        with pytest.raises(tvb.RateLimited):
-            tvb.pair_box(session, now=clock.now(), code=code, household_id=world_ids.households[0], actor="guesser")
-    with transaction(session_factory) as session:  # someone else is not blocked
-        tvb.pair_box(session, now=clock.now(), code=code, household_id=world_ids.households[0], actor="installer")
+            tvb.pair_by_code(session_factory, now=clock.now(), code=wrong, household_id=world_ids.households[0],
+                             actor="guesser")
+    with pytest.raises(tvb.RateLimited):
+        tvb.pair_by_code(session_factory, now=clock.now(), code=code, household_id=world_ids.households[0],
+                         actor="guesser")
+    # someone else is not blocked
+    tvb.pair_by_code(session_factory, now=clock.now(), code=code, household_id=world_ids.households[0],
+                     actor="installer")
+    with session_factory() as session:
+        failed = session.scalar(sa.select(sa.func.count(AuditEntry.id)).where(AuditEntry.action == "tv.pair_failed"))
+    assert failed == 10
+    clock.advance(minutes=10, seconds=1)  # the window has passed: the guesser may try again
+    with pytest.raises(NotFound):
+        tvb.pair_by_code(session_factory, now=clock.now(), code=wrong, household_id=world_ids.households[0],
+                         actor="guesser")
+
+
+def test_successful_pairings_do_not_count_against_the_limit(session_factory, clock, world_ids):
+    config = tvb.TvConfig(pairing_failures_per_10min=2)
+    for _ in range(4):
+        _box, _token, code = _new_box(session_factory, clock.now())
+        tvb.pair_by_code(session_factory, now=clock.now(), code=code, household_id=world_ids.households[0],
+                         actor="installer", config=config)
+
+
+def test_concurrent_wrong_codes_never_get_past_the_limit(session_factory, clock, world_ids, monkeypatch):
+    """Twelve wrong codes typed at once got through a limit of ten: every check ran before any failure was saved.
+
+    Each guess waits (inside the code check) until all twelve have either reached the check or been
+    refused, so every guess is in flight at the same time whatever the scheduling.
+    """
+    limit, guesses = 10, 12
+    config = tvb.TvConfig(pairing_failures_per_10min=limit)
+    _box, _token, code = _new_box(session_factory, clock.now())
+    wrong = "000000" if code != "000000" else "111111"
+    arrived = 0
+    gate = threading.Condition()
+
+    def arrive() -> None:
+        nonlocal arrived
+        with gate:
+            arrived += 1
+            gate.notify_all()
+
+    real_normalise = tvb.normalise_code
+
+    def all_in_flight(raw: str) -> str:
+        arrive()
+        with gate:
+            assert gate.wait_for(lambda: arrived >= guesses, timeout=60), "guesses did not all start"
+        return real_normalise(raw)
+
+    monkeypatch.setattr(tvb, "normalise_code", all_in_flight)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        try:
+            tvb.pair_by_code(session_factory, now=clock.now(), code=wrong, household_id=world_ids.households[0],
+                             actor="guesser", config=config)
+            outcomes.append("paired")
+        except tvb.RateLimited:
+            arrive()
+            outcomes.append("refused")
+        except NotFound:
+            outcomes.append("wrong")
+
+    threads = [threading.Thread(target=guess) for _ in range(guesses)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == guesses
+    assert outcomes.count("wrong") <= limit
+    assert outcomes.count("refused") >= guesses - limit
+    with session_factory() as session:
+        failed = session.scalar(sa.select(sa.func.count(AuditEntry.id)).where(AuditEntry.action == "tv.pair_failed"))
+    assert failed <= limit
 
 
 def test_new_codes_and_new_boxes_are_rate_limited(session_factory, clock, world_ids):

@@ -8,6 +8,7 @@ from core.db import transaction
 from core.models.calls import CallRecording
 from core.phone.dialler import advance_help_call
 from core.phone.helpcalls import start_help_call
+from tests.integration.console.conftest import login_as
 from tests.integration.voice.conftest import PUBLIC_BASE, fake_recording_bytes
 
 WANG = "+8613800000000"
@@ -15,9 +16,7 @@ WANG = "+8613800000000"
 
 def _login(client, user) -> None:
     """Sign in as `user` (the login form has its own tests)."""
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(user.id)
-        sess["_fresh"] = True
+    login_as(client, user)
 
 
 def test_head_sees_the_call_its_recording_and_the_help_call_legs(world, call, fake_twilio, voice_services,

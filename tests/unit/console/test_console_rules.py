@@ -85,6 +85,10 @@ def test_menus_per_role():
 @pytest.mark.parametrize(("target", "expected"), [
     ("/console/outbox", "/console/outbox"), ("https://evil.example/", None), ("//evil.example", None),
     ("/\\evil.example", None), ("", None), (None, None),
+    # Browsers drop tabs/newlines and read a backslash as "/": each of these would become //evil.example.
+    ("/\t/evil.example", None), ("/\n/evil.example", None), ("/\r/evil.example", None), ("/ /evil.example", None),
+    ("/\x00/evil.example", None), ("\\\\evil.example", None), ("/\\/evil.example", None),
+    ("javascript:alert(1)", None), ("/console/requests?status=open&page=2", "/console/requests?status=open&page=2"),
 ])
 def test_login_redirects_stay_on_site(target, expected):
     assert safe_next(target) == expected
