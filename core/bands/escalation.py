@@ -319,8 +319,9 @@ def walk(session: Session, alert: Alert, *, now: dt.datetime, config: Escalation
 
 
 def _anyone_told(session: Session, alert_id: int) -> bool:
-    return session.scalar(sa.select(sa.func.count()).select_from(AlertNotification).where(
-        AlertNotification.alert_id == alert_id, AlertNotification.kind.in_(("alert", "retrigger")))) > 0
+    told = session.scalar(sa.select(sa.func.count()).select_from(AlertNotification).where(
+        AlertNotification.alert_id == alert_id, AlertNotification.kind.in_(("alert", "retrigger"))))
+    return bool(told)
 
 
 def advance_escalation(session: Session, alert: Alert, *, now: dt.datetime, config: EscalationConfig) -> bool:

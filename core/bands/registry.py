@@ -126,8 +126,8 @@ def site_place(session: Session, band_id: int | None) -> tuple[int | None, int |
         ))
     if len(villages) != 1:
         villages = list(session.scalars(sa.select(Village.id).limit(2)))
-    if len(villages) == 1:
-        village = session.get(Village, villages[0])
+    village = session.get(Village, villages[0]) if len(villages) == 1 else None
+    if village is not None:
         return village.id, village.town_id
     towns = list(session.scalars(sa.select(Town.id).limit(2)))
     return None, towns[0] if len(towns) == 1 else None

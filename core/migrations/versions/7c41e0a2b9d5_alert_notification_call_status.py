@@ -1,7 +1,7 @@
 """Alert notification call status
 
 Revision ID: 7c41e0a2b9d5
-Revises: 2a87b1ed3d41
+Revises: b415ac347960
 Create Date: 2026-11-30 05:30:00.000000
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '7c41e0a2b9d5'
-down_revision = '2a87b1ed3d41'
+down_revision = 'b415ac347960'
 branch_labels = None
 depends_on = None
 
