@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from core.bands.config import ThresholdSettings
 from core.clock import LOCAL_TZ, as_utc
 
 # type -> (severity, condition?) ; condition alerts clear themselves when the condition ends.
@@ -29,29 +30,30 @@ ALERT_TYPES: dict[str, tuple[str, bool]] = {
     "no_activity": ("warning", True),
 }
 CONDITION_TYPES = frozenset(t for t, (_, cond) in ALERT_TYPES.items() if cond)
+_DEFAULTS = ThresholdSettings()
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Alert thresholds; defaults from `[devices.thresholds]`, overridden per resident."""
+    """Alert thresholds: `[devices.thresholds]` (defaults in core/bands/config.py), overridden per resident."""
 
-    hr_high: int = 120
-    hr_low: int = 45
-    hr_minutes: float = 10
-    spo2_low: int = 90
-    spo2_minutes: float = 5
-    temp_high: float = 38.0
-    temp_low: float = 35.0
-    removed_minutes: float = 30
-    day_start_hour: int = 7
-    day_end_hour: int = 21
-    silent_intervals: int = 3
-    silent_warning_minutes: float = 15
-    silent_urgent_minutes: float = 60
-    battery_low: int = 15
-    battery_clear: int = 25
-    steps_by_hour: int = 10
-    raw_days: int = 0
+    hr_high: int = _DEFAULTS.hr_high
+    hr_low: int = _DEFAULTS.hr_low
+    hr_minutes: float = _DEFAULTS.hr_minutes
+    spo2_low: int = _DEFAULTS.spo2_low
+    spo2_minutes: float = _DEFAULTS.spo2_minutes
+    temp_high: float = _DEFAULTS.temp_high
+    temp_low: float = _DEFAULTS.temp_low
+    removed_minutes: float = _DEFAULTS.removed_minutes
+    day_start_hour: int = _DEFAULTS.day_start_hour
+    day_end_hour: int = _DEFAULTS.day_end_hour
+    silent_intervals: int = _DEFAULTS.silent_intervals
+    silent_warning_minutes: float = _DEFAULTS.silent_warning_minutes
+    silent_urgent_minutes: float = _DEFAULTS.silent_urgent_minutes
+    battery_low: int = _DEFAULTS.battery_low
+    battery_clear: int = _DEFAULTS.battery_clear
+    steps_by_hour: int = _DEFAULTS.steps_by_hour
+    raw_days: int = _DEFAULTS.raw_days
 
     @classmethod
     def from_config(cls, defaults: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> Thresholds:

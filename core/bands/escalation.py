@@ -15,7 +15,6 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -198,8 +197,7 @@ def plan_for_alert(session: Session, alert: Alert, policy: Policy) -> list[Level
 def _reachable(contact: Contact, level: Level, now: dt.datetime) -> bool:
     if not level.quiet_hours:
         return True
-    hours = SimpleNamespace(hours_start=contact.hours_start, hours_end=contact.hours_end)
-    return people.within_hours(hours, to_local(now))  # type: ignore[arg-type]
+    return people.within_hours(contact, to_local(now))
 
 
 def _who(session: Session, alert: Alert) -> str:

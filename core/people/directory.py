@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -91,7 +92,17 @@ def recipient_for_link(link: CaregiverLink) -> Recipient:
     return Recipient(name=link.name, phone=link.phone, channels=tuple(link.channels or ()), user_id=link.user_id)
 
 
-def within_hours(link: CaregiverLink, local_now: dt.datetime) -> bool:
+class HasHours(Protocol):
+    """Anyone with optional local reachable hours (a caregiver link, an alert contact)."""
+
+    @property
+    def hours_start(self) -> int | None: ...
+
+    @property
+    def hours_end(self) -> int | None: ...
+
+
+def within_hours(link: HasHours, local_now: dt.datetime) -> bool:
     """Whether a non-emergency message may reach this caregiver now (emergencies ignore hours)."""
     if link.hours_start is None or link.hours_end is None:
         return True
