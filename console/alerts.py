@@ -19,9 +19,10 @@ from flask_babel import gettext
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
+from console.api_schemas import MAX_ID
 from console.auth import current_staff, safe_next, staff_required
 from console.blueprint import bp
-from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, paginate, parse_positive_int
+from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, paginate, parse_day, parse_positive_int
 from console.db import db_session
 from console.forms import form_action
 from console.nav import MANAGERS, register_nav
@@ -296,10 +297,7 @@ def alert_resolve(alert_id: int) -> Response:
 
 
 def _date(raw: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
+    return parse_day(raw)
 
 
 def filtered_alerts(user: User, args) -> tuple[sa.Select, dict[str, str]]:
@@ -317,7 +315,7 @@ def filtered_alerts(user: User, args) -> tuple[sa.Select, dict[str, str]]:
         query = query.where(Alert.type == alert_type)
         applied["type"] = alert_type
     resident_id = args.get("resident_id") or ""
-    if resident_id.isdigit():
+    if resident_id.isdigit() and int(resident_id) <= MAX_ID:
         query = query.where(Alert.resident_id == int(resident_id))
         applied["resident_id"] = resident_id
     for key, op in (("from", "ge"), ("to", "lt")):

@@ -17,7 +17,8 @@ def _no_nul(value: str | None) -> str | None:
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=4000)
+    # Strict: JSON `true` is not resident 1, "1" is not an id, "yes" is not a boolean.
+    model_config = ConfigDict(extra="forbid", str_max_length=4000, strict=True)
 
 
 class RequestCreate(_Input):

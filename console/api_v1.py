@@ -41,7 +41,10 @@ def parse_body(model: type[M], *, optional: bool = False) -> M:
     if optional and not request.get_data():
         data: Any = {}
     else:
-        data = request.get_json(force=True, silent=True)
+        try:
+            data = request.get_json(force=True, silent=True)
+        except RecursionError:  # nested thousands deep: not a request anyone means
+            data = None
         if data is None:
             raise ApiError(400, "malformed_json", N_("请求体不是有效的 JSON"))
     if not isinstance(data, dict):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask_babel import get_locale
 from sqlalchemy.orm import Session
 
+from console.api_schemas import MAX_ID
 from core.clock import as_utc, to_local
 from core.errors import LocalisedError
 from core.i18n import DEFAULT_LOCALE
@@ -44,16 +45,30 @@ class Page:
 
 
 def parse_positive_int(raw: str | None, default: int, *, maximum: int | None = None) -> int:
-    """A positive int from a query string value; `default` when missing or malformed, capped at `maximum`."""
+    """A positive int from a query string value; `default` when missing, malformed or past any id (2^31 - 1),
+    capped at `maximum`."""
     try:
         value = int(raw) if raw else default
     except (TypeError, ValueError):
         value = default
-    if value < 1:
+    if value < 1 or value > MAX_ID:
         value = default
     if maximum is not None:
         value = min(value, maximum)
     return value
+
+
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2999, 12, 31)  # days reports and filters can compute with
+
+
+def parse_day(raw: str | None) -> dt.date | None:
+    """A YYYY-MM-DD day from a query string; None when missing, malformed or too far out to compute with
+    (9999-12-31 plus one day is past the end of the calendar)."""
+    try:
+        day = dt.date.fromisoformat(raw.strip()) if raw else None
+    except ValueError:
+        return None
+    return day if day is not None and FIRST_DAY <= day <= LAST_DAY else None
 
 
 def paginate(session: Session, query: sa.Select, page: int, per_page: int) -> Page:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Response, abort, render_template, request
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
+from console.common import parse_day, parse_positive_int
 from console.db import db_session
 from console.nav import register_nav
 from core.clock import to_local
@@ -34,12 +34,11 @@ def _params(session: Any, user: User) -> tuple[Report, dict[str, Any]]:
     if kind not in KINDS:
         abort(400)
     raw_day = request.args.get("date") or ""
-    try:
-        day = dt.date.fromisoformat(raw_day) if raw_day else to_local(current_services().clock.now()).date()
-    except ValueError:
+    day = parse_day(raw_day) if raw_day else to_local(current_services().clock.now()).date()
+    if day is None:
         abort(400)
     try:
-        village_id, town_id = report_scope(session, user, request.args.get("village", type=int))
+        village_id, town_id = report_scope(session, user, parse_positive_int(request.args.get("village"), 0) or None)
     except NotFound:
         abort(404)
     report = build_report(session, kind=kind, day=day, village_id=village_id, town_id=town_id)

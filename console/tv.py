@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext
 
+from console.api_schemas import MAX_ID
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
 from console.db import db_session
@@ -72,10 +73,12 @@ def _courtyards(user: Any) -> list[Courtyard]:
 
 
 def _int(name: str, default: int | None = None) -> int | None:
+    """A form or query int; `default` when missing, malformed or beyond what a database integer holds."""
     try:
-        return int(request.values.get(name, ""))
+        value = int(request.values.get(name, ""))
     except ValueError:
         return default
+    return value if -MAX_ID <= value <= MAX_ID else default
 
 
 # --- points ------------------------------------------------------------------------------------

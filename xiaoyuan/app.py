@@ -13,6 +13,7 @@ from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, ValidationError
 
 import console
 import tvportal
@@ -48,6 +49,20 @@ def secret_key_for(services: Services) -> str:
     return key
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
+
+
+class BoundedIdConverter(IntegerConverter):
+    """`<int:...>` in every route: a number past any id is simply not found (404), never bound to SQL (a 500)."""
+
+    def to_python(self, value: str) -> int:
+        """The id, or no match for numbers no row can have."""
+        number = int(super().to_python(value))
+        if number > MAX_ID:
+            raise ValidationError()
+        return number
+
+
 def select_locale() -> str:
     """?lang=, then (console only) the lang cookie and the signed-in user's locale, else Chinese."""
     wanted = request.args.get("lang")
@@ -79,6 +94,7 @@ def create_app(services: Services) -> Flask:
     from voice.webhooks import bp as voice_bp
 
     app = Flask(__name__)
+    app.url_map.converters["int"] = BoundedIdConverter  # before the blueprints add their rules
     app.extensions["xiaoyuan"] = services
     settings = services.settings
     app.config.update(

@@ -17,7 +17,7 @@ from core.requests.workorders import allowed_actions
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(None, 1), ("", 1), ("3", 3), ("0", 1), ("-2", 1), ("x", 1),
-                                               ("500", 100)])
+                                               ("500", 100), ("9" * 40, 1), ("2147483648", 1)])
 def test_page_numbers_from_query_strings_never_break_a_list(raw, expected):
     assert parse_positive_int(raw, 1, maximum=100) == expected
 
