@@ -73,6 +73,10 @@ class WebSettings(_Section):
         0, ge=0, description="reverse proxies in front (nginx → 1): client address and https from X-Forwarded-*")
     session_idle_minutes: int = Field(120, ge=1, description="a console session ends after this long without a request")
     session_max_hours: int = Field(12, ge=1, description="and in any case this long after sign-in")
+    ops_allow_from: tuple[str, ...] = Field(
+        ("127.0.0.0/8", "::1/128"), description="addresses that may read /metrics and the detailed /healthz (the "
+        "plain up/down answer is public)")
+    ops_token: str = Field("", description="or any client sending `Authorization: Bearer <this>` (a secret)")
 
     @field_validator("login_rate_limit", "login_account_limit")
     @classmethod

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify
 
 from core.container import current_services
 from core.health import check_health
+from xiaoyuan.operations_guard import operations_allowed, operations_only
 
 bp = Blueprint("operations", __name__)
 
@@ -21,10 +22,12 @@ def healthz():
     answers; 503 with what is wrong otherwise."""
     services = current_services()
     health = check_health(services.session_factory, services.clock.now())
-    return jsonify(health.body()), (200 if health.ok else 503)
+    body = health.body() if operations_allowed() else {"status": health.body()["status"]}  # up/down is public
+    return jsonify(body), (200 if health.ok else 503)
 
 
 @bp.get("/metrics")
+@operations_only
 def metrics():
     """Prometheus text exposition."""
     from xiaoyuan.metrics import render_metrics
