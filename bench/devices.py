@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.bands.alerts import resolve_alert  # noqa: E402
-from core.bands.registry import add_band  # noqa: E402
+from core.bands.registry import add_band, band_username  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.container import Services  # noqa: E402
 from core.db import make_engine, make_session_factory, transaction  # noqa: E402
@@ -35,7 +35,13 @@ from core.models.devices import TelemetryReading  # noqa: E402
 from core.models.outbox import OutboxMessage  # noqa: E402
 from core.models.places import CaregiverLink  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf, service_password  # noqa: E402
+from devices.broker import (  # noqa: E402
+    BandCredential,
+    export_broker_files,
+    listener_usernames,
+    render_mosquitto_conf,
+    service_password,
+)
 from devices.listener import Connection, Listener  # noqa: E402
 
 
@@ -80,7 +86,7 @@ def raw_rate(port: int, bands, n: int) -> float:
     sub.subscribe("xiaoyuan/v1/+/band/+/telemetry", 0)
     sub.loop_start()
     time.sleep(0.5)
-    pubs = [client(port, d, s, f"raw-{d}") for d, s in bands["bands"]]
+    pubs = [client(port, band_username(d), s, f"raw-{d}") for d, s in bands["bands"]]
     start = time.perf_counter()
     publish_all(pubs, bands["bands"], n)
     got.wait(120)
@@ -147,8 +153,9 @@ def main() -> None:
                                           acl=acl, data_dir=tmp))
     broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)])
     time.sleep(0.5)
-    service = (settings.broker.username, service_password(settings))
-    bands = {"service": service, "bands": [(d, s) for d, s, _ in creds]}
+    service = (listener_usernames(settings)[0], service_password(settings))
+    bands = {"service": (listener_usernames(settings)[1], service[1]),  # the raw subscriber: its own account
+             "bands": [(d, s) for d, s, _ in creds]}
     figures: dict = {"database": db_url.split(":")[0], "messages": args.messages, "bands": args.bands}
     try:
         figures["raw_paho_msg_per_s"] = round(raw_rate(port, bands, args.messages))
@@ -157,7 +164,7 @@ def main() -> None:
                             client_id="bench-listener")
         listener.start()
         listener.subscribed.wait(10)
-        pubs = [client(port, d, s, f"ing-{d}") for d, s in bands["bands"]]
+        pubs = [client(port, band_username(d), s, f"ing-{d}") for d, s in bands["bands"]]
         start = time.perf_counter()
         publish_all(pubs, bands["bands"], args.messages)
         stored = 0
@@ -175,7 +182,9 @@ def main() -> None:
         stop = threading.Event()
         background = threading.Thread(target=publish_all, args=(pubs, bands["bands"], 10**9, 1000.0, stop))
         background.start()
-        sos_clients = {d: client(port, d, s, f"sos-{d}") for d, s, _ in residents}
+        # One connection per band (the broker makes its client id its username): SOS go over the same client.
+        by_device = dict(zip((d for d, _ in bands["bands"]), pubs, strict=True))
+        sos_clients = {d: by_device[d] for d, _, _ in residents}
         latencies = []
         for n in range(args.sos):
             device, _, resident_id = residents[n % len(residents)]

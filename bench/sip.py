@@ -39,7 +39,13 @@ from core.models.calls import CallLog  # noqa: E402
 from core.models.devices import TelemetryReading  # noqa: E402
 from core.models.sip import SipEndpointStatus  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf, service_password  # noqa: E402
+from devices.broker import (  # noqa: E402
+    BandCredential,
+    export_broker_files,
+    listener_usernames,
+    render_mosquitto_conf,
+    service_password,
+)
 from devices.listener import Connection, Listener  # noqa: E402
 from tests.sipphone import SipPhone, free_udp_port, wait_until  # noqa: E402
 from voice.audio import read_wav  # noqa: E402
@@ -144,7 +150,7 @@ def main() -> None:
     listener = None
     try:
         wait_until(lambda: _endpoint_up(services) or phone_process.poll() is not None, 300, "the phone endpoint")
-        service = (settings.broker.username, service_password(settings))
+        service = (listener_usernames(settings)[0], service_password(settings))
         listener = Listener(services, connection=Connection("127.0.0.1", mqtt_port, *service, 5),
                             client_id="bench-listener")
         listener.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -46,6 +47,8 @@ from core.models.places import Resident
 from core.models.staff import ROLES, User
 from core.people.access import MANAGER_ROLES, get_resident_for, scoped_residents
 
+log = logging.getLogger(__name__)
+
 SEVERITY_LABELS = {"critical": N_("紧急"), "urgent": N_("重要"), "warning": N_("提醒")}
 STATUS_LABELS = {"open": N_("待通知"), "notified": N_("已通知"), "acknowledged": N_("已确认"),
                  "resolved": N_("已处理"), "auto_cleared": N_("已自动恢复")}
@@ -64,7 +67,6 @@ POLL_SECONDS = 5
 register_nav("console.alert_board", N_("告警"), ROLES, 15)
 register_nav("console.band_list", N_("手环"), ROLES, 40)
 register_nav("console.wall_screen", N_("大屏"), MANAGERS, 45)
-
 
 # ---- charts (pure) -----------------------------------------------------------------------------
 
@@ -409,7 +411,7 @@ def wall_screen() -> str:
 
 # ---- band registry -------------------------------------------------------------------------------
 
-def _band_page(status: int = 200, secret: tuple[str, str] | None = None) -> tuple[str, int]:
+def _band_page(status: int = 200, secret: tuple[str, str, str] | None = None) -> tuple[str, int]:
     user = current_staff()
     session = db_session()
     page = paginate(
@@ -438,7 +440,10 @@ def _refresh_broker() -> None:
     """Tell the embedded broker about a new band (a hook the composition root sets; absent elsewhere)."""
     hook = current_services().extras.get("broker:refresh")
     if callable(hook):
-        hook()
+        try:
+            hook()
+        except Exception:  # the band is registered; the broker learns it at its next reload or restart
+            log.exception("the private broker could not reload its password file")
 
 
 @bp.post("/bands")
@@ -457,7 +462,7 @@ def band_add() -> Response | tuple[str, int]:
         return _band_page(outcome.status)
     band, secret = outcome.result
     _refresh_broker()
-    return _band_page(201, secret=(band.device_id, secret))
+    return _band_page(201, secret=(band.device_id, secret, device_service.band_username(band.device_id)))
 
 
 @bp.post("/bands/<int:band_id>/assign")

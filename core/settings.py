@@ -108,18 +108,33 @@ class DatabaseSettings(_Section):
 class MqttSettings(_Section):
     """The MQTT broker the wristband listener uses."""
 
-    url: MqttUrlOrEmpty = Field("", description="empty: the embedded broker on 127.0.0.1:{broker.port}")
-    client_id: str = Field("xiaoyuan-listener", min_length=1)
+    url: MqttUrlOrEmpty = Field("", description="empty: the private broker on 127.0.0.1:{broker.port}; each "
+                                "listener has its own account (`xiaoyuan broker export` prints the URLs)")
+    client_id: str = Field("", description="empty: the username (Mosquitto enforces it with use_username_as_clientid)")
     topic_root: str = Field("xiaoyuan/v1", min_length=1)
     shared_group: str = ""
 
 
 class BrokerSettings(_Section):
-    """The embedded broker that `xiaoyuan run` starts when mqtt.url is empty."""
+    """The broker accounts, and the private broker that `xiaoyuan run` starts when mqtt.url is empty."""
 
-    port: Port = 1883
-    username: str = "xiaoyuan"
+    port: Port = Field(18830, description="not 1883: the system Mosquitto that make setup starts holds that")
+    username: str = Field("xiaoyuan", min_length=1, description="the tools account; the listeners are "
+                          "{username}-listener-1 … -{listeners}; bands are band-{device_id}")
     password: str = ""
+    listeners: int = Field(4, ge=1, le=100, description="listener accounts written by `broker export`")
+    mosquitto: str = Field("", description="the mosquitto binary for the private broker: \"\" finds it on PATH, "
+                           "\"off\" uses the amqtt fallback")
+    export_dir: str = Field("", description="a deployed Mosquitto reads passwd and acl here; when set, "
+                            "`xiaoyuan band add` updates them and reloads that Mosquitto")
+    pid_file: str = Field("", description="the deployed Mosquitto's pid file (\"\": /run/mosquitto/mosquitto.pid)")
+
+    @field_validator("username")
+    @classmethod
+    def _not_a_band(cls, value: str) -> str:
+        if value.startswith("band-"):  # core.bands.registry.BAND_USER_PREFIX: the namespaces must stay apart
+            raise ValueError("must not start with band-, the wristbands' namespace")
+        return value
 
 
 class WorkerSettings(_Section):

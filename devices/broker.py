@@ -2,8 +2,11 @@
 
 Both brokers read the same two files, written by `export_broker_files()`:
 - a password file in `mosquitto_passwd` format (`user:$7$…`, PBKDF2-SHA512, as Mosquitto 2.x writes);
-- an ACL in Mosquitto format: each band may write only under `{root}/{site}/band/{device_id}/`
-  and read its own `cmd`; the service user reads everything under the root.
+- an ACL in Mosquitto format: each band (user `band-{device_id}`) may write only under
+  `{root}/{site}/band/{device_id}/` and read its own `cmd`; the service users read everything under the root.
+Service users: the tools account (`broker.username`, e.g. `xiaoyuan`) and one account per listener
+instance (`xiaoyuan-listener-1` … `-N`). Mosquitto runs with `use_username_as_clientid`, so a client's
+id is its username: nobody without a listener's password can take over a listener's session.
 The embedded broker uses password authentication (never anonymous) so that amqtt keeps the
 listener's session and queues events while the listener restarts.
 """
@@ -11,7 +14,9 @@ listener's session and queues events while the listener restarts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import gc
 import logging
 import os
 import secrets
@@ -23,7 +28,7 @@ from typing import Any
 
 from paho.mqtt.client import topic_matches_sub
 
-from core.bands.registry import hash_secret, verify_secret
+from core.bands.registry import BAND_USER_PREFIX, band_username, hash_secret, verify_secret
 from core.errors import LocalisedError
 from core.i18n import N_
 from core.settings import Settings
@@ -56,6 +61,16 @@ def service_password(settings: Settings) -> str:
     return secret
 
 
+def listener_usernames(settings: Settings) -> list[str]:
+    """One broker account per listener instance: `{broker.username}-listener-{n}`, n = 1 … broker.listeners."""
+    return [f"{settings.broker.username}-listener-{n}" for n in range(1, max(1, settings.broker.listeners) + 1)]
+
+
+def service_usernames(settings: Settings) -> list[str]:
+    """Every service account: the tools account first, then the listener instances."""
+    return [settings.broker.username, *listener_usernames(settings)]
+
+
 @dataclass(frozen=True)
 class BandCredential:
     """What the export needs from one band."""
@@ -65,28 +80,33 @@ class BandCredential:
     password_hash: str
 
 
-def render_password_file(service_user: str, service_hash: str, bands: list[BandCredential]) -> str:
-    """`mosquitto_passwd` format: one `user:$7$…` line per account."""
-    lines = [f"{service_user}:{service_hash}"]
-    lines += [f"{b.device_id}:{b.password_hash}" for b in bands if b.password_hash]
+def _service_names(service_users: str | list[str]) -> list[str]:
+    names = [service_users] if isinstance(service_users, str) else list(service_users)
+    for name in names:
+        if name.startswith(BAND_USER_PREFIX):  # the namespaces must stay apart (see core.bands.registry)
+            raise ValueError(f"service username {name!r} uses the band prefix {BAND_USER_PREFIX!r}")
+    return names
+
+
+def render_password_file(service_users: str | list[str], service_hash: str, bands: list[BandCredential]) -> str:
+    """`mosquitto_passwd` format: one `user:$7$…` line per service account, then one per band (`band-{id}`)."""
+    lines = [f"{user}:{service_hash}" for user in _service_names(service_users)]
+    lines += [f"{band_username(b.device_id)}:{b.password_hash}" for b in bands if b.password_hash]
     return "\n".join(lines) + "\n"
 
 
-def render_acl(root: str, service_user: str, bands: list[BandCredential]) -> str:
-    """A Mosquitto ACL: each band publishes only under its own topic; the service reads all."""
+def render_acl(root: str, service_users: str | list[str], bands: list[BandCredential]) -> str:
+    """A Mosquitto ACL: each band publishes only under its own topic and reads only its own `cmd`;
+    the service accounts read all and command bands."""
     root = root.rstrip("/")
-    out = [
-        "# Written by `xiaoyuan broker export`; do not edit by hand.",
-        f"user {service_user}",
-        f"topic read {root}/#",
-        f"topic write {root}/+/band/+/cmd",
-        f"topic readwrite {root}/_service/#",
-        "",
-    ]
+    out = ["# Written by `xiaoyuan broker export`; do not edit by hand.", ""]
+    for user in _service_names(service_users):
+        out += [f"user {user}", f"topic read {root}/#", f"topic write {root}/+/band/+/cmd",
+                f"topic readwrite {root}/_service/#", ""]
     for band in bands:
         base = f"{root}/{band.site}/band/{band.device_id}"
-        out += [f"user {band.device_id}", f"topic write {base}/telemetry", f"topic write {base}/event",
-                f"topic write {base}/status", f"topic read {base}/cmd", ""]
+        out += [f"user {band_username(band.device_id)}", f"topic write {base}/telemetry",
+                f"topic write {base}/event", f"topic write {base}/status", f"topic read {base}/cmd", ""]
     return "\n".join(out)
 
 
@@ -109,24 +129,103 @@ def load_band_credentials(settings: Settings) -> list[BandCredential]:
     return [BandCredential(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class FileOwnership:
+    """Who owns the exported files and their mode (None: keep what the file had, else the default)."""
+
+    uid: int | None = None
+    gid: int | None = None
+    mode: int | None = None
+
+
+def resolve_ownership(owner: str | None = None, group: str | None = None, mode: str | None = None) -> FileOwnership:
+    """Names (or numbers) to ids; raise BrokerError for an unknown user or group."""
+    import grp
+    import pwd
+
+    def lookup(name: str | None, db: Any, what: str) -> int | None:
+        if not name:
+            return None
+        if name.isdigit():
+            return int(name)
+        try:
+            return db.getpwnam(name).pw_uid if what == "user" else db.getgrnam(name).gr_gid
+        except KeyError:
+            raise BrokerError(N_("找不到系统账号或组：%(name)s"), name=name) from None
+
+    return FileOwnership(lookup(owner, pwd, "user"), lookup(group, grp, "group"), int(mode, 8) if mode else None)
+
+
+def default_broker_group() -> str | None:
+    """The group Mosquitto runs as when it drops privileges (`mosquitto`), if it exists here."""
+    import grp
+
+    try:
+        grp.getgrnam("mosquitto")
+        return "mosquitto"
+    except KeyError:
+        return None
+
+
+def write_atomically(path: Path, text: str, ownership: FileOwnership, default_mode: int,
+                     default_gid: int | None = None) -> None:
+    """Write a file the broker can read: same directory temp file, owner/group/mode set BEFORE it is renamed
+    into place (a reload never sees a half-written or root-only file). An existing file's owner, group and
+    mode are kept unless `ownership` says otherwise, so a re-export never undoes a deployment's fix."""
+    import tempfile
+
+    try:
+        old = path.stat()
+        uid, gid, mode = old.st_uid, old.st_gid, old.st_mode & 0o777
+    except FileNotFoundError:
+        uid, gid, mode = None, default_gid, default_mode
+    uid = ownership.uid if ownership.uid is not None else uid
+    gid = ownership.gid if ownership.gid is not None else gid
+    mode = ownership.mode if ownership.mode is not None else mode
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), mode)
+            if uid is not None or gid is not None:
+                try:
+                    os.fchown(fh.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
+                except PermissionError:
+                    raise BrokerError(N_("没有权限把 %(path)s 交给指定的账号或组（需要 root）"), path=path) from None
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def export_broker_files(
-    settings: Settings, out_dir: Path | None = None, bands: list[BandCredential] | None = None
+    settings: Settings, out_dir: Path | None = None, bands: list[BandCredential] | None = None,
+    ownership: FileOwnership | None = None,
 ) -> tuple[Path, Path]:
-    """Write `passwd` and `acl` (for Mosquitto and for the embedded broker); return their paths."""
+    """Write `passwd` and `acl` (for Mosquitto and for the embedded broker) atomically; return their paths.
+
+    In the data dir the files are private (0600, the service runs the broker); elsewhere (a deployed
+    Mosquitto's directory) new files are 0640 and, when run as root, in the `mosquitto` group, so that the
+    broker can read them after it dropped its privileges."""
     out = out_dir or broker_dir(settings)
     out.mkdir(parents=True, exist_ok=True)
     bands = load_band_credentials(settings) if bands is None else bands
-    service_user = settings.broker.username
+    service_users = service_usernames(settings)
     passwd, acl = out / "passwd", out / "acl"
+    private = out_dir is None or out.resolve() == broker_dir(settings).resolve()
+    default_mode, default_gid = 0o600, None
+    if not private:
+        default_mode = 0o640
+        group = default_broker_group() if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+        default_gid = resolve_ownership(group=group).gid
     for path, text in (
-        (passwd, render_password_file(service_user, hash_secret(service_password(settings)), bands)),
-        (acl, render_acl(settings.mqtt.topic_root, service_user, bands)),
+        (passwd, render_password_file(service_users, hash_secret(service_password(settings)), bands)),
+        (acl, render_acl(settings.mqtt.topic_root, service_users, bands)),
     ):
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_atomically(path, text, ownership or FileOwnership(), default_mode, default_gid)
     return passwd, acl
 
 
@@ -250,6 +349,58 @@ class AclTopicPlugin(BaseTopicPlugin):
         return ok
 
 
+def _guarded_broker_class() -> type:
+    """amqtt's Broker, made to behave like Mosquitto with `use_username_as_clientid`.
+
+    amqtt 0.12 looks up the CONNECT's client id, deletes (clean session) or takes over (persistent session)
+    the existing session, and only then asks the auth plugins: one refused CONNECT with the listener's id
+    wipes the listener's subscriptions and every later SOS is dropped. This subclass checks the password
+    first, refuses before any session is touched, and then makes the client id the username, so nobody
+    without a listener's password can even name its session.
+    """
+    from amqtt.broker import Broker
+    from amqtt.errors import AMQTTError, MQTTError, NoDataError
+    from amqtt.mqtt.connack import BAD_USERNAME_PASSWORD, ConnackPacket
+    from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+
+    class GuardedBroker(Broker):
+        """amqtt that authenticates before session handling and binds the client id to the username."""
+
+        async def _initialize_client_session(self, reader, writer, remote_address, remote_port):
+            try:
+                handler, session = await BrokerProtocolHandler.init_from_connect(reader, writer, self.plugins_manager)
+            except MQTTError as exc:
+                await writer.close()
+                raise MQTTError(exc) from exc
+            except (AMQTTError, NoDataError) as exc:
+                raise AMQTTError(exc) from exc
+            if not session.username or not await self._authenticate(session, None):
+                connack = ConnackPacket.build(0, BAD_USERNAME_PASSWORD)
+                await connack.to_stream(writer)
+                await writer.close()
+                raise MQTTError(f"refused {remote_address}:{remote_port} before session handling")
+            session.client_id = session.username
+            # From here on amqtt's own logic (0.12.1), for an authenticated client only.
+            if session.clean_session:
+                await self._delete_session(session.client_id)
+                session.parent = 0
+            elif session.client_id in self._sessions:
+                existing, _ = self._sessions[session.client_id]
+                for name in ("will_flag", "will_message", "will_topic", "will_qos", "keep_alive", "username",
+                             "password"):
+                    setattr(existing, name, getattr(session, name))
+                session = existing
+                session.parent = 1
+            else:
+                session.parent = 0
+            delay = self.config.get("timeout-disconnect-delay", 0)
+            if session.keep_alive > 0 and isinstance(delay, int):
+                session.keep_alive += delay
+            return handler, session
+
+    return GuardedBroker
+
+
 @dataclass
 class EmbeddedBroker:
     """A running embedded broker (its asyncio loop runs in a thread); call stop() to end it."""
@@ -279,7 +430,8 @@ class EmbeddedBroker:
         export_broker_files(settings, self.files[0].parent)
 
 
-def _check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int) -> None:
+    """Raise BrokerError with a plain message when host:port cannot be listened on."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -310,9 +462,9 @@ def start_embedded_broker(settings: Settings, *, port: int | None = None, host: 
                           bands: list[BandCredential] | None = None) -> EmbeddedBroker:
     """Start amqtt on {host}:{broker.port} in a background thread; raise BrokerError with a plain message."""
     port = settings.broker.port if port is None else port
-    _check_port_free(host, port)
+    check_port_free(host, port)
     passwd, acl = export_broker_files(settings, bands=bands)
-    from amqtt.broker import Broker
+    broker_class = _guarded_broker_class()
 
     for noisy in ("transitions", "transitions.core", "amqtt"):  # state-machine chatter at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -323,7 +475,7 @@ def start_embedded_broker(settings: Settings, *, port: int | None = None, host: 
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            broker = Broker(broker_config(port, passwd, acl, host), loop=loop)
+            broker = broker_class(broker_config(port, passwd, acl, host), loop=loop)
             holder["broker"] = broker
             loop.run_until_complete(broker.start())
         except Exception as exc:
@@ -332,6 +484,9 @@ def start_embedded_broker(settings: Settings, *, port: int | None = None, host: 
             return
         started.set()
         loop.run_forever()
+        # amqtt leaves the streams of refused clients half-closed; collect them while their loop still exists
+        # (not later, in whatever code runs next, as "unclosed transport" noise).
+        gc.collect()
         loop.close()
 
     thread = threading.Thread(target=run, name="embedded-mqtt-broker", daemon=True)
@@ -342,6 +497,32 @@ def start_embedded_broker(settings: Settings, *, port: int | None = None, host: 
         raise BrokerError(N_("内置 MQTT 服务器无法启动：%(error)s"), error=holder["error"])
     log.info("embedded MQTT broker listening on %s:%s (password authentication)", host, port)
     return EmbeddedBroker(port=port, thread=thread, loop=loop, broker=holder["broker"], files=(passwd, acl))
+
+
+AMQTT_FALLBACK_WARNING = (
+    "NO MOSQUITTO BINARY FOUND: falling back to the pure-Python amqtt broker on 127.0.0.1:%s. It speaks MQTT "
+    "3.1.1 only, uses ~13x Mosquitto's CPU and suits one hut at most. Install mosquitto (make setup does) "
+    "or set XIAOYUAN_MQTT_URL."
+)
+
+
+def private_broker_kind(settings: Settings) -> str:
+    """Which broker `xiaoyuan run` starts when no broker is configured: "mosquitto", or "amqtt" as the fallback."""
+    from devices.mosquitto import find_mosquitto
+
+    return "mosquitto" if find_mosquitto(settings) else "amqtt"
+
+
+def start_private_broker(settings: Settings) -> Any:
+    """Start the service's own broker: a Mosquitto child process, or amqtt (with a loud warning) where no
+    mosquitto binary exists. Both have stop() and refresh(settings); raise BrokerError in plain words."""
+    from devices.mosquitto import find_mosquitto, start_private_mosquitto
+
+    binary = find_mosquitto(settings)
+    if binary:
+        return start_private_mosquitto(settings, binary=binary)
+    log.warning(AMQTT_FALLBACK_WARNING, settings.broker.port)
+    return start_embedded_broker(settings)
 
 
 def render_mosquitto_conf(template: str, *, port: int, passwd: Path, acl: Path, data_dir: Path,

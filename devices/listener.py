@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -34,6 +34,7 @@ from devices.ingest import Counters, Inbound, Ingestor
 
 log = logging.getLogger(__name__)
 
+SESSION_TAKEN_OVER = 142  # MQTT 5 DISCONNECT reason: another client connected with our client id
 # Errors that say "the database is not reachable right now": retry, never drop.
 TRANSIENT = (OperationalError, InterfaceError)
 # The listener publishes a heartbeat to itself through the broker this often: /healthz wants one back
@@ -55,21 +56,30 @@ class Connection:
 
 
 def resolve_connection(settings: Settings) -> Connection:
-    """The broker to use: `mqtt.url` (mqtt://user:pass@host:port, mqtts:// for TLS), else the embedded one."""
+    """The broker the listener uses: `mqtt.url` (mqtt://user:pass@host:port, mqtts:// for TLS), else the
+    embedded one. Without a username in the URL the listener is the first listener account."""
+    from devices.broker import listener_usernames, private_broker_kind, service_password
+
     if settings.mqtt.url:
         parts = urlsplit(settings.mqtt.url)
         tls = parts.scheme in ("mqtts", "ssl")
         protocol = 5 if settings.devices.protocol == 5 else 4
         return Connection(
             host=parts.hostname or "127.0.0.1", port=parts.port or (8883 if tls else 1883),
-            username=unquote(parts.username) if parts.username else settings.broker.username or None,
+            username=unquote(parts.username) if parts.username else listener_usernames(settings)[0],
             password=unquote(parts.password) if parts.password else settings.broker.password or None,
             protocol=protocol, tls=tls,
         )
-    from devices.broker import service_password
+    protocol = 5 if private_broker_kind(settings) == "mosquitto" else 4  # amqtt speaks 3.1.1 only
+    return Connection(host="127.0.0.1", port=settings.broker.port, username=listener_usernames(settings)[0],
+                      password=service_password(settings), protocol=protocol, embedded=True)
 
-    return Connection(host="127.0.0.1", port=settings.broker.port, username=settings.broker.username,
-                      password=service_password(settings), protocol=4, embedded=True)
+
+def resolve_tool_connection(settings: Settings) -> Connection:
+    """The broker as a short-lived tool (`band cmd`, `check`) reaches it: the listener's broker and password,
+    but the tools account, so a tool never takes over (and wipes) a listener's session."""
+    conn = resolve_connection(settings)
+    return replace(conn, username=settings.broker.username)
 
 
 def subscriptions(root: str, shared_group: str = "") -> list[tuple[str, int]]:
@@ -97,7 +107,9 @@ class Listener:
         self.counters = counters or Counters()
         self.ingestor = Ingestor(services, self.counters)
         self.root = settings.mqtt.topic_root
-        self.client_id = client_id or settings.mqtt.client_id
+        # The broker makes the id the username anyway (use_username_as_clientid); saying so keeps logs,
+        # the status topic and the session key the same thing.
+        self.client_id = client_id or settings.mqtt.client_id or self.connection.username or unique_client_id()
         self.shared_group = settings.mqtt.shared_group
         self.batch_size = section.batch_size
         self.batch_wait = section.batch_wait_ms / 1000
@@ -108,10 +120,15 @@ class Listener:
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
+        self.taken_over = threading.Event()  # another process logged in with our account (see _on_disconnect)
         self._worker: threading.Thread | None = None
         self._event_worker: threading.Thread | None = None
         self.status_topic = f"{self.root.rstrip('/')}/_service/{self.client_id}/status"
         self.heartbeat_topic = f"{self.root.rstrip('/')}/_service/{self.client_id}/heartbeat"
+        # Who holds this account: "{start time in ms} {random}", retained (see _on_claim).
+        self.claim_topic = f"{self.root.rstrip('/')}/_service/{self.client_id}/claim"
+        self.instance = f"{int(time.time() * 1000)} {uuid.uuid4().hex[:8]}"
+        self._connects = 0
         self.last_message_at: dt.datetime | None = None  # a band's message (not our own heartbeat)
         self.last_heartbeat_at: dt.datetime | None = None  # our heartbeat came back through the broker
         self._heartbeat: threading.Thread | None = None
@@ -148,7 +165,10 @@ class Listener:
                 return
             log.info("MQTT listener connected (session present: %s)", getattr(flags, "session_present", None))
             self.connected.set()
-            client.subscribe([*subscriptions(self.root, self.shared_group), (self.heartbeat_topic, 0)])
+            self._connects += 1
+            client.subscribe([*subscriptions(self.root, self.shared_group), (self.heartbeat_topic, 0),
+                              (self.claim_topic, 0)])  # QoS 0: nothing to acknowledge by hand
+            client.publish(self.claim_topic, self.instance, qos=1, retain=True)
             client.publish(self.status_topic, "online", qos=1, retain=True)
         except Exception:
             log.exception("on_connect failed")
@@ -168,14 +188,46 @@ class Listener:
         try:
             self.connected.clear()
             self.subscribed.clear()
-            if not self.stop_event.is_set():
+            if reason_code == SESSION_TAKEN_OVER and not self.stop_event.is_set():
+                self._give_way("the broker reported that another client took over this session")
+                return
+            if not self.stop_event.is_set() and not self.taken_over.is_set():
                 self.counters.count("errors", "disconnect")
                 log.warning("MQTT listener disconnected (%s); paho reconnects with backoff", reason_code)
         except Exception:
             log.exception("on_disconnect failed")
 
+    def _on_claim(self, payload: bytes) -> None:
+        """Another listener with our account? Each connection claims the account with a retained message
+        naming this instance; meeting someone else's claim on a *re*connect means that someone logged in
+        with our account after us (and knocked us off). The later-started of the two gives way, so the
+        pair settles after one round instead of knocking each other off every second. (A claim left by a
+        dead instance is only ever met on a first connect, which never gives way.)"""
+        theirs = payload.decode(errors="replace")
+        if theirs == self.instance or self._connects < 2 or self.taken_over.is_set():
+            return
+        if _instance_order(theirs) < _instance_order(self.instance):
+            self._give_way(f"another listener ({theirs}) started earlier with the same account")
+        else:
+            log.warning("a listener started later with this listener's account %s (%s); it will stop",
+                        self.connection.username, theirs)
+
+    def _give_way(self, why: str) -> None:
+        """Stop reconnecting: another process uses our account, and two would knock each other off."""
+        self.taken_over.set()
+        self.counters.count("errors", "taken_over")
+        log.error("%s: this listener (%s) stops. Give every listener process its own account: XIAOYUAN_MQTT_URL="
+                  "mqtt://xiaoyuan-listener-N:SECRET@host:port (`xiaoyuan broker export` prints them)",
+                  why, self.connection.username)
+        self.client.disconnect()  # no automatic reconnect after this
+
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         try:
+            if message.topic == self.claim_topic:
+                if message.qos:
+                    client.ack(message.mid, message.qos)  # manual_ack: an unacknowledged one blocks amqtt
+                self._on_claim(bytes(message.payload))
+                return
             if message.topic == self.heartbeat_topic:
                 self.last_heartbeat_at = self.services.clock.now()
                 return
@@ -214,7 +266,7 @@ class Listener:
     def health_state(self) -> dict[str, object]:
         """What /healthz needs to know about this listener (JSON-ready)."""
         return {"client_id": self.client_id, "connected": self.connected.is_set(),
-                "subscribed": self.subscribed.is_set(),
+                "subscribed": self.subscribed.is_set(), "taken_over": self.taken_over.is_set(),
                 "last_message_at": self.last_message_at.isoformat() if self.last_message_at else None,
                 "last_heartbeat_at": self.last_heartbeat_at.isoformat() if self.last_heartbeat_at else None}
 
@@ -369,6 +421,12 @@ def run_listener(services: Services, stop_event: threading.Event) -> None:
         listener.stop()
 
 
+def _instance_order(claim: str) -> tuple[int, str]:
+    """A claim's (start time, random part); a malformed claim sorts last (never makes us give way)."""
+    start, _, nonce = claim.partition(" ")
+    return (int(start), nonce) if start.isdigit() else (2**63, claim)
+
+
 def unique_client_id(prefix: str = "xiaoyuan") -> str:
-    """A random client id (simulators, benchmarks; the listener's own id is fixed)."""
+    """A random client id (simulators, benchmarks; the listener's own id is its username)."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}-{random.randint(0, 9999)}"

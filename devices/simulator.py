@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
+from core.bands.registry import band_username
 from devices.commands import QOS as CMD_QOS
 from devices.commands import parse_command
 
@@ -76,7 +77,7 @@ class Simulator:
         for band in self.bands:
             proto = mqtt.MQTTv5 if self.protocol == 5 else mqtt.MQTTv311
             client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sim-{band.device_id}", protocol=proto)
-            client.username_pw_set(band.device_id, band.secret)
+            client.username_pw_set(band_username(band.device_id), band.secret)
             client.will_set(self.topic(band, "status"), "offline", qos=1, retain=True)
             client.max_inflight_messages_set(1000)
             index = len(self.clients)

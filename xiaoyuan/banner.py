@@ -9,6 +9,22 @@ from core.settings import load_settings
 from xiaoyuan.security_checks import demo_exposure_lines
 
 
+def broker_row(settings) -> tuple[int, str, dict[str, object], str]:
+    """Where the wristbands' MQTT broker is: the configured one (password hidden), or the private one."""
+    from urllib.parse import urlsplit
+
+    from devices.broker import private_broker_kind
+
+    if settings.mqtt.url:
+        parts = urlsplit(settings.mqtt.url)
+        user = f"{parts.username}@" if parts.username else ""
+        return 2, N_("手环 MQTT 服务器"), {}, f"{parts.scheme}://{user}{parts.hostname}:{parts.port or 1883}"
+    address = f"mqtt://127.0.0.1:{settings.broker.port}"
+    if private_broker_kind(settings) == "mosquitto":
+        return 2, N_("手环 MQTT 服务器（本机私有 Mosquitto，XIAOYUAN_BROKER_PORT 可改端口）"), {}, address
+    return 2, N_("手环 MQTT 服务器（未找到 mosquitto，用 amqtt 备用，只适合一个小院）"), {}, address
+
+
 def banner_lines(settings) -> list[str]:
     """The banner, one line each: catalogued labels in Chinese then English, then the address."""
     local = f"http://{settings.web.host}:{settings.web.port}"
@@ -22,6 +38,7 @@ def banner_lines(settings) -> list[str]:
         (2, N_("手环模拟（演示手环 SIM0001 求救，在另一个终端运行）"), {},
          ".venv/bin/xiaoyuan band simulate --scenario sos --count 1"),
         (2, N_("健康检查和指标"), {}, f"{local}/healthz · {local}/metrics"),
+        broker_row(settings),
     ]
     tokens = demo_tokens(settings.data_dir)  # random per demo, kept by `xiaoyuan demo` in the data dir
     if tokens.get("paired"):

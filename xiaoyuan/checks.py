@@ -290,6 +290,46 @@ def check_security(settings: Settings) -> list[Problem]:
             + [Problem("warning", line) for line in file_mode_lines(settings)])
 
 
+BROKER_REFUSED = N_("MQTT 服务器 %(host)s:%(port)s 拒绝了服务账号 %(user)s（%(error)s）：XIAOYUAN_MQTT_URL 里的密码"
+                    "应与 %(secret)s 相同，并且 xiaoyuan broker export 写出的文件已被 Mosquitto 重新加载")
+BROKER_UNREACHABLE = N_("连不上 MQTT 服务器 %(host)s:%(port)s（%(error)s）：检查 XIAOYUAN_MQTT_URL 和"
+                        " Mosquitto 是否在运行")
+BROKER_ACCEPTED = N_("MQTT 服务器 %(host)s:%(port)s 接受了服务账号的密码")
+BROKER_NOT_A_LISTENER = N_("XIAOYUAN_MQTT_URL 的用户名 %(user)s 不是监听账号；每个监听进程用自己的账号：%(accounts)s")
+
+
+def check_broker(settings: Settings) -> list[Problem]:
+    """The configured broker answers and accepts the service password; the URL names a listener account.
+
+    The login uses the tools account with the URL's password (all service accounts share it): logging in
+    as the listener's own account would take over a running listener's session."""
+    if not settings.mqtt.url or not _url_ok(settings.mqtt.url, ("mqtt", "mqtts", "tcp", "ssl")):
+        return []
+    from devices.broker import listener_usernames, service_password
+    from devices.listener import resolve_connection, resolve_tool_connection
+    from devices.mosquitto import try_login
+
+    problems: list[Problem] = []
+    listener, tool = resolve_connection(settings), resolve_tool_connection(settings)
+    accounts = listener_usernames(settings)
+    if listener.username not in accounts:
+        problems.append(Problem("warning", bilingual(BROKER_NOT_A_LISTENER, user=listener.username,
+                                                     accounts=f"{accounts[0]} … {accounts[-1]}")))
+    password = tool.password or service_password(settings)
+    refused = try_login(tool.host, tool.port, tool.username or settings.broker.username, password, tls=tool.tls)
+    where = {"host": tool.host, "port": tool.port}
+    if refused is None:
+        problems.append(Problem("info", bilingual(BROKER_ACCEPTED, **where)))
+    elif refused in ("Not authorized", "Bad user name or password"):  # the broker's CONNACK said no
+        secret = "XIAOYUAN_BROKER_PASSWORD" if settings.broker.password else str(settings.data_dir / "broker" /
+                                                                                  "service.secret")
+        problems.append(Problem("error", bilingual(BROKER_REFUSED, **where, user=tool.username, error=refused,
+                                                   secret=secret)))
+    else:
+        problems.append(Problem("error", bilingual(BROKER_UNREACHABLE, **where, error=refused)))
+    return problems
+
+
 def run_checks(settings: Settings) -> list[Problem]:
     """Every check, errors first."""
     problems = (
@@ -300,6 +340,7 @@ def run_checks(settings: Settings) -> list[Problem]:
         + check_speech(settings)
         + check_messaging(settings)
         + check_security(settings)
+        + check_broker(settings)
     )
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(problems, key=lambda p: order[p.level])

@@ -172,7 +172,7 @@ def start_background(services: Services, stop: threading.Event, *, listener: boo
         from devices import listener as listener_mod
 
         if not settings.mqtt.url:
-            handle = broker_mod.start_embedded_broker(settings)
+            handle = broker_mod.start_private_broker(settings)
             started.append(handle)
             # A band added in the console must be able to connect without a restart.
             services.extras["broker:refresh"] = lambda: handle.refresh(settings)

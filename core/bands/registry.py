@@ -33,6 +33,16 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{2,64}$")  # safe inside an MQTT topic a
 PBKDF2_ITERATIONS = 1000
 BUCKET = dt.timedelta(minutes=5)
 SET_INTERVAL_MIN_S, SET_INTERVAL_MAX_S = 30, 3600  # what a `set_interval` command to a band may ask for
+# Bands log in to the broker as `band-{device_id}`; service accounts (the listeners, the tools) never start
+# with this prefix, so no device id can ever name a service account.
+BAND_USER_PREFIX = "band-"
+# Device ids refused outright: they read like service accounts in logs and on the broker.
+RESERVED_DEVICE_IDS = frozenset({"xiaoyuan", "_service", "service", "listener", "admin", "root", "mosquitto"})
+
+
+def band_username(device_id: str) -> str:
+    """The broker username of a band (its own namespace, apart from every service account)."""
+    return f"{BAND_USER_PREFIX}{device_id}"
 
 
 def hash_secret(secret: str, *, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
@@ -70,6 +80,8 @@ def add_band(
     simulator). Audited.
     """
     _check_id(device_id, N_("设备号只能包含字母、数字、- 和 _"))
+    if device_id.lower() in RESERVED_DEVICE_IDS or device_id.lower().startswith("xiaoyuan"):
+        raise InvalidInput(N_("设备号 %(device)s 是系统保留的名字，不能用作手环设备号"), device=device_id)
     _check_id(site, N_("站点只能包含字母、数字、- 和 _"))
     if session.scalar(sa.select(Band.id).where(Band.device_id == device_id)) is not None:
         raise InvalidInput(N_("这个设备号已经登记过"))

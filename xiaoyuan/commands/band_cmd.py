@@ -64,7 +64,7 @@ def band_cmd(services, device_id, action, seconds) -> None:
     """Send a command to a band over MQTT (QoS 1); set-interval also records the interval for silent-band checks."""
     from core.bands.registry import check_command_interval, get_band, set_band_interval
     from devices.commands import QOS, build_command, new_command_id
-    from devices.listener import resolve_connection
+    from devices.listener import resolve_tool_connection
 
     cmd = ACTIONS[action]
     if cmd == "set_interval" and seconds is None:
@@ -82,7 +82,7 @@ def band_cmd(services, device_id, action, seconds) -> None:
                                 now=services.clock.now(), command_id=new_command_id(), interval_s=seconds)
     except ServiceError as exc:
         fail(exc)
-    conn = resolve_connection(settings)
+    conn = resolve_tool_connection(settings)
     try:
         # Publish first: the database records the new interval only once the broker has the command.
         publish_once(conn, command.topic, command.encode(), qos=QOS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -17,12 +18,25 @@ from core.people.access import OPERATOR, Operator
 from xiaoyuan.cli import CliContext, cli, echo_json, fail, pass_ctx, say, with_services
 
 
-def _refresh_embedded_files(settings) -> None:
-    """Keep the embedded broker's password file and ACL in step with the registry."""
-    if not settings.mqtt.url:
-        from devices.broker import export_broker_files
+def _refresh_embedded_files(settings, band: tuple[str, str] | None = None) -> None:
+    """Keep the broker's password file and ACL in step with the registry: the private broker's (a running
+    private Mosquitto is reloaded; amqtt re-reads the files by itself), or a deployed Mosquitto's when
+    XIAOYUAN_BROKER_EXPORT_DIR says where it reads them (files updated, broker reloaded, login verified)."""
+    from devices.broker import BrokerError, export_broker_files
+    from devices.mosquitto import reload_private_mosquitto, update_deployed_broker
 
-        export_broker_files(settings)
+    try:
+        if not settings.mqtt.url:
+            export_broker_files(settings)
+            reload_private_mosquitto(settings)
+        elif settings.broker.export_dir:
+            directory, pid = update_deployed_broker(settings, band=band)
+            say(N_("已更新 %(dir)s 并重新加载 Mosquitto（进程 %(pid)s），登录验证通过"), dir=directory, pid=pid)
+        else:
+            say(N_("部署的 Mosquitto 还不认识这个手环：运行 xiaoyuan broker export --out 目录 并重新加载，"
+                   "或设置 XIAOYUAN_BROKER_EXPORT_DIR 让这一步自动完成"))
+    except BrokerError as exc:
+        fail(exc)
 
 
 @cli.group()
@@ -31,7 +45,7 @@ def band() -> None:
 
 
 @band.command("add")
-@click.option("--device-id", required=True, help="IMEI or vendor id (also the MQTT username)")
+@click.option("--device-id", required=True, help="IMEI or vendor id (the MQTT username is band-{id})")
 @click.option("--site", default="default", show_default=True)
 @click.option("--model", default="")
 @click.option("--interval", "interval_s", type=int, default=60, show_default=True, help="reporting interval (s)")
@@ -40,7 +54,7 @@ def band() -> None:
 @with_services
 def band_add(services, device_id, site, model, interval_s, resident_id, as_json) -> None:
     """Register a band; prints its MQTT secret once (only a hash is stored)."""
-    from core.bands.registry import add_band, band_row, unassigned_band_notice
+    from core.bands.registry import add_band, band_row, band_username, unassigned_band_notice
 
     try:
         with transaction(services.session_factory) as s:
@@ -50,12 +64,12 @@ def band_add(services, device_id, site, model, interval_s, resident_id, as_json)
             notice = unassigned_band_notice(s, created) if resident_id is None else None
     except ServiceError as exc:
         fail(exc)
-    _refresh_embedded_files(services.settings)
+    _refresh_embedded_files(services.settings, band=(device_id, secret))
     if as_json:
-        echo_json({**row, "mqtt_username": device_id, "mqtt_password": secret})
+        echo_json({**row, "mqtt_username": band_username(device_id), "mqtt_password": secret})
     else:
-        say(N_("#%(id)s %(device)s  MQTT 用户名：%(device)s  密码：%(secret)s"), id=row["id"], device=device_id,
-            secret=secret)
+        say(N_("#%(id)s %(device)s  MQTT 用户名：%(username)s  密码：%(secret)s"), id=row["id"], device=device_id,
+            username=band_username(device_id), secret=secret)
         say(N_("请把密码写入手环或网关；它不会再次显示。"))
     if notice:
         say(notice[0], **notice[1])
@@ -162,15 +176,80 @@ def broker() -> None:
 
 @broker.command("export")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="directory for passwd and acl (default: {data dir}/broker)")
+              help="directory for passwd and acl (default: XIAOYUAN_BROKER_EXPORT_DIR, else {data dir}/broker)")
+@click.option("--owner", default=None, help="owner of the files (default: kept, else the current user)")
+@click.option("--group", default=None,
+              help="group of the files, the one Mosquitto runs as (default: kept, else mosquitto when run as root)")
+@click.option("--mode", default=None, help="octal file mode (default: kept, else 0640 outside the data dir)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="the broker's address, for the printed URLs")
+@click.option("--port", type=int, default=1883, show_default=True, help="the broker's port, for the printed URLs")
 @pass_ctx
-def broker_export(ctx: CliContext, out_dir: Path | None) -> None:
-    """Write a Mosquitto password file (PBKDF2-SHA512 `$7$`) and an ACL (each band only its own topic)."""
-    from devices.broker import export_broker_files
+def broker_export(ctx: CliContext, out_dir: Path | None, owner, group, mode, host, port) -> None:
+    """Write the Mosquitto password file and ACL atomically, readable by Mosquitto; print each listener's URL."""
+    from urllib.parse import quote
 
-    passwd, acl = export_broker_files(ctx.settings, out_dir)
-    click.echo(f"{passwd}\n{acl}")
+    from devices.broker import (
+        BrokerError,
+        default_broker_group,
+        export_broker_files,
+        listener_usernames,
+        resolve_ownership,
+        service_password,
+    )
+
+    settings = ctx.settings
+    out_dir = out_dir or (Path(settings.broker.export_dir) if settings.broker.export_dir else None)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    try:
+        passwd, acl = export_broker_files(settings, out_dir, ownership=resolve_ownership(owner, group, mode))
+    except BrokerError as exc:
+        fail(exc)
+    for path in (passwd, acl):
+        info = path.stat()
+        click.echo(f"{path}  {_owner_name(info.st_uid)}:{_group_name(info.st_gid)} {info.st_mode & 0o777:04o}")
+    if out_dir is not None and not root and default_broker_group():
+        say(N_("Mosquitto 以 mosquitto 账号运行；请让它能读这两个文件："))
+        click.echo(f"sudo chown root:mosquitto {passwd} {acl} && sudo chmod 0640 {passwd} {acl}")
     say(N_("在 mosquitto.conf 里设置 password_file 和 acl_file，然后重新加载 (kill -HUP)。"))
+    where = "XIAOYUAN_BROKER_PASSWORD" if settings.broker.password else settings.data_dir / "broker" / "service.secret"
+    say(N_("每个监听进程用自己的账号（密码相同，来自 %(path)s）："), path=where)
+    secret = quote(service_password(settings), safe="")
+    for user in listener_usernames(settings):
+        click.echo(f"XIAOYUAN_MQTT_URL=mqtt://{user}:{secret}@{host}:{port}")
+
+
+@broker.command("reload")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="the directory Mosquitto reads passwd and acl from (default: XIAOYUAN_BROKER_EXPORT_DIR)")
+@pass_ctx
+def broker_reload(ctx: CliContext, out_dir: Path | None) -> None:
+    """Re-export the files into a deployed Mosquitto's directory, reload it (SIGHUP) and verify a login."""
+    from devices.broker import BrokerError
+    from devices.mosquitto import update_deployed_broker
+
+    try:
+        directory, pid = update_deployed_broker(ctx.settings, out_dir=out_dir)
+    except BrokerError as exc:
+        fail(exc)
+    say(N_("已更新 %(dir)s 并重新加载 Mosquitto（进程 %(pid)s），登录验证通过"), dir=directory, pid=pid)
+
+
+def _owner_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _alert_row(a: Alert) -> dict:

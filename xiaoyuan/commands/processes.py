@@ -22,7 +22,7 @@ def _serve(ctx: CliContext, role: str) -> None:
 @cli.command()
 @pass_ctx
 def run(ctx: CliContext) -> None:
-    """Everything for a village: web, MQTT listener (+ embedded broker), scheduler, outbox dispatcher, SIP endpoint."""
+    """Everything for a village: web, MQTT listener (+ private Mosquitto), scheduler, outbox dispatcher, SIP."""
     _serve(ctx, "run")
 
 
@@ -43,7 +43,7 @@ def worker(ctx: CliContext) -> None:
 @cli.command()
 @pass_ctx
 def listener(ctx: CliContext) -> None:
-    """MQTT listener for wristbands (starts the embedded broker when no XIAOYUAN_MQTT_URL is set)."""
+    """MQTT listener for wristbands (starts the private Mosquitto when no XIAOYUAN_MQTT_URL is set)."""
     _serve(ctx, "listener")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import load_settings
-from devices.broker import service_password
+from devices.broker import listener_usernames, service_password
 from tests.integration.devices.brokers import MOSQUITTO, Mosquitto
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -57,7 +57,7 @@ def test_gunicorn_healthz_follows_listener_and_worker_processes(tmp_path):
     broker = Mosquitto(tmp_path / "mosquitto", settings, []).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("XIAOYUAN_")}
     env.update(XIAOYUAN_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1",
-               XIAOYUAN_MQTT_URL=broker.url(settings.broker.username, service_password(settings)))
+               XIAOYUAN_MQTT_URL=broker.url(listener_usernames(settings)[0], service_password(settings)))
     logs = {name: (tmp_path / f"{name}.log") for name in ("web", "listener", "worker", "listener2")}
     procs: dict[str, subprocess.Popen] = {}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 
+from core.bands.registry import band_username
 from core.models.devices import Band
 from core.settings import ROOT as REPO
 from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf
@@ -78,12 +79,13 @@ class Mosquitto:
         return f"mqtt://{user}:{password}@127.0.0.1:{self.port}"
 
 
-def device_client(port: int, device_id: str, secret: str, *, protocol: int = 5) -> mqtt.Client:
-    """A connected band."""
+def device_client(port: int, device_id: str, secret: str, *, protocol: int = 5, client_id: str | None = None,
+                  username: str | None = None) -> mqtt.Client:
+    """A connected band (its broker username is `band-{device_id}` unless `username` says otherwise)."""
     proto = mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"band-{device_id}-{os.getpid()}",
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"band-{device_id}-{os.getpid()}",
                          protocol=proto)
-    client.username_pw_set(device_id, secret)
+    client.username_pw_set(band_username(device_id) if username is None else username, secret)
     client.max_inflight_messages_set(100)
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -96,3 +98,36 @@ def listener_process(env: dict[str, str], log_path: Path) -> subprocess.Popen:
     with log_path.open("w") as log:
         return subprocess.Popen([sys.executable, "-m", "xiaoyuan", "listener"], cwd=REPO, env=full,
                                 stdout=log, stderr=subprocess.STDOUT)
+
+
+def connect_once(port: int, username: str | None, password: str | None, *, client_id: str,
+                 protocol: int = 5, timeout: float = 5.0) -> str:
+    """Connect with a clean session, wait for the CONNACK, disconnect; return the reason ("Success" or why not)."""
+    import threading
+
+    proto = mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=proto)
+    if username is not None:
+        client.username_pw_set(username, password)
+    answered, reason = threading.Event(), []
+
+    def on_connect(c, userdata, flags, reason_code, properties) -> None:
+        reason.append(str(reason_code))
+        answered.set()
+
+    def on_disconnect(c, userdata, flags, reason_code, properties) -> None:
+        reason.append(str(reason_code))
+        answered.set()
+
+    client.on_connect, client.on_disconnect = on_connect, on_disconnect
+    try:
+        client.connect("127.0.0.1", port, keepalive=10)
+    except OSError as exc:
+        return f"socket: {exc}"
+    client.loop_start()
+    try:
+        answered.wait(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return reason[0] if reason else "no answer"

@@ -15,7 +15,7 @@ from core.clock import SystemClock
 from core.container import Services
 from core.db import make_engine, make_session_factory, transaction
 from core.settings import load_settings
-from devices.broker import service_password
+from devices.broker import listener_usernames, service_password
 from devices.listener import Connection, Listener
 from devices.simulator import SimBand, Simulator
 from tests.factories import build_world
@@ -48,7 +48,7 @@ def world(db_url, tmp_path):
 @pytest.fixture
 def mosquitto(world, tmp_path):
     broker = Mosquitto(tmp_path / "mosquitto", world.settings, band_credentials(world.session_factory)).start()
-    world.extras["env"]["XIAOYUAN_MQTT_URL"] = broker.url(world.settings.broker.username,
+    world.extras["env"]["XIAOYUAN_MQTT_URL"] = broker.url(listener_usernames(world.settings)[0],
                                                           service_password(world.settings))
     yield broker
     broker.stop()
@@ -121,7 +121,8 @@ def test_the_simulator_honours_set_interval_and_measure_now_sent_by_the_listener
     watcher.connect("127.0.0.1", mosquitto.port)
     watcher.loop_start()
     watcher.subscribe("xiaoyuan/v1/hut1/band/864001/telemetry", qos=0)
-    listener = Listener(world, connection=Connection("127.0.0.1", mosquitto.port, world.settings.broker.username,
+    listener = Listener(world, connection=Connection("127.0.0.1", mosquitto.port,
+                                                     listener_usernames(world.settings)[0],
                                                      service_password(world.settings), 5),
                         client_id="xiaoyuan-listener-cmd-test")
     sim = Simulator("127.0.0.1", mosquitto.port, [SimBand("864001", secrets["864001"], "hut1")], protocol=5)

@@ -15,7 +15,7 @@ from core.container import Services
 from core.db import transaction
 from core.models.alerts import Alert
 from core.models.devices import DeviceEvent
-from devices.broker import BrokerError, service_password, start_embedded_broker
+from devices.broker import BrokerError, listener_usernames, service_password, start_embedded_broker
 from devices.listener import Connection, Listener
 from tests.factories import build_world
 from tests.integration.devices.brokers import (
@@ -55,7 +55,8 @@ def mosquitto(live, tmp_path):
 
 
 def mosquitto_listener(live, broker) -> Listener:
-    conn = Connection("127.0.0.1", broker.port, live.settings.broker.username, service_password(live.settings), 5)
+    user, secret = listener_usernames(live.settings)[0], service_password(live.settings)
+    conn = Connection("127.0.0.1", broker.port, user, secret, 5)
     listener = Listener(live, connection=conn, client_id="xiaoyuan-listener-test")
     listener.start()
     assert listener.subscribed.wait(10)
@@ -107,7 +108,7 @@ def test_a_band_cannot_publish_under_another_bands_topic(live, mosquitto):
 
 def test_listener_killed_while_500_events_are_published_records_all_once(live, mosquitto, tmp_path, db_url):
     env = {"XIAOYUAN_DATABASE_URL": db_url, "XIAOYUAN_DATA_DIR": str(live.settings.data_dir),
-           "XIAOYUAN_MQTT_URL": mosquitto.url(live.settings.broker.username, service_password(live.settings)),
+           "XIAOYUAN_MQTT_URL": mosquitto.url(listener_usernames(live.settings)[1], service_password(live.settings)),
            "XIAOYUAN_MQTT_CLIENT_ID": "listener-kill-test"}
     proc = listener_process(env, tmp_path / "listener1.log")
     probes: list[int] = []
@@ -172,7 +173,7 @@ def test_broker_restart_with_persistence_loses_nothing(live, mosquitto):
 def test_embedded_broker_keeps_events_for_a_restarting_listener(live):
     port = free_port()
     broker = start_embedded_broker(live.settings, port=port, bands=band_credentials(live.session_factory))
-    conn = Connection("127.0.0.1", port, live.settings.broker.username, service_password(live.settings), 4,
+    conn = Connection("127.0.0.1", port, listener_usernames(live.settings)[0], service_password(live.settings), 4,
                       embedded=True)
     try:
         listener = Listener(live, connection=conn, client_id="embedded-test")

@@ -13,7 +13,7 @@ from core.bands.registry import add_band
 from core.clock import SystemClock
 from core.container import Services
 from core.db import transaction
-from devices.broker import service_password
+from devices.broker import listener_usernames, service_password
 from devices.listener import Connection, Listener
 from tests.factories import build_world
 from tests.integration.devices.brokers import Mosquitto, band_credentials, device_client, wait_until
@@ -46,7 +46,8 @@ def mosquitto(live, tmp_path):
 @pytest.fixture
 def running(live, mosquitto):
     """A listener and an active worker in this process, reporting their status like `xiaoyuan run` does."""
-    conn = Connection("127.0.0.1", mosquitto.port, live.settings.broker.username, service_password(live.settings), 5)
+    conn = Connection("127.0.0.1", mosquitto.port, listener_usernames(live.settings)[0],
+                      service_password(live.settings), 5)
     listener = Listener(live, connection=conn, client_id="xiaoyuan-listener-health")
     worker = Worker(live, identity="health-test", jobs=[])
     live.extras["devices:listener"] = listener

@@ -1,4 +1,4 @@
-"""The demo path: `xiaoyuan band simulate --scenario sos` against the embedded broker, with a listener
+"""The demo path: `xiaoyuan band simulate --scenario sos` against the private broker, with a listener
 running, raises an alert that reaches the outbox and the caregiver board."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from core.clock import SystemClock
 from core.container import Services
 from core.db import make_engine, make_session_factory, transaction
 from core.settings import load_settings
-from devices.broker import start_embedded_broker
+from devices.broker import start_private_broker
 from devices.listener import Listener
 from tests.factories import PASSWORD, build_world
 from tests.integration.console.conftest import csrf_token
@@ -32,7 +32,7 @@ def test_simulated_sos_through_the_embedded_broker_reaches_the_outbox_and_the_bo
     services = Services(settings=settings, session_factory=make_session_factory(engine), clock=SystemClock())
     with transaction(services.session_factory) as s:
         world = build_world(s, services.clock.now())
-    broker = start_embedded_broker(settings)
+    broker = start_private_broker(settings)  # what `xiaoyuan run` starts: the private Mosquitto
     listener = Listener(services, client_id="demo-listener")
     try:
         listener.start()

@@ -12,7 +12,7 @@ def test_embedded_defaults_need_no_configuration():
     assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("xiaoyuan.db")
     assert s.telephony.provider == "dryrun"
     assert s.mqtt.url == ""
-    assert s.broker.port == 1883
+    assert s.broker.port == 18830  # not 1883: the system Mosquitto that make setup starts holds that
 
 
 def test_file_overrides_defaults_and_environment_overrides_file(tmp_path):
