@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound, PermissionDenied
 from core.i18n import N_
 from core.models.places import Village
+from core.models.staff import User
 from core.people import access
 from core.people.audit import record_audit
 from core.people.caregivers import parse_phone
+from core.phones import try_normalise_phone
 
 VILLAGE_EDITORS = ("admin", "town", "village")
 
@@ -54,3 +56,25 @@ def village_duty_phone(session: Session, village_id: int | None) -> str | None:
     if village_id is None:
         return None
     return session.scalar(sa.select(Village.duty_phone).where(Village.id == village_id))
+
+
+def duty_person(session: Session, village_id: int | None) -> User | None:
+    """The staff member who takes a village's requests from unknown callers.
+
+    The village cadre or grid worker whose phone is the duty phone; else the first active village cadre;
+    else the first grid worker; None for no village or nobody.
+    """
+    if village_id is None:
+        return None
+    duty = try_normalise_phone(village_duty_phone(session, village_id))
+    staff = list(session.scalars(sa.select(User).where(
+        User.village_id == village_id, User.active.is_(True), User.role.in_(("village", "grid_worker"))
+    ).order_by(User.id)))
+    for user in staff:
+        if duty is not None and try_normalise_phone(user.phone) == duty:
+            return user
+    for role in ("village", "grid_worker"):
+        for user in staff:
+            if user.role == role:
+                return user
+    return None

@@ -20,6 +20,7 @@ from core.clock import as_utc
 from core.container import Services
 from core.db import transaction
 from core.i18n import DEFAULT_LOCALE, translate
+from core.models.calls import CallLog
 from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.places import Household, Resident
 from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
@@ -119,7 +120,7 @@ def _notify_chain_failed(session: Session, services: Services, call: HelpCall, n
                         text=text(recipient.locale), params={"help_call_id": call.id, "round": call.round}, priority=0,
                         dedup_key=f"helpcall:{call.id}:round:{call.round}:{index}", subject=("help_call", call.id),
                         village_id=call.village_id)
-    if call.round == 1:
+    if call.round == 1 and call.source != "phone":  # the phone line filed its urgent request when asked
         from core.requests.workorders import submit_request
 
         household_name, resident_name = _who(session, call)
@@ -289,6 +290,11 @@ def leg_view(session: Session, leg_id: int) -> LegView | None:
     resident = session.get(Resident, call.resident_id) if call.resident_id else None
     household = session.get(Household, call.household_id)
     phone = (resident.phone if resident and resident.phone else None) or (household.landline if household else None)
+    if call.source == "phone":
+        # Asked for on the phone line: put the caregiver through to the phone the elder called from.
+        phone = session.scalar(sa.select(CallLog.caller).where(CallLog.help_call_id == call.id,
+                                                               CallLog.caller.is_not(None))
+                               .order_by(CallLog.id)) or phone
     return LegView(leg.id, call.id, household_name, resident_name, try_normalise_phone(phone), call.status, leg.status)
 
 
