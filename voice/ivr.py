@@ -266,7 +266,8 @@ def _route_key(call: CallInfo, digit: str, tries: int, failures: int) -> Action:
     if digit == EMERGENCY_KEY:
         return _emergency(call, via="key")
     if digit == "1":
-        return _record_message(call, "report_prompt", "environment", purpose="report")
+        return AskKey([P("report_kind")], on_key=Next("report/kind"), on_none=Next("report/kind", {"none": 1}),
+                      repeat=2, timeout_s=5)
     if digit == "2":
         return _transfer(call, HEAD)
     if digit == "0":
@@ -278,6 +279,21 @@ def _route_key(call: CallInfo, digit: str, tries: int, failures: int) -> Action:
     if tries >= int(voice_settings(call.services).menu_tries) + 1:
         return _transfer(call, HEAD, single=True)
     return _menu(call, tries=tries + 1, failures=failures, lead=[P("invalid_key")])
+
+
+REPORT_KINDS = {"1": "environment", "2": "repair", "3": "other"}
+
+
+@step("report/kind")
+def report_kind(call: CallInfo, params: Params, heard: Heard) -> Action:
+    """1 报告问题 → what kind: 1 卫生/垃圾 (爱环境), 2 坏了要修 (维修), 3 别的; no key: record it as "other"
+    and let the recogniser file it by what was said (it retypes the request from the transcript)."""
+    digit = heard.digits[:1]
+    with transaction(call.services.session_factory) as session:
+        call_logs.add_step(_call_log(session, call), f"report:{digit or '-'}")
+    if digit == EMERGENCY_KEY:
+        return _emergency(call, via="key")
+    return _record_message(call, "report_prompt", REPORT_KINDS.get(digit, "other"), purpose="report")
 
 
 @step("submenu4")

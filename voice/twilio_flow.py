@@ -49,8 +49,9 @@ def heard_from_request() -> flow.Heard:
     """What the caller did, as Twilio reports it in the form."""
     url = form("RecordingUrl")
     recording = flow.Recorded(url=url, duration_s=int_arg("RecordingDuration", 0)) if url else None
+    answered_by = form("AnsweredBy")
     return flow.Heard(digits=form("Digits"), recording=recording, dial_status=form("DialCallStatus"),
-                      call_status=form("CallStatus"))
+                      call_status=form("CallStatus"), extra={"answered_by": answered_by} if answered_by else {})
 
 
 def render(services: Services, action: flow.Action) -> str:

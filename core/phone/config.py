@@ -85,9 +85,12 @@ class VoiceSettings(_Section):
     confirm_failures: int = Field(2, ge=1, description="read-back failures before the recording becomes a request")
     help_call_rounds: int = Field(2, ge=1, description="the chain runs once more after a whole round failed")
     help_call_retry_delay_s: int = Field(300, ge=0)
-    answer_keypress_s: int = Field(45, ge=1, description="after a leg is answered: time to hear who calls and press 1")
+    answer_keypress_s: int = Field(45, ge=1, description="after a leg is answered: time to press 1 (at least the "
+                                   "whole repeated prompt)")
     callback_grace_s: int = Field(15, ge=0, description="extra wait for a status callback past the ring timeout")
     bridge_timeout_s: int = Field(30, ge=1, description="ring time of the resident's phone when bridging")
+    help_call_machine_detection: bool = Field(
+        True, description="ask the provider to detect voicemail on help-call legs (a hint; only a keypress counts)")
     transfer_attempts: int = Field(2, ge=1, description="0 找人工 / 2 找院长: people rung in all (the first, then "
                                    "fallbacks); a silent caller gets the 院长 only")
 

@@ -6,8 +6,8 @@ other sensitive data, under the single [privacy] recordings_days setting.
 
 from __future__ import annotations
 
-from core.jobs import Job
 from core.container import Services
+from core.jobs import Job
 from core.phone.dialler import sweep_help_calls
 from core.phone.receipts import prune_webhook_receipts
 

@@ -226,7 +226,10 @@ class CallDriver:
             if interrupt is not None and interrupt != "speech":
                 return action.on_key, flow.Heard(digits=interrupt)
             if interrupt is None:
-                self._play_pcm(BEEP)
+                # A key pressed while the beep plays is still the caller's menu choice, not lost.
+                key = self._play_pcm(BEEP, keys=True)
+                if key is not None:
+                    return action.on_key, flow.Heard(digits=key)
         finally:
             self.listener.barge_in = False
         return self._listen(purpose="menu", grammar=True, no_speech_s=action.silence_s, max_s=action.record_max_s,
