@@ -110,7 +110,8 @@ def _record_message(call: CallInfo, prompt: str, request_type: str, purpose: str
         state["callback"] = 1
     on_silence = Next("message", state) if callback else Next("menu", {"tries": 1, "empty": 1})
     return Record([*(lead or []), P(prompt)], on_done=Next("message", state), on_silence=on_silence,
-                  max_s=int(cfg.message_max_s), silence_s=int(cfg.silence_s) + 1, purpose="message")
+                  max_s=int(cfg.message_max_s), silence_s=int(cfg.silence_s) + 1, purpose="message",
+                  keys_choose=True)
 
 
 def _anything_else(items: list[Speech]) -> AskKey:
@@ -442,6 +443,9 @@ def message(call: CallInfo, params: Params, heard: Heard) -> Action:
     if request_type not in services.settings.requests.due_hours:
         request_type = "other"
     recorded = heard.recording
+    digit = heard.digits[:1]
+    if digit and digit in MENU_KEYS and (recorded is None or not recorded.url or recorded.duration_s <= 2):
+        return _route_key(call, digit, 1, 0)  # a key at the beep: the caller chose from the menu instead
     callback = bool(params.get("callback"))
     has_audio = recorded is not None and bool(recorded.url)
     if not has_audio and not callback:

@@ -76,7 +76,8 @@ def render(services: Services, action: flow.Action) -> str:
                                             after=action.then_hangup_items, trim=action.trim)
         return twiml.record_message(speaker, action.items, action=step_url(services, action.on_done),
                                     record_max_s=action.max_s, silence_s=action.silence_s,
-                                    after_silence=step_url(services, action.on_silence))
+                                    after_silence=step_url(services, action.on_silence),
+                                    keys_choose=action.keys_choose)
     if isinstance(action, flow.Hold):
         return twiml.hold(speaker, action.items, poll_url=step_url(services, action.poll), pause_s=action.pause_s)
     if isinstance(action, flow.Dial):

@@ -242,3 +242,30 @@ def test_the_same_step_asked_for_again_by_the_caller_still_acts(world, call, voi
     doc = caller.post(doc.url("Gather"), Digits="1")  # the menu again
     doc = caller.post(doc.url("Gather"), Digits="3")  # points once more: a new document, a new token
     assert "您家现在有0分" in doc.spoken
+
+
+# --- a key at the recording beep (issue 13 item 13) ----------------------------------------------------------
+
+
+def test_a_key_pressed_at_the_menus_beep_is_the_menu_choice(world, call):
+    caller = call(WANG)
+    doc = caller.post("/voice/twilio/incoming")
+    doc = caller.post(doc.url("Record"), Digits="2")  # the key ended the recording before any audio
+    assert doc.first("Dial").text == HEAD_A
+
+
+def test_a_key_pressed_at_a_messages_beep_is_a_menu_choice_not_a_message(world, call, fake_twilio,
+                                                                         voice_services):
+    caller = call(WANG)
+    doc = caller.post(KEY_URL, Digits="1")
+    doc = caller.post(doc.url("Gather"), Digits="3")
+    assert doc.first("Record").get("finishOnKey") == "0123456789*#"
+    doc = caller.post(doc.url("Record"), Digits="3", RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()),
+                      RecordingDuration="1")
+    assert "您家现在有0分" in doc.spoken and _requests(voice_services) == []
+    caller = call(WANG)
+    doc = caller.post(KEY_URL, Digits="1")
+    doc = caller.post(doc.url("Gather"), Digits="3")
+    doc = caller.post(doc.url("Record"), Digits="#", RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()),
+                      RecordingDuration="7")  # a real message ended with #: a request
+    assert len(_requests(voice_services)) == 1
