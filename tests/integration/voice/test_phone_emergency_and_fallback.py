@@ -269,3 +269,18 @@ def test_a_key_pressed_at_a_messages_beep_is_a_menu_choice_not_a_message(world, 
     doc = caller.post(doc.url("Record"), Digits="#", RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()),
                       RecordingDuration="7")  # a real message ended with #: a request
     assert len(_requests(voice_services)) == 1
+
+
+def test_a_repeat_arriving_while_the_first_is_served_waits_and_gets_the_same_answer(world, call, voice_services):
+    from core.phone.receipts import claim_webhook, receipt_key, store_webhook_response
+
+    caller = call(WANG)
+    params = {"tries": "1", "failures": "0", "_t": "feedc0ffee00"}
+    key = receipt_key("menu/key", params, {"Digits": "3"})
+    assert claim_webhook(voice_services.session_factory, now=voice_services.clock.now(), call_id=caller.sid,
+                         key=key).first  # the first delivery is still being served
+    url = f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0&_t=feedc0ffee00"
+    doc = caller.post(url, Digits="3")
+    assert doc.verbs == ["Pause", "Redirect"] and not doc.spoken
+    store_webhook_response(voice_services.session_factory, call_id=caller.sid, key=key, response="<Response/>")
+    assert caller.post(doc.url("Redirect")).raw == "<Response/>"
