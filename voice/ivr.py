@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.community import notices, points
 from core.container import Services
 from core.db import transaction
 from core.models.calls import CallLog, CallRecording
-from core.models.places import Resident
+from core.models.places import Resident, Village
 from core.people.directory import courtyard_head
 from core.phone import calls as call_logs
 from core.phone.dialler import advance_help_call
@@ -73,9 +74,19 @@ def _call_log(session: Session, call: CallInfo) -> CallLog:
     caller = try_normalise_phone(call.caller) if call.caller else None
     entry = call_logs.open_call_log(session, now=call.services.clock.now(), provider_call_id=call.call_id or None,
                                     caller=caller, called=try_normalise_phone(call.called) if call.called else None)
-    if entry.village_id is None and call.village_id is not None:
-        entry.village_id = call.village_id  # an unknown caller on a village's number is that village's to look after
+    if entry.village_id is None:
+        # An unknown caller on a village's number is that village's to look after; an unmapped number
+        # belongs to `[voice] unknown_caller_village`, or to the only village there is.
+        entry.village_id = call.village_id or _default_village(session, call.services)
     return entry
+
+
+def _default_village(session: Session, services: Services) -> int | None:
+    configured = voice_settings(services).unknown_caller_village
+    if configured > 0:
+        return configured
+    ids = list(session.scalars(sa.select(Village.id).limit(2)))
+    return ids[0] if len(ids) == 1 else None
 
 
 def _resident(session: Session, entry: CallLog) -> Resident | None:

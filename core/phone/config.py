@@ -91,6 +91,8 @@ class VoiceSettings(_Section):
     bridge_timeout_s: int = Field(30, ge=1, description="ring time of the resident's phone when bridging")
     help_call_machine_detection: bool = Field(
         True, description="ask the provider to detect voicemail on help-call legs (a hint; only a keypress counts)")
+    unknown_caller_village: int = Field(0, ge=0, description="village id for unknown callers on a number not in "
+                                        "[sip] numbers (0: the only village, if there is one)")
     transfer_attempts: int = Field(2, ge=1, description="0 找人工 / 2 找院长: people rung in all (the first, then "
                                    "fallbacks); a silent caller gets the 院长 only")
 
