@@ -1,4 +1,4 @@
-"""Console pages for staff: user accounts in the viewer's scope, API tokens, the outbox and the audit log."""
+"""Console pages for staff: user accounts and villages in the viewer's scope, API tokens, the outbox, the audit log."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from core.people.users import (
     revoke_api_token,
     set_account_active,
 )
+from core.people.villages import VILLAGE_EDITORS, scoped_villages, set_village_duty_phone
 from core.phones import mask_phone
 
 USER_ADMINS = ("admin", "town", "village")
@@ -90,6 +91,25 @@ def user_set_active(user_id: int) -> Response:
                                                                 active=active),
                 done=N_("已保存"), missing_is_404=True)
     return redirect(url_for("console.user_list"))
+
+
+@bp.get("/villages")
+@staff_required(*VILLAGE_EDITORS)
+def village_list() -> str:
+    """The villages in the viewer's scope with their duty phone (值班电话), each editable."""
+    villages = list(db_session().scalars(scoped_villages(current_staff())))
+    return render_template("console/staff/villages.html", villages=villages)
+
+
+@bp.post("/villages/<int:village_id>/duty-phone")
+@staff_required(*VILLAGE_EDITORS)
+def village_set_duty_phone(village_id: int) -> Response:
+    """Set or clear one village's duty phone."""
+    phone = request.form.get("duty_phone") or ""
+    form_action(lambda session, viewer, now: set_village_duty_phone(session, now=now, actor=viewer,
+                                                                    village_id=village_id, phone=phone),
+                done=N_("已保存"), missing_is_404=True)
+    return redirect(url_for("console.village_list"))
 
 
 def _tokens(user: User) -> list[ApiToken]:

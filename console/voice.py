@@ -27,9 +27,12 @@ LEG_LABELS = {
     "completed": N_("已结束"),
 }
 HELP_LABELS = {"pending": N_("准备中"), "calling": N_("呼叫中"), "reached": N_("已联系上"), "bridged": N_("已接通"),
-               "failed_round": N_("本轮无人接听，稍后重拨"), "failed": N_("无人接听"), "cancelled": N_("已取消")}
+               "failed_round": N_("本轮无人接听，稍后重拨"), "failed": N_("无人接听"), "cancelled": N_("已取消"),
+               "told": N_("短时间内多次呼叫，已通知院长和值班电话")}
 OUTCOME_LABELS = {"request_created": N_("已登记工单"), "message_left": N_("已留言"), "points_read": N_("查询积分"),
-                  "jobs_read": N_("听招工信息"), "talked_to_head": N_("已转院长"), "hung_up": N_("挂机")}
+                  "jobs_read": N_("听招工信息"), "talked_to_head": N_("已转院长"), "hung_up": N_("挂机"),
+                  "talked_to_staff": N_("已转工作人员"), "callback_requested": N_("没有留言，要求回电"),
+                  "help_call": N_("紧急求助：已启动一键呼叫"), "emergency_transfer": N_("紧急求助：已转值班人员")}
 
 register_nav("console.voice_calls", N_("电话记录"), MANAGERS, 60)
 register_nav("console.voice_help_calls", N_("一键呼叫"), MANAGERS, 61)

@@ -220,16 +220,20 @@ class TtsService:
         """Why speech is unavailable, in plain Chinese words (None when it works)."""
         return str(self._error) if self._error is not None else None
 
-    def cached_path(self, text: str) -> Path:
-        """Where the WAV for this text is (or will be) cached."""
-        return self.cache_dir / f"{cache_key(self.voice, self.rate, text)}.wav"
+    def cached_path(self, text: str, rate: int | None = None) -> Path:
+        """Where the WAV for this text (at this rate, default the configured one) is or will be cached."""
+        return self.cache_dir / f"{cache_key(self.voice, rate or self.rate, text)}.wav"
 
-    def synthesize(self, text: str) -> Path:
-        """The path of a complete WAV of `text` (cached); blocks until written. Thread-safe."""
+    def synthesize(self, text: str, rate: int | None = None) -> Path:
+        """The path of a complete WAV of `text` (cached); blocks until written. Thread-safe.
+
+        `rate` (words per minute) overrides the configured rate, e.g. for a slower repeat of a menu.
+        """
         text = " ".join((text or "").split())[:MAX_TEXT_CHARS]
         if not text:
             raise ValueError("nothing to say")
-        path = self.cached_path(text)
+        rate = rate or self.rate
+        path = self.cached_path(text, rate)
         if wav_is_complete(path):
             return path
         if not self.available:
@@ -240,7 +244,7 @@ class TtsService:
             if future is None:
                 future = Future()
                 self._inflight[path.name] = future
-                self._worker.queue.put((text, self.voice, self.rate, path, future))
+                self._worker.queue.put((text, self.voice, rate, path, future))
         try:
             return future.result(timeout=WAIT_SECONDS)
         except TimeoutError as exc:
@@ -250,13 +254,13 @@ class TtsService:
                 if future.done():
                     self._inflight.pop(path.name, None)
 
-    def synthesize_prompt(self, prompt_id: str, text: str) -> Path:
+    def synthesize_prompt(self, prompt_id: str, text: str, rate: int | None = None) -> Path:
         """A recorded human prompt `<prompts_dir>/<prompt_id>.wav` if there is one, else synthetic speech."""
         if self.prompts_dir is not None and prompt_id and "/" not in prompt_id and ".." not in prompt_id:
             recorded = self.prompts_dir / f"{prompt_id}.wav"
             if recorded.is_file():
                 return recorded
-        return self.synthesize(text)
+        return self.synthesize(text, rate=rate)
 
     def close(self) -> None:
         """Release the shared worker thread (it stops when the last service closes)."""

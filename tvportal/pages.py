@@ -486,7 +486,7 @@ def call_start() -> Any:
     with unit_of_work() as session:
         help_call = helpcall_service.start_help_call(
             session, now=svc.clock.now(), household_id=g.tv_household_id, source="tv", dryrun=dryrun,
-            active_minutes=config.help_call_active_minutes,
+            active_minutes=config.help_call_active_minutes, box_id=g.get("tv_box_id"),
         )
         help_call_id = help_call.id
     try:

@@ -79,6 +79,7 @@ class Record:
     beep: bool = True
     then_hangup_items: Sequence[Speech] = ()  # on_silence None: say these and hang up when nothing was recorded
     trim: bool = True  # TwiML: trim leading and trailing silence from the recording
+    keys_choose: bool = False  # a digit (not #) at the beep or within 2 s is a menu choice, handed to on_done
 
 
 @dataclass(frozen=True)

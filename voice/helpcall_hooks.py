@@ -13,31 +13,55 @@ from core.container import current_services
 from core.db import transaction
 from core.phone import dialler, progress
 from voice import twiml
-from voice.flow import Action, AskKey, CallInfo, Dial, Heard, Next, Nothing, Params, Say, step
+from voice.flow import Action, AskKey, CallInfo, Dial, Heard, Next, Nothing, Params, Say, Speech, step
 from voice.ivr import P, param_int
 from voice.webhooks import bp, form, int_arg, twilio_webhook, voice_settings
 
 log = logging.getLogger(__name__)
 
 
+ANSWER_REPEAT = 3
+KEY_TIMEOUT_S = 5
+MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
+
+
+def _intro(view: dialler.LegView) -> Speech:
+    return P("help_leg_intro", household=view.household_name, name=view.resident_name)
+
+
 def _ask(leg_id: int, view: dialler.LegView, repeat: int) -> AskKey:
-    intro = P("help_leg_intro", household=view.household_name, name=view.resident_name)
-    return AskKey([intro], on_key=Next("help/press", {"leg": leg_id}),
-                  on_none=Next("help/press", {"leg": leg_id, "none": 1}), repeat=repeat)
+    return AskKey([_intro(view)], on_key=Next("help/press", {"leg": leg_id}),
+                  on_none=Next("help/press", {"leg": leg_id, "none": 1}), repeat=repeat, timeout_s=KEY_TIMEOUT_S)
 
 
 @step("help/answer")
 def help_answer(call: CallInfo, params: Params, heard: Heard) -> Action:
-    """The caregiver's phone was picked up: say who is calling for help and ask for 1."""
+    """The caregiver's phone was picked up: say who is calling for help and ask for 1.
+
+    The time allowed to press 1 covers the whole prompt, repeated. A provider that detected an answering
+    machine (a hint: without it only a missing keypress tells) moves the help call on at once.
+    """
     services = call.services
     leg_id = param_int(params, "leg")
     cfg = voice_settings(services)
+    now = services.clock.now()
+    if str(heard.extra.get("answered_by", "")) in MACHINE:
+        with transaction(services.session_factory) as session:
+            move_on = dialler.leg_machine(session, now=now, leg_id=leg_id)
+            view = dialler.leg_view(session, leg_id)
+        if move_on and view is not None:
+            dialler.advance_help_call(services, view.help_call_id)
+        return Say([], hangup=True)
     with transaction(services.session_factory) as session:
-        view = dialler.leg_answered(session, now=services.clock.now(), leg_id=leg_id,
-                                    answer_keypress_s=int(cfg.answer_keypress_s))
+        view = dialler.leg_view(session, leg_id)
+        if view is None:
+            return Say([P("goodbye")], hangup=True)
+        needed = dialler.keypress_deadline_s(_intro(view)[0], repeat=ANSWER_REPEAT, timeout_s=KEY_TIMEOUT_S)
+        view = dialler.leg_answered(session, now=now, leg_id=leg_id,
+                                    answer_keypress_s=max(int(cfg.answer_keypress_s), needed))
     if view is None:
         return Say([P("goodbye")], hangup=True)
-    return _ask(leg_id, view, repeat=3)
+    return _ask(leg_id, view, repeat=ANSWER_REPEAT)
 
 
 @step("help/press")

@@ -14,16 +14,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.community import notices, points
 from core.container import Services
 from core.db import transaction
 from core.models.calls import CallLog, CallRecording
-from core.models.places import Resident
+from core.models.places import Resident, Village
 from core.people.directory import courtyard_head
 from core.phone import calls as call_logs
+from core.phone.dialler import advance_help_call
+from core.phone.helpcalls import start_help_call
 from core.phone.telephony.sip_provider import LOCAL_RECORDING_SCHEME
+from core.phone.transfers import HEAD, HUMAN, PlaceStaff, place_staff, plan_transfer
 from core.phones import try_normalise_phone
 from core.requests.workorders import submit_request
 from voice.flow import (
@@ -50,6 +54,7 @@ from voice.webhooks import voice_settings
 log = logging.getLogger(__name__)
 REQUEST_LABEL = "电话"
 MENU_KEYS = "0123456789"
+EMERGENCY_KEY = "9"  # announced first in the menu: 有急事，请按9
 
 
 def P(prompt_id: str, **fields: object) -> Speech:  # noqa: N802 - reads like a marker in flow code
@@ -69,9 +74,19 @@ def _call_log(session: Session, call: CallInfo) -> CallLog:
     caller = try_normalise_phone(call.caller) if call.caller else None
     entry = call_logs.open_call_log(session, now=call.services.clock.now(), provider_call_id=call.call_id or None,
                                     caller=caller, called=try_normalise_phone(call.called) if call.called else None)
-    if entry.village_id is None and call.village_id is not None:
-        entry.village_id = call.village_id  # an unknown caller on a village's number is that village's to look after
+    if entry.village_id is None:
+        # An unknown caller on a village's number is that village's to look after; an unmapped number
+        # belongs to `[voice] unknown_caller_village`, or to the only village there is.
+        entry.village_id = call.village_id or _default_village(session, call.services)
     return entry
+
+
+def _default_village(session: Session, services: Services) -> int | None:
+    configured = voice_settings(services).unknown_caller_village
+    if configured > 0:
+        return configured
+    ids = list(session.scalars(sa.select(Village.id).limit(2)))
+    return ids[0] if len(ids) == 1 else None
 
 
 def _resident(session: Session, entry: CallLog) -> Resident | None:
@@ -85,20 +100,29 @@ def _speech_enabled(services: Services) -> bool:
 def _menu(call: CallInfo, *, tries: int, failures: int = 0, lead: list[Speech] | None = None) -> Menu:
     cfg = voice_settings(call.services)
     items = list(lead or [])
+    menu_prompt = "menu_speech" if _speech_enabled(call.services) else "menu_keys"
     if tries > 1:
-        items.append(P("menu_repeat"))
-    items.append(P("menu_speech" if _speech_enabled(call.services) else "menu_keys"))
+        # Once more, slowly: a different, slower rendering (its own prompt, spoken at a slower rate).
+        items.extend([P("menu_repeat"), P(f"{menu_prompt}_slow")])
+    else:
+        items.append(P(menu_prompt))
     state = {"tries": tries, "failures": failures}
     return Menu(items, on_key=Next("menu/key", state), on_speech=Next("menu/record", state),
                 on_silence=Next("menu/silent", state), record_max_s=int(cfg.record_max_s),
                 silence_s=int(cfg.silence_s))
 
 
-def _record_message(call: CallInfo, prompt: str, request_type: str, purpose: str = "message") -> Record:
+def _record_message(call: CallInfo, prompt: str, request_type: str, purpose: str = "message", *,
+                    callback: bool = False, lead: list[Speech] | None = None) -> Record:
+    """Record a message after the beep. With `callback` (nobody took the call) silence is a request too."""
     cfg = voice_settings(call.services)
-    return Record([P(prompt)], on_done=Next("message", {"type": request_type, "purpose": purpose}),
-                  on_silence=Next("menu", {"tries": 1, "empty": 1}), max_s=int(cfg.message_max_s),
-                  silence_s=int(cfg.silence_s) + 1, purpose="message")
+    state = {"type": request_type, "purpose": purpose}
+    if callback:
+        state["callback"] = 1
+    on_silence = Next("message", state) if callback else Next("menu", {"tries": 1, "empty": 1})
+    return Record([*(lead or []), P(prompt)], on_done=Next("message", state), on_silence=on_silence,
+                  max_s=int(cfg.message_max_s), silence_s=int(cfg.silence_s) + 1, purpose="message",
+                  keys_choose=True)
 
 
 def _anything_else(items: list[Speech]) -> AskKey:
@@ -130,9 +154,8 @@ def _create_request(session: Session, services: Services, entry: CallLog, *, req
         resident_id=entry.resident_id, type=request_type, channel="phone", text=text, transcript=transcript,
         confidence=confidence, recording_url=recording_link, details=extra, urgent=urgent,
         system_label=REQUEST_LABEL,
+        village_id=entry.village_id if entry.household_id is None else None,  # the village whose number was dialled
     )
-    if req.village_id is None and entry.village_id is not None:
-        req.village_id = entry.village_id  # the village whose number the unknown caller dialled
     if recording is not None:
         recording.request_id = req.id
     call_logs.set_outcome(entry, "request_created", request_id=req.id)
@@ -225,7 +248,7 @@ def menu_silent(call: CallInfo, params: Params, heard: Heard) -> Action:
         call_logs.add_step(_call_log(session, call), f"silent:{tries}")
     if tries < int(voice_settings(call.services).menu_tries):
         return _menu(call, tries=tries + 1, failures=param_int(params, "failures", 0, 0, 9))
-    return _connect_head(call)
+    return _transfer(call, HEAD, single=True)
 
 
 @step("menu/key")
@@ -252,17 +275,37 @@ def menu_record(call: CallInfo, params: Params, heard: Heard) -> Action:
 def _route_key(call: CallInfo, digit: str, tries: int, failures: int) -> Action:
     with transaction(call.services.session_factory) as session:
         call_logs.add_step(_call_log(session, call), f"key:{digit or '-'}")
+    if digit == EMERGENCY_KEY:
+        return _emergency(call, via="key")
     if digit == "1":
-        return _record_message(call, "report_prompt", "environment", purpose="report")
-    if digit in ("2", "0"):
-        return _connect_head(call)
+        return AskKey([P("report_kind")], on_key=Next("report/kind"), on_none=Next("report/kind", {"none": 1}),
+                      repeat=2, timeout_s=5)
+    if digit == "2":
+        return _transfer(call, HEAD)
+    if digit == "0":
+        return _transfer(call, HUMAN)
     if digit == "3":
         return _read_points(call)
     if digit == "4":
         return AskKey([P("submenu_4")], on_key=Next("submenu4"), on_none=Next("menu", {"tries": 1}))
     if tries >= int(voice_settings(call.services).menu_tries) + 1:
-        return _connect_head(call)
+        return _transfer(call, HEAD, single=True)
     return _menu(call, tries=tries + 1, failures=failures, lead=[P("invalid_key")])
+
+
+REPORT_KINDS = {"1": "environment", "2": "repair", "3": "other"}
+
+
+@step("report/kind")
+def report_kind(call: CallInfo, params: Params, heard: Heard) -> Action:
+    """1 报告问题 → what kind: 1 卫生/垃圾 (爱环境), 2 坏了要修 (维修), 3 别的; no key: record it as "other"
+    and let the recogniser file it by what was said (it retypes the request from the transcript)."""
+    digit = heard.digits[:1]
+    with transaction(call.services.session_factory) as session:
+        call_logs.add_step(_call_log(session, call), f"report:{digit or '-'}")
+    if digit == EMERGENCY_KEY:
+        return _emergency(call, via="key")
+    return _record_message(call, "report_prompt", REPORT_KINDS.get(digit, "other"), purpose="report")
 
 
 @step("submenu4")
@@ -291,56 +334,154 @@ def sell(call: CallInfo, params: Params, heard: Heard) -> Action:
     return _start_speech(call, recorded, purpose="sell", failures=0)
 
 
+# --- emergencies ------------------------------------------------------------------------------------------------
+
+
+def _emergency(call: CallInfo, *, via: str, words: str = "") -> Action:
+    """救命 / key 9: the household's one-key help call (as from the TV) and an urgent request; say who is rung.
+
+    The caller is asked to hang up so that the person who answers can be put through to this phone. A caller
+    we cannot place (or whose household has nobody to ring) is put through to the duty person at once.
+    """
+    services = call.services
+    dryrun = services.telephony is None or bool(getattr(services.telephony, "is_dryrun", False))
+    help_call_id: int | None = None
+    names: list[str] = []
+    with transaction(services.session_factory) as session:
+        entry = _call_log(session, call)
+        call_logs.add_step(entry, f"emergency:{via}")
+        text = "电话紧急求助" + (f"：{words}" if words else "（按9）")
+        if entry.household_id is not None:
+            help_call = start_help_call(session, now=services.clock.now(), household_id=entry.household_id,
+                                        source="phone", dryrun=dryrun)
+            names = [str(person.get("name") or "") for person in (help_call.chain or []) if person.get("phone")]
+            if names:
+                help_call_id = help_call.id
+                entry.help_call_id = help_call.id
+        details = {"help_call_id": help_call_id, "via": via} if help_call_id else {"via": via}
+        _create_request(session, services, entry, request_type="help", text=text, details=details, urgent=True)
+        call_logs.set_outcome(entry, "help_call" if help_call_id else "emergency_transfer")
+    if help_call_id is None:
+        return _transfer(call, HUMAN, lead=[P("help_calling_staff")])
+    try:
+        advance_help_call(services, help_call_id)  # ring the first person now; the worker's sweep is the backstop
+    except Exception:
+        log.exception("help call %s from the phone line did not start dialling", help_call_id)
+    return Say([P("help_calling", names="、".join(names[:3]))], hangup=True)
+
+
 # --- talking to the 院长 and leaving messages ------------------------------------------------------------
 
 
-def _connect_head(call: CallInfo) -> Action:
+def _dialled(entry: CallLog, place: PlaceStaff) -> set[str]:
+    """Numbers this call already rang: the 院长 (path step "connect_head") and every "dial:<number>" step."""
+    path = entry.path or []
+    numbers = {item[len("dial:"):] for item in path if isinstance(item, str) and item.startswith("dial:")}
+    if "connect_head" in path and place.head is not None:
+        numbers.add(place.head.phone)
+    return numbers
+
+
+def _transfer(call: CallInfo, purpose: str, *, attempt: int = 1, single: bool = False,
+              lead: list[Speech] | None = None) -> Action:
+    """Put the caller through to the next person for 2 找院长 / 0 找人工 nobody on this call has rung yet.
+
+    `single` (the silent caller, S2): the 院长 only, then a message. Otherwise a fallback person follows
+    (village duty phone, then the 小院's staff list) up to `[voice] transfer_attempts` people in all.
+    """
     services = call.services
     with transaction(services.session_factory) as session:
         entry = _call_log(session, call)
-        call_logs.add_step(entry, "connect_head")
-        head = courtyard_head(session, entry.household_id) if entry.household_id else None
-        number = try_normalise_phone(head.phone) if head is not None and head.phone else None
-    if number is None:
-        return _record_message(call, "leave_message", "find_head")
-    return Dial([P("connect_head")], number=number, caller_id=call.called or None,
-                timeout_s=int(services.settings.telephony.ring_timeout_s), on_done=Next("head-dial"))
+        place = place_staff(session, household_id=entry.household_id, village_id=entry.village_id,
+                            duty_name=prompt_text("duty_person"))
+        people = plan_transfer(purpose, place, dialled=_dialled(entry, place))
+        if single:
+            people = [p for p in people if p.kind == "head"] if place.head is not None else people[:1]
+        person = people[0] if people else None
+        if person is not None:
+            call_logs.add_step(entry, "connect_head" if person.kind == "head" else f"connect_{person.kind}")
+            if person.kind != "head":
+                call_logs.add_step(entry, f"dial:{person.phone}")
+        else:
+            call_logs.add_step(entry, f"transfer:{purpose}:nobody")
+    if person is None:
+        prompt = "head_no_answer" if attempt > 1 and purpose == HEAD else (
+            "person_no_answer" if attempt > 1 else "leave_message")
+        return _record_message(call, prompt, "find_head", callback=True, lead=lead)
+    say = P("connect_head") if person.kind == "head" else P("connect_person", name=person.name)
+    state = {"who": purpose, "attempt": attempt, "name": person.name[:40], "kind": person.kind}
+    if single:
+        state["single"] = 1
+    return Dial([*(lead or []), say], number=person.phone, caller_id=call.called or None,
+                timeout_s=int(services.settings.telephony.ring_timeout_s), on_done=Next("transfer-dial", state))
+
+
+@step("transfer-dial")
+def transfer_dial(call: CallInfo, params: Params, heard: Heard) -> Action:
+    """How a transfer went: talked → goodbye; no answer → the fallback person, or leave a message (a request)."""
+    status = heard.dial_status
+    purpose = HUMAN if params.get("who") == HUMAN else HEAD
+    kind = str(params.get("kind") or "head")
+    attempt = param_int(params, "attempt", 1, 1, 9)
+    with transaction(call.services.session_factory) as session:
+        entry = _call_log(session, call)
+        call_logs.add_step(entry, f"{'head' if kind == 'head' else kind}:{status or '-'}")
+        if status in ("completed", "answered"):
+            call_logs.set_outcome(entry, "talked_to_head" if kind == "head" else "talked_to_staff")
+    if status in ("completed", "answered"):
+        return Say([P("goodbye")], hangup=True)
+    no_answer = "head_no_answer" if kind == "head" else "person_no_answer"
+    if params.get("single") or attempt >= int(voice_settings(call.services).transfer_attempts):
+        return _record_message(call, no_answer, "find_head", callback=True)
+    missed = [P("transfer_next", name=str(params.get("name") or ""))] if params.get("name") else []
+    return _transfer(call, purpose, attempt=attempt + 1, lead=missed)
 
 
 @step("head-dial")
 def head_dial(call: CallInfo, params: Params, heard: Heard) -> Action:
-    """How the call to the 院长 went: talked → goodbye; no answer → leave a message (a request)."""
-    status = heard.dial_status
-    with transaction(call.services.session_factory) as session:
-        entry = _call_log(session, call)
-        call_logs.add_step(entry, f"head:{status or '-'}")
-        if status == "completed":
-            call_logs.set_outcome(entry, "talked_to_head")
-    if status == "completed":
-        return Say([P("goodbye")], hangup=True)
-    return _record_message(call, "head_no_answer", "find_head")
+    """How the call to the 院长 went (documents rendered before transfer-dial existed): as the silent path."""
+    return transfer_dial(call, {"who": HEAD, "kind": "head", "single": 1}, heard)
 
 
 @step("message")
 def message(call: CallInfo, params: Params, heard: Heard) -> Action:
-    """A recorded message becomes a request for the 院长 (nothing the caller said is lost)."""
+    """A recorded message becomes a request for the 院长 (nothing the caller said is lost).
+
+    After a transfer nobody took (`callback`), even an empty recording becomes a request to call back.
+    """
     services = call.services
     request_type = str(params.get("type") or "other")
     if request_type not in services.settings.requests.due_hours:
         request_type = "other"
     recorded = heard.recording
-    if recorded is None or not recorded.url:
+    digit = heard.digits[:1]
+    if digit and digit in MENU_KEYS and (recorded is None or not recorded.url or recorded.duration_s <= 2):
+        return _route_key(call, digit, 1, 0)  # a key at the beep: the caller chose from the menu instead
+    callback = bool(params.get("callback"))
+    has_audio = recorded is not None and bool(recorded.url)
+    if not has_audio and not callback:
         return _menu(call, tries=1, lead=[P("message_empty")])
     with transaction(services.session_factory) as session:
         entry = _call_log(session, call)
-        rec = _add_recording(session, call, entry, recorded, str(params.get("purpose") or "message"))
-        number, handler = _create_request(session, services, entry, request_type=request_type,
-                                          text="电话留言（请听录音）", recording=rec)
-        call_logs.set_outcome(entry, "message_left", request_id=number)
-        rec_id = rec.id
-    _recognise(call, rec_id, recorded)
-    items = [P("message_saved", handler=handler, number=number)] if handler else _done_items(number, None)
-    return _anything_else(items)
+        caller = entry.caller or "未显示号码"
+        rec = _add_recording(session, call, entry, recorded, str(params.get("purpose") or "message")) \
+            if has_audio and recorded is not None else None
+        if rec is not None:
+            text = f"电话留言（请听录音），请回电 {caller}" if callback else "电话留言（请听录音）"
+        else:
+            text = f"来电没有留言（没有录到声音），请回电 {caller}"
+        details = {"callback": entry.caller} if callback else None
+        number, handler = _create_request(session, services, entry, request_type=request_type, text=text,
+                                          recording=rec, details=details)
+        call_logs.set_outcome(entry, "message_left" if rec is not None else "callback_requested", request_id=number)
+        rec_id = rec.id if rec is not None else None
+    if rec_id is not None and recorded is not None:
+        _recognise(call, rec_id, recorded)
+        items = [P("message_saved", handler=handler, number=number)] if handler else _done_items(number, None)
+        return _anything_else(items)
+    said = P("callback_noted", handler=handler, number=number) if handler else P("callback_noted_unknown",
+                                                                                 number=number)
+    return Say([said, P("goodbye")], hangup=True)
 
 
 @step("fallback")
@@ -433,6 +574,7 @@ def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
     failures = param_int(params, "failures", 0, 0, 9)
     cfg = voice_settings(services)
     reschedule = False
+    emergency_words: str | None = None
     with transaction(services.session_factory) as session:
         recording = session.get(CallRecording, rec_id)
         entry = _call_log(session, call)
@@ -452,9 +594,14 @@ def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
             if intent is None:
                 return _speech_failed(call, session, entry, recording, failures)
             call_logs.add_step(entry, f"intent:{intent.name}")
-            state = {"recording": rec_id, "failures": failures}
-            return AskKey([(readback_text(intent), None)], on_key=Next("speech/confirm", state),
-                          on_none=Next("speech/confirm", {**state, "none": 1}))
+            if intent.is_emergency:
+                emergency_words = intent.summary or recording.text
+            else:
+                state = {"recording": rec_id, "failures": failures}
+                return AskKey([(readback_text(intent), None)], on_key=Next("speech/confirm", state),
+                              on_none=Next("speech/confirm", {**state, "none": 1}))
+    if emergency_words is not None:
+        return _emergency(call, via="speech", words=emergency_words)  # no read-back: help first
     if reschedule:
         schedule_recognition(services, rec_id, ready_url=_ready_url(call, rec_id, failures))
     items = [P("hold_more")] if polls and polls % 4 == 3 else []
@@ -496,14 +643,17 @@ def speech_confirm(call: CallInfo, params: Params, heard: Heard) -> Action:
         intent = _intent_for(recording)
         if digit != "1" or intent is None:
             return _speech_failed(call, session, entry, recording, failures)
-        if intent.name not in ("points", "find_head", "human", "job"):
+        if intent.name not in ("points", "find_head", "human", "job", "help"):
             return _act(call, session, entry, recording, intent)
+        words = intent.summary or recording.text or ""
     # These open their own transaction, so they run after this one has committed.
+    if intent.is_emergency:
+        return _emergency(call, via="speech", words=words)
     if intent.name == "points":
         return _read_points(call)
     if intent.name == "job":
         return _read_jobs(call)
-    return _connect_head(call)
+    return _transfer(call, HUMAN if intent.name == "human" else HEAD)
 
 
 def _act(call: CallInfo, session: Session, entry: CallLog, recording: CallRecording, intent: Intent) -> Action:

@@ -22,6 +22,18 @@ AUDIO_ROUTE = "/voice/audio/"
 RENDER_ATTEMPTS = 3
 
 
+SLOW_SUFFIX = "_slow"  # a prompt id ending so is spoken slower than the configured rate
+SLOW_FACTOR = 0.75
+
+
+def slow_rate(tts: Any, prompt_id: str | None) -> dict[str, int]:
+    """`{"rate": …}` for a slow prompt (three quarters of the engine's rate), else nothing (pure)."""
+    rate = getattr(tts, "rate", None)
+    if prompt_id and prompt_id.endswith(SLOW_SUFFIX) and isinstance(rate, int) and rate > 0:
+        return {"rate": max(60, int(rate * SLOW_FACTOR))}
+    return {}
+
+
 class Speaker:
     """Adds one utterance to a TwiML node: Play when phone audio can be had, Say otherwise."""
 
@@ -36,10 +48,11 @@ class Speaker:
         if self.tts is None or self.cache_dir is None:
             return None
         try:
+            slow = slow_rate(self.tts, prompt_id)
             if prompt_id and is_fixed(prompt_id):
-                source = Path(self.tts.synthesize_prompt(prompt_id, text))
+                source = Path(self.tts.synthesize_prompt(prompt_id, text, **slow))
             else:
-                source = Path(self.tts.synthesize(text))
+                source = Path(self.tts.synthesize(text, **slow))
             stat = source.stat()
             key = hashlib.sha256(f"{source}|{stat.st_mtime_ns}|{stat.st_size}".encode()).hexdigest()[:32]
             target = self.cache_dir / f"{key}.wav"

@@ -51,12 +51,15 @@ def menu(speaker: Speaker, items: Sequence[Speech], *, key_action: str, record_a
 
 
 def record_message(speaker: Speaker, items: Sequence[Speech], *, action: str, record_max_s: int, silence_s: int,
-                   after_silence: str) -> str:
-    """Say a prompt, record after the beep (# or silence ends it); no recording → `after_silence`."""
+                   after_silence: str, keys_choose: bool = False) -> str:
+    """Say a prompt, record after the beep (# or silence ends it); no recording → `after_silence`.
+
+    With `keys_choose` any key ends the recording too and reaches `action` as `Digits` (a menu choice).
+    """
     response = VoiceResponse()
     _speak(speaker, response, items)
-    response.record(action=action, method="POST", max_length=record_max_s, timeout=silence_s, finish_on_key="#",
-                    play_beep=True, trim="trim-silence")
+    response.record(action=action, method="POST", max_length=record_max_s, timeout=silence_s,
+                    finish_on_key=RECORD_FINISH_KEYS if keys_choose else "#", play_beep=True, trim="trim-silence")
     response.redirect(after_silence, method="POST")
     return str(response)
 

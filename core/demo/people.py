@@ -51,7 +51,7 @@ def seed_places_and_people(services: Services) -> dict[str, int]:
         user("zhihui", "town", "青石镇指挥中心", "13700000001", town_id=town.id)
         phone_seq = 100
         for v_index, (vname, courtyards) in enumerate(LAYOUT.items()):
-            village = Village(town_id=town.id, name=vname)
+            village = Village(town_id=town.id, name=vname, duty_phone=f"+861370000005{v_index}")
             s.add(village)
             s.flush()
             user(f"cun{v_index + 1}", "village", f"{vname}村委", f"1370000001{v_index}",

@@ -75,3 +75,18 @@ class DryRunRecord(Base):
     body: Mapped[str] = mapped_column(sa.Text, default="")
     status: Mapped[str] = mapped_column(sa.String(12), default="not_sent")
     created_at: Mapped[dt.datetime]
+
+
+class WebhookReceipt(Base):
+    """A provider webhook already acted on (call id + step + its one-time token, or a recording id).
+
+    A repeated delivery is answered with the stored document instead of acting twice.
+    """
+
+    __tablename__ = "webhook_receipt"
+    __table_args__ = (sa.UniqueConstraint("call_id", "key", name="uq_webhook_receipt_call_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(sa.String(64))
+    key: Mapped[str] = mapped_column(sa.String(200))
+    response: Mapped[str | None] = mapped_column(sa.Text)  # None while the first delivery is still being served
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)

@@ -12,8 +12,9 @@ from core.models.base import Base
 
 # calling: a leg is ringing; reached: someone pressed 1; bridged: put through to the resident;
 # failed_round: the whole chain failed once (messages sent, waiting to retry); failed: gave up;
-# cancelled: cancelled before dialling.
-HELP_CALL_STATUSES = ("pending", "calling", "reached", "bridged", "failed_round", "failed", "cancelled")
+# cancelled: cancelled before dialling; told: too many starts from one box in a short time, so nobody was
+# dialled and staff were told instead.
+HELP_CALL_STATUSES = ("pending", "calling", "reached", "bridged", "failed_round", "failed", "cancelled", "told")
 LEG_STATUSES = ("queued", "ringing", "answered", "accepted", "no_answer", "busy", "failed", "declined", "completed")
 
 
@@ -28,6 +29,7 @@ class HelpCall(Base):
     village_id: Mapped[int | None] = mapped_column(sa.ForeignKey("village.id"), index=True)
     town_id: Mapped[int | None] = mapped_column(sa.ForeignKey("town.id"), index=True)
     source: Mapped[str] = mapped_column(sa.String(12))  # tv / phone / console / wristband
+    box_id: Mapped[int | None] = mapped_column(index=True)  # the TV box pressed (no FK: boxes are forgotten)
     status: Mapped[str] = mapped_column(sa.String(14), default="pending")
     chain: Mapped[list[Any]] = mapped_column(default=list)  # snapshot: [{name, phone, kind, relation}]
     current_index: Mapped[int] = mapped_column(default=0)

@@ -28,6 +28,9 @@ class Village(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     town_id: Mapped[int] = mapped_column(sa.ForeignKey("town.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(80))
+    # E.164 number of whoever is on duty for the village (值班电话): the fallback person for the phone
+    # line's 找人工 / 找院长, and the one unknown callers' requests and the help-call chain end with.
+    duty_phone: Mapped[str | None] = mapped_column(sa.String(20), default=None)
     town: Mapped[Town] = relationship(back_populates="villages")
     courtyards: Mapped[list[Courtyard]] = relationship(back_populates="village", order_by="Courtyard.id")
 

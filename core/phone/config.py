@@ -85,9 +85,16 @@ class VoiceSettings(_Section):
     confirm_failures: int = Field(2, ge=1, description="read-back failures before the recording becomes a request")
     help_call_rounds: int = Field(2, ge=1, description="the chain runs once more after a whole round failed")
     help_call_retry_delay_s: int = Field(300, ge=0)
-    answer_keypress_s: int = Field(45, ge=1, description="after a leg is answered: time to hear who calls and press 1")
+    answer_keypress_s: int = Field(45, ge=1, description="after a leg is answered: time to press 1 (at least the "
+                                   "whole repeated prompt)")
     callback_grace_s: int = Field(15, ge=0, description="extra wait for a status callback past the ring timeout")
     bridge_timeout_s: int = Field(30, ge=1, description="ring time of the resident's phone when bridging")
+    help_call_machine_detection: bool = Field(
+        True, description="ask the provider to detect voicemail on help-call legs (a hint; only a keypress counts)")
+    unknown_caller_village: int = Field(0, ge=0, description="village id for unknown callers on a number not in "
+                                        "[sip] numbers (0: the only village, if there is one)")
+    transfer_attempts: int = Field(2, ge=1, description="0 找人工 / 2 找院长: people rung in all (the first, then "
+                                   "fallbacks); a silent caller gets the 院长 only")
 
 
 class SipSettings(_Section):
@@ -185,3 +192,14 @@ def _comparable(number: str) -> str:
 def sip_settings(settings: Any) -> SipSettings:
     """The [sip] section of the loaded settings (validated when they were loaded)."""
     return settings.sip
+
+
+def village_for_number(settings: Any, called: str | None) -> int | None:
+    """The village whose line number was called, from `[sip] numbers` (used by every provider); None if unmapped."""
+    if not called:
+        return None
+    wanted = _comparable(called)
+    for number, village_id in settings.sip.numbers.items():
+        if _comparable(str(number)) == wanted:
+            return int(village_id)
+    return None

@@ -20,6 +20,7 @@ from core.clock import as_utc
 from core.container import Services
 from core.db import transaction
 from core.i18n import DEFAULT_LOCALE, translate
+from core.models.calls import CallLog
 from core.models.helpcalls import HelpCall, HelpCallLeg
 from core.models.places import Household, Resident
 from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
@@ -47,6 +48,7 @@ class DialerSettings:
     answer_keypress_s: int
     rounds: int
     retry_delay_s: int
+    machine_detection: bool
 
     @classmethod
     def from_settings(cls, settings: Any) -> DialerSettings:
@@ -54,7 +56,7 @@ class DialerSettings:
         voice = settings.voice
         return cls(ring_timeout_s=settings.telephony.ring_timeout_s, callback_grace_s=voice.callback_grace_s,
                    answer_keypress_s=voice.answer_keypress_s, rounds=voice.help_call_rounds,
-                   retry_delay_s=voice.help_call_retry_delay_s)
+                   retry_delay_s=voice.help_call_retry_delay_s, machine_detection=voice.help_call_machine_detection)
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def _notify_chain_failed(session: Session, services: Services, call: HelpCall, n
                         text=text(recipient.locale), params={"help_call_id": call.id, "round": call.round}, priority=0,
                         dedup_key=f"helpcall:{call.id}:round:{call.round}:{index}", subject=("help_call", call.id),
                         village_id=call.village_id)
-    if call.round == 1:
+    if call.round == 1 and call.source != "phone":  # the phone line filed its urgent request when asked
         from core.requests.workorders import submit_request
 
         household_name, resident_name = _who(session, call)
@@ -204,6 +206,7 @@ def _place(services: Services, dial: _Dial, cfg: DialerSettings) -> bool:
         sid = telephony.place_call(
             dial.to, telephony.from_number, f"{base}{ANSWER_PATH}?leg={dial.leg_id}",
             f"{base}{STATUS_PATH}?leg={dial.leg_id}", cfg.ring_timeout_s, idempotency_key=f"helpcall-leg-{dial.leg_id}",
+            machine_detection=cfg.machine_detection,
         )
     except TelephonyError as exc:
         log.warning("help call %s: dialling %s failed: %s", dial.help_call_id, mask_phone(dial.to), exc)
@@ -289,6 +292,11 @@ def leg_view(session: Session, leg_id: int) -> LegView | None:
     resident = session.get(Resident, call.resident_id) if call.resident_id else None
     household = session.get(Household, call.household_id)
     phone = (resident.phone if resident and resident.phone else None) or (household.landline if household else None)
+    if call.source == "phone":
+        # Asked for on the phone line: put the caregiver through to the phone the elder called from.
+        phone = session.scalar(sa.select(CallLog.caller).where(CallLog.help_call_id == call.id,
+                                                               CallLog.caller.is_not(None))
+                               .order_by(CallLog.id)) or phone
     return LegView(leg.id, call.id, household_name, resident_name, try_normalise_phone(phone), call.status, leg.status)
 
 
@@ -321,11 +329,43 @@ def record_leg_status(session: Session, *, now: dt.datetime, leg_id: int, provid
     return call is not None and call.status == "calling"
 
 
+SPOKEN_CHARS_PER_S = 3.5  # Chinese prompts as the TTS speaks them to elders (slowly)
+KEYPRESS_GRACE_S = 10
+
+
+def keypress_deadline_s(prompt: str, *, repeat: int, timeout_s: int) -> int:
+    """Seconds a person who picked up needs to hear the whole prompt (every repeat) and press 1 (pure)."""
+    spoken = len("".join(prompt.split())) / SPOKEN_CHARS_PER_S
+    return int(max(1, repeat) * (spoken + timeout_s) + KEYPRESS_GRACE_S + 0.999)
+
+
 def leg_answered(session: Session, *, now: dt.datetime, leg_id: int, answer_keypress_s: int = 45) -> LegView | None:
-    """The leg's call was picked up (by a person or a voicemail: only a keypress will count)."""
+    """The leg's call was picked up (by a person or a voicemail: only a keypress will count).
+
+    The leg's deadline becomes at least `answer_keypress_s` from now, even when the status callback already
+    set a shorter one, so the dialler never moves on while the prompt is still being played.
+    """
     record_leg_status(session, now=now, leg_id=leg_id, provider_status="in-progress",
                       answer_keypress_s=answer_keypress_s)
+    leg = session.get(HelpCallLeg, leg_id)
+    if leg is not None and leg.status == "answered":
+        wanted = now + dt.timedelta(seconds=answer_keypress_s)
+        if as_utc(leg.deadline_at) < wanted:
+            leg.deadline_at = wanted
+            call = session.get(HelpCall, leg.help_call_id)
+            if call is not None and call.next_action_at is not None and as_utc(call.next_action_at) < wanted:
+                call.next_action_at = wanted
     return leg_view(session, leg_id)
+
+
+def leg_machine(session: Session, *, now: dt.datetime, leg_id: int) -> bool:
+    """Answering-machine detection says a machine took the leg: it counts as not answered; True to move on."""
+    leg = session.scalar(sa.select(HelpCallLeg).where(HelpCallLeg.id == leg_id).with_for_update())
+    if leg is None or leg.status not in ACTIVE_LEGS:
+        return False
+    leg.status, leg.ended_at = "declined", now
+    call = session.get(HelpCall, leg.help_call_id)
+    return call is not None and call.status == "calling"
 
 
 def _accept(session: Session, now: dt.datetime, leg: HelpCallLeg, digits: str) -> HelpCall:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,12 +17,15 @@ from sqlalchemy.orm import Session
 from core.errors import InvalidTransition, NotFound
 from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.helpcalls import HelpCall, HelpCallLeg
-from core.models.places import Household
+from core.models.places import Household, Resident
+from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
 from core.people.audit import record_audit
 from core.people.directory import caregiver_chain, courtyard_head, place_of_household, primary_resident
+from core.people.villages import village_duty_phone
 from core.phone import texts
+from core.phones import try_normalise_phone
 
-ENDED_STATUSES = ("failed", "cancelled")
+ENDED_STATUSES = ("failed", "cancelled", "told")
 CANCELLABLE_STATUSES = ("pending", "calling", "failed_round")
 RINGING_LEGS = ("queued", "ringing")
 REACHED_LEGS = ("answered", "accepted")
@@ -29,19 +33,65 @@ DRYRUN_NOTE = N_("演示模式：没有真的拨打电话")
 DEFAULT_ACTIVE_MINUTES = 30
 
 
+@dataclass(frozen=True)
+class StartLimit:
+    """At most `starts` help calls per TV box within `window_s` seconds (a stuck key or a game is not help)."""
+
+    starts: int = 3
+    window_s: int = 600
+
+
+def _entry_key(entry: dict[str, Any]) -> tuple[str, str]:
+    """Who an entry is, for de-duplication: the number, else the staff account, else kind + name."""
+    phone = try_normalise_phone(entry.get("phone"))
+    if phone:
+        return "phone", phone
+    if entry.get("user_id"):
+        return "user", str(entry["user_id"])
+    return "name", f"{entry.get('kind', '')}:{entry.get('name', '')}"
+
+
+def merge_chains(chains: Sequence[Sequence[dict[str, Any]]], tail: Sequence[dict[str, Any]] = ()
+                 ) -> list[dict[str, Any]]:
+    """One calling order from several members' chains (pure): everyone's first contact, then everyone's second,
+    …, each person once (by number, account or name), then `tail`; positions renumbered 1..n."""
+    merged: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    longest = max((len(chain) for chain in chains), default=0)
+    candidates = [chain[i] for i in range(longest) for chain in chains if i < len(chain)]
+    for entry in [*candidates, *tail]:
+        keys = {_entry_key(entry)}
+        if entry.get("user_id"):
+            keys.add(("user", str(entry["user_id"])))
+        duplicate = bool(keys & seen)
+        seen |= keys  # a duplicate's other identities (its account, its number) are known from now on too
+        if not duplicate:
+            merged.append({**entry, "position": len(merged) + 1})
+    return merged
+
+
 def snapshot_chain(session: Session, household_id: int, resident_id: int | None) -> list[dict[str, Any]]:
-    """The people to call, in order: the resident's caregiver chain, else the 小院's 院长."""
-    chain: list[dict[str, Any]] = []
-    if resident_id is not None:
-        for link in caregiver_chain(session, resident_id):
-            chain.append({"position": link.position, "name": link.name, "phone": link.phone, "kind": link.kind,
-                          "relation": link.relation, "user_id": link.user_id})
-    if not chain:
-        head = courtyard_head(session, household_id)
-        if head is not None:
-            chain.append({"position": 1, "name": head.display_name, "phone": head.phone, "kind": "courtyard_head",
-                          "relation": "院长", "user_id": head.id})
-    return chain
+    """The people to call, in order: every household member's caregiver chain merged (the member the call is
+    for first), then the 小院's 院长, then the village duty phone — each person once."""
+    members = list(session.scalars(
+        sa.select(Resident.id).where(Resident.household_id == household_id, Resident.erased.is_(False))
+        .order_by(Resident.id)))
+    if resident_id in members:
+        members.remove(resident_id)
+        members.insert(0, resident_id)
+    chains = [[{"position": link.position, "name": link.name, "phone": link.phone, "kind": link.kind,
+                "relation": link.relation, "user_id": link.user_id} for link in caregiver_chain(session, member)]
+              for member in members]
+    tail: list[dict[str, Any]] = []
+    head = courtyard_head(session, household_id)
+    if head is not None:
+        tail.append({"name": head.display_name, "phone": head.phone, "kind": "courtyard_head", "relation": "院长",
+                     "user_id": head.id})
+    duty = village_duty_phone(session, place_of_household(session, household_id).village_id)
+    if duty:
+        tail.append({"name": translate(texts.DUTY_PHONE), "phone": duty, "kind": "duty", "relation": "",
+                     "user_id": None})
+    return merge_chains(chains, tail)
 
 
 def active_help_call(session: Session, *, now: dt.datetime, household_id: int,
@@ -55,14 +105,64 @@ def active_help_call(session: Session, *, now: dt.datetime, household_id: int,
     )
 
 
+def _limited(session: Session, *, now: dt.datetime, box_id: int | None, limit: StartLimit) -> bool:
+    """Whether this box already started `limit.starts` help calls within the window."""
+    if box_id is None or limit.starts <= 0:
+        return False
+    started = session.scalar(sa.select(sa.func.count(HelpCall.id)).where(
+        HelpCall.box_id == box_id, HelpCall.status != "told",
+        HelpCall.created_at >= now - dt.timedelta(seconds=limit.window_s))) or 0
+    return started >= limit.starts
+
+
+def _tell_staff_instead(session: Session, *, now: dt.datetime, household_id: int, box_id: int | None,
+                        source: str, limit: StartLimit) -> HelpCall:
+    """Too many starts from one box: no more dialling; the 院长 and the duty phone are told once per window."""
+    recent = session.scalar(sa.select(HelpCall).where(
+        HelpCall.box_id == box_id, HelpCall.status == "told",
+        HelpCall.created_at >= now - dt.timedelta(seconds=limit.window_s)).order_by(HelpCall.id.desc()))
+    if recent is not None:
+        return recent
+    place = place_of_household(session, household_id)
+    resident = primary_resident(session, household_id)
+    call = HelpCall(household_id=household_id, resident_id=resident.id if resident else None, box_id=box_id,
+                    courtyard_id=place.courtyard_id, village_id=place.village_id, town_id=place.town_id, source=source,
+                    status="told", chain=[], current_index=0, round=1, created_at=now, updated_at=now, ended_at=now)
+    session.add(call)
+    session.flush()
+    household = session.get(Household, household_id)
+    recipients: list[Recipient] = []
+    head = courtyard_head(session, household_id)
+    if head is not None:
+        recipients.append(recipient_for_user(head))
+    duty = village_duty_phone(session, place.village_id)
+    if duty and (head is None or try_normalise_phone(head.phone) != duty):
+        recipients.append(Recipient(name=translate(texts.DUTY_PHONE), phone=duty))
+    for index, recipient in enumerate(recipients):
+        enqueue_message(session, now=now, recipient=recipient, template="helpcall.too_many",
+                        text=translate(texts.TOO_MANY_STARTS, recipient.locale,
+                                       household=household.name if household else "",
+                                       resident=resident.name if resident else translate(texts.ELDER, recipient.locale),
+                                       count=limit.starts + 1, minutes=limit.window_s // 60),
+                        params={"help_call_id": call.id}, priority=0, subject=("help_call", call.id),
+                        dedup_key=f"helpcall:{call.id}:too_many:{index}", village_id=place.village_id)
+    record_audit(session, at=now, actor=None, action="helpcall.limited", entity_type="help_call", entity_id=call.id,
+                 household_id=household_id, box_id=box_id)
+    return call
+
+
 def start_help_call(
     session: Session, *, now: dt.datetime, household_id: int, source: str = "tv", actor: Any = None,
-    dryrun: bool = False, active_minutes: int = DEFAULT_ACTIVE_MINUTES,
+    dryrun: bool = False, active_minutes: int = DEFAULT_ACTIVE_MINUTES, box_id: int | None = None,
+    limit: StartLimit | None = None,
 ) -> HelpCall:
     """Start a help call for a household, or return the one already in progress (pressing again joins it).
 
-    `dryrun` is True when the telephony provider places no real calls (the TV then says so).
+    `dryrun` is True when the telephony provider places no real calls (the TV then says so). A TV box
+    (`box_id`) may start at most `limit.starts` calls per `limit.window_s`; past that nobody is dialled, the
+    院长 and the village duty phone are told, and the returned call has status "told" (the TV says so).
     """
+    limit = limit or StartLimit()
     # Serialise presses of one household (PostgreSQL row lock; SQLite's write lock covers it).
     household = session.scalar(
         sa.select(Household).where(Household.id == household_id).with_for_update(key_share=True)
@@ -72,11 +172,14 @@ def start_help_call(
     existing = active_help_call(session, now=now, household_id=household_id, active_minutes=active_minutes)
     if existing is not None:
         return existing
+    if _limited(session, now=now, box_id=box_id, limit=limit):
+        return _tell_staff_instead(session, now=now, household_id=household_id, box_id=box_id, source=source,
+                                   limit=limit)
     place = place_of_household(session, household_id)
     resident = primary_resident(session, household_id)
     call = HelpCall(
         household_id=household_id, resident_id=resident.id if resident else None, courtyard_id=place.courtyard_id,
-        village_id=place.village_id, town_id=place.town_id, source=source, status="pending",
+        village_id=place.village_id, town_id=place.town_id, source=source, status="pending", box_id=box_id,
         chain=snapshot_chain(session, household_id, resident.id if resident else None), current_index=0, round=1,
         dryrun=dryrun, next_action_at=now, created_at=now, updated_at=now,
     )
@@ -161,6 +264,8 @@ def describe_steps(
         steps.append(say(texts.STEP_FAILED))
     elif status == "cancelled":
         steps.append(say(texts.STEP_CANCELLED))
+    elif status == "told":
+        steps.append(say(texts.STEP_TOLD))
     if not steps:
         steps.append(say(texts.STEP_CALLING))
     return steps

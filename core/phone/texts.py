@@ -21,8 +21,10 @@ STEP_BRIDGED = N_("已接通")
 STEP_FAILED = N_("暂时没有联系上，已给家人和院长发了消息")
 STEP_CANCELLED = N_("已取消呼叫")
 STEP_CALLING = N_("正在呼叫")
+STEP_TOLD = N_("已经告诉院长和村上值班的人，会有人尽快联系您")
 HEAD = N_("院长")
 FAMILY = N_("家人")
+DUTY_PHONE = N_("村值班电话")  # the last entry of a help call's chain
 
 # Nobody in the chain answered.
 UNANSWERED_MESSAGE = N_("紧急：%(household)s的%(resident)s通过一键呼叫求助，电话没有人接（第%(round)s轮）。"
@@ -30,6 +32,8 @@ UNANSWERED_MESSAGE = N_("紧急：%(household)s的%(resident)s通过一键呼叫
 UNANSWERED_REQUEST = N_("一键呼叫无人接听：%(household)s的%(resident)s需要帮助，请马上联系或上门。")
 UNANSWERED_REQUEST_LABEL = N_("一键呼叫")
 ELDER = N_("老人")
+TOO_MANY_STARTS = N_("%(household)s的%(resident)s在%(minutes)s分钟内第%(count)s次按一键呼叫，已不再自动拨打。"
+                     "请尽快打电话或上门看看。")
 
 # The answer to an SMS reply ("1 0427") when no handler had anything to say.
 SMS_REPLY_UNKNOWN = N_("没有找到要确认的消息。有事请打小院服务电话。")

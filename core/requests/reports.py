@@ -10,6 +10,7 @@ computed from the raw rows with the definitions below, so it can be recomputed a
 - satisfaction: requests evaluated in the period ("evaluated" events, and closes as unevaluated), by
   their evaluation; satisfaction rate = (满意 + 基本满意) / (满意 + 基本满意 + 不满意);
 - alerts: raised in the period, by type, with the median minutes from raising to acknowledgement;
+- unknown callers: requests created in the period from phone calls nobody could place (no household);
 - one-key calls: raised in the period; reached = someone pressed 1 (status reached or bridged);
 - check-ins: household-days with a check-in / households × days of the period;
 - points: awarded = net of all entries except redemptions and refunds; redeemed = net points spent.
@@ -140,8 +141,12 @@ def _request_figures(session: Session, scope: str, scope_id: int, start: dt.date
             by_courtyard[courtyard_names.get(row[2], "—") if row[2] is not None else "—"][name] += 1
     hours = [(row[4] - row[3]).total_seconds() / 3600 for row in resolved_rows]
     median, p90 = median_p90(hours)
+    unknown_callers = session.scalar(sa.select(sa.func.count(Request.id)).where(
+        where, Request.created_at >= start, Request.created_at < end, Request.channel == "phone",
+        Request.household_id.is_(None))) or 0
     figures = {
         "new": len(new), "resolved": len(resolved_rows), "overdue": len(overdue), "supervised": supervised,
+        "unknown_callers": unknown_callers,
         "resolve_hours_median": None if median is None else round(median, 2),
         "resolve_hours_p90": None if p90 is None else round(p90, 2),
         "by_type": {t: v for t, v in by_type.items() if any(v.values())},
@@ -276,6 +281,8 @@ def render_text(report: Report, locale: str = DEFAULT_LOCALE) -> str:
         translate(texts.REPORT_SATISFACTION, locale, satisfied=s["satisfied"], basic=s["basic"],
                   dissatisfied=s["dissatisfied"], unevaluated=s["unevaluated"], rate=_pct(s["rate"])),
     ]
+    if r.get("unknown_callers"):
+        lines.append(translate(texts.REPORT_UNKNOWN_CALLERS, locale, count=r["unknown_callers"]))
     if report.alerts is not None:
         types = translate(texts.ENUMERATION_SEPARATOR, locale).join(
             f"{t}{v['count']}" for t, v in report.alerts["by_type"].items())

@@ -59,3 +59,7 @@ REMINDERS_SPOKEN = N_("今天的提醒。%(items)s。")
 REMINDER_SPOKEN = N_("%(time)s，%(kind)s提醒：%(text)s")
 NO_REMINDERS_SPOKEN = N_("今天没有提醒。")
 SENTENCE_SEPARATOR = N_("。")
+
+# The village duty phone as a message recipient (requests from unknown callers).
+DUTY_PHONE_NAME = N_("村值班电话")
+REPORT_UNKNOWN_CALLERS = N_("陌生来电诉求%(count)s件（已交村值班人员）")

@@ -17,13 +17,15 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from core.i18n import DEFAULT_LOCALE, N_, translate
-from core.models.places import Resident
+from core.models.places import Resident, Village
 from core.models.requests import CHANNELS, Request, RequestEvent
 from core.models.staff import User
-from core.notify.outbox import enqueue_message, recipient_for_user
+from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
 from core.people import access
 from core.people.audit import record_audit
 from core.people.directory import courtyard_head, place_of_household
+from core.people.villages import duty_person, village_duty_phone
+from core.phones import try_normalise_phone
 from core.requests import texts
 
 TYPE_LABELS = {
@@ -188,8 +190,13 @@ def submit_request(
     urgent: bool = False,
     system_label: str | None = None,
     via: str | None = None,
+    village_id: int | None = None,
 ) -> Request:
-    """Create a request, assign it to the resident's 院长 and tell them through the outbox."""
+    """Create a request, assign it to the resident's 院长 and tell them through the outbox.
+
+    Without a household (an unknown caller), `village_id` names the village whose number was called: the
+    request is that village's, goes to its duty person and the duty phone is told too.
+    """
     if type not in due_hours:
         raise InvalidInput(N_("未知的工单类型：%(type)s"), type=type)
     if channel not in CHANNELS:
@@ -227,6 +234,11 @@ def submit_request(
         req.household_id, req.courtyard_id = place.household_id, place.courtyard_id
         req.village_id, req.town_id = place.village_id, place.town_id
         head = courtyard_head(session, household_id)
+    elif village_id is not None:
+        village = session.get(Village, village_id)
+        if village is not None:
+            req.village_id, req.town_id = village.id, village.town_id
+            head = duty_person(session, village.id)
     session.add(req)
     _event(req, now, actor, "submitted", None, note=channel, system_label=system_label or channel)
     req.status = "new"
@@ -236,8 +248,25 @@ def submit_request(
         _event(req, now, None, "assigned", "assigned", note=head.display_name, system_label="auto")
         session.flush()
         _notify_assignee(session, req, head, now, "request.assigned")
+    if household_id is None and req.village_id is not None:
+        _notify_duty_phone(session, req, head, now)
     _audit(session, req, now, actor, "submit", via, type=req.type)
     return req
+
+
+def _notify_duty_phone(session: Session, req: Request, told: User | None, now: dt.datetime) -> None:
+    """An unknown caller's request also goes to the village duty phone, unless its holder was just told."""
+    duty = village_duty_phone(session, req.village_id)
+    if duty is None or (told is not None and try_normalise_phone(told.phone) == duty):
+        return
+    text = translate("新工单 #%(id)s（%(type)s）：%(text)s", DEFAULT_LOCALE, id=req.id,
+                     type=translate(type_label(req.type), DEFAULT_LOCALE),
+                     text=(req.text or req.transcript or "")[:120])
+    if req.recording_url:
+        text += " " + translate("录音：%(url)s", DEFAULT_LOCALE, url=req.recording_url)
+    enqueue_message(session, now=now, recipient=Recipient(name=translate(texts.DUTY_PHONE_NAME), phone=duty),
+                    template="request.duty_phone", text=text, params={"request_id": req.id},
+                    priority=1 if req.urgent else 5, subject=("request", req.id), village_id=req.village_id)
 
 
 def assign_request(

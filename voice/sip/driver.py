@@ -226,7 +226,10 @@ class CallDriver:
             if interrupt is not None and interrupt != "speech":
                 return action.on_key, flow.Heard(digits=interrupt)
             if interrupt is None:
-                self._play_pcm(BEEP)
+                # A key pressed while the beep plays is still the caller's menu choice, not lost.
+                key = self._play_pcm(BEEP, keys=True)
+                if key is not None:
+                    return action.on_key, flow.Heard(digits=key)
         finally:
             self.listener.barge_in = False
         return self._listen(purpose="menu", grammar=True, no_speech_s=action.silence_s, max_s=action.record_max_s,
@@ -236,10 +239,13 @@ class CallDriver:
     def _record(self, action: flow.Record) -> tuple[flow.Next | None, flow.Heard]:
         self._play(action.items, keys=False)
         if action.beep:
-            self._play_pcm(BEEP)
+            key = self._play_pcm(BEEP, keys=action.keys_choose)
+            if key is not None:
+                return action.on_done, flow.Heard(digits=key)  # a key at the beep: the caller's menu choice
         target, heard = self._listen(purpose=action.purpose, grammar=False, no_speech_s=action.silence_s,
                                      max_s=action.max_s, end_silence_ms=action.silence_s * 1000,
-                                     on_speech=action.on_done, on_silence=action.on_silence, key_ends=False)
+                                     on_speech=action.on_done, on_silence=action.on_silence,
+                                     key_ends=action.keys_choose)
         if target is None and heard.recording is None and action.then_hangup_items:
             self._play(action.then_hangup_items, keys=False)
         return target, heard

@@ -1,4 +1,5 @@
-"""Core commands: db, check, user (create, passwd, reset-password), request, household and outbox lists, demo."""
+"""Core commands: db, check, user (create, passwd, reset-password), request, household, village (list, duty
+phone) and outbox lists, demo."""
 
 from __future__ import annotations
 
@@ -205,6 +206,46 @@ def household_list(services, as_json: bool) -> None:
     else:
         for row in rows:
             click.echo(f"{row['id']}\t{row['courtyard']}\t{row['name']}")
+
+
+@cli.group("village")
+def village_group() -> None:
+    """Villages."""
+
+
+@village_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def village_list(services, as_json: bool) -> None:
+    """List villages with their town and duty phone (值班电话)."""
+    from core.people.villages import scoped_villages
+
+    with services.session_factory() as s:
+        rows = [{"id": v.id, "name": v.name, "town_id": v.town_id, "duty_phone": v.duty_phone}
+                for v in s.scalars(scoped_villages(OPERATOR))]
+    if as_json:
+        echo_json(rows)
+    else:
+        for row in rows:
+            click.echo(f"{row['id']}\t{row['name']}\t{row['duty_phone'] or '-'}")
+
+
+@village_group.command("set-duty-phone")
+@click.argument("village_id", type=int)
+@click.argument("phone", default="")
+@with_services
+def village_set_duty_phone(services, village_id: int, phone: str) -> None:
+    """Set a village's duty phone (an empty PHONE clears it). Audited."""
+    from core.people.villages import set_village_duty_phone
+
+    try:
+        with transaction(services.session_factory) as s:
+            village = set_village_duty_phone(s, now=services.clock.now(), actor=OPERATOR, village_id=village_id,
+                                             phone=phone)
+            number = village.duty_phone
+    except ServiceError as exc:
+        fail(exc)
+    click.echo(number or "-")
 
 
 @cli.group("outbox")

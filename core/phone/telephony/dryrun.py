@@ -51,7 +51,7 @@ class DryRunTelephony:
         return ref
 
     def place_call(self, to: str, from_: str, url: str, status_callback: str, timeout_s: int,
-                   idempotency_key: str | None = None) -> str:
+                   idempotency_key: str | None = None, machine_detection: bool = False) -> str:
         """Record the call as not placed and return a dry-run call id."""
         if not to:
             raise TelephonyError("no number to call", permanent=True)

@@ -31,8 +31,12 @@ class Telephony(Protocol):
         """True when nothing is really sent (calls and SMS are only recorded)."""
 
     def place_call(self, to: str, from_: str, url: str, status_callback: str, timeout_s: int,
-                   idempotency_key: str | None = None) -> str:
-        """Dial `to`; the provider fetches TwiML from `url` when answered; return the call id."""
+                   idempotency_key: str | None = None, machine_detection: bool = False) -> str:
+        """Dial `to`; the provider fetches TwiML from `url` when answered; return the call id.
+
+        `machine_detection` asks for answering-machine detection where the provider has it (Twilio adds
+        `AnsweredBy` to the answer webhook); it is only a hint: a keypress still decides who was reached.
+        """
 
     def update_call(self, call_id: str, url: str | None = None, twiml: str | None = None) -> None:
         """Redirect a live call to new TwiML (a URL or inline markup)."""

@@ -41,7 +41,7 @@ class SipTelephony:
         return False
 
     def place_call(self, to: str, from_: str, url: str, status_callback: str, timeout_s: int,
-                   idempotency_key: str | None = None) -> str:
+                   idempotency_key: str | None = None, machine_detection: bool = False) -> str:
         """Queue the call for the endpoint; `url` names the flow to run when it is answered."""
         if not to:
             raise TelephonyError("no number to call", permanent=True)

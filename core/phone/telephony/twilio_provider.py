@@ -104,7 +104,7 @@ class TwilioTelephony:
                 self._seen.popitem(last=False)
 
     def place_call(self, to: str, from_: str, url: str, status_callback: str, timeout_s: int,
-                   idempotency_key: str | None = None) -> str:
+                   idempotency_key: str | None = None, machine_detection: bool = False) -> str:
         """Create an outbound call with status callbacks for every progress event."""
         known = self._remembered(idempotency_key)
         if known:
@@ -114,6 +114,7 @@ class TwilioTelephony:
             call = self.client.calls.create(
                 to=to, from_=from_ or self.from_number, url=url, status_callback=status_callback,
                 status_callback_event=STATUS_EVENTS, timeout=timeout_s,
+                **({"machine_detection": "Enable"} if machine_detection else {}),
             )
         except (TwilioException, requests.RequestException) as exc:
             raise _error(exc) from exc

@@ -165,3 +165,18 @@ def test_every_command_stops_on_a_configuration_error(run_cli, tmp_path):
     result = run_cli("db", "upgrade", extra_env={"XIAOYUAN_TV_HOME_TIELS": "5"})
     assert result.exit_code == 1 and "XIAOYUAN_TV_HOME_TIELS" in result.output
     assert not (tmp_path / "var" / "xiaoyuan.db").exists()
+
+
+def test_village_duty_phone_is_set_listed_and_seeded_by_the_demo(run_cli):
+    """The demo gives each village a duty phone; `village set-duty-phone` normalises, changes and clears it."""
+    run_cli("db", "upgrade")
+    run_cli("demo")
+    villages = json.loads(run_cli("village", "list", "--json").output)
+    assert len(villages) == 2 and all(v["duty_phone"] and v["duty_phone"].startswith("+86") for v in villages)
+    first = villages[0]["id"]
+    assert run_cli("village", "set-duty-phone", str(first), "023-4671 2345").output.strip() == "+862346712345"
+    assert json.loads(run_cli("village", "list", "--json").output)[0]["duty_phone"] == "+862346712345"
+    bad = run_cli("village", "set-duty-phone", str(first), "12")
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
+    assert run_cli("village", "set-duty-phone", str(first)).output.strip() == "-"
+    assert json.loads(run_cli("village", "list", "--json").output)[0]["duty_phone"] is None

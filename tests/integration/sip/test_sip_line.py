@@ -19,6 +19,9 @@ def test_keys_by_rfc2833_route_the_menu_and_a_spoken_report_becomes_a_request_wi
     wang.until_loud(call, start)  # the greeting starts
     wang.send(cmd="dtmf", id=call, digits="1", method="rfc2833")  # barge-in: 1 报告问题
     wait_until(lambda: line.path_has(WANG, "key:1"), 10, "key 1 to reach the flow")
+    wang.until_loud(call, wang.now())  # "what kind?" …
+    wang.send(cmd="dtmf", id=call, digits="1", method="rfc2833")  # … 1 垃圾、卫生
+    wait_until(lambda: line.path_has(WANG, "report:1"), 10, "the kind of problem to reach the flow")
     after_prompt = wang.until_quiet(call, wang.now())  # the report prompt, then the beep
     wang.send(cmd="play", id=call, ms=2500)  # the caller talks for 2.5 s
     entry = wait_until(lambda: line.call_log(WANG) if any(s.startswith("request:") for s in

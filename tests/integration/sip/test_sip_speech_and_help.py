@@ -50,7 +50,7 @@ def test_help_call_legs_ring_through_the_gateway_and_the_bridge_carries_audio_bo
     assert son_leg["to"] == SON
     gateway.wait("answered", id=son_leg["id"])
     leg = wait_until(lambda: _leg(services, help_call_id, "answered"), 10, "the leg to be answered")
-    gateway.until_loud(son_leg["id"], gateway.now())  # "这是…通过电视一键呼叫，按1接通"
+    gateway.until_loud(son_leg["id"], gateway.now())  # "王奶奶一键呼叫求助，按1接通…"
     gateway.send(cmd="dtmf", id=son_leg["id"], digits="1", method="info")
     home = gateway.wait("incoming", timeout=20)  # the bridge: the endpoint dials the elder's phone
     assert home["to"] == WANG

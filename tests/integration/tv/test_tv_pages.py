@@ -189,3 +189,15 @@ def test_a_token_in_the_url_wins_over_an_old_cookie(app, services, world_ids):
     other_token = pair_client(other, services, world_ids.households[1])
     page = _text(old.get(f"/tv/?t={other_token}"))
     assert "椒香小院2号户" in page and "椒香小院1号户" not in page
+
+
+def test_a_fourth_help_call_from_one_box_in_ten_minutes_tells_staff_instead(tv_client, services):
+    """Issue 10 §6: at most 3 starts per box in 10 minutes; then the TV says a person has been told."""
+    for _ in range(3):
+        response = tv_client.post("/tv/call", data={"t": tv_client.tv_token})
+        tv_client.post(response.headers["Location"] + "/cancel", data={"t": tv_client.tv_token})
+        services.clock.advance(seconds=60)
+    response = tv_client.post("/tv/call", data={"t": tv_client.tv_token})
+    status = tv_client.get(response.headers["Location"] + "/status").get_json()
+    assert status["status"] == "told" and not status["active"]
+    assert status["current"] == "已经告诉院长和村上值班的人，会有人尽快联系您"

@@ -55,6 +55,8 @@ def test_key_1_records_a_problem_that_becomes_a_request_for_the_head(world, call
     caller = call(WANG)
     caller.post("/voice/twilio/incoming")
     doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="1")
+    assert "垃圾、卫生的事，请按1" in doc.spoken  # what kind first, not always 爱环境
+    doc = caller.post(doc.url("Gather"), Digits="1")
     assert "报告的问题" in doc.spoken
     url = fake_twilio.add_recording(fake_recording_bytes())
     doc = caller.post(doc.url("Record"), RecordingUrl=url, RecordingDuration="6")
@@ -70,11 +72,15 @@ def test_head_not_answering_turns_into_a_message_with_a_link_for_the_head(world,
     doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="2")
     assert doc.first("Dial").text == HEAD_A and doc.first("Dial").get("timeout") == "20"
     doc = caller.post(doc.url("Dial"), DialCallStatus="no-answer")
+    # The fallback person (no duty phone here: the next in the 小院's staff list, the grid worker).
+    assert "李院长暂时没有接" in doc.spoken and doc.first("Dial").text == "+8613900000012"
+    doc = caller.post(doc.url("Dial"), DialCallStatus="no-answer")
     assert "请在嘀声后留言" in doc.spoken
     doc = caller.post(doc.url("Record"), RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()),
                       RecordingDuration="8")
     [req] = _requests(voice_services)
     assert req.type == "find_head" and req.assignee_id == world.users["head_a"].id
+    assert WANG in req.text and req.details["callback"] == WANG  # the 院长 knows whom to call back
     with voice_services.session_factory() as s:
         note = s.scalar(sa.select(OutboxMessage).where(OutboxMessage.recipient_user_id == world.users["head_a"].id))
         assert req.recording_url in note.text

@@ -24,6 +24,7 @@ def test_phone_request_is_followed_up_evaluated_and_reported(world, call, voice_
     caller = call(WANG)
     caller.post("/voice/twilio/incoming")
     doc = caller.post(f"{PUBLIC_BASE}/voice/twilio/menu/key?tries=1&failures=0", Digits="1")
+    doc = caller.post(doc.url("Gather"), Digits="1")  # 垃圾、卫生
     doc = caller.post(doc.url("Record"), RecordingUrl=fake_twilio.add_recording(fake_recording_bytes()),
                       RecordingDuration="6")
     with voice_services.session_factory() as s:
