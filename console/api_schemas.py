@@ -66,12 +66,7 @@ class EvaluateBody(_Input):
     _check_note = field_validator("note")(_no_nul)
 
 
-class _StrictInput(_Input):
-    # Strict types: "5" is not an id and "yes" is not a boolean; the client learns it with a 422.
-    model_config = ConfigDict(extra="forbid", str_max_length=4000, strict=True)
-
-
-class HouseholdCreate(_StrictInput):
+class HouseholdCreate(_Input):
     """Add a household to a 小院 in the caller's scope."""
 
     courtyard_id: int = Field(ge=1, le=MAX_ID)
@@ -83,7 +78,7 @@ class HouseholdCreate(_StrictInput):
     _check_text = field_validator("name", "number", "address", "landline")(_no_nul)
 
 
-class CaregiverCreate(_StrictInput):
+class CaregiverCreate(_Input):
     """One step of a new resident's caregiver chain (the list's order is the calling order)."""
 
     kind: Literal["family", "courtyard_head", "doctor", "grid_worker", "other"] = "family"
@@ -99,7 +94,7 @@ class CaregiverCreate(_StrictInput):
     _check_text = field_validator("name", "relation", "phone", "username")(_no_nul)
 
 
-class ResidentCreate(_StrictInput):
+class ResidentCreate(_Input):
     """Add a resident to a household in the caller's scope, with the caregiver chain."""
 
     household_id: int = Field(ge=1, le=MAX_ID)
