@@ -66,6 +66,48 @@ class EvaluateBody(_Input):
     _check_note = field_validator("note")(_no_nul)
 
 
+class HouseholdCreate(_Input):
+    """Add a household to a 小院 in the caller's scope."""
+
+    courtyard_id: int = Field(ge=1, le=MAX_ID)
+    name: str = Field(min_length=1, max_length=80)
+    number: str | None = Field(default=None, max_length=20, description="户号, unique within the village")
+    address: str = Field(default="", max_length=200)
+    landline: str | None = Field(default=None, max_length=30, description="With its area code, e.g. 023-4671 2345")
+
+    _check_text = field_validator("name", "number", "address", "landline")(_no_nul)
+
+
+class CaregiverCreate(_Input):
+    """One step of a new resident's caregiver chain (the list's order is the calling order)."""
+
+    kind: Literal["family", "courtyard_head", "doctor", "grid_worker", "other"] = "family"
+    name: str = Field(min_length=1, max_length=80)
+    relation: str = Field(default="", max_length=40)
+    phone: str | None = Field(default=None, max_length=30)
+    channels: list[Literal["dryrun", "twilio_sms", "wecom", "dingtalk", "webhook"]] = Field(
+        default_factory=list, max_length=5)
+    hours_start: int | None = Field(default=None, ge=0, le=23)
+    hours_end: int | None = Field(default=None, ge=0, le=23)
+    username: str = Field(default="", max_length=150, description="A staff or caregiver account to link")
+
+    _check_text = field_validator("name", "relation", "phone", "username")(_no_nul)
+
+
+class ResidentCreate(_Input):
+    """Add a resident to a household in the caller's scope, with the caregiver chain."""
+
+    household_id: int = Field(ge=1, le=MAX_ID)
+    name: str = Field(min_length=1, max_length=80)
+    phone: str | None = Field(default=None, max_length=30, description="A mobile, or a landline with area code")
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    lives_alone: bool = False
+    notes: str = Field(default="", max_length=2000)
+    caregivers: list[CaregiverCreate] = Field(default_factory=list, max_length=10)
+
+    _check_text = field_validator("name", "phone", "notes")(_no_nul)
+
+
 class PageQuery(BaseModel):
     """Paging of every list. Unknown parameters are refused, so a typo never silently widens a list."""
 
@@ -218,6 +260,7 @@ class HouseholdOut(BaseModel):
 
     id: int
     name: str
+    number: str | None
     courtyard_id: int
     courtyard_name: str
     address: str

@@ -1,4 +1,4 @@
-"""JSON API routes /api/v1/: requests (list, get, create, transitions), residents, households, me."""
+"""JSON API routes /api/v1/: requests (list, get, create, transitions), residents and households (list, get, add)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from core.errors import NotFound
 from core.i18n import N_
 from core.models.places import Household, Resident
 from core.models.requests import Request
+from core.people import residents as people_service
 from core.people.access import get_household_for, get_resident_for, scoped_households, scoped_residents
+from core.people.caregivers import CaregiverFields
 from core.requests import workorders as request_service
 from core.requests.visibility import get_request_for, request_query
 from core.requests.workorders import STATUS_LABELS, is_overdue, type_label
@@ -115,7 +117,7 @@ def resident_out(resident: Resident, *, detail: bool = False) -> dict[str, Any]:
 def household_out(household: Household) -> dict[str, Any]:
     """A household as the API shows it."""
     return s.HouseholdOut.model_validate({
-        "id": household.id, "name": household.name, "courtyard_id": household.courtyard_id,
+        "id": household.id, "name": household.name, "number": household.number, "courtyard_id": household.courtyard_id,
         "courtyard_name": household.courtyard.name, "address": household.address or "",
         "landline": household.landline, "resident_count": sum(1 for r in household.residents if not r.erased),
     }).model_dump(mode="json")
@@ -248,3 +250,38 @@ def list_households() -> Response:
 def get_household(household_id: int) -> Response:
     """One household (404 outside the caller's scope)."""
     return jsonify(household_out(get_household_for(db_session(), api_user(), _check_id(household_id))))
+
+
+@api.post("/households")
+@token_required
+def create_household() -> tuple[Response, int]:
+    """Add a household to a 小院 in the caller's scope (404 for any other 小院)."""
+    body = parse_body(s.HouseholdCreate)
+    session = db_session()
+    household = people_service.create_household(
+        session, now=current_services().clock.now(), actor=api_user(), courtyard_id=_check_id(body.courtyard_id),
+        name=body.name, address=body.address, landline=body.landline, number=body.number,
+    )
+    session.commit()
+    response = jsonify(household_out(household))
+    response.headers["Location"] = f"{api.url_prefix}/households/{household.id}"
+    return response, 201
+
+
+@api.post("/residents")
+@token_required
+def create_resident() -> tuple[Response, int]:
+    """Add a resident with their caregiver chain to a household in the caller's scope, all or nothing."""
+    body = parse_body(s.ResidentCreate)
+    session = db_session()
+    fields = people_service.ResidentFields(name=body.name, phone=body.phone, birth_year=body.birth_year,
+                                           lives_alone=body.lives_alone, notes=body.notes)
+    chain = [CaregiverFields(kind=c.kind, name=c.name, relation=c.relation, phone=c.phone, channels=tuple(c.channels),
+                             hours_start=c.hours_start, hours_end=c.hours_end, username=c.username)
+             for c in body.caregivers]
+    resident = people_service.create_resident(session, now=current_services().clock.now(), actor=api_user(),
+                                              household_id=_check_id(body.household_id), fields=fields, chain=chain)
+    session.commit()
+    response = jsonify(resident_out(resident, detail=True))
+    response.headers["Location"] = f"{api.url_prefix}/residents/{resident.id}"
+    return response, 201

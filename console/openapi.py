@@ -16,7 +16,8 @@ from core.container import current_services
 
 _BODIES: dict[str, type[BaseModel]] = {
     "RequestCreate": s.RequestCreate, "NoteBody": s.NoteBody, "ResolveBody": s.ResolveBody,
-    "AssignBody": s.AssignBody, "EvaluateBody": s.EvaluateBody}
+    "AssignBody": s.AssignBody, "EvaluateBody": s.EvaluateBody, "HouseholdCreate": s.HouseholdCreate,
+    "ResidentCreate": s.ResidentCreate}
 _OUTPUTS: tuple[type[BaseModel], ...] = (
     s.ErrorOut, s.RequestDetailOut, s.RequestPage, s.ResidentDetailOut, s.ResidentPage, s.HouseholdOut,
     s.HouseholdPage, s.MeOut)
@@ -53,6 +54,8 @@ def _path_id(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True,
             "schema": {"type": "integer", "minimum": 1, "maximum": s.MAX_ID}}
 
+
+_LOCATION = {"Location": {"description": "The new object's URL", "schema": {"type": "string"}}}
 
 PAGING = [
     _query("page", {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1}, "Page number, from 1"),
@@ -113,6 +116,13 @@ def build_openapi(request_types: tuple[str, ...] | list[str]) -> dict[str, Any]:
                 ],
                 "responses": {"200": _json("ResidentPage", "A page of residents"), **_errors(401, 422)},
             },
+            "post": {
+                **read, "operationId": "createResident",
+                "summary": "Add a resident with the caregiver chain (in calling order) to a household",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ResidentCreate")}}},
+                "responses": {"201": {**_json("ResidentDetailOut", "The new resident"), "headers": _LOCATION},
+                              **_errors(400, 401, 403, 404, 422)},
+            },
         },
         "/residents/{resident_id}": {
             "get": {**read, "operationId": "getResident", "summary": "One resident with the caregiver chain",
@@ -123,6 +133,13 @@ def build_openapi(request_types: tuple[str, ...] | list[str]) -> dict[str, Any]:
             "get": {**read, "operationId": "listHouseholds", "summary": "Households in the caller's scope",
                     "parameters": list(PAGING),
                     "responses": {"200": _json("HouseholdPage", "A page of households"), **_errors(401, 422)}},
+            "post": {
+                **read, "operationId": "createHousehold", "summary": "Add a household to a 小院",
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("HouseholdCreate")}}},
+                "responses": {"201": {**_json("HouseholdOut", "The new household"), "headers": _LOCATION},
+                              **_errors(400, 401, 403, 404, 422)},
+            },
         },
         "/households/{household_id}": {
             "get": {**read, "operationId": "getHousehold", "summary": "One household",

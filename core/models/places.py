@@ -57,6 +57,8 @@ class Household(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     courtyard_id: Mapped[int] = mapped_column(sa.ForeignKey("courtyard.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(80))
+    # 户号 from the county's roster: with the village and a resident's name, the key a re-import matches on.
+    number: Mapped[str | None] = mapped_column(sa.String(20), index=True)
     address: Mapped[str] = mapped_column(sa.String(200), default="")
     landline: Mapped[str | None] = mapped_column(sa.String(20))
     created_at: Mapped[dt.datetime]

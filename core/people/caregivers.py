@@ -6,6 +6,7 @@ Positions run 1..n without gaps; the 一键呼叫 dialler and alert escalation w
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -39,7 +40,22 @@ def parse_phone(raw: str | None) -> str | None:
     try:
         return normalise_phone(raw)
     except InvalidPhone as exc:
-        raise InvalidInput(str(exc)) from exc
+        # Keep the msgid and its parameters, so each edge renders the reason in its reader's language.
+        raise InvalidInput(exc.message, **exc.params) from exc
+
+
+@dataclass(frozen=True)
+class CaregiverFields:
+    """One caregiver as a client sends it (the JSON API's chain): the arguments of `add_caregiver`."""
+
+    kind: str
+    name: str
+    relation: str = ""
+    phone: str | None = None
+    channels: tuple[str, ...] = ()
+    hours_start: int | None = None
+    hours_end: int | None = None
+    username: str = ""
 
 
 def moved(ids: list[int], link_id: int, direction: str) -> list[int]:

@@ -29,9 +29,9 @@ def test_api_conforms_to_its_openapi_document(console_app, world, tokens, reques
     headers = bearer(tokens.admin)  # the admin reaches every object, so generated ids can hit real rows
     # Valid cases are pointed at real rows so that success responses are checked too, not only 404s.
     real = {"request_id": sorted(requests_by_resident.values()), "resident_id": [r.id for r in world.residents],
-            "household_id": [h.id for h in world.households]}
+            "household_id": [h.id for h in world.households], "courtyard_id": [c.id for c in world.courtyards] * 3}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 14
+    assert len(operations) >= 16
     for operation in operations:
         for mode, examples in EXAMPLES_PER_OPERATION.items():
 
@@ -42,8 +42,9 @@ def test_api_conforms_to_its_openapi_document(console_app, world, tokens, reques
                 if case.meta is not None and case.meta.generation.mode.is_positive:
                     for name in case.path_parameters or {}:
                         case.path_parameters[name] = real[name][pick]
-                    if isinstance(case.body, dict) and "resident_id" in case.body:
-                        case.body["resident_id"] = real["resident_id"][pick]
+                    for name in ("resident_id", "household_id", "courtyard_id"):
+                        if isinstance(case.body, dict) and name in case.body:
+                            case.body[name] = real[name][pick]
                 # A case whose headers are deliberately wrong (e.g. no Authorization) is sent as generated.
                 header = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
                 sent = {} if header is not None and header.mode.is_negative else headers
