@@ -176,7 +176,9 @@ def write_atomically(path: Path, text: str, ownership: FileOwnership, default_mo
 
     try:
         old = path.stat()
-        uid, gid, mode = old.st_uid, old.st_gid, old.st_mode & 0o777
+        uid: int | None = old.st_uid
+        gid: int | None = old.st_gid
+        mode = old.st_mode & 0o777
     except FileNotFoundError:
         uid, gid, mode = None, default_gid, default_mode
     uid = ownership.uid if ownership.uid is not None else uid

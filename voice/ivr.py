@@ -116,7 +116,7 @@ def _record_message(call: CallInfo, prompt: str, request_type: str, purpose: str
                     callback: bool = False, lead: list[Speech] | None = None) -> Record:
     """Record a message after the beep. With `callback` (nobody took the call) silence is a request too."""
     cfg = voice_settings(call.services)
-    state = {"type": request_type, "purpose": purpose}
+    state: dict[str, str | int] = {"type": request_type, "purpose": purpose}
     if callback:
         state["callback"] = 1
     on_silence = Next("message", state) if callback else Next("menu", {"tries": 1, "empty": 1})

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from core.db import transaction
+from core.db import rows_changed, transaction
 from core.models.calls import WebhookReceipt
 
 KEY_LIMIT = 200
@@ -79,4 +79,4 @@ def prune_webhook_receipts(session_factory, *, now: dt.datetime, keep_days: int 
     with transaction(session_factory) as session:
         result = session.execute(sa.delete(WebhookReceipt).where(
             WebhookReceipt.created_at < now - dt.timedelta(days=keep_days)))
-        return int(result.rowcount or 0)
+        return rows_changed(result)

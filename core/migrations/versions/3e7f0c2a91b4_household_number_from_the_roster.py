@@ -1,7 +1,7 @@
 """household number (户号) from the roster
 
 Revision ID: 3e7f0c2a91b4
-Revises: 7c41e0a2b9d5
+Revises: 5e7a9c3d2f14
 Create Date: 2026-11-30 06:05:00.000000
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '3e7f0c2a91b4'
-down_revision = '7c41e0a2b9d5'
+down_revision = '5e7a9c3d2f14'
 branch_labels = None
 depends_on = None
 
