@@ -145,22 +145,37 @@ def pairing() -> Any:
         )
         return response
     try:
-        with unit_of_work() as session:
-            box = session.get_one(TvBox, g.tv_box_id)
-            code = current_code(session, now=now, box=box, config=config)
-            digits, expires = code.code, code.expires_at
+        shown = _shown_code(now)
     except RateLimited as exc:
         return _service_error(exc)
     return render_template(
-        "tv/pair.html", code=digits, expires_local=to_local(expires).strftime("%H:%M"),
+        "tv/pair.html", code=shown["code"], valid_until=shown["valid_until"],
         status_url=tvurl("tv.pair_status"), poll_seconds=max(2, config.status_poll_seconds),
     )
 
 
+def _shown_code(now: dt.datetime) -> dict[str, str]:
+    """The code this pending box shows now (replaced shortly before it expires) and its validity line."""
+    with unit_of_work() as session:
+        box = session.get_one(TvBox, g.tv_box_id)
+        code = current_code(session, now=now, box=box, config=tv_config())
+        digits, expires = code.code, code.expires_at
+    valid_until = gettext(N_("配对码 %(time)s 前有效。"), time=to_local(expires).strftime("%H:%M"))
+    return {"code": digits, "valid_until": valid_until}
+
+
 @bp.get("/pair/status")
 def pair_status() -> Any:
-    """Tiny JSON the pairing screen polls: has staff bound this box yet?"""
-    return jsonify({"paired": g.get("tv_household_id") is not None, "home": tvurl("tv.index")})
+    """Tiny JSON the pairing screen polls: has staff bound this box yet, and which code to show now."""
+    status: dict[str, Any] = {"paired": g.get("tv_household_id") is not None, "home": tvurl("tv.index")}
+    if not status["paired"] and g.get("tv_box_id") is not None:
+        try:
+            status.update(_shown_code(services().clock.now()))
+        except (RateLimited, ServiceError):
+            log.warning("pairing screen could not get a code", exc_info=True)
+    response = jsonify(status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def home() -> Any:

@@ -22,7 +22,12 @@ class TvSettings(BaseModel):
         (N_("环境卫生"), N_("志愿服务"), N_("参加会议"), N_("孝老爱亲"), N_("移风易俗"), N_("扣分"), N_("其他")),
         description="ledger categories staff may pick (兑换, 退还 and 冲正 are the system's and always exist)")
     pairing_code_minutes: int = Field(10, ge=1, description="a 6-digit code on an unpaired box is valid this long")
-    pairing_codes_per_hour: int = Field(6, ge=1, description="at most this many codes per box per hour")
+    pairing_code_refresh_seconds: int = Field(
+        60, ge=0, description="the pairing screen shows a new code this long before the shown one expires (the old"
+        " one works until its expiry; at most half the code's life)")
+    pairing_codes_per_hour: int = Field(
+        8, ge=1, description="at most this many codes per box per hour (a box left on the pairing screen needs"
+        " 60 / (10 - 1) ≈ 7)")
     pairing_new_boxes_per_hour: int = Field(30, ge=1, description="new unpaired boxes per client address per hour")
     pairing_failures_per_10min: int = Field(10, ge=1, description="wrong codes a staff member may type in 10 minutes")
     cookie_days: int = Field(3650, ge=1, description="how long a box keeps its cookie (revoke from the console)")

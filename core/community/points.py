@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from core.clock import LOCAL_TZ, UTC, as_utc
 from core.community.config import TvSettings
@@ -255,12 +255,12 @@ class RankRow:
     name: str
     points: int
     rank: int
-    previous: int = 0  # previous month's points (进步榜)
+    previous: int = 0  # previous month's earned points (进步榜)
     reasons: tuple[str, ...] = ()
 
     @property
     def improvement(self) -> int:
-        """Points this month minus last month."""
+        """Points earned this month minus last month."""
         return self.points - self.previous
 
 
@@ -304,11 +304,28 @@ def _scope_households(session: Session, scope: str, scope_id: int) -> dict[int, 
     return dict(session.execute(query).all())
 
 
+def earned_clause() -> Any:
+    """Ledger lines that count on a board: awards and penalties, not spending.
+
+    Redemptions (兑换) and their refunds (退还) move only the balance: taking oil must not push a
+    household down the 光荣榜. A reversed entry and its reversal (冲正) cancel out wherever they fall,
+    so a mistaken award never counted for anyone, in any period.
+    """
+    reversal = aliased(PointEntry)
+    return sa.and_(
+        PointEntry.redemption_id.is_(None),
+        PointEntry.reverses_id.is_(None),
+        ~sa.exists().where(reversal.reverses_id == PointEntry.id),
+    )
+
+
 def _sums(
     session: Session, scope: str, scope_id: int, start: dt.datetime | None, end: dt.datetime | None,
 ) -> dict[int, int]:
+    """Points earned (see `earned_clause`) per household of a 小院 or village in [start, end)."""
     column = PointEntry.courtyard_id if scope == "courtyard" else PointEntry.village_id
-    query = sa.select(PointEntry.household_id, sa.func.sum(PointEntry.delta)).where(column == scope_id)
+    query = sa.select(PointEntry.household_id, sa.func.sum(PointEntry.delta)).where(column == scope_id,
+                                                                                   earned_clause())
     if start is not None:
         query = query.where(PointEntry.created_at >= start)
     if end is not None:
@@ -346,7 +363,11 @@ def latest_reasons(
 def ranking(
     session: Session, *, now: dt.datetime, scope: str, scope_id: int, period: str = "month",
 ) -> list[RankRow]:
-    """Every household of a 小院 or village with its points for this month or all time, ranked."""
+    """Every household of a 小院 or village with the points it earned this month or all time, ranked.
+
+    Boards rank what was earned (awards minus penalties), never what is left after spending; the
+    balance is `balance()`. 进步榜 compares this month's earned points with last month's.
+    """
     names = _scope_households(session, scope, scope_id)
     if period == "month":
         start, end = month_bounds(now)

@@ -306,7 +306,14 @@ def cancel(session: Session, *, now: dt.datetime, redemption: Redemption, reason
 
 
 def pickup_speech(redemption: Redemption) -> str:
-    """What the TV reads aloud on the pickup code page (digits one by one, in the TV voice's Chinese)."""
+    """What the TV reads aloud on the pickup code page (digits one by one, in the TV voice's Chinese).
+
+    再听一遍 on a redemption that was collected or cancelled says so, never an old code.
+    """
+    if redemption.status == "collected":
+        return translate(texts.COLLECTED_SPOKEN, SPOKEN_LOCALE, reward=redemption.reward_name)
+    if redemption.status == "cancelled":
+        return translate(texts.CANCELLED_SPOKEN, SPOKEN_LOCALE, reward=redemption.reward_name)
     return translate(texts.PICKUP_SPOKEN, SPOKEN_LOCALE, digits="，".join(redemption.code),
                      place=redemption.pickup_place or translate(texts.DEFAULT_PICKUP_PLACE, SPOKEN_LOCALE),
                      reward=redemption.reward_name)

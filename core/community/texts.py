@@ -14,3 +14,5 @@ CHECKIN_MISSING = N_("%(household)s 的 %(resident)s（独居）今天 %(deadlin
 REDEMPTION_NEW = N_("%(household)s 兑换了「%(reward)s」（%(cost)s 分），取货码 %(code)s，取货地点：%(place)s。")
 DEFAULT_PICKUP_PLACE = N_("积分超市")
 PICKUP_SPOKEN = N_("兑换成功。您的取货码是：%(digits)s。请到%(place)s领取%(reward)s。")
+COLLECTED_SPOKEN = N_("%(reward)s 已经领取了，取货码不用再报了。")
+CANCELLED_SPOKEN = N_("这次兑换%(reward)s已经取消，积分已经退还。")

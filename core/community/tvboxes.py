@@ -91,20 +91,39 @@ def paired_household_id(box: TvBox | None) -> int | None:
     return box.household_id
 
 
+def refresh_margin(config: TvConfig) -> dt.timedelta:
+    """How long before its expiry a shown code is replaced: the configured margin, at most half its life (pure)."""
+    life = dt.timedelta(minutes=config.pairing_code_minutes)
+    return min(dt.timedelta(seconds=max(config.pairing_code_refresh_seconds, 0)), life / 2)
+
+
+def code_needs_refresh(code: TvPairingCode | None, now: dt.datetime, config: TvConfig) -> bool:
+    """True when a box should show a new code: none is valid, or the valid one is about to expire (pure)."""
+    return code is None or code.expires_at - now <= refresh_margin(config)
+
+
 def current_code(session: Session, *, now: dt.datetime, box: TvBox, config: TvConfig | None = None,
                  rng: Any = secrets) -> TvPairingCode:
-    """The code a pending box shows: the still-valid one, else a new one (at most N per hour)."""
+    """The code a pending box shows: the newest valid one, or a new one shortly before that expires.
+
+    A box left on the pairing screen must never show a code that no longer works, so the code is
+    replaced `pairing_code_refresh_seconds` before its expiry (the screen polls). The replaced code
+    keeps working until its own expiry: someone may just have read it out. At most
+    `pairing_codes_per_hour` codes per box; at that limit a still-valid code stays up.
+    """
     config = config or TvConfig()
     if box.status != "pending":
         raise InvalidTransition(N_("这台机顶盒已经配对"))
     valid = session.scalar(sa.select(TvPairingCode).where(
         TvPairingCode.box_id == box.id, TvPairingCode.used_at.is_(None), TvPairingCode.expires_at > now,
     ).order_by(TvPairingCode.id.desc()))
-    if valid is not None:
+    if not code_needs_refresh(valid, now, config):
         return valid
     recent = session.scalar(sa.select(sa.func.count(TvPairingCode.id)).where(
         TvPairingCode.box_id == box.id, TvPairingCode.created_at >= now - dt.timedelta(hours=1)))
     if (recent or 0) >= config.pairing_codes_per_hour:
+        if valid is not None:
+            return valid
         raise RateLimited(N_("配对码申请太频繁，请稍后再试"))
     for _attempt in range(20):
         code = new_pairing_code(rng)

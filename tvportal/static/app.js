@@ -58,6 +58,16 @@
     setText('audio-state', attr('data-reading')); /* 正在朗读…, translated by the page */
     return true;
   }
+  /* "正在朗读…" only while the player really plays (autoplay included); cleared when it ends or
+   * stops, replaced by a plain sentence when the audio cannot be played. */
+  function watchPlayer() {
+    var player = doc.getElementById('player');
+    if (!player || !player.addEventListener) { return; }
+    player.addEventListener('playing', function () { setText('audio-state', attr('data-reading')); }, false);
+    player.addEventListener('ended', function () { setText('audio-state', ''); }, false);
+    player.addEventListener('pause', function () { setText('audio-state', ''); }, false);
+    player.addEventListener('error', function () { setText('audio-state', attr('data-audio-failed')); }, false);
+  }
 
   function onAction(action) {
     var el;
@@ -137,6 +147,14 @@
     function tick() {
       getJson(url, function (status) {
         if (status && status.paired) { go(status.home); return; }
+        if (status && status.code) { /* a fresh code shortly before the shown one expires */
+          var shown = doc.getElementById('pair-code');
+          if (shown && shown.getAttribute('aria-label')) {
+            shown.setAttribute('aria-label', shown.getAttribute('aria-label').replace(/\d{6}/, status.code));
+          }
+          setText('pair-code', status.code);
+          setText('pair-valid', status.valid_until);
+        }
         global.setTimeout(tick, wait);
       });
     }
@@ -145,6 +163,7 @@
 
   Nav.init();
   guardForms();
+  watchPlayer();
   global.TvKeys.listen(doc, onAction);
   startCountdown();
   pollStatus();

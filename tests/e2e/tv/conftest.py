@@ -118,3 +118,11 @@ def tv_page(chromium) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+def wait_ready(page: Any) -> None:
+    """Wait until the page's key handler is installed (app.js sets TvApp.ready last).
+
+    A key sent between navigation and that moment is lost: the known "Back before the handler" flake.
+    """
+    page.wait_for_function("() => window.TvApp && window.TvApp.ready === true")

@@ -12,6 +12,7 @@ from core.community.tvboxes import pair_box
 from core.db import transaction
 from core.models.helpcalls import HelpCall
 from core.models.rewards import Redemption
+from tests.e2e.tv.conftest import wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +50,7 @@ def pair(page, live, household_index: int = 0) -> None:
         pair_box(session, now=live.services.clock.now(), code=code,
                  household_id=live.world.households[household_index], actor="installer")
     page.wait_for_selector("#tile-call", timeout=10000)  # the pairing screen polls and opens home by itself
+    wait_ready(page)  # the element shows before the scripts at the end of <body> have run
 
 
 def test_walk_home_ranking_back_rewards_redeem_pickup_code(live_tv, tv_page):
@@ -58,6 +60,7 @@ def test_walk_home_ranking_back_rewards_redeem_pickup_code(live_tv, tv_page):
     audit(page)
     page.keyboard.press("2")
     page.wait_for_url(re.compile(r"/tv/ranking"))
+    wait_ready(page)
     assert "光荣榜" in page.inner_text("h1")
     mine = focused(page)
     assert "（我家）" in page.inner_text(f"#{mine}")
@@ -66,11 +69,13 @@ def test_walk_home_ranking_back_rewards_redeem_pickup_code(live_tv, tv_page):
     assert focused(page) != mine
     page.keyboard.press("Escape")
     page.wait_for_url(re.compile(r"/tv/\?f=tile-ranking"))
+    wait_ready(page)
     assert focused(page) == "tile-ranking"
     page.keyboard.press("ArrowRight")
     assert focused(page) == "tile-rewards"
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/tv/rewards"))
+    wait_ready(page)
     audit(page)
     oil = f"reward-{live_tv.world.oil_id}"
     for _ in range(5):
@@ -80,6 +85,7 @@ def test_walk_home_ranking_back_rewards_redeem_pickup_code(live_tv, tv_page):
     assert focused(page) == oil
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/tv/rewards/\d+$"))
+    wait_ready(page)
     assert focused(page) == "cancel"  # default focus on 取消
     assert "兑换后剩余" in page.inner_text("#after")
     audit(page)
@@ -105,6 +111,7 @@ def test_notice_read_aloud_plays_audio(live_tv, tv_page):
     pair(page, live_tv)
     page.keyboard.press("4")
     page.wait_for_url(re.compile(r"/tv/notices"))
+    wait_ready(page)
     audit(page)
     target = f"notice-{live_tv.world.notice_id}"
     for _ in range(4):
@@ -113,6 +120,7 @@ def test_notice_read_aloud_plays_audio(live_tv, tv_page):
         page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/tv/notices/\d+"))
+    wait_ready(page)
     assert "冬季用火安全" in page.inner_text("h1")
     assert focused(page) == "read-aloud"
     audit(page)
@@ -126,6 +134,7 @@ def test_notice_read_aloud_plays_audio(live_tv, tv_page):
     assert duration > 2
     page.keyboard.press("Backspace")
     page.wait_for_url(re.compile(rf"/tv/notices\?f={target}"))
+    wait_ready(page)
     assert focused(page) == target
     assert "新" not in page.inner_text(f"#{target}")  # read now
 
@@ -144,11 +153,13 @@ def test_one_key_call_cancel_with_back_then_let_it_start(live_tv, tv_page):
     page.route(re.compile(r"/tv/call(\?.*)?$"), slow_countdown, times=1)
     page.keyboard.press("0")
     page.wait_for_url(re.compile(r"/tv/call$"))
+    wait_ready(page)
     assert page.inner_text("#countdown").strip() in ("600", "599")
     assert "按返回键取消" in page.content()
     audit(page)
     page.keyboard.press("Escape")
     page.wait_for_url(re.compile(r"/tv/\?f=tile-call"))
+    wait_ready(page)
     with transaction(live_tv.services.session_factory) as session:
         assert session.scalar(sa.select(sa.func.count(HelpCall.id))) == 0
     page.keyboard.press("0")
@@ -161,6 +172,7 @@ def test_one_key_call_cancel_with_back_then_let_it_start(live_tv, tv_page):
         assert call.source == "tv" and call.household_id == live_tv.world.households[0]
     page.keyboard.press("0")  # pressing again joins the same call
     page.wait_for_url(re.compile(rf"/tv/call/{call.id}$"))
+    wait_ready(page)
 
 
 @pytest.mark.parametrize("back_code", [461, 10009, 8, 27])
@@ -169,8 +181,10 @@ def test_tv_back_codes_return_to_the_parent(live_tv, tv_page, back_code):
     pair(page, live_tv)
     page.keyboard.press("3")
     page.wait_for_url(re.compile(r"/tv/rewards"))
+    wait_ready(page)
     send_key(page, back_code)
     page.wait_for_url(re.compile(r"/tv/\?f=tile-rewards"))
+    wait_ready(page)
     assert focused(page) == "tile-rewards"
 
 
@@ -179,6 +193,7 @@ def test_keypress_only_box_and_no_double_firing(live_tv, tv_page):
     pair(page, live_tv)
     send_key(page, 50, "keypress")  # digit 2 as keypress only
     page.wait_for_url(re.compile(r"/tv/ranking"))
+    wait_ready(page)
     start = focused(page)
     ids = page.evaluate("TvNav.focusables().map(function (e) { return e.id; })")
     send_key(page, 40, "keydown")
@@ -187,6 +202,7 @@ def test_keypress_only_box_and_no_double_firing(live_tv, tv_page):
     send_key(page, 13, "keypress")  # OK as keypress on a row does nothing harmful
     send_key(page, 461, "keypress")
     page.wait_for_url(re.compile(r"/tv/\?f=tile-ranking"))
+    wait_ready(page)
 
 
 def test_checkin_text_size_and_pages_pass_axe(live_tv, tv_page):
@@ -198,6 +214,7 @@ def test_checkin_text_size_and_pages_pass_axe(live_tv, tv_page):
     audit(page)
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/tv/\?f=tile-checkin"))
+    wait_ready(page)
     assert "今天已报平安" in page.inner_text("#tile-checkin")
     page.keyboard.press("ArrowRight")
     assert focused(page) == "tile-size"
@@ -205,6 +222,7 @@ def test_checkin_text_size_and_pages_pass_axe(live_tv, tv_page):
     assert focused(page) == "tile-size"  # nothing further right: focus stays
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"f=tile-size"))
+    wait_ready(page)
     assert page.evaluate("document.body.className") == "large"
     assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 28
     audit(page)

@@ -8,9 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from core.community import points as pts
+from core.community import rewards as rw
 from core.db import transaction
 from core.errors import InvalidInput, InvalidTransition
 from core.models.points import PointAccount, PointEntry
+from core.models.rewards import Redemption
 
 
 def _award(factory, now, household_id, delta, reason="好", category="环境卫生"):
@@ -89,3 +91,53 @@ def test_month_all_time_progress_and_village_boards(session_factory, clock, worl
         page = pts.with_reasons(session, month[:1])
         assert page[0].reasons == ("志愿服务：义务修路", "环境卫生：好")  # newest first, two at most
         assert pts.household_rank(session, now=clock.now(), household_id=h[0]) == (2, 3)
+
+
+def test_redeeming_oil_does_not_push_the_first_household_down_the_board(session_factory, clock, world_ids):
+    """李家: 1st with 69 分 earned this month stays 1st showing 69 分 after taking 5 L oil (85 分)."""
+    li, h1, h2 = world_ids.households[:3]
+    last_month = clock.now() - dt.timedelta(days=31)
+    _award(session_factory, last_month, li, 40, "上月大扫除")
+    _award(session_factory, clock.now(), li, 74, "门前屋后干净整洁")
+    _award(session_factory, clock.now(), li, -5, "乱堆柴火", "扣分")  # penalties still count
+    _award(session_factory, clock.now(), h1, 50)
+    _award(session_factory, clock.now(), h2, 30)
+    with transaction(session_factory) as session:
+        oil = rw.create_reward(session, now=clock.now(), village_id=world_ids.villages[0], name="5升菜籽油",
+                               cost=85, stock=5)
+        redemption = rw.redeem(session, now=clock.now(), household_id=li, reward_id=oil.id)
+    with transaction(session_factory) as session:
+        assert pts.balance(session, li) == 24  # spending moves the balance ...
+        month = pts.ranking(session, now=clock.now(), scope="courtyard", scope_id=world_ids.courtyards[0])
+        assert [(r.household_id, r.points, r.rank) for r in month] == [(li, 69, 1), (h1, 50, 2), (h2, 30, 3)]
+        assert pts.household_rank(session, now=clock.now(), household_id=li) == (1, 3)  # ... never the board
+        village = pts.ranking(session, now=clock.now(), scope="village", scope_id=world_ids.villages[0])
+        assert (village[0].household_id, village[0].points) == (li, 69)
+        alltime = pts.ranking(session, now=clock.now(), scope="courtyard", scope_id=world_ids.courtyards[0],
+                              period="all")
+        assert (alltime[0].household_id, alltime[0].points) == (li, 109)
+        progress = pts.ranking(session, now=clock.now(), scope="courtyard", scope_id=world_ids.courtyards[0],
+                               period="progress")
+        assert {r.household_id: r.improvement for r in progress} == {li: 29, h1: 50, h2: 30}
+        rw.cancel(session, now=clock.now(), redemption=session.get(Redemption, redemption.id), reason="不要了")
+    with transaction(session_factory) as session:
+        assert pts.balance(session, li) == 109
+        month = pts.ranking(session, now=clock.now(), scope="courtyard", scope_id=world_ids.courtyards[0])
+        assert (month[0].household_id, month[0].points) == (li, 69)  # the refund earns nothing either
+
+
+def test_a_reversed_award_counts_in_no_period(session_factory, clock, world_ids):
+    """冲正 this month of last month's mistaken award: last month loses it, this month is not charged."""
+    h0, h1 = world_ids.households[:2]
+    mistaken = _award(session_factory, clock.now() - dt.timedelta(days=31), h0, 40, "记错户了")
+    _award(session_factory, clock.now(), h0, 10)
+    _award(session_factory, clock.now(), h1, 5)
+    with transaction(session_factory) as session:
+        pts.reverse_entry(session, now=clock.now(), entry_id=mistaken, reason="应记给别户")
+    with transaction(session_factory) as session:
+        month = pts.ranking(session, now=clock.now(), scope="courtyard", scope_id=world_ids.courtyards[0])
+        assert [(r.household_id, r.points) for r in month[:2]] == [(h0, 10), (h1, 5)]
+        progress = pts.ranking(session, now=clock.now(), scope="courtyard", scope_id=world_ids.courtyards[0],
+                               period="progress")
+        assert {r.household_id: r.improvement for r in progress} == {h0: 10, h1: 5}
+        assert pts.balance(session, h0) == 10

@@ -129,7 +129,7 @@ def test_concurrent_wrong_codes_never_get_past_the_limit(session_factory, clock,
 
 def test_new_codes_and_new_boxes_are_rate_limited(session_factory, clock, world_ids):
     # A box re-shows its valid code; with short-lived codes it may get at most 6 new ones an hour.
-    short = tvb.TvConfig(pairing_code_minutes=1)
+    short = tvb.TvConfig(pairing_code_minutes=1, pairing_codes_per_hour=6)
     with transaction(session_factory) as session:
         _box, token = tvb.register_box(session, now=clock.now())
     codes = set()
@@ -231,3 +231,27 @@ def test_help_call_snapshots_the_chain_and_one_is_active_per_household(session_f
         session.flush()
         with pytest.raises(InvalidTransition):
             hc.cancel_help_call(session, now=clock.now(), help_call_id=other.id)
+
+
+def test_a_box_left_on_the_pairing_screen_never_shows_an_expired_code(session_factory, clock, world_ids):
+    """The shown code is replaced a minute before it expires; the replaced one works until its own expiry."""
+    _box, token, first = _new_box(session_factory, clock.now())
+    shown = {first}
+    for _ in range(70):  # 70 minutes on the pairing screen, polled every minute
+        clock.advance(minutes=1)
+        with transaction(session_factory) as session:
+            code = tvb.current_code(session, now=clock.now(), box=tvb.box_for_token(session, token))
+            assert code.expires_at - clock.now() > dt.timedelta(seconds=59)  # never a dying code
+            shown.add(code.code)
+    assert len(shown) >= 8
+    _other, token, old = _new_box(session_factory, clock.now(), addr="10.0.0.2")
+    clock.advance(minutes=9, seconds=10)  # 50 s left: the screen shows a new code ...
+    with transaction(session_factory) as session:
+        replacement = tvb.current_code(session, now=clock.now(), box=tvb.box_for_token(session, token)).code
+        assert replacement != old
+    with transaction(session_factory) as session:  # ... and the old one, just read out, still works
+        tvb.pair_box(session, now=clock.now(), code=old, household_id=world_ids.households[0])
+    with transaction(session_factory) as session:
+        assert tvb.paired_household_id(tvb.box_for_token(session, token)) == world_ids.households[0]
+        with pytest.raises(NotFound):  # the box is paired: its other code is dead too
+            tvb.pair_box(session, now=clock.now(), code=replacement, household_id=world_ids.households[1])

@@ -35,6 +35,17 @@ def test_reloading_the_pairing_screen_keeps_the_same_code(client, world_ids):
     assert a == b
 
 
+def test_the_pairing_screen_gets_a_fresh_code_before_the_shown_one_expires(client, services, world_ids):
+    first = client.get("/tv/")
+    shown = re.search(r'id="pair-code"[^>]*>(\d{6})<', _text(client.get(first.headers["Location"]))).group(1)
+    assert client.get("/tv/pair/status").get_json()["code"] == shown
+    services.clock.advance(minutes=9, seconds=5)  # 55 s left: the polling screen must move on by itself
+    status = client.get("/tv/pair/status").get_json()
+    assert status["paired"] is False and status["code"] != shown and re.fullmatch(r"\d{6}", status["code"])
+    assert "前有效" in status["valid_until"]
+    assert client.get("/tv/pair/status").get_json()["code"] == status["code"]  # polling again keeps it
+
+
 def test_paired_box_sees_its_household_home(tv_client, services, world_ids):
     with transaction(services.session_factory) as session:
         points_service.award_points(session, now=services.clock.now(), household_id=world_ids.households[0],
@@ -138,6 +149,55 @@ def test_redeem_flow_and_double_press(tv_client, services, world_ids):
         assert points_service.balance(session, world_ids.households[0]) == 10
         redemption = reward_service.find_open_by_code(session, village_id=world_ids.villages[0], code=code)
         assert redemption.household_id == world_ids.households[0]
+
+
+class SpokenTexts:
+    """A TTS stand-in that remembers what it was asked to say and writes a tiny WAV."""
+
+    available = True
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+        self.said: list[str] = []
+
+    def synthesize(self, text: str):
+        import wave
+
+        self.said.append(text)
+        path = self.folder / f"{len(self.said)}.wav"
+        with wave.open(str(path), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(8000)
+            wav.writeframes(b"\0\0" * 800)
+        return path
+
+
+def _play(client, url: str) -> None:
+    with client.get(url) as response:
+        assert response.status_code == 200 and response.mimetype == "audio/wav"
+
+
+def test_replaying_a_collected_pickup_code_says_it_was_collected(tv_client, services, world_ids, tmp_path):
+    now = services.clock.now()
+    with transaction(services.session_factory) as session:
+        points_service.award_points(session, now=now, household_id=world_ids.households[0], delta=95,
+                                    category="环境卫生", reason="检查优秀")
+        oil = reward_service.create_reward(session, now=now, village_id=world_ids.villages[0], name="5升菜籽油",
+                                           cost=85, stock=3)
+        redemption = reward_service.redeem(session, now=now, household_id=world_ids.households[0],
+                                           reward_id=oil.id)
+        redemption_id, code = redemption.id, redemption.code
+    services.tts = SpokenTexts(tmp_path)
+    _play(tv_client, f"/tv/redemptions/{redemption_id}/audio")
+    assert ", ".join(code) in services.tts.said[-1].replace("，", ", ")  # open: the code, digit by digit
+    with transaction(services.session_factory) as session:
+        reward_service.collect(session, now=now, redemption=reward_service.find_open_by_code(
+            session, village_id=world_ids.villages[0], code=code))
+    page = _text(tv_client.get(f"/tv/redemptions/{redemption_id}"))
+    assert "5升菜籽油 已经领取了" in page and "autoplay" not in page
+    _play(tv_client, f"/tv/redemptions/{redemption_id}/audio")
+    assert "已经领取" in services.tts.said[-1] and code not in services.tts.said[-1].replace("，", "")
 
 
 def test_help_call_from_tv_says_it_is_a_demo(tv_client, services):

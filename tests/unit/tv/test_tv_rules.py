@@ -77,8 +77,18 @@ def test_pickup_code_is_four_digits_and_skips_codes_in_use():
 
 
 def test_pickup_speech_reads_digits_one_by_one():
-    speech = rw.pickup_speech(SimpleNamespace(code="0427", pickup_place="高瓷村积分超市", reward_name="菜籽油"))
+    speech = rw.pickup_speech(SimpleNamespace(code="0427", pickup_place="高瓷村积分超市", reward_name="菜籽油",
+                                              status="open"))
     assert "0，4，2，7" in speech and "高瓷村积分超市" in speech
+
+
+def test_replaying_a_collected_or_cancelled_redemption_says_so_not_the_old_code():
+    collected = rw.pickup_speech(SimpleNamespace(code="0427", pickup_place="高瓷村积分超市", reward_name="菜籽油",
+                                                 status="collected"))
+    assert "已经领取" in collected and "菜籽油" in collected and "0，4，2，7" not in collected
+    cancelled = rw.pickup_speech(SimpleNamespace(code="0427", pickup_place="", reward_name="菜籽油",
+                                                 status="cancelled"))
+    assert "取消" in cancelled and "退还" in cancelled and "0，4，2，7" not in cancelled
 
 
 def test_pairing_code_rules():
