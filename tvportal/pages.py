@@ -201,13 +201,24 @@ def home() -> Any:
         checked_in = checkin_service.checked_in_today(session, now=now, household_id=household_id) is not None
         prompts = followup_service.pending_followups_for_household(session, household_id, _locale())
         reminders = reminder_service.reminders_for_household_today(session, household_id, now)
+        call_on = _call_in_progress(session, now, household_id)
     followup = prompts[0] if prompts and request.args.get("later") != "1" else None
     shown = visible_reminders(reminders, meeting_view["time"] if meeting_view else None)
     return render_template(
         "tv/home.html", household=header, balance=balance, rank=rank, total=total, unread=unread,
-        meeting=meeting_view, checked_in=checked_in, back_url=None, followup=followup,
+        meeting=meeting_view, checked_in=checked_in, back_url=None, followup=followup, call_on=call_on,
         reminders=shown, reminder_line=reminder_line(shown, gettext), can_speak=_tts_available(),
     )
+
+
+def _call_in_progress(session: Any, now: dt.datetime, household_id: int) -> dict[str, Any] | None:
+    """The household's help call still going on (the home says so after Back), or None."""
+    active = helpcall_service.active_help_call(session, now=now, household_id=household_id,
+                                               active_minutes=tv_config().help_call_active_minutes)
+    if active is None:
+        return None
+    status = helpcall_service.help_call_status(session, active.id, _locale())
+    return {"url": tvurl("tv.call_status_page", help_call_id=active.id), "current": status["current"]}
 
 
 def visible_reminders(items: list[Any], meeting_time: str | None) -> list[Any]:
@@ -521,7 +532,7 @@ def call_status_page(help_call_id: int) -> Any:
         helpcall_service.get_help_call_for_household(session, g.tv_household_id, help_call_id)
         status = helpcall_service.help_call_status(session, help_call_id, _locale())
     return render_template("tv/call_status.html", status=status, help_call_id=help_call_id,
-                           status_url=tvurl("tv.call_status", help_call_id=help_call_id),
+                           status_url=tvurl("tv.call_status", help_call_id=help_call_id), again_url=tvurl("tv.call"),
                            poll_seconds=tv_config().status_poll_seconds, back_url=tvurl("tv.index", f="tile-call"))
 
 

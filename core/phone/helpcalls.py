@@ -217,51 +217,76 @@ def cancel_help_call(session: Session, *, now: dt.datetime, help_call_id: int, a
     return call
 
 
-def _kind_at(chain: Sequence[dict[str, Any]], position: int) -> str:
+def _entry_at(chain: Sequence[dict[str, Any]], position: int) -> dict[str, Any]:
     for entry in chain:
         if entry.get("position") == position:
-            return str(entry.get("kind", ""))
-    return ""
+            return entry
+    return {}
+
+
+def _kind_at(chain: Sequence[dict[str, Any]], position: int) -> str:
+    return str(_entry_at(chain, position).get("kind", ""))
+
+
+def person_label(name: str, relation: str | None, locale: str = DEFAULT_LOCALE) -> str:
+    """"王小明（儿子）", or the bare name when the relation adds nothing ("李院长", not "李院长（院长）") (pure)."""
+    if not relation or relation in name:
+        return name
+    return translate(texts.NAME_WITH_RELATION, locale, name=name, relation=relation)
 
 
 def describe_steps(
     *, status: str, legs: Sequence[Any], chain: Sequence[dict[str, Any]], reached_name: str | None,
-    locale: str = DEFAULT_LOCALE,
+    locale: str = DEFAULT_LOCALE, told: Sequence[str] = (), ended: bool = False,
 ) -> list[str]:
-    """The steps of a help call in words for the TV in `locale`, oldest first (pure: any leg-like objects)."""
+    """The steps of a help call in words for the TV in `locale`, oldest first (pure: any leg-like objects).
 
-    def say(template: str, name: str = "") -> str:
-        return translate(template, locale, name=name)
+    Only what is true: the person ringing now (and "再打一次" when a later round rings them again),
+    who did not answer, and after a round nobody answered, exactly who got a message (`told`).
+    """
+
+    def say(template: str, name: str = "", **extra: Any) -> str:
+        return translate(template, locale, name=name, **extra)
+
+    def label(leg: Any) -> str:
+        return person_label(leg.name, _entry_at(chain, leg.position).get("relation"), locale)
+
+    def round_failed(template_told: str, template_plain: str) -> str:
+        if told:
+            return say(template_told, names=translate(texts.NAMES_SEPARATOR, locale).join(told))
+        return say(template_plain)
 
     steps: list[str] = []
     if not legs and status in ("pending", "calling"):
-        first = chain[0]["name"] if chain else say(texts.HEAD)
+        first = person_label(chain[0]["name"], chain[0].get("relation"), locale) if chain else say(texts.HEAD)
         steps.append(say(texts.STEP_PREPARING, first))
     ordered = sorted(legs, key=lambda leg: (leg.round, leg.id or 0))
     for index, leg in enumerate(ordered):
-        later = index + 1 < len(ordered) or status in ("pending", "calling")
-        is_head = _kind_at(chain, leg.position) == "courtyard_head"
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
         if leg.status in RINGING_LEGS:
-            steps.append(say(texts.STEP_RINGING, leg.name))
-            if is_head:
-                steps.append(say(texts.STEP_HEAD_TOLD))
+            steps.append(say(texts.STEP_RINGING_AGAIN if leg.round > 1 else texts.STEP_RINGING, label(leg)))
         elif leg.status == "answered":
             # Picked up but no key pressed yet: a voicemail also "answers", so this is not reached.
-            steps.append(say(texts.STEP_PICKED_UP, leg.name))
+            steps.append(say(texts.STEP_PICKED_UP, label(leg)))
         elif leg.status in REACHED_LEGS:
-            steps.append(say(texts.STEP_ANSWERED, leg.name))
-        elif later:
-            steps.append(say(texts.STEP_NO_ANSWER_NEXT, leg.name))
+            steps.append(say(texts.STEP_ANSWERED, label(leg)))
+        elif leg.status == "failed" and not getattr(leg, "phone", "unknown"):
+            steps.append(say(texts.STEP_NO_NUMBER, label(leg)))
+        elif following is not None and following.round == leg.round:
+            steps.append(say(texts.STEP_NO_ANSWER_NEXT, label(leg)))
         else:
-            steps.append(say(texts.STEP_NO_ANSWER, leg.name))
-    if status == "reached":
-        steps.append(say(texts.STEP_CONNECTING, reached_name or say(texts.FAMILY)))
-    elif status == "bridged":
-        steps.append(say(texts.STEP_BRIDGED))
+            steps.append(say(texts.STEP_NO_ANSWER, label(leg)))
+        if following is not None and following.round > leg.round:
+            steps.append(round_failed(texts.STEP_ROUND_FAILED_TOLD, texts.STEP_ROUND_FAILED))
+    if status in ("reached", "bridged"):
+        steps.append(say(texts.STEP_CONNECTING if status == "reached" else texts.STEP_BRIDGED,
+                         reached_name or say(texts.FAMILY)))
+        if ended:
+            steps.append(say(texts.STEP_TALK_ENDED, reached_name or say(texts.FAMILY)))
     elif status == "failed_round":
-        steps.append(say(texts.STEP_HEAD_TOLD))
+        steps.append(round_failed(texts.STEP_ROUND_FAILED_TOLD, texts.STEP_ROUND_FAILED))
     elif status == "failed":
-        steps.append(say(texts.STEP_FAILED))
+        steps.append(round_failed(texts.STEP_FAILED_TOLD, texts.STEP_FAILED))
     elif status == "cancelled":
         steps.append(say(texts.STEP_CANCELLED))
     elif status == "told":
@@ -271,6 +296,19 @@ def describe_steps(
     return steps
 
 
+def told_names(session: Session, help_call_id: int) -> list[str]:
+    """Who really got a "nobody answered" message for this help call, in the order they were written."""
+    from core.models.outbox import OutboxMessage
+
+    names: list[str] = []
+    for name in session.scalars(sa.select(OutboxMessage.recipient_name).where(
+            OutboxMessage.subject_type == "help_call", OutboxMessage.subject_id == help_call_id,
+            OutboxMessage.template == "helpcall.unanswered").order_by(OutboxMessage.id)):
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
 def help_call_status(session: Session, help_call_id: int, locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
     """The TV's status view of a help call: status, the steps in `locale`, the current step, dry-run note."""
     call = session.get(HelpCall, help_call_id)
@@ -278,15 +316,19 @@ def help_call_status(session: Session, help_call_id: int, locale: str = DEFAULT_
         raise NotFound(N_("找不到这次呼叫"))
     legs = list(session.scalars(sa.select(HelpCallLeg).where(HelpCallLeg.help_call_id == call.id)
                                 .order_by(HelpCallLeg.id)))
+    active = call.status not in ENDED_STATUSES and call.ended_at is None
+    told = told_names(session, call.id) if call.status in ("failed_round", "failed") or call.round > 1 else []
     steps = describe_steps(status=call.status, legs=legs, chain=call.chain or [], reached_name=call.reached_name,
-                           locale=locale)
+                           locale=locale, told=told, ended=not active)
     return {
         "id": call.id,
         "status": call.status,
-        "active": call.status not in ENDED_STATUSES and call.ended_at is None,
+        "active": active,
+        "ended": not active,
         "cancellable": call.status in CANCELLABLE_STATUSES,
         "steps": steps,
         "current": steps[-1],
+        "told": told,
         "dryrun": bool(call.dryrun),
         "dryrun_note": DRYRUN_NOTE if call.dryrun else "",
         "chain": [entry.get("name", "") for entry in (call.chain or [])],

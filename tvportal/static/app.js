@@ -114,19 +114,37 @@
     }, 1000);
   }
 
+  function hide(el) {
+    if (!el) { return; }
+    if (Nav.current() === el) { Nav.focus(doc.getElementById('home')); }
+    el.style.display = 'none';
+    Nav.removeClass(el, 'f');
+  }
+  /* The help call's steps (the last four; the page has room for no more) and, once it is over, the
+   * outcome and 再呼叫一次. */
   function renderSteps(status) {
     var list = doc.getElementById('steps');
     var i;
     if (!list || !status || !status.steps) { return; }
     list.innerHTML = '';
-    for (i = 0; i < status.steps.length; i++) {
+    for (i = Math.max(0, status.steps.length - 4); i < status.steps.length; i++) {
       var li = doc.createElement('li');
       li.appendChild(doc.createTextNode(status.steps[i]));
       list.appendChild(li);
     }
     setText('current-step', status.current);
-    var cancel = doc.getElementById('cancel-call');
-    if (cancel && !status.cancellable) { cancel.style.display = 'none'; Nav.removeClass(cancel, 'f'); }
+    if (!status.cancellable) { hide(doc.getElementById('cancel-call')); }
+    if (status.ended) {
+      var title = doc.getElementById('call-title');
+      var again = doc.getElementById('call-again');
+      if (title) { setText('call-title', title.getAttribute('data-ended')); }
+      hide(doc.getElementById('call-goes-on'));
+      if (again && !Nav.hasClass(again, 'f')) {
+        again.style.display = '';
+        Nav.addClass(again, 'f');
+        if (status.status === 'failed') { Nav.focus(again); }
+      }
+    }
   }
   function pollStatus() {
     var url = attr('data-status-url');

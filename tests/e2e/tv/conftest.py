@@ -126,3 +126,16 @@ def wait_ready(page: Any) -> None:
     A key sent between navigation and that moment is lost: the known "Back before the handler" flake.
     """
     page.wait_for_function("() => window.TvApp && window.TvApp.ready === true")
+
+
+def pair_tv(page: Any, live: LiveTv, household_index: int = 0) -> None:
+    """Open /tv/ as a new box, pair it to a household and wait for its home, ready for keys."""
+    from core.community.tvboxes import pair_box
+
+    page.goto(f"{live.url}/tv/")
+    code = page.inner_text("#pair-code").strip()
+    with transaction(live.services.session_factory) as session:
+        pair_box(session, now=live.services.clock.now(), code=code,
+                 household_id=live.world.households[household_index], actor="installer")
+    page.wait_for_selector("#tile-call", timeout=15000)  # the pairing screen polls and opens home by itself
+    wait_ready(page)

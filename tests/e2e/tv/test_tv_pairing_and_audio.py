@@ -11,7 +11,7 @@ from core.community import points as pts
 from core.community import rewards as rw
 from core.community.tvboxes import pair_box
 from core.db import transaction
-from tests.e2e.tv.conftest import wait_ready
+from tests.e2e.tv.conftest import pair_tv, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +35,6 @@ def test_pairing_screen_shows_a_new_code_before_the_old_one_expires(live_tv, tv_
     page.wait_for_selector("#tile-call", timeout=15000)
 
 
-def _pair(page, live) -> None:
-    page.goto(f"{live.url}/tv/")
-    code = page.inner_text("#pair-code").strip()
-    with transaction(live.services.session_factory) as session:
-        pair_box(session, now=live.services.clock.now(), code=code, household_id=live.world.households[0],
-                 actor="installer")
-    page.wait_for_selector("#tile-call", timeout=15000)
-    wait_ready(page)
-
-
 def _skip_to_the_end(page) -> None:
     """Wait until the player really plays, then jump close to the end (the speech is several seconds)."""
     page.wait_for_function("() => { var a = document.getElementById('player');"
@@ -54,7 +44,7 @@ def _skip_to_the_end(page) -> None:
 
 def test_reading_state_clears_when_the_audio_ends(live_tv, tv_page):
     page = tv_page
-    _pair(page, live_tv)
+    pair_tv(page, live_tv)
     page.goto(f"{live_tv.url}/tv/notices/{live_tv.world.notice_id}")
     wait_ready(page)
     assert page.evaluate("TvNav.current().id") == "read-aloud"
@@ -67,7 +57,7 @@ def test_reading_state_clears_when_the_audio_ends(live_tv, tv_page):
 
 def test_replay_on_a_collected_pickup_code_says_it_was_collected(live_tv, tv_page):
     page = tv_page
-    _pair(page, live_tv)
+    pair_tv(page, live_tv)
     clock = live_tv.services.clock
     with transaction(live_tv.services.session_factory) as session:
         pts.award_points(session, now=clock.now(), household_id=live_tv.world.households[0], delta=100,

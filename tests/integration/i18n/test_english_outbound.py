@@ -127,6 +127,6 @@ def test_the_help_call_steps_follow_the_pages_language(app, services):
     assert started.status_code == 302
     status_url = started.headers["Location"].split("?")[0] + "/status"
     english = client.get(f"{status_url}?lang=en").get_json()
-    assert (english["steps"], english["current"]) == (["Calling 王小明"], "Calling 王小明")
+    assert (english["steps"], english["current"]) == (["Calling 王小明 (儿子)"], "Calling 王小明 (儿子)")
     chinese = client.get(status_url).get_json()
-    assert chinese["steps"] == ["正在呼叫 王小明"]
+    assert chinese["steps"] == ["正在呼叫 王小明（儿子）"]

@@ -216,7 +216,7 @@ def test_help_call_snapshots_the_chain_and_one_is_active_per_household(session_f
     with transaction(session_factory) as session:
         assert hc.start_help_call(session, now=clock.now(), household_id=h).id == call_id
         status = hc.help_call_status(session, call_id)
-        assert status["current"] == "正在准备呼叫 王小明"
+        assert status["current"] == "正在准备呼叫 王小明（儿子）"
         assert status["dryrun_note"] == "演示模式：没有真的拨打电话"
         hc.cancel_help_call(session, now=clock.now(), help_call_id=call_id)
     with transaction(session_factory) as session:

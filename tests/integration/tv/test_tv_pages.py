@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
+
 from core.community import notices as notice_service
 from core.community import points as points_service
 from core.community import rewards as reward_service
@@ -207,7 +209,7 @@ def test_help_call_from_tv_says_it_is_a_demo(tv_client, services):
     assert "王小明" in page
     status = tv_client.get(response.headers["Location"] + "/status").get_json()
     assert status["status"] == "calling" and status["dryrun"] is True
-    assert status["current"] == "正在呼叫 王小明"
+    assert status["current"] == "正在呼叫 王小明（儿子）"
     assert status["dryrun_note"] == "演示模式：没有真的拨打电话"
     again = tv_client.post("/tv/call", data={"t": tv_client.tv_token})
     assert again.headers["Location"] == response.headers["Location"]  # pressing again joins
@@ -261,3 +263,58 @@ def test_a_fourth_help_call_from_one_box_in_ten_minutes_tells_staff_instead(tv_c
     status = tv_client.get(response.headers["Location"] + "/status").get_json()
     assert status["status"] == "told" and not status["active"]
     assert status["current"] == "已经告诉院长和村上值班的人，会有人尽快联系您"
+
+
+def _walk_the_chain(services, until: str = "failed") -> None:
+    """Nobody answers: legs time out one by one (dry-run telephony, fake clock) until the call is `until`."""
+    from core.models.helpcalls import HelpCall
+    from core.phone.dialler import sweep_help_calls
+
+    for _ in range(40):
+        with services.session_factory() as session:
+            call = session.scalar(sa.select(HelpCall).order_by(HelpCall.id.desc()))
+            if call.status == until and (until != "calling" or call.round > 1):
+                return
+        services.clock.advance(seconds=40)
+        sweep_help_calls(services)
+    raise AssertionError(f"the help call never reached {until}")
+
+
+def test_help_call_screen_says_who_rings_that_the_call_goes_on_and_how_it_ended(tv_client, services):
+    started = tv_client.post("/tv/call", data={"t": tv_client.tv_token})
+    page = _text(tv_client.get(started.headers["Location"]))
+    assert "正在呼叫 王小明（儿子）" in page and "已通知院长" not in page
+    assert "按返回键回到首页，呼叫不会停止。" in page
+    assert 'id="call-again"' in page and 'style="display:none"' in page.split('id="call-again"')[1].split(">")[0]
+    home = _text(tv_client.get("/tv/?f=tile-call"))  # Back during the call
+    assert "一键呼叫还在继续：正在呼叫 王小明（儿子）" in home
+    _walk_the_chain(services, until="calling")  # round 2: the son's phone rings again
+    status = tv_client.get(started.headers["Location"] + "/status").get_json()
+    assert status["current"] == "再打一次给 王小明（儿子）"
+    assert status["steps"][-2] == "这一轮没有人接听，已发消息给 王小明、李院长、赵医生，稍后再打一次"
+    _walk_the_chain(services)
+    status = tv_client.get(started.headers["Location"] + "/status").get_json()
+    assert status["ended"] is True and status["active"] is False and status["cancellable"] is False
+    assert status["current"] == "没有联系上，已发消息给 王小明、李院长、赵医生"
+    page = _text(tv_client.get(started.headers["Location"]))
+    assert "呼叫已结束" in page and "按返回键回到首页" not in page
+    again = page.split('id="call-again"')[1].split(">")[0]
+    assert "display:none" not in again and "data-default-focus" in again
+    assert "一键呼叫还在继续" not in _text(tv_client.get("/tv/"))
+    assert tv_client.get("/tv/call").status_code == 200  # 再呼叫一次 opens a new countdown
+
+
+def test_without_family_the_help_call_never_claims_family_was_told(app, services, world_ids):
+    from core.phone.telephony.factory import make_telephony
+
+    services.telephony = make_telephony(services.settings, services.session_factory, services.clock)
+    client = app.test_client()
+    client.tv_token = pair_client(client, services, world_ids.households[1])  # chain: the 院长 only
+    started = client.post("/tv/call", data={"t": client.tv_token})
+    status = client.get(started.headers["Location"] + "/status").get_json()
+    assert status["current"] == "正在呼叫 李院长" and not any("已通知" in step for step in status["steps"])
+    _walk_the_chain(services)
+    status = client.get(started.headers["Location"] + "/status").get_json()
+    assert status["told"] == ["李院长"]
+    assert status["current"] == "没有联系上，已发消息给 李院长"
+    assert not any("家人" in step for step in status["steps"])

@@ -61,7 +61,7 @@ def test_s1_son_silent_head_answers_presses_1_and_is_bridged(world, voice_servic
     assert second["To"] == HEAD_A
     with voice_services.session_factory() as s:
         steps = help_call_status(s, call_id)["steps"]
-    assert any("王小明 无人接听" in step for step in steps)
+    assert any("王小明（儿子） 无人接听" in step for step in steps)
     doc = _answer(voice_client, second)
     assert doc.spoken.startswith("王奶奶一键呼叫求助，按1接通") and "椒香小院1号户的王奶奶" in doc.spoken
     doc = _press(voice_client, second, doc.url("Gather"), "1")

@@ -64,8 +64,7 @@ def test_help_call_steps_in_english():
     legs = [SimpleNamespace(id=1, position=1, name="王小明", status="no_answer", round=1),
             SimpleNamespace(id=2, position=2, name="李院长", status="ringing", round=1)]
     steps = hc.describe_steps(status="calling", legs=legs, chain=CHAIN, reached_name=None, locale="en")
-    assert steps == ["王小明 did not answer; calling the next person", "Calling 李院长",
-                     "The courtyard head has been told; please wait"]
+    assert steps == ["王小明 did not answer; calling the next person", "Calling 李院长"]
     assert hc.describe_steps(status="reached", legs=[], chain=[], reached_name=None, locale="en") == \
         ["Family answered; connecting you"]
 

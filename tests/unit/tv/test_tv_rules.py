@@ -109,30 +109,65 @@ def _leg(id_, position, name, status, round_=1):
     return SimpleNamespace(id=id_, position=position, name=name, status=status, round=round_)
 
 
-CHAIN = [{"position": 1, "name": "王小明", "kind": "family"},
-         {"position": 2, "name": "李院长", "kind": "courtyard_head"}]
+CHAIN = [{"position": 1, "name": "王小明", "kind": "family", "relation": "儿子"},
+         {"position": 2, "name": "李院长", "kind": "courtyard_head", "relation": "院长"}]
 
 
 def test_help_call_steps_in_words():
-    assert hc.describe_steps(status="pending", legs=[], chain=CHAIN, reached_name=None) == ["正在准备呼叫 王小明"]
+    assert hc.describe_steps(status="pending", legs=[], chain=CHAIN, reached_name=None) == \
+        ["正在准备呼叫 王小明（儿子）"]
     ringing = hc.describe_steps(status="calling", legs=[_leg(1, 1, "王小明", "ringing")], chain=CHAIN,
                                 reached_name=None)
-    assert ringing == ["正在呼叫 王小明"]
+    assert ringing == ["正在呼叫 王小明（儿子）"]
     legs = [_leg(1, 1, "王小明", "no_answer"), _leg(2, 2, "李院长", "ringing")]
     second = hc.describe_steps(status="calling", legs=legs, chain=CHAIN, reached_name=None)
-    assert second == ["王小明 无人接听，正在呼叫下一位", "正在呼叫 李院长", "已通知院长，请稍候"]
+    assert second == ["王小明（儿子） 无人接听，正在呼叫下一位", "正在呼叫 李院长"]
     legs = [_leg(1, 1, "王小明", "no_answer"), _leg(2, 2, "李院长", "accepted")]
     bridged = hc.describe_steps(status="bridged", legs=legs, chain=CHAIN, reached_name="李院长")
     assert bridged[-2:] == ["李院长 已接听", "已接通"]
-    assert hc.describe_steps(status="failed_round", legs=[_leg(1, 1, "王小明", "no_answer")], chain=CHAIN,
-                            reached_name=None)[-1] == "已通知院长，请稍候"
+
+
+def test_help_call_steps_never_say_the_head_was_told_while_the_head_still_rings():
+    """Issue 13 item 4: "已通知院长" appeared while the 院长's phone was still ringing."""
+    legs = [_leg(1, 1, "王小明", "no_answer"), _leg(2, 2, "李院长", "ringing")]
+    steps = hc.describe_steps(status="calling", legs=legs, chain=CHAIN, reached_name=None)
+    assert steps[-1] == "正在呼叫 李院长" and not any("已通知" in step for step in steps)
+
+
+def test_a_second_round_rings_the_same_person_again_and_names_who_got_a_message():
+    round_one = [_leg(1, 1, "王小明", "no_answer"), _leg(2, 2, "李院长", "no_answer")]
+    waiting = hc.describe_steps(status="failed_round", legs=round_one, chain=CHAIN, reached_name=None,
+                                told=["王小明", "李院长"])
+    assert waiting == ["王小明（儿子） 无人接听，正在呼叫下一位", "李院长 无人接听",
+                       "这一轮没有人接听，已发消息给 王小明、李院长，稍后再打一次"]
+    again = hc.describe_steps(status="calling", legs=[*round_one, _leg(3, 1, "王小明", "ringing", 2)], chain=CHAIN,
+                              reached_name=None, told=["王小明", "李院长"])
+    assert again[-2:] == ["这一轮没有人接听，已发消息给 王小明、李院长，稍后再打一次", "再打一次给 王小明（儿子）"]
+    assert "正在呼叫下一位" not in again[1]  # the last of a round is not followed by a "next person"
+
+
+def test_no_family_means_no_message_to_family_is_claimed():
+    only_head = [{"position": 1, "name": "李院长", "kind": "courtyard_head", "relation": "院长"}]
+    legs = [_leg(1, 1, "李院长", "no_answer"), _leg(2, 1, "李院长", "no_answer", 2)]
+    failed = hc.describe_steps(status="failed", legs=legs, chain=only_head, reached_name=None, told=["李院长"],
+                               ended=True)
+    assert failed[-1] == "没有联系上，已发消息给 李院长"
+    assert not any("家人" in step for step in failed)
+    nobody = hc.describe_steps(status="failed", legs=[], chain=[], reached_name=None, told=[], ended=True)
+    assert nobody == ["没有联系上"]
+
+
+def test_the_end_of_a_talk_is_said():
+    legs = [_leg(1, 1, "王小明", "accepted")]
+    assert hc.describe_steps(status="bridged", legs=legs, chain=CHAIN, reached_name="王小明", ended=True)[-1] == \
+        "和 王小明 的通话已结束"
 
 
 def test_picked_up_without_a_keypress_is_not_called_answered():
     """Voicemail also picks up: until someone presses 1 the TV must not say 已接听."""
     steps = hc.describe_steps(status="calling", legs=[_leg(1, 1, "王小明", "answered")], chain=CHAIN,
                               reached_name=None)
-    assert steps == ["王小明 的电话接起了，正在确认"]
+    assert steps == ["王小明（儿子） 的电话接起了，正在确认"]
 
 
 def test_checkin_deadline_is_local_time():
