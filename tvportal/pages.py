@@ -53,7 +53,9 @@ RANK_TABS = (
     ("courtyard", "all", N_("本院总榜")),
     ("village", "all", N_("全村总榜")),
 )
-NOTICE_CHARS_PER_PAGE = {"standard": 150, "large": 100}
+# What fits the notice body box (tv.css `.body`): characters per line and lines per page; fewer
+# characters per line beside a photo.
+NOTICE_LINES = {"standard": (34, 5, 25), "large": (27, 4, 21)}
 
 
 def _page_slice(items: list[Any], page: int, size: int) -> tuple[list[Any], int, int]:
@@ -275,7 +277,7 @@ def ranking() -> Any:
         place = place_of_household(session, household_id)
         scope_id = place.courtyard_id if scope == "courtyard" else place.village_id
         board = points_service.ranking(session, now=now, scope=scope, scope_id=scope_id, period=period)
-        size = tv_config().ranking_page_size
+        size = tv_config().page_size("ranking", g.tv_text_size)
         default_page = 1
         for index, row in enumerate(board):
             if row.household_id == household_id:
@@ -302,7 +304,7 @@ def rewards() -> Any:
         items = [{"id": r.id, "name": r.name, "cost": r.cost, "stock": r.stock, "photo_url": r.photo_url,
                   "description": r.description}
                  for r in session.scalars(reward_service.rewards_for_household(session, household_id))]
-    page_items, page, pages = _page_slice(items, _int_arg("p", 1), tv_config().rewards_page_size)
+    page_items, page, pages = _page_slice(items, _int_arg("p", 1), tv_config().page_size("rewards", g.tv_text_size))
     return render_template("tv/rewards.html", items=page_items, balance=balance, page=page, pages=pages,
                            back_url=tvurl("tv.index", f="tile-rewards"))
 
@@ -401,8 +403,8 @@ def notices() -> Any:
     if focus.startswith("notice-") and "p" not in request.args:
         for index, item in enumerate(items):
             if f"notice-{item['id']}" == focus:
-                page = index // tv_config().notices_page_size + 1
-    page_items, page, pages = _page_slice(items, page, tv_config().notices_page_size)
+                page = index // tv_config().page_size("notices", g.tv_text_size) + 1
+    page_items, page, pages = _page_slice(items, page, tv_config().page_size("notices", g.tv_text_size))
     return render_template("tv/notices.html", items=page_items, page=page, pages=pages,
                            back_url=tvurl("tv.index", f="tile-notices"))
 
@@ -427,6 +429,40 @@ def split_pages(text: str, per_page: int) -> list[str]:
     if current.strip():
         pages.append(current.strip("\n"))
     return [page.strip("\n") for page in pages] or [""]
+
+
+def split_lines(text: str, chars_per_line: int, lines_per_page: int, first_chars_per_line: int = 0) -> list[str]:
+    """Cut a notice body into TV pages that fit `lines_per_page` lines of `chars_per_line` characters (pure).
+
+    Paragraphs keep their breaks; a paragraph longer than a line takes as many lines as it wraps to, so a
+    page of many short paragraphs holds fewer characters than one long paragraph. The first page may
+    have narrower lines (a photo beside the text).
+    """
+    text = text.replace("\r", "").strip()
+    if not text:
+        return [""]
+    pages: list[list[list[str]]] = [[]]  # pages of paragraphs of visual lines
+    used = 0
+    for paragraph in text.split("\n"):
+        width = first_chars_per_line if first_chars_per_line and len(pages) == 1 else chars_per_line
+        rest = paragraph or ""
+        pieces: list[str] = []
+        while True:
+            if used >= lines_per_page:
+                if pieces:
+                    pages[-1].append(pieces)
+                    pieces = []
+                pages.append([])
+                used = 0
+                width = chars_per_line
+            pieces.append(rest[:width])
+            rest = rest[width:]
+            used += 1
+            if not rest:
+                break
+        pages[-1].append(pieces)
+    out = ["\n".join("".join(lines) for lines in page).strip("\n") for page in pages]
+    return [page for page in out if page] or [""]
 
 
 def _sentences(text: str) -> list[str]:
@@ -455,7 +491,8 @@ def notice(notice_id: int) -> Any:
                 "date": tv_date(to_local(item.publish_from).date(), _locale()),
                 "event": _event_time(item.event_at)}
         body = item.body
-    body_pages = split_pages(body, NOTICE_CHARS_PER_PAGE.get(g.tv_text_size, 150))
+    per_line, lines, beside_photo = NOTICE_LINES.get(g.tv_text_size, NOTICE_LINES["standard"])
+    body_pages = split_lines(body, per_line, lines, beside_photo if view["photo_url"] else 0)
     body_page, page, pages = _page_slice(body_pages, _int_arg("p", 1), 1)
     return render_template(
         "tv/notice.html", item=view, text=body_page[0], page=page, pages=pages,

@@ -43,6 +43,14 @@ class TvSettings(BaseModel):
     photo_hosts: tuple[str, ...] = Field(
         (), description="hosts whose https photos staff may link on notices and rewards (by default only photos "
         "uploaded to xiaoyuan: a TV box's token is in its page addresses and must not reach another site)")
+    ranking_page_size_large: int = Field(
+        4, ge=1, description="lines per TV page in 大字 (fewer, so that every page still fits 1280×720)")
+    rewards_page_size_large: int = Field(4, ge=1)
+    notices_page_size_large: int = Field(4, ge=1)
+
+    def page_size(self, kind: str, text_size: str = "standard") -> int:
+        """Rows per page of a TV list ("ranking", "rewards", "notices") in this text size."""
+        return int(getattr(self, f"{kind}_page_size_large" if text_size == "large" else f"{kind}_page_size"))
 
     @field_validator("checkin_deadline")
     @classmethod

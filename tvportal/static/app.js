@@ -117,17 +117,17 @@
   function hide(el) {
     if (!el) { return; }
     if (Nav.current() === el) { Nav.focus(doc.getElementById('home')); }
-    el.style.display = 'none';
+    Nav.addClass(el, 'gone');
     Nav.removeClass(el, 'f');
   }
-  /* The help call's steps (the last four; the page has room for no more) and, once it is over, the
-   * outcome and 再呼叫一次. */
+  /* The help call's current step in large words, the three before it (the page has room for no more)
+   * and, once it is over, the outcome and 再呼叫一次. */
   function renderSteps(status) {
     var list = doc.getElementById('steps');
     var i;
     if (!list || !status || !status.steps) { return; }
     list.innerHTML = '';
-    for (i = Math.max(0, status.steps.length - 4); i < status.steps.length; i++) {
+    for (i = Math.max(0, status.steps.length - 4); i < status.steps.length - 1; i++) {
       var li = doc.createElement('li');
       li.appendChild(doc.createTextNode(status.steps[i]));
       list.appendChild(li);
@@ -140,7 +140,7 @@
       if (title) { setText('call-title', title.getAttribute('data-ended')); }
       hide(doc.getElementById('call-goes-on'));
       if (again && !Nav.hasClass(again, 'f')) {
-        again.style.display = '';
+        Nav.removeClass(again, 'gone');
         Nav.addClass(again, 'f');
         if (status.status === 'failed') { Nav.focus(again); }
       }
@@ -179,6 +179,10 @@
     global.setTimeout(tick, wait);
   }
 
+  /* A list row shows its text shortened to one line; the focused row's full text goes below the list. */
+  Nav.onFocus(function (el) {
+    if (doc.getElementById('row-detail')) { setText('row-detail', el.getAttribute('data-detail') || ''); }
+  });
   Nav.init();
   guardForms();
   watchPlayer();

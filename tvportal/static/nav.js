@@ -8,6 +8,7 @@
   'use strict';
   var doc = global.document;
   var current = null;
+  var watchers = [];
 
   function hasClass(el, name) {
     return (' ' + el.className + ' ').indexOf(' ' + name + ' ') >= 0;
@@ -37,6 +38,7 @@
     if (current) { removeClass(current, 'focused'); }
     current = el;
     addClass(el, 'focused');
+    for (var w = 0; w < watchers.length; w++) { watchers[w](el); }
     if (el.scrollIntoView) {
       var r = el.getBoundingClientRect();
       var h = global.innerHeight || doc.documentElement.clientHeight;
@@ -111,6 +113,7 @@
   global.TvNav = {
     init: initialFocus, move: move, activate: activate, focus: setFocus,
     current: function () { return current; }, focusables: focusables,
+    onFocus: function (fn) { watchers.push(fn); },
     hasClass: hasClass, addClass: addClass, removeClass: removeClass, queryParam: queryParam
   };
 }(this));

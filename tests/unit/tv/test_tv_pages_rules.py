@@ -68,3 +68,19 @@ def test_notice_pages_split_at_sentences_and_keep_everything():
     assert all(len(p) <= 61 for p in pages)
     assert "".join(pages).replace("\n", "") == body.replace("\n", "")
     assert split_pages("", 60) == [""]
+
+
+def test_notice_pages_fit_the_lines_of_the_body_box():
+    """A page never holds more visual lines than the TV's notice box shows (short paragraphs count as lines)."""
+    from tvportal.pages import split_lines
+
+    body = "\n".join(["今冬明春要集中整治院坝环境，每户把门前屋后打扫干净，柴火码放整齐。垃圾分类投放。"] * 6)
+    pages = split_lines(body, 34, 5)
+    for page in pages:
+        lines = sum(max(1, -(-len(paragraph) // 34)) for paragraph in page.split("\n"))
+        assert lines <= 5, page
+    assert "".join(pages).replace("\n", "") == body.replace("\n", "")  # nothing lost
+    short = split_lines("\n".join(f"第{i}条" for i in range(12)), 34, 5)
+    assert [len(page.split("\n")) for page in short] == [5, 5, 2]
+    assert split_lines("字" * 150, 34, 5, first_chars_per_line=25) == ["字" * 125, "字" * 25]  # beside a photo
+    assert split_lines("", 34, 5) == [""]
