@@ -2,7 +2,13 @@
 ranking speed for 5,000 households. Prints JSON.
 Also saves bench/out/tv-home.png (1280×720); the README screenshot comes from the `make run` demo.
 
+The load test is 200 boxes of 200 households (each client its own box token), five home pages each,
+against a static file from the same server, on waitress with the production thread count. It runs
+three times (each from a cold TV cache) and reports every run and the spread, once with the TV cache
+on (`[tv] home_cache_seconds`, the default) and once with it off (the cost of a home nobody cached).
+
 Run: .venv/bin/python -m bench.tv   (needs /usr/bin/chromium; everything runs on loopback)
+     .venv/bin/python -m bench.tv --load-only   (just the 200-box figures)
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from tests.e2e.tv.conftest import CHROMIUM, CHROMIUM_ARGS, seed_tv_world  # noqa
 CLIENTS = 200
 REQUESTS_PER_CLIENT = 5
 KEY_PRESSES = 60
+RUNS = 3
+WEB_THREADS = 16  # what `xiaoyuan web` / `xiaoyuan run` serve with (xiaoyuan.processes.make_web_server)
 
 
 def p95(values: list[float]) -> float:
@@ -44,28 +52,37 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
 
 
-def build(tmp: Path) -> tuple[Services, str, object]:
-    """A seeded SQLite app and a paired box token."""
+def build(tmp: Path, boxes: int = CLIENTS, cache_seconds: float | None = None) -> tuple[Services, list[str], object]:
+    """A seeded SQLite app with `boxes` households (two 小院), each with a paired box; their tokens.
+
+    `cache_seconds` overrides `[tv] home_cache_seconds` (0 = no TV cache).
+    """
     from core.phone.telephony.factory import make_telephony
     from core.tts import TtsService
 
-    settings = load_settings(environ={}, overrides={"data": {"dir": str(tmp / "var")}})
-    engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
+    overrides: dict = {"data": {"dir": str(tmp / "var")}}
+    if cache_seconds is not None:
+        overrides["tv"] = {"home_cache_seconds": cache_seconds}
+    settings = load_settings(environ={}, overrides=overrides)
+    engine = make_engine(f"sqlite:///{tmp / f'bench-{cache_seconds}.db'}")
     Base.metadata.create_all(engine)
     clock = FakeClock(dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC))
     factory = make_session_factory(engine)
     services = Services(settings=settings, session_factory=factory, clock=clock)
     services.telephony = make_telephony(settings, factory, clock)
     services.tts = TtsService.from_settings(settings)
+    tokens = []
     with transaction(factory) as session:
-        world = seed_tv_world(session, clock.now(), households_per_courtyard=12)
-        box, token = register_box(session, now=clock.now())
-        code = current_code(session, now=clock.now(), box=box).code
-        pair_box(session, now=clock.now(), code=code, household_id=world.households[0])
-    return services, token, engine
+        world = seed_tv_world(session, clock.now(), households_per_courtyard=max(1, boxes // 2))
+        for household_id in world.households[:boxes]:
+            box, token = register_box(session, now=clock.now())
+            code = current_code(session, now=clock.now(), box=box).code
+            pair_box(session, now=clock.now(), code=code, household_id=household_id)
+            tokens.append(token)
+    return services, tokens, engine
 
 
-def serve(app, threads: int = 8):
+def serve(app, threads: int = WEB_THREADS):
     """waitress on a free loopback port, in a thread."""
     from waitress.server import create_server
 
@@ -118,8 +135,8 @@ def browser_figures(base: str, token: str) -> dict:
     return out
 
 
-def load_figures(base: str, token: str) -> dict:
-    """200 concurrent keep-alive clients: home page vs a static file from the same server."""
+def load_figures(base: str, tokens: list[str]) -> dict:
+    """200 concurrent keep-alive clients, each its own box: home page vs a static file from the same server."""
     host, port = base.replace("http://", "").split(":")
 
     def run(path: str) -> list[float]:
@@ -127,7 +144,7 @@ def load_figures(base: str, token: str) -> dict:
         lock = threading.Lock()
         barrier = threading.Barrier(CLIENTS)
 
-        def client() -> None:
+        def client(token: str) -> None:
             conn = http.client.HTTPConnection(host, int(port), timeout=60)
             barrier.wait()
             mine = []
@@ -142,7 +159,7 @@ def load_figures(base: str, token: str) -> dict:
             with lock:
                 latencies.extend(mine)
 
-        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+        threads = [threading.Thread(target=client, args=(tokens[i % len(tokens)],)) for i in range(CLIENTS)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -158,6 +175,33 @@ def load_figures(base: str, token: str) -> dict:
         "home_vs_static_median": round(statistics.median(home) / statistics.median(static), 2),
         "home_vs_static_p95": round(p95(home) / p95(static), 2),
     }
+
+
+def spread(runs: list[dict]) -> dict:
+    """Lowest and highest of each figure over the runs (pure)."""
+    keys = [k for k in runs[0] if k not in ("clients", "requests_each")]
+    return {k: [min(r[k] for r in runs), max(r[k] for r in runs)] for k in keys}
+
+
+def load_runs(tmp: Path, cache_seconds: float | None) -> dict:
+    """RUNS load tests of one server, each from a cold TV cache; every run and the spread."""
+    from core.community.tvboxes import TvConfig
+    from tvportal.homecache import cache_for
+    from xiaoyuan.app import create_app
+
+    services, tokens, engine = build(tmp, cache_seconds=cache_seconds)
+    server, base = serve(create_app(services))
+    try:
+        runs = []
+        for _ in range(RUNS):
+            config = TvConfig.from_settings(services.settings)
+            cache_for(services.session_factory, config.home_cache_seconds, time.monotonic).changed()
+            runs.append(load_figures(base, tokens))
+    finally:
+        server.close()
+        services.tts.close()
+        engine.dispose()
+    return {"web_threads": WEB_THREADS, "boxes": len(tokens), "runs": runs, "spread": spread(runs)}
 
 
 def ranking_figures(tmp: Path, url: str | None = None) -> dict:
@@ -212,18 +256,23 @@ def main() -> None:
     from xiaoyuan.app import create_app
 
     results: dict = {}
+    load_only = "--load-only" in sys.argv[1:]
     with tempfile.TemporaryDirectory() as raw:
         tmp = Path(raw)
-        services, token, engine = build(tmp)
-        app = create_app(services)
-        server, base = serve(app)
-        try:
-            results["browser"] = browser_figures(base, token)
-            results["load"] = load_figures(base, token)
-        finally:
-            server.close()
-            services.tts.close()
-            engine.dispose()
+        if not load_only:
+            services, tokens, engine = build(tmp, boxes=1)
+            server, base = serve(create_app(services))
+            try:
+                results["browser"] = browser_figures(base, tokens[0])
+            finally:
+                server.close()
+                services.tts.close()
+                engine.dispose()
+        results["load"] = load_runs(tmp, cache_seconds=None)
+        results["load_without_tv_cache"] = load_runs(tmp, cache_seconds=0)
+        if load_only:
+            print(json.dumps(results, ensure_ascii=False, indent=2))
+            return
         results["ranking_sqlite"] = ranking_figures(tmp)
         pg = next((arg.split("=", 1)[1] for arg in sys.argv[1:] if arg.startswith("--pg=")), None)
         if pg:

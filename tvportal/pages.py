@@ -39,6 +39,7 @@ from tvportal.views import (
     read_unit,
     require_form_token,
     services,
+    tv_cache,
     tv_config,
     tvurl,
     unit_of_work,
@@ -188,12 +189,22 @@ def home() -> Any:
     """
     household_id = g.tv_household_id
     now = services().clock.now()
+    cache = tv_cache()
+    # The page differs by box (its token is in the forms), text size, language and query, never by focus.
+    key = ("home", g.tv_box_id, g.tv_token, g.tv_text_size, request.cookies.get(COOKIE) == g.tv_token,
+           tuple(sorted((k, v) for k, v in request.args.items(multi=True) if k != "f")), _tts_available())
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    generation = cache.generation
     with read_unit() as session:
         header = _household_header(session, household_id)
         place = place_of_household(session, household_id)
         balance = points_service.balance(session, household_id)
-        rank, total = points_service.household_rank(session, now=now, household_id=household_id,
-                                                    courtyard_id=place.courtyard_id)
+        month_start, _end = points_service.month_bounds(now)
+        board = cache.remember(("board", place.courtyard_id, month_start), lambda: points_service.ranking(
+            session, now=now, scope="courtyard", scope_id=place.courtyard_id, period="month"))
+        rank, total = points_service.rank_in_board(board, household_id)
         unread = notice_service.unread_count(session, now=now, household_id=household_id, place=place)
         meeting = notice_service.todays_meeting(session, now=now, household_id=household_id, place=place)
         meeting_view: dict[str, Any] | None = None
@@ -206,11 +217,14 @@ def home() -> Any:
         call_on = _call_in_progress(session, now, household_id)
     followup = prompts[0] if prompts and request.args.get("later") != "1" else None
     shown = visible_reminders(reminders, meeting_view["time"] if meeting_view else None)
-    return render_template(
+    page = render_template(
         "tv/home.html", household=header, balance=balance, rank=rank, total=total, unread=unread,
         meeting=meeting_view, checked_in=checked_in, back_url=None, followup=followup, call_on=call_on,
         reminders=shown, reminder_line=reminder_line(shown, gettext), can_speak=_tts_available(),
     )
+    if call_on is None:  # a call in progress changes by the second: never reuse that page
+        cache.put(key, page, generation)
+    return page
 
 
 def _call_in_progress(session: Any, now: dt.datetime, household_id: int) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from core.community.tvboxes import TvConfig, box_for_token, paired_household_id
 from core.container import Services, current_services
 from core.db import read_only, transaction
 from core.i18n import LOCALES
+from tvportal.homecache import TvCache, cache_for
 
 bp = Blueprint("tv", __name__, url_prefix="/tv", template_folder="templates", static_folder="static")
 
@@ -45,6 +46,13 @@ def services() -> Services:
 def tv_config() -> TvConfig:
     """The `[tv]` settings."""
     return TvConfig.from_settings(services().settings)
+
+
+def tv_cache() -> TvCache:
+    """This process's cache of rendered homes and shared boards (emptied by any write)."""
+    svc = services()
+    return cache_for(svc.session_factory, tv_config().home_cache_seconds,
+                     lambda: svc.clock.now().timestamp())
 
 
 @contextmanager

@@ -8,6 +8,7 @@ points with a conditional UPDATE on that row (see `take_points`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -304,12 +305,14 @@ def _scope_households(session: Session, scope: str, scope_id: int) -> dict[int, 
     return dict(session.execute(query).all())
 
 
+@functools.cache
 def earned_clause() -> Any:
     """Ledger lines that count on a board: awards and penalties, not spending.
 
     Redemptions (兑换) and their refunds (退还) move only the balance: taking oil must not push a
     household down the 光荣榜. A reversed entry and its reversal (冲正) cancel out wherever they fall,
-    so a mistaken award never counted for anyone, in any period.
+    so a mistaken award never counted for anyone, in any period. Built once: an aliased entity is
+    expensive to make and the clause is immutable.
     """
     reversal = aliased(PointEntry)
     return sa.and_(
@@ -400,7 +403,12 @@ def household_rank(session: Session, *, now: dt.datetime, household_id: int,
     courtyard_id = courtyard_id or session.scalar(sa.select(Household.courtyard_id).where(Household.id == household_id))
     if courtyard_id is None:
         raise NotFound(N_("找不到这一户"))
-    board = ranking(session, now=now, scope="courtyard", scope_id=courtyard_id, period="month")
+    return rank_in_board(ranking(session, now=now, scope="courtyard", scope_id=courtyard_id, period="month"),
+                         household_id)
+
+
+def rank_in_board(board: Sequence[RankRow], household_id: int) -> tuple[int, int]:
+    """(rank, households) of a household on a board already computed (pure; last when missing)."""
     for row in board:
         if row.household_id == household_id:
             return row.rank, len(board)

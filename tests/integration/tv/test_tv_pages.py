@@ -318,3 +318,30 @@ def test_without_family_the_help_call_never_claims_family_was_told(app, services
     assert status["told"] == ["李院长"]
     assert status["current"] == "没有联系上，已发消息给 李院长"
     assert not any("家人" in step for step in status["steps"])
+
+
+def test_a_cached_home_never_hides_a_write_made_here_and_others_show_within_the_cache_time(
+        tv_client, services, world_ids, engine):
+    from core.db import make_session_factory
+
+    home = _text(tv_client.get("/tv/"))
+    assert "积分 0 分" in home
+    assert _text(tv_client.get("/tv/?f=tile-ranking")) == home  # served again from the cache
+    with transaction(services.session_factory) as session:  # staff award points in this process
+        points_service.award_points(session, now=services.clock.now(), household_id=world_ids.households[0],
+                                    delta=95, category="环境卫生", reason="检查优秀")
+        oil = reward_service.create_reward(session, now=services.clock.now(), village_id=world_ids.villages[0],
+                                           name="5升菜籽油", cost=85, stock=3)
+        oil_id = oil.id
+    assert "积分 95 分" in _text(tv_client.get("/tv/"))
+    confirm = _text(tv_client.get(f"/tv/rewards/{oil_id}"))
+    key = re.search(r'name="k" value="([0-9a-f]+)"', confirm).group(1)
+    tv_client.post(f"/tv/rewards/{oil_id}/redeem", data={"t": tv_client.tv_token, "k": key})
+    assert "积分 10 分" in _text(tv_client.get("/tv/"))  # the box's own redemption shows at once
+    other_process = make_session_factory(engine)  # e.g. the console in another gunicorn worker
+    with transaction(other_process) as session:
+        points_service.award_points(session, now=services.clock.now(), household_id=world_ids.households[0],
+                                    delta=5, category="环境卫生", reason="门前干净")
+    assert "积分 10 分" in _text(tv_client.get("/tv/"))  # not seen here yet ...
+    services.clock.advance(seconds=6)
+    assert "积分 15 分" in _text(tv_client.get("/tv/"))  # ... but after [tv] home_cache_seconds
