@@ -117,7 +117,7 @@ def current_code(session: Session, *, now: dt.datetime, box: TvBox, config: TvCo
     valid = session.scalar(sa.select(TvPairingCode).where(
         TvPairingCode.box_id == box.id, TvPairingCode.used_at.is_(None), TvPairingCode.expires_at > now,
     ).order_by(TvPairingCode.id.desc()))
-    if not code_needs_refresh(valid, now, config):
+    if valid is not None and not code_needs_refresh(valid, now, config):
         return valid
     recent = session.scalar(sa.select(sa.func.count(TvPairingCode.id)).where(
         TvPairingCode.box_id == box.id, TvPairingCode.created_at >= now - dt.timedelta(hours=1)))
