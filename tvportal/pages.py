@@ -206,11 +206,11 @@ def home() -> Any:
             session, now=now, scope="courtyard", scope_id=place.courtyard_id, period="month"))
         rank, total = points_service.rank_in_board(board, household_id)
         unread = notice_service.unread_count(session, now=now, household_id=household_id, place=place)
-        meeting = notice_service.todays_meeting(session, now=now, household_id=household_id, place=place)
-        meeting_view: dict[str, Any] | None = None
-        if meeting is not None:
-            meeting_view = {"id": meeting.id, "title": meeting.title,
-                            "time": to_local(meeting.event_at).strftime("%H:%M") if meeting.event_at else ""}
+        # Today's meeting is the same for every box of the 小院: looked up once per 小院 and day.
+        meeting_view: dict[str, Any] | None = cache.remember(
+            ("meeting", place.courtyard_id, to_local(now).date()),
+            lambda: [_meeting_view(notice_service.todays_meeting(session, now=now, household_id=household_id,
+                                                                 place=place))])[0]
         checked_in = checkin_service.checked_in_today(session, now=now, household_id=household_id) is not None
         prompts = followup_service.pending_followups_for_household(session, household_id, _locale())
         reminders = reminder_service.reminders_for_household_today(session, household_id, now)
@@ -225,6 +225,14 @@ def home() -> Any:
     if call_on is None:  # a call in progress changes by the second: never reuse that page
         cache.put(key, page, generation)
     return page
+
+
+def _meeting_view(meeting: Any) -> dict[str, Any] | None:
+    """What the home shows of today's meeting notice (plain values, safe to share between requests)."""
+    if meeting is None:
+        return None
+    return {"id": meeting.id, "title": meeting.title,
+            "time": to_local(meeting.event_at).strftime("%H:%M") if meeting.event_at else ""}
 
 
 def _call_in_progress(session: Any, now: dt.datetime, household_id: int) -> dict[str, Any] | None:
