@@ -64,7 +64,7 @@ def build(tmp: Path, boxes: int = CLIENTS, cache_seconds: float | None = None) -
     if cache_seconds is not None:
         overrides["tv"] = {"home_cache_seconds": cache_seconds}
     settings = load_settings(environ={}, overrides=overrides)
-    engine = make_engine(f"sqlite:///{tmp / f'bench-{cache_seconds}.db'}")
+    engine = make_engine(f"sqlite:///{tmp / f'bench-{boxes}-{cache_seconds}.db'}")
     Base.metadata.create_all(engine)
     clock = FakeClock(dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC))
     factory = make_session_factory(engine)

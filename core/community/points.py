@@ -8,14 +8,13 @@ points with a conditional UPDATE on that row (see `take_points`).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, UTC, as_utc
 from core.community.config import TvSettings
@@ -305,35 +304,56 @@ def _scope_households(session: Session, scope: str, scope_id: int) -> dict[int, 
     return dict(session.execute(query).all())
 
 
-@functools.cache
-def earned_clause() -> Any:
-    """Ledger lines that count on a board: awards and penalties, not spending.
-
-    Redemptions (兑换) and their refunds (退还) move only the balance: taking oil must not push a
-    household down the 光荣榜. A reversed entry and its reversal (冲正) cancel out wherever they fall,
-    so a mistaken award never counted for anyone, in any period. Built once: an aliased entity is
-    expensive to make and the clause is immutable.
-    """
-    reversal = aliased(PointEntry)
-    return sa.and_(
-        PointEntry.redemption_id.is_(None),
-        PointEntry.reverses_id.is_(None),
-        ~sa.exists().where(reversal.reverses_id == PointEntry.id),
-    )
-
-
 def _sums(
     session: Session, scope: str, scope_id: int, start: dt.datetime | None, end: dt.datetime | None,
 ) -> dict[int, int]:
-    """Points earned (see `earned_clause`) per household of a 小院 or village in [start, end)."""
+    """Points earned per household of a 小院 or village in [start, end): awards and penalties, not spending.
+
+    Redemptions (兑换) and their refunds (退还) move only the balance: taking oil must not push a
+    household down the 光荣榜. A reversed entry and its reversal (冲正) cancel out wherever they fall,
+    so a mistaken award never counted for anyone, in any period. The plain sum reads only the
+    covering index; what it must not count is rare and found through its own indexes (`_not_earned`).
+    """
     column = PointEntry.courtyard_id if scope == "courtyard" else PointEntry.village_id
-    query = sa.select(PointEntry.household_id, sa.func.sum(PointEntry.delta)).where(column == scope_id,
-                                                                                   earned_clause())
+    query = sa.select(PointEntry.household_id, sa.func.sum(PointEntry.delta)).where(column == scope_id)
     if start is not None:
         query = query.where(PointEntry.created_at >= start)
     if end is not None:
         query = query.where(PointEntry.created_at < end)
-    return {hid: int(total) for hid, total in session.execute(query.group_by(PointEntry.household_id))}
+    sums = {hid: int(total) for hid, total in session.execute(query.group_by(PointEntry.household_id))}
+    for hid, delta in _not_earned(session, scope, scope_id, start, end).items():
+        sums[hid] = sums.get(hid, 0) - delta
+    return sums
+
+
+def _not_earned(
+    session: Session, scope: str, scope_id: int, start: dt.datetime | None, end: dt.datetime | None,
+) -> dict[int, int]:
+    """Per household, the part of the plain sum in [start, end) that is spending or a reversed pair."""
+    from core.models.rewards import Redemption
+
+    def within(at: dt.datetime) -> bool:
+        at = as_utc(at)
+        return (start is None or at >= start) and (end is None or at < end)
+
+    out: dict[int, int] = {}
+    scoped = Redemption.courtyard_id if scope == "courtyard" else Redemption.village_id
+    for hid, delta, at in session.execute(  # the scope's redemptions, then their lines by redemption_id
+            sa.select(PointEntry.household_id, PointEntry.delta, PointEntry.created_at)
+            .where(PointEntry.redemption_id.in_(sa.select(Redemption.id).where(scoped == scope_id)))):
+        if within(at):
+            out[hid] = out.get(hid, 0) + delta
+    # Reversals are few: `reverses_id > 0` reads them through their unique index (IS NOT NULL would scan).
+    reversals = session.execute(sa.select(
+        PointEntry.reverses_id, PointEntry.household_id, PointEntry.delta, PointEntry.created_at,
+        PointEntry.courtyard_id, PointEntry.village_id).where(PointEntry.reverses_id > 0)).all()
+    originals = {row.id: row for row in session.execute(sa.select(
+        PointEntry.id, PointEntry.household_id, PointEntry.delta, PointEntry.created_at, PointEntry.courtyard_id,
+        PointEntry.village_id).where(PointEntry.id.in_([r.reverses_id for r in reversals])))} if reversals else {}
+    for entry in [*reversals, *originals.values()]:
+        if (entry.courtyard_id if scope == "courtyard" else entry.village_id) == scope_id and within(entry.created_at):
+            out[entry.household_id] = out.get(entry.household_id, 0) + entry.delta
+    return out
 
 
 def latest_reasons(
