@@ -166,10 +166,18 @@ def load_figures(base: str, tokens: list[str]) -> dict:
             thread.join()
         return latencies
 
+    cpu = time.process_time()
     static = run("/tv/static/tv.css")
+    static_cpu = (time.process_time() - cpu) * 1000 / len(static)
+    cpu = time.process_time()
     home = run("/tv/")
+    home_cpu = (time.process_time() - cpu) * 1000 / len(home)
     return {
         "clients": CLIENTS, "requests_each": REQUESTS_PER_CLIENT,
+        # CPU of this process (server and clients) per request: unlike latency, other load on the
+        # machine hardly moves it.
+        "home_cpu_ms": round(home_cpu, 2), "static_cpu_ms": round(static_cpu, 2),
+        "home_vs_static_cpu": round(home_cpu / static_cpu, 2),
         "home_ms_median": round(statistics.median(home), 1), "home_ms_p95": round(p95(home), 1),
         "static_ms_median": round(statistics.median(static), 1), "static_ms_p95": round(p95(static), 1),
         "home_vs_static_median": round(statistics.median(home) / statistics.median(static), 2),
