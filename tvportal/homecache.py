@@ -1,10 +1,10 @@
 """A short-lived cache of rendered TV pages and of what every box of a 小院 shares, dropped on any write.
 
 Two hundred boxes opening their home at once cost a dozen queries and a template each; most of what
-they show changes only when something is written. Every ORM write through the services' session
-factory in this process bumps a generation and empties the cache, so a page never shows data older
-than the last write made here. Writes by other processes (a separate worker or gunicorn worker) show
-after at most `[tv] home_cache_seconds`; 0 turns the cache off.
+they show changes only when something is written. Every ORM write to a table those pages read,
+through the services' session factory in this process, bumps a generation and empties the cache, so
+a page never shows data older than the last write made here. Writes by other processes (a separate
+worker or gunicorn worker) show after at most `[tv] home_cache_seconds`; 0 turns the cache off.
 """
 
 from __future__ import annotations
@@ -19,9 +19,14 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-# Box bookkeeping (last seen, text size) never changes what a cached page shows: the text size is
-# part of the key, the rest is looked up again on every request.
-_IGNORED_TABLES = frozenset({"tv_box"})
+# What the cached pages (a box's home, a 小院's board and meeting) are made of: a write to any of these
+# empties the cache. Other writes (telemetry from bands, the outbox, audit, the worker's lease, box
+# bookkeeping) leave it alone, or a village with streaming wristbands would never hit it. A page
+# reading a new table must add it here.
+WATCHED_TABLES = frozenset({
+    "town", "village", "courtyard", "household", "resident", "point_entry", "point_account", "notice",
+    "notice_read", "check_in", "help_call", "help_call_leg", "request", "followup_attempt", "reminder",
+})
 MAX_ENTRIES = 4096
 
 
@@ -79,10 +84,13 @@ class TvCache:
         return value
 
 
+def _touches_watched(table: str | None) -> bool:
+    return table is None or table in WATCHED_TABLES  # unknown: assume it matters
+
+
 def _writes_something(session: Session) -> bool:
     for obj in (*session.new, *session.dirty, *session.deleted):
-        table = getattr(getattr(obj, "__table__", None), "name", None)
-        if table not in _IGNORED_TABLES:
+        if _touches_watched(getattr(getattr(obj, "__table__", None), "name", None)):
             return True
     return False
 
@@ -98,11 +106,10 @@ def watch_writes(factory: sessionmaker[Session], cache: TvCache) -> None:
                 wrote.add(id(session))
 
     def on_execute(state: Any) -> None:
-        if state.is_insert or state.is_update or state.is_delete:
-            table = getattr(getattr(state.statement, "table", None), "name", None)
-            if table not in _IGNORED_TABLES:
-                with lock:
-                    wrote.add(id(state.session))
+        table = getattr(getattr(state.statement, "table", None), "name", None)
+        if (state.is_insert or state.is_update or state.is_delete) and _touches_watched(table):
+            with lock:
+                wrote.add(id(state.session))
 
     def after_commit(session: Session) -> None:
         with lock:
@@ -111,14 +118,15 @@ def watch_writes(factory: sessionmaker[Session], cache: TvCache) -> None:
         if hit:
             cache.changed()
 
-    def after_rollback(session: Session) -> None:
-        with lock:
-            wrote.discard(id(session))
+    def after_transaction_end(session: Session, transaction: Any) -> None:
+        if transaction.parent is None:  # the outermost one ended (committed above, or rolled back)
+            with lock:
+                wrote.discard(id(session))
 
     event.listen(factory, "before_flush", before_flush)
     event.listen(factory, "do_orm_execute", on_execute)
     event.listen(factory, "after_commit", after_commit)
-    event.listen(factory, "after_rollback", after_rollback)
+    event.listen(factory, "after_transaction_end", after_transaction_end)
 
 
 _caches: weakref.WeakKeyDictionary[sessionmaker[Session], TvCache] = weakref.WeakKeyDictionary()

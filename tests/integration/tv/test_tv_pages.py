@@ -345,3 +345,21 @@ def test_a_cached_home_never_hides_a_write_made_here_and_others_show_within_the_
     assert "积分 10 分" in _text(tv_client.get("/tv/"))  # not seen here yet ...
     services.clock.advance(seconds=6)
     assert "积分 15 分" in _text(tv_client.get("/tv/"))  # ... but after [tv] home_cache_seconds
+
+
+def test_writes_the_home_does_not_show_leave_the_cached_homes_alone(tv_client, services, world_ids):
+    """Band telemetry, the outbox, audit and the worker's lease write all the time: they must not empty the cache."""
+    from core.people.audit import record_audit
+    from tvportal.homecache import cache_for
+
+    tv_client.get("/tv/")
+    cache = cache_for(services.session_factory, 5, lambda: 0.0)
+    before = cache.generation
+    with transaction(services.session_factory) as session:
+        record_audit(session, at=services.clock.now(), actor="system", action="test.noise", entity_type="x",
+                     entity_id=None)
+    assert cache.generation == before
+    with transaction(services.session_factory) as session:
+        points_service.award_points(session, now=services.clock.now(), household_id=world_ids.households[1],
+                                    delta=5, category="环境卫生", reason="门前干净")
+    assert cache.generation == before + 1
