@@ -48,8 +48,8 @@ class TvSettings(BaseModel):
     rewards_page_size_large: int = Field(4, ge=1)
     notices_page_size_large: int = Field(4, ge=1)
     home_cache_seconds: float = Field(
-        5, ge=0, description="a box's rendered home and each 小院's board are reused this long; any write by this"
-        " process drops them at once, writes by another process show after at most this long (0 = off)")
+        5, ge=0, description="a box's rendered home and each 小院's board are reused this long; a write by this process"
+        " to what they show drops them at once, writes by another process show after at most this long (0 = off)")
 
     def page_size(self, kind: str, text_size: str = "standard") -> int:
         """Rows per page of a TV list ("ranking", "rewards", "notices") in this text size."""
