@@ -431,28 +431,6 @@ def notices() -> Any:
                            back_url=tvurl("tv.index", f="tile-notices"))
 
 
-def split_pages(text: str, per_page: int) -> list[str]:
-    """Cut a notice body into TV pages at paragraph or sentence ends where possible."""
-    text = text.strip()
-    if not text:
-        return [""]
-    pages: list[str] = []
-    current = ""
-    for part in text.replace("\r", "").split("\n"):
-        for sentence in _sentences(part):
-            if len(current) + len(sentence) > per_page and current:
-                pages.append(current)
-                current = ""
-            while len(sentence) > per_page:
-                pages.append(sentence[:per_page])
-                sentence = sentence[per_page:]
-            current += sentence
-        current += "\n"
-    if current.strip():
-        pages.append(current.strip("\n"))
-    return [page.strip("\n") for page in pages] or [""]
-
-
 def split_lines(text: str, chars_per_line: int, lines_per_page: int, first_chars_per_line: int = 0) -> list[str]:
     """Cut a notice body into TV pages that fit `lines_per_page` lines of `chars_per_line` characters (pure).
 
@@ -485,18 +463,6 @@ def split_lines(text: str, chars_per_line: int, lines_per_page: int, first_chars
         pages[-1].append(pieces)
     out = ["\n".join("".join(lines) for lines in page).strip("\n") for page in pages]
     return [page for page in out if page] or [""]
-
-
-def _sentences(text: str) -> list[str]:
-    out, current = [], ""
-    for ch in text:
-        current += ch
-        if ch in "。！？；!?;":
-            out.append(current)
-            current = ""
-    if current:
-        out.append(current)
-    return out
 
 
 @bp.get("/notices/<int:notice_id>")

@@ -7,7 +7,7 @@ from pathlib import Path
 import esprima
 import pytest
 
-from tvportal.pages import split_pages
+from tvportal.pages import split_lines
 
 STATIC = Path(__file__).resolve().parents[3] / "tvportal" / "static"
 
@@ -62,18 +62,8 @@ def test_shipped_javascript_is_es5(name):
     assert es5_violations((STATIC / name).read_text(encoding="utf-8")) == []
 
 
-def test_notice_pages_split_at_sentences_and_keep_everything():
-    body = "第一句话。" * 40 + "\n第二段。"
-    pages = split_pages(body, 60)
-    assert all(len(p) <= 61 for p in pages)
-    assert "".join(pages).replace("\n", "") == body.replace("\n", "")
-    assert split_pages("", 60) == [""]
-
-
 def test_notice_pages_fit_the_lines_of_the_body_box():
     """A page never holds more visual lines than the TV's notice box shows (short paragraphs count as lines)."""
-    from tvportal.pages import split_lines
-
     body = "\n".join(["今冬明春要集中整治院坝环境，每户把门前屋后打扫干净，柴火码放整齐。垃圾分类投放。"] * 6)
     pages = split_lines(body, 34, 5)
     for page in pages:
