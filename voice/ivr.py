@@ -359,8 +359,15 @@ def _emergency(call: CallInfo, *, via: str, words: str = "") -> Action:
                 help_call_id = help_call.id
                 entry.help_call_id = help_call.id
         details = {"help_call_id": help_call_id, "via": via} if help_call_id else {"via": via}
-        _create_request(session, services, entry, request_type="help", text=text, details=details, urgent=True)
-        call_logs.set_outcome(entry, "help_call" if help_call_id else "emergency_transfer")
+        # The same help call asked for again (a second call, 9 again): one urgent request, not one per call.
+        earlier = session.scalar(sa.select(CallLog.request_id).where(
+            CallLog.help_call_id == help_call_id, CallLog.id != entry.id, CallLog.request_id.is_not(None))
+            .order_by(CallLog.id)) if help_call_id else None
+        if earlier is None:
+            _create_request(session, services, entry, request_type="help", text=text, details=details, urgent=True)
+        else:
+            call_logs.add_step(entry, f"request:{earlier}")
+        call_logs.set_outcome(entry, "help_call" if help_call_id else "emergency_transfer", request_id=earlier)
     if help_call_id is None:
         return _transfer(call, HUMAN, lead=[P("help_calling_staff")])
     try:

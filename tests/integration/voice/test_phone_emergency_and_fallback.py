@@ -82,6 +82,15 @@ def test_key_9_announced_first_in_the_menu_starts_the_same_help_call(world, call
         assert s.scalar(sa.select(CallLog.help_call_id)) == help_call.id
 
 
+def test_asking_again_in_a_second_call_joins_the_help_call_and_its_request(world, call, fake_twilio,
+                                                                           voice_services):
+    call(WANG).post(KEY_URL, Digits="9")
+    doc = call(WANG).post(KEY_URL, Digits="9")
+    assert "王小明" in doc.spoken
+    assert len(_help_calls(voice_services)) == 1 and len(_requests(voice_services)) == 1
+    assert [c["To"] for c in fake_twilio.calls] == [SON]  # the son is not rung twice at once
+
+
 def test_the_caregiver_who_presses_1_is_put_through_to_the_phone_the_elder_called_from(
         world, call, fake_twilio, voice_client):
     call(WANG_LANDLINE).post(KEY_URL, Digits="9")
