@@ -556,10 +556,10 @@ def template_xlsx() -> bytes:
         cell.font = Font(bold=True)
     # Text format keeps leading zeros of landlines and long numbers exact when staff type them in.
     for index, name in enumerate(COLUMNS, start=1):
+        letter = openpyxl.utils.get_column_letter(index)
+        sheet.column_dimensions[letter].width = 14
         if name.endswith("电话") or name in ("户号", "出生年"):
-            letter = openpyxl.utils.get_column_letter(index)
-            for row in range(2, 3001):
-                sheet[f"{letter}{row}"].number_format = "@"
+            sheet.column_dimensions[letter].number_format = "@"
     sheet.freeze_panes = "A2"
     out = io.BytesIO()
     book.save(out)
