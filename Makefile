@@ -31,6 +31,7 @@ bench: setup
 	$(VENV)/python bench/devices.py
 	$(VENV)/python bench/alarm.py
 	$(VENV)/python bench/sip.py
+	$(VENV)/python bench/roster.py
 
 translations: setup
 	$(VENV)/pybabel extract -F babel.cfg -k _ -k N_ -k translate -o core/translations/messages.pot .

@@ -19,6 +19,11 @@ def normalise_phone(raw: str | None, region: str = DEFAULT_REGION) -> str | None
 
     `023-4671 2345` (荣昌 landline) → `+862346712345`; `138 0000 0000` → `+8613800000000`.
     """
+    number = _parse_possible(raw, region)
+    return None if number is None else phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_possible(raw: str | None, region: str) -> phonenumbers.PhoneNumber | None:
     if raw is None or not str(raw).strip():
         return None
     text = str(raw).strip()
@@ -28,7 +33,7 @@ def normalise_phone(raw: str | None, region: str = DEFAULT_REGION) -> str | None
         raise InvalidPhone(N_("电话号码无法识别：%(number)s"), number=mask_phone(text)) from exc
     if not phonenumbers.is_possible_number(number):
         raise InvalidPhone(N_("电话号码位数不对：%(number)s"), number=mask_phone(text))
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def normalise_phone_strict(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
@@ -37,16 +42,15 @@ def normalise_phone_strict(raw: str | None, region: str = DEFAULT_REGION) -> str
     For typed-in lists (a county's roster): a mobile missing a digit, or a landline without its area
     code, is "possible" to the lenient check but reaches nobody.
     """
-    number_text = normalise_phone(raw, region)
-    if number_text is None:
+    number = _parse_possible(raw, region)
+    if number is None:
         return None
-    number = phonenumbers.parse(number_text, region)
     national = str(number.national_number)
     if number.country_code == 86 and national.startswith("1") and len(national) != 11:
         raise InvalidPhone(N_("手机号应为11位：%(number)s"), number=mask_phone(str(raw)))
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone(N_("号码不存在或座机没有区号：%(number)s"), number=mask_phone(str(raw)))
-    return number_text
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def try_normalise_phone(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
