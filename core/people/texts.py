@@ -37,6 +37,7 @@ SUMMARY_DRY_RUN = N_("试运行，没有写入：将新建村%(villages)s个、�
                      "居民%(residents)s人、照护人%(caregivers)s人；更新居民%(updated)s人；不变%(unchanged)s人")
 SUMMARY_WRITTEN = N_("已导入：新建村%(villages)s个、小院%(courtyards)s个、户%(households)s户、居民%(residents)s人、"
                      "照护人%(caregivers)s人；更新居民%(updated)s人；不变%(unchanged)s人")
-SUMMARY_REFUSED = N_("有问题的行未改正，什么也没有写入（改正后再导入，或用 --skip-bad 跳过这些行）")
+SUMMARY_REFUSED = N_("有问题的行未改正，什么也没有写入：改正后再导入，或选择跳过有问题的行")
+SKIP_BAD_HINT = N_("用 --skip-bad 只导入没问题的行")
 SUMMARY_SKIPPED = N_("跳过了%(bad)s行有问题的行")
 

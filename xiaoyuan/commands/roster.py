@@ -12,6 +12,7 @@ from core.db import transaction
 from core.errors import ServiceError
 from core.i18n import DEFAULT_LOCALE, bilingual
 from core.people import roster
+from core.people import texts as t
 from core.people.access import Operator
 from xiaoyuan.cli import cli, echo_json, fail, with_services
 
@@ -69,5 +70,7 @@ def import_roster(services, file: Path, dry_run: bool, skip_bad: bool, as_user: 
             click.echo(_both(problem))
         for message, params in result.summary_lines():
             click.echo(bilingual(message, **params))
+        if result.refused:
+            click.echo(bilingual(t.SKIP_BAD_HINT))
     if result.refused:
         raise SystemExit(1)

@@ -4,12 +4,18 @@ the fixed file imported in one go, a second run changing nothing, a changed phon
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import uuid
+from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
+from core.db import normalise_url
+from tests.conftest import PG_URL_ENV
 from tests.roster_data import as_csv, as_xlsx, break_rows, roster_rows
 from xiaoyuan.cli import _load_command_modules, cli
 
@@ -23,11 +29,30 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def run_cli(tmp_path):
+def fresh_pg_url() -> Iterator[str]:
+    """An empty PostgreSQL database of this test's own (`xiaoyuan db upgrade` builds its schema)."""
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests skipped: set {PG_URL_ENV} (CI does)")
+    admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
+    name = f"xiaoyuan_s14_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.engine.make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _cli(tmp_path, database_url: str | None = None):
     _load_command_modules()
     runner = CliRunner()
     env = {"XIAOYUAN_DATA_DIR": str(tmp_path / "var"), "XIAOYUAN_CONFIG": "",
            "XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": str(_free_port())}
+    if database_url:
+        env["XIAOYUAN_DATABASE_URL"] = database_url
 
     def invoke(*args):
         return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
@@ -36,13 +61,26 @@ def run_cli(tmp_path):
     return invoke
 
 
+@pytest.fixture
+def run_cli(tmp_path):
+    """The CLI on a SQLite file."""
+    return _cli(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def run_cli_any(request, tmp_path):
+    """The CLI on SQLite, and on PostgreSQL when configured."""
+    return _cli(tmp_path, request.getfixturevalue("fresh_pg_url") if request.param == "postgres" else None)
+
+
 def _json(result) -> dict:
     return json.loads(result.output)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-def test_s14_loading_a_county(run_cli, tmp_path, fmt):
+def test_s14_loading_a_county(run_cli_any, tmp_path, fmt):
+    run_cli = run_cli_any
     good = roster_rows(2000)
     encode = as_csv if fmt == "csv" else as_xlsx
     broken_file = tmp_path / f"名册.{fmt}"
@@ -98,3 +136,23 @@ def test_import_roster_as_an_unknown_account_or_a_wrong_file_fails_plainly(run_c
     good = tmp_path / "ok.csv"
     good.write_bytes(as_csv(roster_rows(2)))
     assert run_cli("import", "roster", str(good), "--as", "nobody").exit_code == 1
+
+
+def test_import_roster_as_a_village_account_stays_in_that_village(run_cli, tmp_path):
+    both = tmp_path / "both.csv"
+    both.write_bytes(as_csv(roster_rows(80)))  # 高瓷村 and 通安村
+    assert run_cli("import", "roster", str(both), "--town", "直升镇").exit_code == 0
+    villages = {h["village_id"] for h in json.loads(run_cli("household", "list", "--json").output)}
+    first = min(villages)
+    assert run_cli("user", "create", "--username", "cun", "--password", "correct-horse-9", "--role", "village",
+                   "--town-id", "1", "--village-id", str(first)).exit_code == 0
+    changed = roster_rows(80)
+    for row in changed:
+        row[4] = "13911112222"
+    both.write_bytes(as_csv(changed))
+    refused = _json(run_cli("import", "roster", str(both), "--as", "cun", "--json"))
+    assert refused["written"] is False and len(refused["bad_rows"]) == 40
+    assert {p["column"] for p in refused["problems"]} == {"村"}
+    assert all("只能导入本村（高瓷村）" in p["message"] for p in refused["problems"])
+    own = _json(run_cli("import", "roster", str(both), "--as", "cun", "--skip-bad", "--json"))
+    assert own["written"] and own["updated"] == {"resident": 40}
