@@ -360,7 +360,9 @@ def _load_places(session: Session, actor: access.Viewer, town: Town | None, admi
     elif actor.role == "town" or admin_town_given:
         query = query.where(Village.town_id == (town.id if town is not None and town.id is not None else -1))
     villages: dict[str, list[Village]] = {}
-    for village in session.scalars(query.order_by(Village.id)):
+    # Row locks (PostgreSQL; SQLite already serialises writers): a second import of the same file waits
+    # for the first to commit, then finds its households instead of adding them twice.
+    for village in session.scalars(query.order_by(Village.id).with_for_update()):
         villages.setdefault(village.name, []).append(village)
     return _Places(town=town, villages=villages)
 

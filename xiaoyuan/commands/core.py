@@ -191,7 +191,7 @@ def household_list(services, as_json: bool) -> None:
     """List households with their 小院 and village."""
     with services.session_factory() as s:
         rows = [
-            {"id": h.id, "name": h.name, "courtyard_id": h.courtyard_id, "courtyard": c.name,
+            {"id": h.id, "name": h.name, "number": h.number, "courtyard_id": h.courtyard_id, "courtyard": c.name,
              "village_id": c.village_id, "residents": n}
             for h, c, n in s.execute(
                 sa.select(Household, Courtyard, sa.func.count(Resident.id))

@@ -56,6 +56,10 @@ def test_check_lists_bad_rows_then_import_writes_everything(web, world, services
     assert _residents(services) == before + 30
     again = _upload(web, as_csv(rows), "名册.csv", "import")
     assert "不变30人" in again.get_data(as_text=True) and _residents(services) == before + 30
+    with services.session_factory() as session:
+        household_id = session.scalar(sa.select(Resident.household_id).where(Resident.name == rows[0][3]))
+    page = web.get(f"/console/households/{household_id}").get_data(as_text=True)
+    assert f"<th>户号</th><td>{rows[0][2]}</td>" in page
 
 
 def test_skip_bad_imports_the_good_rows(web, world, services):
