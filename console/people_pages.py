@@ -179,6 +179,7 @@ def household_create() -> Response:
     outcome = form_action(lambda session, user, now: residents.create_household(
         session, now=now, actor=user, courtyard_id=parse_positive_int(form.get("courtyard_id"), 0),
         name=form.get("name") or "", address=form.get("address") or "", landline=form.get("landline"),
+        number=form.get("number"),
     ), done=N_("已添加住户"), missing_is_404=True)
     if not outcome.ok:
         return redirect(url_for("console.household_list"))

@@ -106,3 +106,18 @@ def test_upload_without_csrf_token_is_refused(web, world, services):
     r = web.post("/console/roster", data={"action": "import", "file": (io.BytesIO(as_csv(roster_rows(2))), "r.csv")},
                  content_type="multipart/form-data")
     assert r.status_code == 400 and _residents(services) == before
+
+
+def test_household_form_takes_a_number_that_a_roster_then_matches(web, world, services):
+    from tests.integration.console.conftest import post_form
+
+    login_as(web, world.users["village_a"])
+    r = post_form(web, "/console/households", {"courtyard_id": world.courtyards[0].id, "name": "赵家", "number": "88"})
+    assert r.status_code == 302
+    refused = post_form(web, "/console/households", {"courtyard_id": world.courtyards[0].id, "name": "钱家",
+                                                     "number": "88"}, follow_redirects=True)
+    assert "这个村已经有户号88了" in refused.get_data(as_text=True)
+    row = roster_rows(1, villages=("高瓷村",))[0]
+    row[1], row[2] = world.courtyards[0].name, "88"
+    done = _upload(web, as_csv([row]), "r.csv", "import")
+    assert "户0户" in done.get_data(as_text=True)  # the roster's 户号 88 is the household made by hand
