@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from core.container import Services
 from core.db import rows_changed, transaction
@@ -28,7 +29,7 @@ from core.i18n import translate
 from core.models.outbox import OutboxMessage
 from core.notify import texts
 from core.notify.base import Channel, Delivery, OutgoingMessage, channel_modules, redact
-from core.notify.outbox import DEFAULT_CHANNEL, WAKE_PRIORITY, wake_on_commit
+from core.notify.outbox import DEFAULT_CHANNEL, WAKE_PRIORITY, Recipient, enqueue_message, wake_on_commit
 from core.phones import mask_phone
 
 log = logging.getLogger(__name__)
@@ -412,8 +413,26 @@ class Dispatcher:
             )
             if rows_changed(result) == 0:
                 log.info("outbox: message %d changed while it was being sent (cancelled?)", message_id)
+                if decision.outcome == "sent" and channel == "voice_call" and delivery is not None:
+                    hang_up_cancelled_call(session, now=now, message_id=message_id, call_id=delivery.provider_ref)
         self.stats.add(decision.outcome, channel)
         return errors
+
+
+def hang_up_cancelled_call(session: Session, *, now: dt.datetime, message_id: int, call_id: str | None) -> bool:
+    """A call was placed for a row cancelled meanwhile (someone took the alert while it was dialling): keep its
+    call id on the row and hang it up through the outbox, so that phone stops ringing. True when queued."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None or row.status != "cancelled" or not call_id:
+        return False
+    row.provider_ref = call_id[:100]
+    enqueue_message(session, now=now, recipient=Recipient(name=row.recipient_name, phone=row.recipient_phone),
+                    template="outbox.hangup", text="", params={"call_id": call_id},
+                    priority=0, dedup_key=f"hangup:{row.id}", subject=(f"{row.subject_type or 'message'}_call",
+                                                                        row.subject_id or row.id),
+                    village_id=row.village_id, channels=["call_hangup"])
+    log.info("outbox: message %d was cancelled while its call was placed; hanging the call up", message_id)
+    return True
 
 
 def register_wake(services: Services, wake: Callable[[], None]) -> None:

@@ -264,3 +264,31 @@ def test_band_add_without_a_resident_tells_the_operator_where_its_alarms_go(serv
     assigned = CliRunner().invoke(cli, ["band", "add", "--device-id", "864094", "--site", "hut1", "--resident", "1"],
                                   env=env, catch_exceptions=False)
     assert assigned.exit_code == 0 and "没有登记给居民" not in assigned.output
+
+
+def test_a_call_placed_while_someone_took_the_alert_is_hung_up(services, clock):
+    """The son acknowledges by SMS while the dispatcher is dialling the 院长: the 院长's row was cancelled
+    under the dispatcher's feet, so the call it just placed is hung up instead of ringing on."""
+    world, _, _ = seed(services)
+    alert_id = _raise(services, resident_id=world.residents[0].id)
+    confirmation_call_progress(services, _call_to(services, alert_id, "王小明").id, "no-answer")
+    head = _call_to(services, alert_id, "李院长")
+
+    class AckWhileDialling(ScriptedChannel):
+        def send(self, message):
+            if message.id == head.id:
+                with transaction(services.session_factory) as s:
+                    confirm(s, now=clock.now(), message=s.get(OutboxMessage, _call_to(services, alert_id, "王小明").id),
+                            digits="1")
+            return super().send(message)
+
+    hangups = ScriptedChannel("call_hangup")
+    dispatcher = Dispatcher(services, channels={"voice_call": AckWhileDialling("voice_call"), "call_hangup": hangups,
+                                                "dryrun": ScriptedChannel("dryrun")}, concurrency=1)
+    try:
+        dispatcher.run_once()
+        dispatcher.run_once()
+    finally:
+        dispatcher.close()
+    assert alerts(services)[0].status == "acknowledged"
+    assert [m.params["call_id"] for m in hangups.sent] == [f"ref-{head.id}"]
