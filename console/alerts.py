@@ -213,7 +213,8 @@ def _board(session, user: User, now: dt.datetime) -> dict[str, Any]:
 
 def _labels() -> dict[str, Any]:
     return {"severity_labels": SEVERITY_LABELS, "alert_status_labels": STATUS_LABELS,
-            "alert_type_labels": alert_service.TYPE_LABELS, "via_labels": VIA_LABELS, "metrics": METRICS}
+            "alert_type_labels": alert_service.TYPE_LABELS, "via_labels": VIA_LABELS, "metrics": METRICS,
+            "call_labels": alert_service.CALL_LABELS}
 
 
 @bp.get("/alerts")

@@ -54,6 +54,13 @@ TYPE_LABELS = {
 }
 
 
+# How each person's alert call ended, as the console's notification log shows it.
+CALL_LABELS = {
+    "no_answer": N_("没接"), "busy": N_("占线"), "failed": N_("打不通"), "canceled": N_("已取消"),
+    "machine": N_("语音信箱接听"), "completed": N_("接了但没按1"),
+}
+
+
 def dedup_key_for(alert_type: str, *, resident_id: int | None, band_id: int | None) -> str:
     """One active alert per resident and type (per band when the band is not assigned)."""
     return f"r{resident_id}:{alert_type}" if resident_id is not None else f"b{band_id}:{alert_type}"

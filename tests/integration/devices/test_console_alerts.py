@@ -186,3 +186,18 @@ def test_band_registry_shows_the_secret_once_and_assigns_only_within_scope(clien
     wall = client.get("/console/wall").get_data(as_text=True)
     tile = wall[wall.index('data-device="864001"'):]
     assert world.residents[1].name in tile and "在线" in tile and "12%" in tile and "77" in tile
+
+
+def test_the_alert_page_shows_how_each_call_ended(client, services, clock):
+    """Staff see that the son did not answer, and that the 院长 was then called at once."""
+    from core.phone.progress import confirmation_call_progress
+
+    seed(services)
+    alert = sos(services, clock)
+    son = outbox(services, subject_id=alert.id, channel="voice_call")[0]
+    confirmation_call_progress(services, son.id, "no-answer")
+    assert voice_calls(services, alert.id) == ["王小明", "李院长"]
+    sign_in(client, "head_a")
+    page = client.get(f"/console/alerts/{alert.id}").get_data(as_text=True)
+    row = page[page.index("王小明</td>"):]
+    assert "没接" in row[:row.index("</tr>")]
