@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, jsonify, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
@@ -463,6 +463,9 @@ def band_add() -> Response | tuple[str, int]:
         return _band_page(outcome.status)
     band, secret = outcome.result
     _refresh_broker()
+    if band.resident_id is None:  # whoever registers a band for nobody learns where its alarms will go
+        msgid, params = device_service.unassigned_band_notice(db_session(), band)
+        flash(gettext(msgid, **params), "warning")
     return _band_page(201, secret=(band.device_id, secret, device_service.band_username(band.device_id)))
 
 

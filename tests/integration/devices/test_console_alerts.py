@@ -201,3 +201,16 @@ def test_the_alert_page_shows_how_each_call_ended(client, services, clock):
     page = client.get(f"/console/alerts/{alert.id}").get_data(as_text=True)
     row = page[page.index("王小明</td>"):]
     assert "没接" in row[:row.index("</tr>")]
+
+
+def test_registering_a_band_for_nobody_in_the_console_says_where_its_alarms_go(client, services, clock):
+    """Issue 16 item 5: the page that shows the new band's password also warns that it is given to nobody."""
+    seed(services)
+    sign_in(client, "admin")
+    added = post_form(client, "/console/bands", {"device_id": "865002", "site": "hut1"})
+    assert added.status_code == 201
+    page = added.get_data(as_text=True)
+    assert "手环865002没有登记给居民，它的报警会发给高瓷村的村干部和网格员" in page
+    assigned = post_form(client, "/console/bands", {"device_id": "865003", "site": "hut1",
+                                                     "resident_id": "2"}).get_data(as_text=True)
+    assert "没有登记给居民" not in assigned
