@@ -133,7 +133,7 @@ def test_critical_alerts_can_ring_two_people_and_the_first_1_hangs_up_the_other(
         dispatcher.run_once()
         head = _call_to(services, alert_id, "李院长")
         son = _call_to(services, alert_id, "王小明")
-        # One of the two ends unanswered: the other still rings, so nobody new is called yet.
+        # Both calls were placed (the fake provider answered with call ids); the 院长 presses 1 on that call.
         with transaction(services.session_factory) as s:
             reply = confirm(s, now=clock.now(), message=s.get(OutboxMessage, head.id), digits="1")
         assert "确认" in reply
