@@ -36,3 +36,49 @@ def test_next_step_repeats_the_chain_the_configured_number_of_times():
 def test_plan_survives_a_round_trip_through_the_database_json():
     plan = plan_escalation([SON, DOCTOR], [VILLAGE], Policy(timeout_min=5, channels=("voice_call", "message")))
     assert plan_from_json(plan_to_json(plan)) == plan
+
+
+TOWN = Contact("指挥中心", "+8613900000010", user_id=9, kind="town")
+
+
+def test_the_town_centre_is_the_last_level_after_the_staff():
+    plan = plan_escalation([SON, HEAD], [HEAD, VILLAGE], Policy(timeout_min=2), [TOWN, VILLAGE])
+    assert [[c.name for c in lv.contacts] for lv in plan] == [["王小明"], ["李院长"], ["村干部"], ["指挥中心"]]
+    # A warning without staff never reaches the town; with nobody else, it falls back to staff and town.
+    warning = Policy(kinds=("family",), staff=False)
+    assert [[c.name for c in lv.contacts] for lv in plan_escalation([SON], [VILLAGE], warning, [TOWN])] == [["王小明"]]
+    assert [[c.name for c in lv.contacts] for lv in plan_escalation([], [], warning, [TOWN])] == [["指挥中心"]]
+
+
+def test_ring_at_once_puts_that_many_chain_members_in_one_level():
+    plan = plan_escalation([SON, HEAD, DOCTOR], [VILLAGE], Policy(ring_at_once=2))
+    assert [[c.name for c in lv.contacts] for lv in plan] == [["王小明", "李院长"], ["赵医生"], ["村干部"]]
+
+
+def test_call_outcomes_from_provider_reports():
+    """Only ends of a call are outcomes; a machine is a machine whatever the status says."""
+    from core.phone.progress import call_outcome
+
+    assert [call_outcome(s) for s in ("queued", "ringing", "in-progress", "answered")] == [None] * 4
+    assert [call_outcome(s) for s in ("no-answer", "busy", "failed", "canceled", "completed")] == [
+        "no_answer", "busy", "failed", "canceled", "completed"]
+    assert call_outcome("in-progress", "machine_start") == call_outcome("completed", "fax") == "machine"
+    assert call_outcome("completed", "human") == "completed"
+
+
+def test_a_level_is_unanswered_only_when_every_call_of_it_ended_so():
+    from types import SimpleNamespace
+
+    from core.bands.escalation import level_unanswered
+
+    def note(name, status, level=1, channels=("voice_call", "message"), phone="+861380000", kind="alert"):
+        return SimpleNamespace(recipient_name=name, call_status=status, level=level, round=1, severity="critical",
+                               channels=list(channels), recipient_phone=phone, kind=kind)
+
+    ringing = [note("王小明", "busy"), note("李院长", None)]
+    assert not level_unanswered(ringing, level=1, round_=1, severity="critical")
+    ended = [note("王小明", "busy"), note("李院长", "machine"), note("只发短信", None, channels=("message",)),
+             note("没号码", None, phone=None), note("上一级", None, level=0)]
+    assert level_unanswered(ended, level=1, round_=1, severity="critical")
+    assert not level_unanswered([note("只发短信", None, channels=("message",))], level=1, round_=1,
+                                severity="critical")  # no call at this level: the timeout decides
