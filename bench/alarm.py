@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.bands.alerts import resolve_alert  # noqa: E402
-from core.bands.registry import add_band  # noqa: E402
+from core.bands.registry import add_band, band_username  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.container import Services  # noqa: E402
 from core.db import make_engine, make_session_factory, transaction  # noqa: E402
@@ -40,7 +40,13 @@ from core.models.places import CaregiverLink  # noqa: E402
 from core.notify.dispatcher import Dispatcher  # noqa: E402
 from core.phone.telephony.twilio_provider import TwilioTelephony  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf, service_password  # noqa: E402
+from devices.broker import (  # noqa: E402
+    BandCredential,
+    export_broker_files,
+    listener_usernames,
+    render_mosquitto_conf,
+    service_password,
+)
 from devices.listener import Connection, Listener  # noqa: E402
 from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer  # noqa: E402
 from xiaoyuan.scheduler import make_dispatcher  # noqa: E402
@@ -170,7 +176,7 @@ def run(services: Services, settings, tmp: Path, calls: TimedCalls, args, db_url
     listener = None
     try:
         time.sleep(0.5)
-        service = (settings.broker.username, service_password(settings))
+        service = (listener_usernames(settings)[0], service_password(settings))
         listener = Listener(services, connection=Connection("127.0.0.1", port, *service, 5),
                             client_id="bench-alarm-listener")
         listener.start()
@@ -181,7 +187,7 @@ def run(services: Services, settings, tmp: Path, calls: TimedCalls, args, db_url
             services, concurrency=settings.notify.concurrency)
         loop = threading.Thread(target=dispatcher.run_forever, args=(stop_dispatch,), daemon=True)
         loop.start()
-        clients = {d: band_client(port, d, s, f"bench-{d}") for d, s, _ in residents}
+        clients = {d: band_client(port, band_username(d), s, f"bench-{d}") for d, s, _ in residents}
         noise = threading.Thread(target=background_telemetry,
                                  args=(list(clients.items()), args.telemetry_rate, stop_telemetry), daemon=True)
         noise.start()
