@@ -9,7 +9,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from core.container import current_services
 from core.db import transaction
 from core.models.outbox import OutboxMessage
-from core.phone import progress
+from core.phone import confirmations, progress
 from core.phone.confirmations import confirm
 from core.phone.sms_replies import answer_sms_reply
 from core.phones import try_normalise_phone
@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 @step("confirm")
 def confirm_call(call: CallInfo, params: Params, heard: Heard) -> Action:
-    """Speak the message of an outbox voice call and ask for 1."""
+    """Speak the message of an outbox voice call and ask for 1.
+
+    When the provider detected an answering machine, nobody can press 1: the subject hears the call ended
+    (an alert tells its next level at once) and the call is hung up.
+    """
     services = call.services
     message_id = param_int(params, "message")
     with services.session_factory() as session:
@@ -32,6 +36,10 @@ def confirm_call(call: CallInfo, params: Params, heard: Heard) -> Action:
         # Follow-ups and reminders ask their own question (1/2/3); adding "按1确认" would turn a
         # confused "1" into 满意.
         own_keys = bool(((message.params or {}) if message is not None else {}).get("expect_digits"))
+    outcome = progress.call_outcome("", str(heard.extra.get("answered_by", "")))
+    if outcome is not None and message is not None:
+        confirmations.call_ended(services, message=message, outcome=outcome)
+        return Say([], hangup=True)
     if text is None:
         return Say([P("goodbye")], hangup=True)
     prompts = [(text, None)] if own_keys else [(text, None), P("confirm_ask")]

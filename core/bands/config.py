@@ -49,6 +49,8 @@ class PolicySettings(_Section):
     staff: bool = True
     quiet_hours: bool = True
     ack_timeout_min: float = Field(60, gt=0, description="an acknowledged, unresolved alert is raised again after this")
+    machine_detection: bool = Field(True, description="ask the provider to detect voicemail on alert calls, so "
+                                    "the next level is called as soon as a machine answers (only a keypress counts)")
     ring_at_once: int = Field(1, ge=1, le=5, description="chain members called together at one level; the first "
                               "to press 1 takes the alert and the other calls are hung up")
 

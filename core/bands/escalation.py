@@ -52,6 +52,7 @@ class Policy:
     quiet_hours: bool = True
     ack_timeout_min: float = 60
     ring_at_once: int = 1  # chain members called together at one level (the first to press 1 takes it)
+    machine_detection: bool = True  # ask the provider to detect voicemail on alert calls
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,8 @@ def notify_level(
                 text=voice if channel == "voice_call" else sms,
                 params={"alert_id": alert.id, "type": alert.type, "severity": alert.severity,
                         "short_code": alert.short_code, "level": level_no, "round": round_,
-                        "reply_hint": False},
+                        "reply_hint": False, **({"machine_detection": True} if channel == "voice_call"
+                                                and config.policy(alert.severity).machine_detection else {})},
                 priority=SEVERITY_PRIORITY.get(alert.severity, 3),
                 dedup_key=f"alert:{alert.id}:{alert.severity}:{kind}:{round_}:{level_no}:{position}:{channel}",
                 subject=("alert", alert.id), village_id=alert.village_id, channels=chosen,

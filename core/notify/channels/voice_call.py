@@ -39,6 +39,8 @@ class VoiceCallChannel:
                 to, self.telephony.from_number, f"{self.base_url}{CONFIRM_PATH}?message={message.id}",
                 f"{self.base_url}{CONFIRM_STATUS_PATH}?message={message.id}", self.ring_timeout_s,
                 idempotency_key=message.idempotency_key,
+                # Alert calls ask for voicemail detection: a machine moves the alert on at once.
+                machine_detection=bool(message.params.get("machine_detection")),
             )
         except TelephonyError as exc:
             return Delivery(ok=False, permanent=exc.permanent, error=redact(str(exc)))
