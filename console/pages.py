@@ -1,4 +1,6 @@
-"""Console dashboard: open and overdue requests, today's counts, 挂牌督办 (supervised) requests."""
+"""Console dashboard: emergencies first (help calls, critical alerts, urgent and overdue requests, each with
+numbers to ring), then today's counts, 挂牌督办 (supervised) requests and the user's own; it refreshes itself
+by polling a small JSON fingerprint (console/static/live.js; a meta refresh without JavaScript)."""
 
 from __future__ import annotations
 
@@ -6,43 +8,78 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, render_template, request
+from flask import abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
 from console.common import local_day_start
 from console.db import db_session
+from core.clock import to_local
 from core.container import current_services
+from core.dashboard import KIND_LABELS as EMERGENCY_KIND_LABELS
+from core.dashboard import emergencies, emergencies_version
 from core.i18n import N_
 from core.models.places import Courtyard
 from core.models.requests import Request
 from core.requests.visibility import request_scope
 from core.requests.workorders import OPEN_STATUSES, STATUS_LABELS, TYPE_LABELS, overdue_clause
 
+POLL_SECONDS = 15
 
-@bp.get("/")
-@staff_required()
-def dashboard() -> str:
-    """Home page: the numbers a 院长 or the 指挥中心 checks first, and the requests that need action."""
-    user = current_staff()
-    session = db_session()
-    now = current_services().clock.now()
+
+def _counts(session, user, now) -> dict[str, int]:
     scope = request_scope(user)
     day_start = local_day_start(now)
 
     def count(*where) -> int:
         return session.scalar(sa.select(sa.func.count(Request.id)).where(scope, *where)) or 0
 
-    counts = {
+    return {
         "open": count(Request.status.in_(OPEN_STATUSES)),
         "overdue": count(overdue_clause(now)),
         "supervised": count(Request.supervised.is_(True), Request.status.in_(OPEN_STATUSES)),
         "today_new": count(Request.created_at >= day_start),
         "today_resolved": count(Request.resolved_at >= day_start),
     }
+
+
+def _emergency_context(session, user, now) -> dict:
+    found = emergencies(session, user, now)
+    return {"emergencies": found, "emergency_version": emergencies_version(found),
+            "emergency_kinds": EMERGENCY_KIND_LABELS, "poll_seconds": POLL_SECONDS, "now": now}
+
+
+@bp.get("/live.json")
+@staff_required()
+def dashboard_live() -> Response:
+    """What the dashboard's live part shows, as a fingerprint and counts; the page reloads the part when it changes."""
+    user = current_staff()
+    session = db_session()
+    now = current_services().clock.now()
+    found = emergencies(session, user, now)
+    return jsonify(version=emergencies_version(found), emergencies=len(found),
+                   by_kind={k: sum(1 for e in found if e.kind == k) for k in EMERGENCY_KIND_LABELS},
+                   counts=_counts(session, user, now), now=to_local(now).strftime("%H:%M:%S"))
+
+
+@bp.get("/")
+@staff_required()
+def dashboard() -> str:
+    """Home page: emergencies first, then the numbers a 院长 or the 指挥中心 checks and the requests to act on.
+
+    `?partial=emergencies` returns only the emergency list (for the page's polling).
+    """
+    user = current_staff()
+    session = db_session()
+    now = current_services().clock.now()
+    live = _emergency_context(session, user, now)
+    if request.args.get("partial") == "emergencies":
+        return render_template("console/_emergencies.html", **live)
+    scope = request_scope(user)
+    counts = _counts(session, user, now)
     base = sa.select(Request).where(scope)
-    overdue = list(session.scalars(base.where(overdue_clause(now)).order_by(Request.due_at).limit(10)))
     supervised = list(session.scalars(
         base.where(Request.supervised.is_(True), Request.status.in_(OPEN_STATUSES)).order_by(Request.due_at).limit(10)
     ))
@@ -65,8 +102,8 @@ def dashboard() -> str:
             .order_by(Courtyard.name)
         ).all()
     return render_template(
-        "console/dashboard.html", counts=counts, overdue=overdue, supervised=supervised, mine=mine, now=now,
-        type_labels=TYPE_LABELS, status_labels=STATUS_LABELS, by_courtyard=by_courtyard,
+        "console/dashboard.html", counts=counts, supervised=supervised, mine=mine,
+        type_labels=TYPE_LABELS, status_labels=STATUS_LABELS, by_courtyard=by_courtyard, **live,
     )
 
 

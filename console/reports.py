@@ -41,7 +41,8 @@ def _params(session: Any, user: User) -> tuple[Report, dict[str, Any]]:
         village_id, town_id = report_scope(session, user, parse_positive_int(request.args.get("village"), 0) or None)
     except NotFound:
         abort(404)
-    report = build_report(session, kind=kind, day=day, village_id=village_id, town_id=town_id)
+    report = build_report(session, kind=kind, day=day, village_id=village_id, town_id=town_id,
+                          now=current_services().clock.now())
     return report, {"kind": kind, "date": day.isoformat(), "village": village_id}
 
 
@@ -56,10 +57,11 @@ def reports() -> str:
     by_type = {TYPE_LABELS.get(t, t): v["new"] for t, v in report.requests["by_type"].items()}
     by_courtyard = {name: v["new"] for name, v in report.requests["by_courtyard"].items()}
     overdue_by_courtyard = {name: v["overdue"] for name, v in report.requests["by_courtyard"].items()}
+    overdue_open_by_courtyard = {name: v["overdue_open"] for name, v in report.requests["by_courtyard"].items()}
     return render_template(
         "console/reports/report.html", report=report, params=params, kinds=KIND_LABELS, villages=villages,
         period=period_label(report), type_bars=bar_rows(by_type), courtyard_bars=bar_rows(by_courtyard),
-        overdue_bars=bar_rows(overdue_by_courtyard),
+        overdue_bars=bar_rows(overdue_by_courtyard), overdue_open_bars=bar_rows(overdue_open_by_courtyard),
     )
 
 

@@ -5,7 +5,11 @@ computed from the raw rows with the definitions below, so it can be recomputed a
 
 - new: requests created in the period; resolved: requests with a "resolved" event in the period
   (counted once; time to resolve = their last resolution in the period minus creation);
-- overdue: requests that fell due in the period without being resolved or closed by their due time;
+- overdue (flow, 本期新超期): requests that fell due in the period without being resolved or closed by
+  their due time;
+- overdue_open (stock, 截至报告时超期未办结): requests still open and past due at report time, i.e. at the
+  end of the period, or now while the period is still running (status at that time = the last status
+  change recorded by then, "new" when there was none);
 - supervised: requests marked 挂牌 (a "supervised" event) in the period;
 - satisfaction: requests evaluated in the period ("evaluated" events, and closes as unevaluated), by
   their evaluation; satisfaction rate = (满意 + 基本满意) / (满意 + 基本满意 + 不满意);
@@ -46,7 +50,7 @@ from core.models.requests import Request, RequestEvent
 from core.models.staff import User
 from core.notify.outbox import enqueue_message, recipient_for_user
 from core.requests import texts
-from core.requests.workorders import TYPE_LABELS
+from core.requests.workorders import OPEN_STATUSES, TYPE_LABELS
 
 KINDS = ("daily", "weekly", "monthly")
 KIND_LABELS = {"daily": N_("日通报"), "weekly": N_("周小结"), "monthly": N_("月总结")}
@@ -108,8 +112,22 @@ def _scoped(column_village: Any, column_town: Any, scope: str, scope_id: int) ->
     return column_village == scope_id if scope == "village" else column_town == scope_id
 
 
-def _request_figures(session: Session, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime
-                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+def overdue_open_at(where: Any, at: dt.datetime) -> Any:
+    """The requests (within `where`) that were open and past their due time at `at`: the 超期 stock."""
+    status_then = (
+        sa.select(RequestEvent.to_status)
+        .where(RequestEvent.request_id == Request.id, RequestEvent.at <= at, RequestEvent.to_status.is_not(None))
+        .order_by(RequestEvent.at.desc(), RequestEvent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.select(Request.id, Request.type, Request.courtyard_id).where(
+        where, Request.created_at <= at, Request.due_at < at,
+        sa.func.coalesce(status_then, "new").in_(OPEN_STATUSES))
+
+
+def _request_figures(session: Session, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime,
+                     as_of: dt.datetime) -> tuple[dict[str, Any], dict[str, Any]]:
     where = _scoped(Request.village_id, Request.town_id, scope, scope_id)
     courtyard_names = dict(session.execute(sa.select(Courtyard.id, Courtyard.name)).all())
     new = session.execute(sa.select(Request.id, Request.type, Request.courtyard_id).where(
@@ -128,16 +146,18 @@ def _request_figures(session: Session, scope: str, scope_id: int, start: dt.date
     )
     overdue = session.execute(sa.select(Request.id, Request.type, Request.courtyard_id).where(
         where, Request.due_at >= start, Request.due_at < end, ~on_time)).all()
+    overdue_open = session.execute(overdue_open_at(where, as_of)).all()
     supervised = session.scalar(
         sa.select(sa.func.count(sa.distinct(RequestEvent.request_id)))
         .join(Request, RequestEvent.request_id == Request.id)
         .where(where, RequestEvent.action == "supervised", RequestEvent.at >= start, RequestEvent.at < end)
     ) or 0
-    by_type: dict[str, dict[str, int]] = {t: {"new": 0, "resolved": 0, "overdue": 0} for t in TYPE_LABELS}
-    by_courtyard: dict[str, dict[str, int]] = defaultdict(lambda: {"new": 0, "resolved": 0, "overdue": 0})
-    for name, rows in (("new", new), ("resolved", resolved_rows), ("overdue", overdue)):
+    names = ("new", "resolved", "overdue", "overdue_open")
+    by_type: dict[str, dict[str, int]] = {t: dict.fromkeys(names, 0) for t in TYPE_LABELS}
+    by_courtyard: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(names, 0))
+    for name, rows in zip(names, (new, resolved_rows, overdue, overdue_open), strict=True):
         for row in rows:
-            by_type.setdefault(row[1], {"new": 0, "resolved": 0, "overdue": 0})[name] += 1
+            by_type.setdefault(row[1], dict.fromkeys(names, 0))[name] += 1
             by_courtyard[courtyard_names.get(row[2], "—") if row[2] is not None else "—"][name] += 1
     hours = [(row[4] - row[3]).total_seconds() / 3600 for row in resolved_rows]
     median, p90 = median_p90(hours)
@@ -145,8 +165,9 @@ def _request_figures(session: Session, scope: str, scope_id: int, start: dt.date
         where, Request.created_at >= start, Request.created_at < end, Request.channel == "phone",
         Request.household_id.is_(None))) or 0
     figures = {
-        "new": len(new), "resolved": len(resolved_rows), "overdue": len(overdue), "supervised": supervised,
-        "unknown_callers": unknown_callers,
+        "new": len(new), "resolved": len(resolved_rows), "overdue": len(overdue),
+        "overdue_open": len(overdue_open), "as_of": to_local(as_of).strftime("%Y-%m-%d %H:%M"),
+        "supervised": supervised, "unknown_callers": unknown_callers,
         "resolve_hours_median": None if median is None else round(median, 2),
         "resolve_hours_p90": None if p90 is None else round(p90, 2),
         "by_type": {t: v for t, v in by_type.items() if any(v.values())},
@@ -225,8 +246,11 @@ def _point_figures(session: Session, scope: str, scope_id: int, start: dt.dateti
 
 
 def build_report(session: Session, *, kind: str, day: dt.date, village_id: int | None = None,
-                 town_id: int | None = None) -> Report:
-    """Compute the report of the period containing local date `day` for a village or a town."""
+                 town_id: int | None = None, now: dt.datetime | None = None) -> Report:
+    """Compute the report of the period containing local date `day` for a village or a town.
+
+    `now` is the report time: the 超期 stock is counted at the period's end, or at `now` when that is earlier.
+    """
     start_day, end_day = period_bounds(kind, day)
     place: Village | Town | None
     if village_id is not None:
@@ -240,7 +264,8 @@ def build_report(session: Session, *, kind: str, day: dt.date, village_id: int |
     if place is None:
         raise NotFound(N_("找不到这个地方"))
     start, end = local_midnight_utc(start_day), local_midnight_utc(end_day)
-    requests, satisfaction = _request_figures(session, scope, scope_id, start, end)
+    as_of = end if now is None else min(end, now)
+    requests, satisfaction = _request_figures(session, scope, scope_id, start, end, as_of)
     return Report(
         kind=kind, start=start_day.isoformat(), end=end_day.isoformat(), scope=scope, scope_id=scope_id,
         scope_name=place.name, requests=requests, satisfaction=satisfaction,
@@ -276,6 +301,7 @@ def render_text(report: Report, locale: str = DEFAULT_LOCALE) -> str:
         translate(texts.REPORT_TITLE, locale, scope=report.scope_name, kind=translate(KIND_LABELS[report.kind], locale),
                   period=period_label(report)),
         translate(texts.REPORT_REQUESTS, locale, new=r["new"], resolved=r["resolved"], overdue=r["overdue"],
+                  overdue_open=r["overdue_open"],
                   supervised=r["supervised"], median=_num(r["resolve_hours_median"], texts.HOURS, locale),
                   p90=_num(r["resolve_hours_p90"], texts.HOURS, locale)),
         translate(texts.REPORT_SATISFACTION, locale, satisfied=s["satisfied"], basic=s["basic"],
@@ -377,7 +403,7 @@ def push_reports(services: Services) -> int:
                 if session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup)):
                     continue  # already pushed: do not even build the report again
                 if key not in built:
-                    built[key] = build_report(session, kind=kind, day=day, **{f"{key[2]}_id": key[3]})
+                    built[key] = build_report(session, kind=kind, day=day, now=now, **{f"{key[2]}_id": key[3]})
                 recipient = recipient_for_user(user)
                 if (*key, recipient.locale) not in rendered:
                     rendered[(*key, recipient.locale)] = render_text(built[key], recipient.locale)

@@ -41,7 +41,8 @@ REMINDER_UNCONFIRMED = N_("%(resident)s没有确认%(kind)s提醒：%(text)s（%
 
 # The short report text pushed to staff.
 REPORT_TITLE = N_("【%(scope)s%(kind)s %(period)s】")
-REPORT_REQUESTS = N_("工单：新增%(new)s 解决%(resolved)s 超期%(overdue)s 挂牌%(supervised)s；"
+REPORT_REQUESTS = N_("工单：新增%(new)s 解决%(resolved)s 本期新超期%(overdue)s 超期未办结%(overdue_open)s "
+                     "挂牌%(supervised)s；"
                      "办结用时中位数%(median)s，P90 %(p90)s")
 REPORT_SATISFACTION = N_("满意度：满意%(satisfied)s 基本满意%(basic)s 不满意%(dissatisfied)s "
                          "未评价%(unevaluated)s（满意率%(rate)s）")

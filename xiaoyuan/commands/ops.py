@@ -45,7 +45,8 @@ def _report_command(kind: str) -> None:
                     fail(N_("请用 --town 或 --village 指定范围"))
                 town_id = towns[0]
             try:
-                report = build_report(session, kind=kind, day=when, village_id=village_id, town_id=town_id)
+                report = build_report(session, kind=kind, day=when, village_id=village_id, town_id=town_id,
+                                      now=services.clock.now())
             except ServiceError as exc:
                 fail(exc)
         click.echo(RENDERERS[fmt](report).rstrip("\n"))

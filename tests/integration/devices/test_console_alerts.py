@@ -214,3 +214,14 @@ def test_registering_a_band_for_nobody_in_the_console_says_where_its_alarms_go(c
     assigned = post_form(client, "/console/bands", {"device_id": "865003", "site": "hut1",
                                                      "resident_id": "2"}).get_data(as_text=True)
     assert "没有登记给居民" not in assigned
+
+
+def test_the_wall_never_says_all_is_well_while_a_band_is_offline(client, services, clock):
+    """With no alerts but an offline band the wall names the offline count instead of "一切正常"."""
+    seed(services)  # the band has not reported yet: offline
+    sign_in(client, "head_a")
+    wall = client.get("/console/wall").get_data(as_text=True)
+    assert "一切正常" not in wall and 'id="wall-offline"' in wall and "1只手环离线" in wall
+    Ingestor(services).process([msg("telemetry", {"ts": ts(clock.now()), "hr": 72, "spo2": 98})])
+    wall = client.get("/console/wall").get_data(as_text=True)
+    assert 'id="wall-ok"' in wall and "一切正常" in wall and 'id="wall-offline"' not in wall

@@ -1,0 +1,93 @@
+"""The dashboard a 院长 opens on a phone: emergencies first, each with numbers to ring, refreshed while open."""
+
+from __future__ import annotations
+
+import re
+
+from core.bands.alerts import raise_alert
+from core.bands.escalation import EscalationConfig
+from core.db import transaction
+from core.models.requests import Request
+from core.phone.helpcalls import start_help_call
+from tests.integration.console.conftest import login_as
+
+
+def _sections(page: str) -> list[str]:
+    """The ids of the emergency cards in page order."""
+    return re.findall(r'id="emergency-(\w+-\d+)"', page)
+
+
+def test_dashboard_starts_with_help_calls_then_critical_alerts_then_urgent_and_overdue_requests(
+        web, world, services, clock, requests_by_resident):
+    """Order: active help calls, open critical alerts, urgent requests, overdue requests; each with tel: links."""
+    config = EscalationConfig.from_settings(services.settings)
+    with transaction(services.session_factory) as s:
+        s.get(Request, requests_by_resident[1]).urgent = True
+        alert, _ = raise_alert(s, now=clock.now(), config=config, alert_type="sos", severity="critical",
+                               resident_id=world.residents[0].id)
+        warning, _ = raise_alert(s, now=clock.now(), config=config, alert_type="battery_low", severity="warning",
+                                 resident_id=world.residents[2].id)
+    clock.advance(hours=25)  # the other repair requests are now overdue
+    with transaction(services.session_factory) as s:
+        call = start_help_call(s, now=clock.now(), household_id=world.residents[0].household_id)
+    login_as(web, world.users["head_a"])
+    page = web.get("/console/").get_data(as_text=True)
+    order = _sections(page)
+    assert order[:3] == [f"help_call-{call.id}", f"alert-{alert.id}", f"request-{requests_by_resident[1]}"]
+    assert set(order[3:]) == {f"request-{requests_by_resident[0]}", f"request-{requests_by_resident[2]}"}
+    assert f"alert-{warning.id}" not in order  # only critical alerts count as emergencies
+    assert page.index('id="emergencies"') < page.index('id="count-open"')  # before the counts
+    help_card = page[page.index(f'id="emergency-help_call-{call.id}"'):page.index(f'id="emergency-alert-{alert.id}"')]
+    tels = re.findall(r'href="tel:([^"]+)"', help_card)
+    assert tels[0] == world.residents[0].phone  # the resident first
+    assert "+8613800001111" in tels and "+8613900000020" in tels  # the son and the village doctor
+    assert "王小明" in help_card and "儿子" in help_card
+
+
+def test_dashboard_without_emergencies_says_so_and_shows_only_the_users_scope(web, world, services, clock):
+    config = EscalationConfig.from_settings(services.settings)
+    login_as(web, world.users["head_b"])
+    assert 'id="no-emergencies"' in web.get("/console/").get_data(as_text=True)
+    with transaction(services.session_factory) as s:
+        raise_alert(s, now=clock.now(), config=config, alert_type="sos", severity="critical",
+                    resident_id=world.residents[0].id)  # in 小院 A
+    page = web.get("/console/").get_data(as_text=True)
+    assert 'id="no-emergencies"' in page and "tel:" not in page
+
+
+def test_caregiver_sees_the_help_call_of_the_resident_they_care_for(web, world, services, clock):
+    with transaction(services.session_factory) as s:
+        call = start_help_call(s, now=clock.now(), household_id=world.residents[0].household_id)
+    login_as(web, world.users["carer_a"])
+    page = web.get("/console/").get_data(as_text=True)
+    assert _sections(page) == [f"help_call-{call.id}"]
+
+
+def test_dashboard_refreshes_itself_from_a_static_script_polling_a_small_json(web, world, services, clock):
+    """The live part has a fingerprint that changes with the emergencies; no inline script on the page."""
+    login_as(web, world.users["head_a"])
+    page = web.get("/console/").get_data(as_text=True)
+    assert re.search(r'<script src="/console/static/live\.js[^"]*" defer>', page)
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)  # nothing inline (the CSP forbids it)
+    before = web.get("/console/live.json").get_json()
+    assert before["emergencies"] == 0 and re.search(r'data-version="' + before["version"] + '"', page)
+    with transaction(services.session_factory) as s:
+        call = start_help_call(s, now=clock.now(), household_id=world.residents[0].household_id)
+    after = web.get("/console/live.json").get_json()
+    assert after["version"] != before["version"] and after["by_kind"]["help_call"] == 1
+    partial = web.get("/console/?partial=emergencies").get_data(as_text=True)
+    assert partial.lstrip().startswith("<section id=\"emergencies\"") and f"help_call-{call.id}" in partial
+    assert f'data-version="{after["version"]}"' in partial and "<html" not in partial
+    script = web.get("/console/static/live.js")
+    assert script.status_code == 200 and b"data-live-url" in script.data
+    script.close()
+
+
+def test_the_help_call_card_says_who_is_being_rung(web, world, services, clock):
+    with transaction(services.session_factory) as s:
+        call = start_help_call(s, now=clock.now(), household_id=world.residents[0].household_id)
+        call.status, call.current_index = "calling", 0
+        first = call.chain[0]["name"]
+    login_as(web, world.users["head_a"])
+    page = web.get("/console/").get_data(as_text=True)
+    assert f"正在呼叫 {first}" in page
