@@ -1,8 +1,12 @@
-"""The console's navigation: pages register an entry with the roles that may open them."""
+"""The console's navigation: pages register an entry with the roles that may open them.
+
+A phone shows a few primary entries per role and a "更多" drawer with every entry in groups; a PC shows
+the groups open (console/templates/console/_nav.html).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.i18n import N_
 from core.models.staff import ROLES
@@ -18,6 +22,18 @@ class NavItem:
     label: str  # Chinese msgid, translated when rendered
     roles: tuple[str, ...]
     order: int
+    group: str = "more"
+    primary: bool = False  # shown in the phone's top row for the role that asked (see nav_for)
+
+    @property
+    def group_order(self) -> int:
+        """Where the entry's group stands in the drawer."""
+        return GROUPS.get(self.group, GROUPS["more"])[0]
+
+    @property
+    def group_label(self) -> str:
+        """The Chinese msgid of the entry's group."""
+        return GROUPS.get(self.group, GROUPS["more"])[1]
 
 
 ROLE_LABELS = {
@@ -29,19 +45,51 @@ ROLE_LABELS = {
     "caregiver": N_("照护人"),
 }
 
+# The drawer's groups, in order: (position, Chinese msgid).
+GROUPS = {
+    "daily": (1, N_("日常")),
+    "people": (2, N_("居民与手环")),
+    "community": (3, N_("积分与电视")),
+    "phone": (4, N_("电话与消息")),
+    "admin": (5, N_("管理")),
+    "more": (6, N_("其他")),
+}
+ENDPOINT_GROUPS = {
+    "console.dashboard": "daily", "console.alert_board": "daily", "console.request_list": "daily",
+    "console.request_new": "daily", "console.reminder_list": "daily",
+    "console.resident_list": "people", "console.household_list": "people", "console.band_list": "people",
+    "console.wall_screen": "people", "console.tv_checkins": "people",
+    "console.tv_points": "community", "console.tv_redemptions": "community", "console.tv_rewards": "community",
+    "console.tv_notices": "community", "console.tv_boxes": "community",
+    "console.voice_calls": "phone", "console.voice_help_calls": "phone", "console.outbox_list": "phone",
+    "console.reports": "admin", "console.user_list": "admin", "console.audit_list": "admin",
+    "console.token_list": "admin",
+}
+# The phone's top row (at most four, so they and "更多" fit 390 px): what each role opens most.
+PRIMARY = {
+    "town": ("console.dashboard", "console.alert_board", "console.request_list", "console.reports"),
+    "village": ("console.dashboard", "console.alert_board", "console.request_list", "console.reports"),
+    "admin": ("console.dashboard", "console.alert_board", "console.request_list", "console.user_list"),
+}
+DEFAULT_PRIMARY = ("console.dashboard", "console.alert_board", "console.request_list", "console.resident_list")
+
 _NAV: dict[str, NavItem] = {}
 
 
-def register_nav(endpoint: str, label: str, roles: tuple[str, ...] = ROLES, order: int = 50) -> None:
-    """Add (or replace) a menu entry; `roles` are the roles that see it."""
-    _NAV[endpoint] = NavItem(endpoint=endpoint, label=label, roles=tuple(roles), order=order)
+def register_nav(endpoint: str, label: str, roles: tuple[str, ...] = ROLES, order: int = 50,
+                 group: str | None = None) -> None:
+    """Add (or replace) a menu entry; `roles` are the roles that see it, `group` its place in the drawer."""
+    _NAV[endpoint] = NavItem(endpoint=endpoint, label=label, roles=tuple(roles), order=order,
+                             group=group or ENDPOINT_GROUPS.get(endpoint, "more"))
 
 
 def nav_for(role: str | None) -> list[NavItem]:
-    """The menu entries a role sees, in order."""
+    """The menu entries a role sees, in order, with the role's primary entries marked."""
     if role is None:
         return []
-    return sorted((item for item in _NAV.values() if role in item.roles), key=lambda i: (i.order, i.endpoint))
+    primary = PRIMARY.get(role, DEFAULT_PRIMARY)
+    return [replace(item, primary=item.endpoint in primary)
+            for item in sorted((i for i in _NAV.values() if role in i.roles), key=lambda i: (i.order, i.endpoint))]
 
 
 register_nav("console.dashboard", N_("首页"), ROLES, 10)

@@ -67,7 +67,7 @@ def test_dashboard_refreshes_itself_from_a_static_script_polling_a_small_json(we
     """The live part has a fingerprint that changes with the emergencies; no inline script on the page."""
     login_as(web, world.users["head_a"])
     page = web.get("/console/").get_data(as_text=True)
-    assert re.search(r'<script src="/console/static/live\.js[^"]*" defer>', page)
+    assert re.search(r'<script src="/console/static/console\.js[^"]*" defer>', page)
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)  # nothing inline (the CSP forbids it)
     before = web.get("/console/live.json").get_json()
     assert before["emergencies"] == 0 and re.search(r'data-version="' + before["version"] + '"', page)
@@ -78,7 +78,7 @@ def test_dashboard_refreshes_itself_from_a_static_script_polling_a_small_json(we
     partial = web.get("/console/?partial=emergencies").get_data(as_text=True)
     assert partial.lstrip().startswith("<section id=\"emergencies\"") and f"help_call-{call.id}" in partial
     assert f'data-version="{after["version"]}"' in partial and "<html" not in partial
-    script = web.get("/console/static/live.js")
+    script = web.get("/console/static/console.js")
     assert script.status_code == 200 and b"data-live-url" in script.data
     script.close()
 

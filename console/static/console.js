@@ -70,3 +70,40 @@
     start();
   }
 })();
+
+/* The menu and tables on any screen: open the "更多" drawer on a wide screen (where it is a row of groups),
+   and give table cells their column's name so a phone can show each row as a card (see console.css). */
+(function () {
+  'use strict';
+  if (!document.querySelectorAll) { return; }
+
+  function openMenuWhenWide() {
+    var more = document.getElementById('nav-more');
+    if (more && window.matchMedia && window.matchMedia('(min-width: 900px)').matches) {
+      more.setAttribute('open', '');
+    }
+  }
+
+  function labelCells() {
+    var tables = document.querySelectorAll('main table');
+    for (var t = 0; t < tables.length; t++) {
+      var heads = tables[t].querySelectorAll('thead th');
+      if (!heads.length) { continue; }
+      var rows = tables[t].querySelectorAll('tbody tr');
+      for (var r = 0; r < rows.length; r++) {
+        var cells = rows[r].children;
+        for (var c = 0; c < cells.length && c < heads.length; c++) {
+          var name = heads[c].textContent.replace(/^\s+|\s+$/g, '');
+          if (name && !cells[c].hasAttribute('data-label')) { cells[c].setAttribute('data-label', name); }
+        }
+      }
+    }
+  }
+
+  function start() { openMenuWhenWide(); labelCells(); }
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+})();
