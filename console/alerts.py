@@ -406,7 +406,7 @@ def wall_screen() -> str:
                       "seen_minutes": _ago(now, band.last_seen_at), "reading_local": _local(reading_at, "%H:%M"),
                       "low_battery": band.battery is not None and band.battery <= 20})
     alerts = [alert_row(a, n) for a, n in active_alerts(session, user)]
-    offline_count = sum(1 for tile in tiles if not tile["band"].online)
+    offline_count = sum(1 for band, _ in rows if not band.online)
     return render_template("console/alerts/wall.html", tiles=tiles, alerts=alerts, now=now, offline_count=offline_count,
                            now_local=_local(now, "%Y-%m-%d %H:%M"), **_labels())
 

@@ -2,6 +2,10 @@
 
 Services check scope and record their own audit entries; a view only parses its form, passes a
 `change(session, user, now)` to `form_action`, and chooses what to render from the `Outcome`.
+
+A refused form is shown again with what was typed (`kept(name)` in templates) and the error next to
+the field it concerns (`field_error(name)`): the error's own `field`, or the view's `fields` map from
+the error's msgid to a form field.
 """
 
 from __future__ import annotations
@@ -9,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
-from flask import abort, flash
+from flask import abort, flash, g, request
 from sqlalchemy.orm import Session
 
 from console.auth import current_staff
+from console.blueprint import bp
 from console.common import error_text
 from console.db import db_session
 from core.container import current_services
@@ -50,10 +55,11 @@ class Outcome(Generic[T]):
 
 
 def form_action(change: Callable[[Session, User, dt.datetime], T], *, done: str | Callable[[T], str] | None = None,
-                missing_is_404: bool = False) -> Outcome[T]:
+                missing_is_404: bool = False, fields: dict[str, str] | None = None) -> Outcome[T]:
     """Run `change(session, user, now)` in the request's session and commit; flash `done` (a msgid, or a
     function of the result) on success. On a ServiceError roll back and flash its message, or answer 404
-    for NotFound when `missing_is_404` (the page's object is outside the user's scope)."""
+    for NotFound when `missing_is_404` (the page's object is outside the user's scope); `fields` maps an
+    error's msgid to the form field it is about, so the page can show it there."""
     session = db_session()
     try:
         value = change(session, current_staff(), current_services().clock.now())
@@ -63,7 +69,23 @@ def form_action(change: Callable[[Session, User, dt.datetime], T], *, done: str 
         if missing_is_404 and isinstance(exc, NotFound):
             abort(404)
         flash(error_text(exc), "error")
+        g.form_error = (getattr(exc, "field", None) or (fields or {}).get(exc.message), error_text(exc))
         return Outcome(error=exc)
     if done is not None:
         flash(done(value) if callable(done) else done, "success")
     return Outcome(value=value)
+
+
+@bp.app_template_global("kept")
+def kept(name: str, default: Any = "") -> Any:
+    """What was typed into field `name` when a refused form is shown again, else `default`."""
+    if request.method == "POST" and name in request.form:
+        return request.form.get(name)
+    return default
+
+
+@bp.app_template_global("field_error")
+def field_error(name: str) -> str | None:
+    """The message of the error about field `name` in this request's refused form (None if none)."""
+    found = g.get("form_error")
+    return found[1] if found and found[0] == name else None

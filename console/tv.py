@@ -31,6 +31,7 @@ from core.community.visibility import (
     get_notice_for_edit,
     get_redemption_for,
     get_reward_for,
+    notice_audiences,
     notice_place,
     notice_scope,
     redemption_scope,
@@ -81,6 +82,35 @@ def _int(name: str, default: int | None = None) -> int | None:
     return value if -MAX_ID <= value <= MAX_ID else default
 
 
+def _typed_int(name: str) -> int:
+    """A whole number typed into field `name` (empty is 0); InvalidInput naming the field otherwise."""
+    raw = (request.form.get(name) or "").strip()
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        error = InvalidInput(N_("分值必须是整数"))
+        error.field = name
+        raise error from None
+
+
+def _batch_error(household_id: int, name: str, problem: InvalidInput,
+                 error: points_service.BatchLineInvalid | None = None) -> points_service.BatchLineInvalid:
+    """The error of one batch line, tied to that household's score or reason field."""
+    error = error or points_service.BatchLineInvalid(household_id=household_id, household_name=name, problem=problem)
+    error.field = f"{POINT_FIELDS.get(problem.message, 'delta')}_{household_id}"
+    return error
+
+
+# Which field a points error is about (the page shows it there).
+POINT_FIELDS = {
+    N_("分值必须是整数"): "delta", N_("分值不能为 0"): "delta", N_("一次最多 %(limit)s 分"): "delta",
+    N_("未知类别：%(category)s"): "category", N_("这个类别只由系统使用"): "category",
+    N_("请写明原因"): "reason", N_("原因太长（最多 200 字）"): "reason", N_("找不到这一户"): "household_id",
+}
+
+
 # --- points ------------------------------------------------------------------------------------
 
 @bp.route("/tv/points", methods=["GET", "POST"])
@@ -93,15 +123,17 @@ def tv_points() -> Any:
         def award(session, user, now) -> int:
             household = get_household_for(session, user, _int("household_id", 0) or 0)
             points_service.award_points(
-                session, now=now, household_id=household.id, delta=_int("delta", 0) or 0,
+                session, now=now, household_id=household.id, delta=_typed_int("delta"),
                 category=request.form.get("category", ""), reason=request.form.get("reason", ""), actor=user,
                 categories=categories,
             )
             return household.id
 
-        outcome = form_action(award, done=N_("已记分"))
+        outcome = form_action(award, done=N_("已记分"), fields=POINT_FIELDS)
         if outcome.ok:
             return redirect(url_for("console.tv_points_household", household_id=outcome.value))
+        return render_template("console/tv/points.html", households=_households(user),
+                               courtyards=_courtyards(user), categories=categories), outcome.status
     return render_template("console/tv/points.html", households=_households(user), courtyards=_courtyards(user),
                            categories=categories)
 
@@ -120,22 +152,32 @@ def tv_points_batch(courtyard_id: int) -> Any:
     households = list(session.scalars(sa.select(Household).where(Household.courtyard_id == courtyard.id)
                                       .order_by(Household.id)))
     if request.method == "POST":
-        lines = []
-        for household in households:
-            delta = _int(f"delta_{household.id}", 0) or 0
-            if delta:
-                lines.append(points_service.BatchLine(
-                    household_id=household.id, delta=delta,
-                    reason=request.form.get(f"reason_{household.id}", "") or request.form.get("reason", ""),
-                    category=(N_("扣分") if delta < 0 and "扣分" in categories else ""),
-                ))
-        outcome = form_action(
-            lambda session, user, now: points_service.award_batch(
-                session, now=now, courtyard_id=courtyard.id, lines=lines,
-                category=request.form.get("category", ""), actor=user, categories=categories),
-            done=lambda result: gettext("已为 %(n)s 户记分", n=len(result.entries)))
+        def award(session, user, now) -> points_service.BatchResult:
+            lines = []
+            for household in households:
+                try:
+                    delta = _typed_int(f"delta_{household.id}")
+                except InvalidInput as exc:
+                    raise _batch_error(household.id, household.name, exc) from exc
+                if delta:
+                    lines.append(points_service.BatchLine(
+                        household_id=household.id, delta=delta,
+                        reason=request.form.get(f"reason_{household.id}", "") or request.form.get("reason", ""),
+                        category=(N_("扣分") if delta < 0 and "扣分" in categories else ""),
+                    ))
+            try:
+                return points_service.award_batch(session, now=now, courtyard_id=courtyard.id, lines=lines,
+                                                  category=request.form.get("category", ""), actor=user,
+                                                  categories=categories)
+            except points_service.BatchLineInvalid as exc:
+                raise _batch_error(exc.household_id, "", exc.problem, exc) from exc
+
+        outcome = form_action(award, done=lambda result: gettext("已为 %(n)s 户记分", n=len(result.entries)),
+                              fields=POINT_FIELDS)
         if outcome.ok:
             return redirect(url_for("console.tv_points_batch", courtyard_id=courtyard.id))
+        return render_template("console/tv/points_batch.html", courtyard=courtyard, households=households,
+                               categories=categories), outcome.status
     return render_template("console/tv/points_batch.html", courtyard=courtyard, households=households,
                            categories=categories)
 
@@ -231,13 +273,16 @@ def tv_redemptions() -> Any:
 
 # --- notices -----------------------------------------------------------------------------------
 
-def _parse_local(raw: str | None) -> dt.datetime | None:
+def _parse_local(name: str) -> dt.datetime | None:
+    raw = request.form.get(name)
     if not raw:
         return None
     try:
         return dt.datetime.fromisoformat(raw).replace(tzinfo=LOCAL_TZ)
     except ValueError as exc:
-        raise InvalidInput(N_("时间格式不对")) from exc
+        error = InvalidInput(N_("时间格式不对"))
+        error.field = name
+        raise error from exc
 
 
 def _photo_hosts() -> tuple[str, ...]:
@@ -256,33 +301,51 @@ def _notice_fields() -> dict[str, Any]:
     return {
         "title": request.form.get("title", ""), "body": request.form.get("body", ""),
         "category": request.form.get("category", "notice"), "pinned": bool(request.form.get("pinned")),
-        "photo_url": _photo_url(), "event_at": _parse_local(request.form.get("event_at")),
-        "publish_from": _parse_local(request.form.get("publish_from")),
-        "publish_until": _parse_local(request.form.get("publish_until")),
+        "photo_url": _photo_url(), "event_at": _parse_local("event_at"),
+        "publish_from": _parse_local("publish_from"), "publish_until": _parse_local("publish_until"),
     }
+
+
+# Which field a notice error is about (the page shows it there).
+NOTICE_FIELDS = {
+    N_("请填写标题"): "title", N_("标题太长"): "title", N_("未知类别：%(category)s"): "category",
+    N_("未知范围：%(audience)s"): "audience", N_("只有镇里可以发全镇通知"): "audience",
+    N_("院长只能发本小院的通知"): "audience", N_("结束时间要晚于开始时间"): "publish_until",
+    N_("请选择小院"): "courtyard_id", N_("请选择村"): "courtyard_id", N_("找不到这个小院"): "courtyard_id",
+    N_("照片地址不能用：请上传照片，或用允许的网站的 https 地址"): "photo_url", N_("照片是空的"): "photo",
+    N_("照片太大（最多 %(kb)s KB）"): "photo", N_("只能上传 JPEG、PNG、GIF 或 WebP 图片"): "photo",
+}
+
+
+def _notice_page(user: Any, *, edit: Any = None, status: int = 200) -> tuple[str, int]:
+    notices = [] if edit is not None else list(db_session().scalars(
+        notice_service.notices_in_scope(db_session(), notice_scope(user)).limit(200)))
+    audiences = {key: notice_service.AUDIENCE_LABELS[key] for key in notice_audiences(user)}
+    return render_template("console/tv/notices.html", notices=notices, courtyards=_courtyards(user),
+                           labels=notice_service.CATEGORY_LABELS, audiences=audiences,
+                           all_audiences=notice_service.AUDIENCE_LABELS, now=_now(), edit=edit,
+                           to_local=to_local), status
 
 
 @bp.route("/tv/notices", methods=["GET", "POST"])
 @staff_required(*MANAGER_ROLES)
 def tv_notices() -> Any:
-    """Post a notice for the town / a village / a 小院 in scope; list the notices in scope."""
+    """Post a notice for the town / a village / a 小院 in scope (the author's own scope by default); list them."""
     user = current_staff()
-    session = db_session()
     if request.method == "POST":
         def post(session, user, now) -> None:
-            audience = request.form.get("audience", "courtyard")
-            town_id, village_id, courtyard_id = notice_place(session, user, audience=audience,
-                                                             courtyard_id=_int("courtyard_id"))
+            audience = request.form.get("audience") or notice_audiences(user)[0]
+            town_id, village_id, courtyard_id = notice_place(
+                session, user, audience=audience, courtyard_id=_int("courtyard_id") or user.courtyard_id)
             notice_service.post_notice(session, now=now, audience=audience, town_id=town_id, village_id=village_id,
                                        courtyard_id=courtyard_id, actor=user, photo_hosts=_photo_hosts(),
                                        **_notice_fields())
 
-        if form_action(post, done=N_("通知已发布")).ok:
+        outcome = form_action(post, done=N_("通知已发布"), fields=NOTICE_FIELDS)
+        if outcome.ok:
             return redirect(url_for("console.tv_notices"))
-    notices = list(session.scalars(notice_service.notices_in_scope(session, notice_scope(user)).limit(200)))
-    return render_template("console/tv/notices.html", notices=notices, courtyards=_courtyards(user),
-                           labels=notice_service.CATEGORY_LABELS, audiences=notice_service.AUDIENCE_LABELS,
-                           now=_now(), edit=None)
+        return _notice_page(user, status=outcome.status)
+    return _notice_page(user)
 
 
 @bp.route("/tv/notices/<int:notice_id>", methods=["GET", "POST"])
@@ -302,14 +365,18 @@ def tv_notice_edit(notice_id: int) -> Any:
             notice_service.edit_notice(session, now=now, notice=notice, actor=user, photo_hosts=_photo_hosts(),
                                        **fields)
 
-        if form_action(edit, done=N_("已保存")).ok:
+        outcome = form_action(edit, done=N_("已保存"), fields=NOTICE_FIELDS)
+        if outcome.ok:
             return redirect(url_for("console.tv_notices"))
-    return render_template("console/tv/notices.html", notices=[], courtyards=_courtyards(user),
-                           labels=notice_service.CATEGORY_LABELS, audiences=notice_service.AUDIENCE_LABELS,
-                           now=_now(), edit=notice, to_local=to_local)
+        return _notice_page(user, edit=notice, status=outcome.status)
+    return _notice_page(user, edit=notice)
 
 
 # --- TV boxes and check-ins --------------------------------------------------------------------
+
+PAIRING_FIELDS = {N_("配对码是 6 位数字"): "code", N_("配对码不对或已过期"): "code",
+                  N_("输错次数太多，请 10 分钟后再试"): "code", N_("找不到这一户"): "household_id"}
+
 
 @bp.route("/tv/boxes", methods=["GET", "POST"])
 @staff_required(*MANAGER_ROLES)
@@ -336,11 +403,15 @@ def tv_boxes() -> Any:
             tvbox_service.revoke_box(session, now=now, box_id=box.id, actor=user)
             return N_("已解除配对")
 
-        form_action(change, done=lambda message: message)
-        return redirect(url_for("console.tv_boxes"))
+        outcome = form_action(change, done=lambda message: message, fields=PAIRING_FIELDS)
+        if outcome.ok or request.form.get("action", "pair") != "pair":
+            return redirect(url_for("console.tv_boxes"))
+        status = outcome.status
+    else:
+        status = 200
     boxes = tvbox_service.boxes_in_scope(session, Household.id.in_(
         scoped_households(user).with_only_columns(Household.id)))
-    return render_template("console/tv/boxes.html", boxes=boxes, households=_households(user))
+    return render_template("console/tv/boxes.html", boxes=boxes, households=_households(user)), status
 
 
 @bp.get("/tv/checkins")

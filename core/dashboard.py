@@ -83,8 +83,9 @@ def contacts_for(session: Session, resident_ids: set[int]) -> dict[int, tuple[li
         .join(Household, Household.id == Resident.household_id).where(Resident.id.in_(resident_ids))
     ).all()
     for rid, name, phone, landline in rows:
-        if phone or landline:
-            out[rid][0].append(Contact(name=name, relation="" if phone else N_("座机"), phone=phone or landline))
+        number = phone or landline
+        if number:
+            out[rid][0].append(Contact(name=name, relation="" if phone else N_("座机"), phone=number))
     links = session.scalars(sa.select(CaregiverLink).where(CaregiverLink.resident_id.in_(resident_ids))
                             .order_by(CaregiverLink.resident_id, CaregiverLink.position))
     for link in links:

@@ -28,10 +28,12 @@ class LocalisedError(Exception):
 
 
 class ServiceError(LocalisedError):
-    """Base class; `code` is stable for API clients, the message is for people."""
+    """Base class; `code` is stable for API clients, the message is for people; `field` names the input
+    the error is about, when an edge parsed it (a form shows the message next to that field)."""
 
     code = "error"
     status = 400
+    field: str | None = None
 
 
 class NotFound(ServiceError):

@@ -20,7 +20,7 @@ from core.clock import LOCAL_TZ, UTC, as_utc
 from core.community.config import TvSettings
 from core.db import rows_changed
 from core.errors import InvalidInput, InvalidTransition, NotFound
-from core.i18n import N_
+from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.places import Courtyard, Household
 from core.models.points import PointAccount, PointEntry
 from core.people.audit import record_audit
@@ -36,6 +36,9 @@ def point_categories(settings: Any) -> tuple[str, ...]:
     """The categories staff may choose (`[tv] point_categories`)."""
     configured = settings.tv.point_categories if settings is not None else None
     return tuple(configured or DEFAULT_CATEGORIES)
+
+
+CATEGORY_ERRORS = (N_("未知类别：%(category)s"), N_("这个类别只由系统使用"))
 
 
 def validate_award(delta: int, category: str, reason: str, categories: Sequence[str]) -> None:
@@ -118,6 +121,19 @@ class BatchLine:
     category: str = ""
 
 
+class BatchLineInvalid(InvalidInput):
+    """A batch line was refused: the message names the household, then says what is wrong with its line."""
+
+    def __init__(self, *, household_id: int, household_name: str, problem: InvalidInput) -> None:
+        self.household_id = household_id
+        self.problem = problem
+        super().__init__(N_("%(household)s：%(problem)s"), household=household_name, problem=problem.message)
+
+    def text(self, locale: str = DEFAULT_LOCALE) -> str:
+        """The household's name and the line's problem, both in `locale`."""
+        return translate(self.message, locale, household=self.params["household"], problem=self.problem.text(locale))
+
+
 @dataclass
 class BatchResult:
     """What a batch award wrote."""
@@ -134,11 +150,18 @@ def award_batch(
     lines = [line for line in lines if line.delta != 0]
     if not lines:
         raise InvalidInput(N_("没有要记的分"))
-    members = set(session.scalars(sa.select(Household.id).where(Household.courtyard_id == courtyard_id)))
+    members = dict(session.execute(sa.select(Household.id, Household.name)
+                                   .where(Household.courtyard_id == courtyard_id)).all())
     for line in lines:
         if line.household_id not in members:
             raise InvalidInput(N_("有的户不在这个小院"))
-        validate_award(line.delta, line.category or category, line.reason, categories)
+        try:
+            validate_award(line.delta, line.category or category, line.reason, categories)
+        except InvalidInput as exc:
+            if not line.category and exc.message in CATEGORY_ERRORS:
+                raise  # the form's one category, not this household's line
+            raise BatchLineInvalid(household_id=line.household_id, household_name=members[line.household_id],
+                                   problem=exc) from exc
     result = BatchResult(batch_id=uuid.uuid4().hex)
     for line in lines:
         result.entries.append(_append(

@@ -111,6 +111,15 @@ def get_notice_for_edit(session: Session, user: Viewer, notice_id: int) -> Notic
     return notice
 
 
+def notice_audiences(user: Viewer) -> tuple[str, ...]:
+    """The audiences `user` may post a notice to, their own scope first (the form's default)."""
+    if user.role in ("admin", "town"):
+        return ("town", "village", "courtyard")
+    if user.role == "courtyard_head":
+        return ("courtyard",)
+    return ("village", "courtyard")
+
+
 def notice_place(session: Session, user: Viewer, *, audience: str, courtyard_id: int | None
                  ) -> tuple[int, int | None, int | None]:
     """(town_id, village_id, courtyard_id) of a new notice for `audience` ("town", "village", "courtyard").
