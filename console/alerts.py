@@ -2,7 +2,7 @@
 the hut's wall screen and the band registry. Every page is scoped by role through
 core.bands.visibility: a 院长 sees only their 小院, a caregiver only the residents they care for.
 
-Charts are inline SVG drawn here from core.bands.registry.vitals_series (no JavaScript needed);
+Charts are inline SVG (console.charts) drawn from core.bands.registry.vitals_series (no JavaScript needed);
 the board polls a small JSON endpoint with plain ES5 and works without JavaScript too.
 """
 
@@ -17,12 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from console.api_schemas import MAX_ID
 from console.auth import current_staff, safe_next, staff_required
 from console.blueprint import bp
+from console.charts import downsample, line_svg
 from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, paginate, parse_day, parse_positive_int
 from console.db import db_session
 from console.forms import form_action
@@ -70,77 +71,9 @@ register_nav("console.wall_screen", N_("大屏"), MANAGERS, 45)
 
 # ---- charts (pure) -----------------------------------------------------------------------------
 
-def downsample(points: Sequence[tuple[dt.datetime, float]], *, since: dt.datetime, until: dt.datetime,
-               max_points: int) -> list[tuple[dt.datetime, float]]:
-    """At most `max_points` points: the points themselves when few, else the mean of equal time buckets."""
-    if len(points) <= max_points:
-        return list(points)
-    span = (until - since).total_seconds() or 1.0
-    buckets: dict[int, list[tuple[float, float]]] = {}
-    for ts, value in points:
-        index = min(max_points - 1, max(0, int((ts - since).total_seconds() / span * max_points)))
-        buckets.setdefault(index, []).append(((ts - since).total_seconds(), value))
-    out = []
-    for index in sorted(buckets):
-        members = buckets[index]
-        offset = sum(m[0] for m in members) / len(members)
-        out.append((since + dt.timedelta(seconds=offset), sum(m[1] for m in members) / len(members)))
-    return out
-
-
 def series(points: Iterable[dict[str, Any]], key: str) -> list[tuple[dt.datetime, float]]:
     """(time, value) pairs of one vital from vitals_series rows, skipping gaps."""
     return [(as_utc(p["ts"]), float(p[key])) for p in points if p.get(key) is not None]
-
-
-def line_svg(
-    values: Sequence[tuple[dt.datetime, float]], *, since: dt.datetime, until: dt.datetime, lo: float, hi: float,
-    width: int, height: int, label: str, guides: Sequence[float] = (), axis: bool = False, css: str = "spark",
-) -> Markup:
-    """An inline SVG line chart of (time, value) pairs; `data-points` says how many points it draws."""
-    pad_left, pad_bottom = (44, 18) if axis else (0, 0)
-    plot_w, plot_h = width - pad_left, height - pad_bottom
-    span = (until - since).total_seconds() or 1.0
-    lo = min([lo, *(v for _, v in values)])
-    hi = max([hi, *(v for _, v in values)])
-    rng = (hi - lo) or 1.0
-
-    def x(ts: dt.datetime) -> float:
-        return pad_left + max(0.0, min(1.0, (ts - since).total_seconds() / span)) * plot_w
-
-    def y(value: float) -> float:
-        return 2 + (1 - (value - lo) / rng) * (plot_h - 4)
-
-    coords = " ".join(f"{x(ts):.1f},{y(v):.1f}" for ts, v in values)
-    parts = [f'<svg class="{escape(css)}" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" data-points="{len(values)}">',
-             f"<title>{escape(label)}</title>"]
-    for guide in guides:
-        if lo <= guide <= hi:
-            parts.append(f'<line x1="{pad_left}" x2="{width}" y1="{y(guide):.1f}" y2="{y(guide):.1f}" '
-                         f'stroke="#b00020" stroke-dasharray="4 3" stroke-width="1"/>')
-            if axis:
-                parts.append(f'<text x="{pad_left - 4}" y="{y(guide) + 4:.1f}" text-anchor="end" '
-                             f'font-size="12" fill="#b00020">{guide:g}</text>')
-    if axis:
-        parts.append(f'<line x1="{pad_left}" x2="{pad_left}" y1="0" y2="{plot_h}" stroke="#555"/>')
-        parts.append(f'<line x1="{pad_left}" x2="{width}" y1="{plot_h}" y2="{plot_h}" stroke="#555"/>')
-        for value in (lo, hi):
-            parts.append(f'<text x="{pad_left - 4}" y="{min(plot_h, max(12.0, y(value) + 4)):.1f}" '
-                         f'text-anchor="end" font-size="12" fill="#333">{value:g}</text>')
-        for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
-            when = since + dt.timedelta(seconds=span * frac)
-            fmt = "%H:%M" if span <= 2 * 86400 else "%m-%d"
-            anchor = "start" if frac == 0 else ("end" if frac == 1 else "middle")
-            parts.append(f'<text x="{pad_left + frac * plot_w:.1f}" y="{height - 3}" text-anchor="{anchor}" '
-                         f'font-size="12" fill="#333">{to_local(when).strftime(fmt)}</text>')
-    if len(values) == 1:
-        ts, v = values[0]
-        parts.append(f'<circle cx="{x(ts):.1f}" cy="{y(v):.1f}" r="2.5" fill="#0b4f9c"/>')
-    if values:
-        parts.append(f'<polyline fill="none" stroke="#0b4f9c" stroke-width="2" points="{coords}"/>')
-    parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 - only numbers and escaped text are interpolated
 
 
 def summarise_series(values: Sequence[tuple[dt.datetime, float]]) -> dict[str, float | None]:

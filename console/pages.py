@@ -1,25 +1,29 @@
 """Console dashboard: emergencies first (help calls, critical alerts, urgent and overdue requests, each with
-numbers to ring), then today's counts, 挂牌督办 (supervised) requests and the user's own; it refreshes itself
-by polling a small JSON fingerprint (console/static/live.js; a meta refresh without JavaScript)."""
+numbers to ring), then today's counts, 14-day trend charts, 挂牌督办 (supervised) requests and the user's own;
+the emergencies refresh by polling a small JSON fingerprint (console/static/console.js; a meta refresh
+without JavaScript)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from flask import abort, jsonify, render_template, request
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
+from console.charts import bars_svg, line_svg
 from console.common import local_day_start
 from console.db import db_session
-from core.clock import to_local
+from core.clock import LOCAL_TZ, as_utc, to_local
 from core.container import current_services
 from core.dashboard import KIND_LABELS as EMERGENCY_KIND_LABELS
-from core.dashboard import emergencies, emergencies_version
+from core.dashboard import DayFigures, daily_trends, emergencies, emergencies_version
 from core.i18n import N_
 from core.models.places import Courtyard
 from core.models.requests import Request
@@ -49,6 +53,62 @@ def _emergency_context(session, user, now) -> dict:
     found = emergencies(session, user, now)
     return {"emergencies": found, "emergency_version": emergencies_version(found),
             "emergency_kinds": EMERGENCY_KIND_LABELS, "poll_seconds": POLL_SECONDS, "now": now}
+
+
+def _noon(day: dt.date) -> dt.datetime:
+    return as_utc(dt.datetime.combine(day, dt.time(12), tzinfo=LOCAL_TZ))
+
+
+def trend_charts(trends: list[DayFigures]) -> list[dict[str, Any]]:
+    """The dashboard's charts (SVG with a title and a description of their numbers) from the daily trends."""
+    days = [t.day for t in trends]
+    since, until = _noon(days[0]) - dt.timedelta(hours=12), _noon(days[-1]) + dt.timedelta(hours=12)
+    today = trends[-1]
+
+    def line(values: list[tuple[dt.date, float | None]], *, title: str, desc: str, lo: float, hi: float,
+             unit: str = "") -> Any:
+        points = [(_noon(day), float(v)) for day, v in values if v is not None]
+        return line_svg(points, since=since, until=until, lo=lo, hi=hi, width=720, height=180, axis=True,
+                        label=title, desc=desc, css="chart", unit=unit)
+
+    charts = []
+    title = gettext("近%(n)s天工单：新增与办结", n=len(days))
+    desc = gettext("共新增%(opened)s张，办结%(resolved)s张；今天新增%(today_opened)s张，办结%(today_resolved)s张",
+                   opened=sum(t.opened for t in trends), resolved=sum(t.resolved for t in trends),
+                   today_opened=today.opened, today_resolved=today.resolved)
+    charts.append({"id": "chart-requests", "title": title, "desc": desc, "svg": bars_svg(
+        days, [(gettext("新增"), [t.opened for t in trends], "#0b4f9c"),
+               (gettext("办结"), [t.resolved for t in trends], "#1b5e20")],
+        width=720, height=200, label=title, desc=desc)})
+    title = gettext("超期未办结（每天结束时）")
+    desc = gettext("现在%(now)s张，%(days)s天前%(then)s张，最多%(most)s张", now=today.overdue_open, days=len(days) - 1,
+                   then=trends[0].overdue_open, most=max(t.overdue_open for t in trends))
+    charts.append({"id": "chart-overdue", "title": title, "desc": desc, "svg": line(
+        [(t.day, t.overdue_open) for t in trends], title=title, desc=desc, lo=0.0,
+        hi=max(4.0, *(t.overdue_open for t in trends)))})
+    title = gettext("手环告警（每天条数）")
+    waits = [t.ack_minutes_median for t in trends if t.ack_minutes_median is not None]
+    desc = gettext("共%(total)s条告警；各天确认用时中位数%(low)s～%(high)s分钟", total=sum(t.alerts for t in trends),
+                   low=f"{min(waits):g}" if waits else "—", high=f"{max(waits):g}" if waits else "—")
+    charts.append({"id": "chart-alerts", "title": title, "desc": desc, "svg": bars_svg(
+        days, [(gettext("告警"), [t.alerts for t in trends], "#8a1c00")], width=720, height=160, label=title,
+        desc=desc)})
+    title = gettext("告警确认用时中位数（分钟）")
+    charts.append({"id": "chart-ack", "title": title, "desc": desc, "svg": line(
+        [(t.day, t.ack_minutes_median) for t in trends], title=title, desc=desc, lo=0.0,
+        hi=max([10.0, *waits]))})
+    rates = [t.checkin_rate for t in trends if t.checkin_rate is not None]
+    title = gettext("每日签到率")
+    desc = gettext("今天%(today)s，%(days)s天平均%(avg)s", days=len(days),
+                   today=_pct(today.checkin_rate), avg=_pct(sum(rates) / len(rates) if rates else None))
+    charts.append({"id": "chart-checkins", "title": title, "desc": desc, "svg": line(
+        [(t.day, None if t.checkin_rate is None else round(t.checkin_rate * 100, 1)) for t in trends],
+        title=title, desc=desc, lo=0.0, hi=100.0, unit="%")})
+    return charts
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
 
 
 @bp.get("/live.json")
@@ -101,9 +161,11 @@ def dashboard() -> str:
             .group_by(Courtyard.id, Courtyard.name)
             .order_by(Courtyard.name)
         ).all()
+    trends = daily_trends(session, user, now)
     return render_template(
         "console/dashboard.html", counts=counts, supervised=supervised, mine=mine,
         type_labels=TYPE_LABELS, status_labels=STATUS_LABELS, by_courtyard=by_courtyard, **live,
+        trends=trends, charts=trend_charts(trends), pct=_pct,
     )
 
 

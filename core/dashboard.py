@@ -1,6 +1,8 @@
-"""What a staff member's dashboard shows first: the emergencies in their scope (active help calls, open
+"""What a staff member's dashboard shows: first the emergencies in their scope (active help calls, open
 critical alerts, urgent and overdue requests), each with the phone numbers to ring, and a fingerprint
-that changes whenever the list does (the page polls it to refresh itself)."""
+that changes whenever the list does (the page polls it to refresh itself); then the daily trends its
+charts draw (requests opened / resolved, overdue stock, alerts and time to acknowledge, check-in rate),
+counted with the definitions of core.requests.reports."""
 
 from __future__ import annotations
 
@@ -14,14 +16,16 @@ from sqlalchemy.orm import Session
 
 from core.bands.alerts import TYPE_LABELS as ALERT_TYPE_LABELS
 from core.bands.visibility import alert_scope
-from core.clock import as_utc
+from core.clock import as_utc, to_local
 from core.i18n import N_
 from core.models.alerts import ACTIVE_STATUSES, Alert
+from core.models.checkins import CheckIn
 from core.models.helpcalls import HelpCall
 from core.models.places import CaregiverLink, Household, Resident
-from core.models.requests import Request
-from core.people.access import Viewer
+from core.models.requests import Request, RequestEvent
+from core.people.access import Viewer, scoped_households
 from core.phone.visibility import help_call_scope
+from core.requests.reports import local_midnight_utc, median_p90, overdue_open_at
 from core.requests.visibility import request_scope
 from core.requests.workorders import OPEN_STATUSES, TYPE_LABELS, overdue_clause
 
@@ -161,3 +165,65 @@ def emergencies_version(items: list[Emergency]) -> str:
     for item in items:
         digest.update(f"{item.kind}:{item.id}:{item.version};".encode())
     return digest.hexdigest()[:16]
+
+
+TREND_DAYS = 14
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """One local day of the dashboard's trends (None where there is nothing to measure)."""
+
+    day: dt.date
+    opened: int
+    resolved: int
+    overdue_open: int  # open past due at the end of the day (or now, for today)
+    alerts: int
+    ack_minutes_median: float | None
+    checkin_rate: float | None  # households that checked in / households in scope
+
+
+def daily_trends(session: Session, user: Viewer, now: dt.datetime, days: int = TREND_DAYS) -> list[DayFigures]:
+    """The last `days` local days up to today in the user's scope, oldest first."""
+    today = to_local(now).date()
+    day_list = [today - dt.timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+    start = local_midnight_utc(day_list[0])
+
+    def local_day(value: dt.datetime) -> dt.date:
+        return to_local(as_utc(value)).date()
+
+    scope = request_scope(user)
+    opened: dict[dt.date, int] = {}
+    for (created,) in session.execute(sa.select(Request.created_at).where(scope, Request.created_at >= start)):
+        opened[local_day(created)] = opened.get(local_day(created), 0) + 1
+    resolved: dict[dt.date, int] = {}
+    rows = session.execute(
+        sa.select(RequestEvent.request_id, RequestEvent.at).join(Request, RequestEvent.request_id == Request.id)
+        .where(scope, RequestEvent.action == "resolved", RequestEvent.at >= start))
+    seen: set[tuple[int, dt.date]] = set()
+    for request_id, at in rows:
+        key = (request_id, local_day(at))
+        if key not in seen:  # once per request and local day, as the reports count
+            seen.add(key)
+            resolved[key[1]] = resolved.get(key[1], 0) + 1
+    alerts: dict[dt.date, list[tuple[dt.datetime, dt.datetime | None]]] = {}
+    for raised, acked in session.execute(sa.select(Alert.raised_at, Alert.acknowledged_at)
+                                         .where(alert_scope(user), Alert.raised_at >= start)):
+        alerts.setdefault(local_day(raised), []).append((as_utc(raised), as_utc(acked) if acked else None))
+    household_ids = scoped_households(user).with_only_columns(Household.id)
+    households = session.scalar(sa.select(sa.func.count()).select_from(household_ids.subquery())) or 0
+    checked = dict(session.execute(
+        sa.select(CheckIn.local_date, sa.func.count(CheckIn.id))
+        .where(CheckIn.household_id.in_(household_ids), CheckIn.local_date >= day_list[0])
+        .group_by(CheckIn.local_date)).all())
+    out = []
+    for day in day_list:
+        waits = [(acked - raised).total_seconds() / 60 for raised, acked in alerts.get(day, []) if acked]
+        median, _ = median_p90(waits)
+        end = min(now, local_midnight_utc(day + dt.timedelta(days=1)))
+        stock = session.scalar(sa.select(sa.func.count()).select_from(overdue_open_at(scope, end).subquery())) or 0
+        out.append(DayFigures(
+            day=day, opened=opened.get(day, 0), resolved=resolved.get(day, 0), overdue_open=stock,
+            alerts=len(alerts.get(day, [])), ack_minutes_median=None if median is None else round(median, 1),
+            checkin_rate=round(checked.get(day, 0) / households, 4) if households else None))
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from core.bands.alerts import raise_alert
@@ -91,3 +92,68 @@ def test_the_help_call_card_says_who_is_being_rung(web, world, services, clock):
     login_as(web, world.users["head_a"])
     page = web.get("/console/").get_data(as_text=True)
     assert f"正在呼叫 {first}" in page
+
+
+def _trend_history(services, world, clock):
+    """Over three days in 小院 A: requests opened and resolved, an alert acknowledged after 6 minutes, check-ins."""
+    from core.bands.alerts import acknowledge_alert
+    from core.community.checkins import check_in
+    from core.requests.workorders import resolve_request, submit_request
+
+    config = EscalationConfig.from_settings(services.settings)
+    due = services.settings.requests.due_hours
+    now = clock.now()  # 2026-11-26 09:00 local
+    head = world.users["head_a"]
+    with transaction(services.session_factory) as s:
+        def submit(at, index=0):
+            return submit_request(s, now=at, due_hours=due, resident_id=world.residents[index].id, type="repair",
+                                  channel="tv", text="水管漏了").id
+        first = submit(now - dt.timedelta(days=2))           # 11-24, falls due 11-25 09:00, still open
+        second = submit(now - dt.timedelta(days=2), 1)       # 11-24, resolved 11-25
+        resolve_request(s, now=now - dt.timedelta(days=1), actor=head, request_id=second, note="修好了")
+        submit(now)                                          # today
+        submit(now, 3)                                       # 小院 B: never counted for head_a
+        alert, _ = raise_alert(s, now=now - dt.timedelta(days=1), config=config, alert_type="sos",
+                               severity="critical", resident_id=world.residents[0].id)
+        acknowledge_alert(s, now=now - dt.timedelta(days=1) + dt.timedelta(minutes=6), alert_id=alert.id,
+                          by="李院长", via="console", user_id=head.id, actor=head)
+        for household in world.households[:3]:
+            check_in(s, now=now - dt.timedelta(days=1), household_id=household.id)
+        check_in(s, now=now, household_id=world.households[0].id)
+    return first
+
+
+def test_daily_trends_count_as_the_reports_do(web, world, services, clock):
+    from core.dashboard import daily_trends
+
+    _trend_history(services, world, clock)
+    with services.session_factory() as s:
+        trends = {t.day.isoformat(): t for t in daily_trends(s, world.users["head_a"], clock.now())}
+    assert len(trends) == 14 and list(trends)[-1] == "2026-11-26"
+    day24, day25, day26 = trends["2026-11-24"], trends["2026-11-25"], trends["2026-11-26"]
+    assert (day24.opened, day25.opened, day26.opened) == (2, 0, 1)
+    assert (day24.resolved, day25.resolved, day26.resolved) == (0, 1, 0)
+    assert (day24.overdue_open, day25.overdue_open, day26.overdue_open) == (0, 1, 1)
+    assert (day25.alerts, day25.ack_minutes_median) == (1, 6.0)
+    assert (day25.checkin_rate, day26.checkin_rate) == (1.0, round(1 / 3, 4))  # 3 households in 小院 A
+
+
+def test_each_role_dashboard_draws_the_trend_charts_accessibly(web, world, services, clock):
+    """SVG charts with a title and a description of their numbers; the numbers are also in a table."""
+    _trend_history(services, world, clock)
+    for user in ("head_a", "village_a", "town", "carer_a"):
+        login_as(web, world.users[user])
+        page = web.get("/console/").get_data(as_text=True)
+        for chart in ("chart-requests", "chart-overdue", "chart-alerts", "chart-ack", "chart-checkins"):
+            figure = page[page.index(f'id="{chart}"'):]
+            figure = figure[:figure.index("</figure>")]
+            assert re.search(r'<svg[^>]*role="img"[^>]*aria-label="[^"]+"', figure), (user, chart)
+            assert "<title>" in figure and "<desc>" in figure, (user, chart)
+        assert 'id="trend-table"' in page
+    login_as(web, world.users["head_a"])
+    page = web.get("/console/").get_data(as_text=True)
+    requests_chart = page[page.index('id="chart-requests"'):page.index('id="chart-overdue"')]
+    assert "共新增3张，办结1张" in requests_chart and 'data-bars="14"' in requests_chart
+    assert "各天确认用时中位数6～6分钟" in page
+    table = page[page.index('id="trend-table"'):]
+    assert re.search(r"<td>11-25</td><td>0</td><td>1</td><td>1</td>\s*<td>1</td><td>6.0</td><td>100%</td>", table)
