@@ -122,9 +122,11 @@ def bars_svg(days: Sequence[dt.date], series: Sequence[tuple[str, Sequence[float
             parts.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                          f'fill="{escape(colour)}"><title>{day.strftime("%m-%d")} {escape(name)} '
                          f'{value:g}</title></rect>')
-        if index % max(1, len(days) // 7) == 0 or index == len(days) - 1:
-            parts.append(f'<text x="{pad_left + (index + 0.5) * slot:.1f}" y="{height - 3}" text-anchor="middle" '
-                         f'font-size="12" fill="#333">{day.strftime("%m-%d")}</text>')
+        if (len(days) - 1 - index) % max(1, len(days) // 7) == 0:  # evenly spaced, ending on the last day
+            last = index == len(days) - 1  # right-aligned so it is not cut off at the edge
+            parts.append(f'<text x="{width if last else pad_left + (index + 0.5) * slot:.1f}" y="{height - 3}" '
+                         f'text-anchor="{"end" if last else "middle"}" font-size="12" fill="#333">'
+                         f'{day.strftime("%m-%d")}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - only numbers and escaped text are interpolated
 

@@ -55,6 +55,10 @@ def _emergency_context(session, user, now) -> dict:
             "emergency_kinds": EMERGENCY_KIND_LABELS, "poll_seconds": POLL_SECONDS, "now": now}
 
 
+# Drawn at about a phone's width so the 12 px labels stay readable; a PC scales the SVG up.
+CHART_WIDTH = 360
+
+
 def _noon(day: dt.date) -> dt.datetime:
     return as_utc(dt.datetime.combine(day, dt.time(12), tzinfo=LOCAL_TZ))
 
@@ -62,13 +66,13 @@ def _noon(day: dt.date) -> dt.datetime:
 def trend_charts(trends: list[DayFigures]) -> list[dict[str, Any]]:
     """The dashboard's charts (SVG with a title and a description of their numbers) from the daily trends."""
     days = [t.day for t in trends]
-    since, until = _noon(days[0]) - dt.timedelta(hours=12), _noon(days[-1]) + dt.timedelta(hours=12)
+    since, until = _noon(days[0]), _noon(days[-1])
     today = trends[-1]
 
     def line(values: list[tuple[dt.date, float | None]], *, title: str, desc: str, lo: float, hi: float,
              unit: str = "") -> Any:
         points = [(_noon(day), float(v)) for day, v in values if v is not None]
-        return line_svg(points, since=since, until=until, lo=lo, hi=hi, width=720, height=180, axis=True,
+        return line_svg(points, since=since, until=until, lo=lo, hi=hi, width=CHART_WIDTH, height=150, axis=True,
                         label=title, desc=desc, css="chart", unit=unit)
 
     charts = []
@@ -79,7 +83,7 @@ def trend_charts(trends: list[DayFigures]) -> list[dict[str, Any]]:
     charts.append({"id": "chart-requests", "title": title, "desc": desc, "svg": bars_svg(
         days, [(gettext("新增"), [t.opened for t in trends], "#0b4f9c"),
                (gettext("办结"), [t.resolved for t in trends], "#1b5e20")],
-        width=720, height=200, label=title, desc=desc)})
+        width=CHART_WIDTH, height=170, label=title, desc=desc)})
     title = gettext("超期未办结（每天结束时）")
     desc = gettext("现在%(now)s张，%(days)s天前%(then)s张，最多%(most)s张", now=today.overdue_open, days=len(days) - 1,
                    then=trends[0].overdue_open, most=max(t.overdue_open for t in trends))
@@ -88,10 +92,11 @@ def trend_charts(trends: list[DayFigures]) -> list[dict[str, Any]]:
         hi=max(4.0, *(t.overdue_open for t in trends)))})
     title = gettext("手环告警（每天条数）")
     waits = [t.ack_minutes_median for t in trends if t.ack_minutes_median is not None]
-    desc = gettext("共%(total)s条告警；各天确认用时中位数%(low)s～%(high)s分钟", total=sum(t.alerts for t in trends),
-                   low=f"{min(waits):g}" if waits else "—", high=f"{max(waits):g}" if waits else "—")
+    total = sum(t.alerts for t in trends)
+    desc = (gettext("共%(total)s条告警；各天确认用时中位数%(low)s～%(high)s分钟", total=total, low=f"{min(waits):g}",
+                    high=f"{max(waits):g}") if waits else gettext("共%(total)s条告警", total=total))
     charts.append({"id": "chart-alerts", "title": title, "desc": desc, "svg": bars_svg(
-        days, [(gettext("告警"), [t.alerts for t in trends], "#8a1c00")], width=720, height=160, label=title,
+        days, [(gettext("告警"), [t.alerts for t in trends], "#8a1c00")], width=CHART_WIDTH, height=150, label=title,
         desc=desc)})
     title = gettext("告警确认用时中位数（分钟）")
     charts.append({"id": "chart-ack", "title": title, "desc": desc, "svg": line(
