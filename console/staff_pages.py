@@ -38,10 +38,25 @@ OUTBOX_LABELS = {"pending": N_("待发送"), "sent": N_("已发送"), "not_sent"
                  "failed": N_("发送失败"), "cancelled": N_("已取消")}
 
 
+# Which field an account error is about (the page shows it there; a password is never shown again).
+ACCOUNT_FIELDS = {
+    N_("未知角色：%(role)s"): "role", N_("您不能创建这种角色"): "role", N_("密码至少 8 位"): "password",
+    N_("指挥中心账号需要指定镇"): "town_id", N_("村干部和网格员需要指定村"): "village_id",
+    N_("院长需要指定小院"): "courtyard_id", N_("用户名已存在：%(username)s"): "username",
+    N_("找不到这个小院"): "courtyard_id", N_("找不到这个村"): "village_id",
+    N_("这个密码太常见，容易被猜到，请换一个"): "password", N_("电话号码无法识别：%(number)s"): "phone",
+    N_("电话号码位数不对：%(number)s"): "phone",
+}
+
+
 @bp.get("/users")
 @staff_required(*USER_ADMINS)
-def user_list() -> str:
+def user_list() -> tuple[str, int]:
     """Staff accounts in the viewer's scope, with a form to create one."""
+    return _user_page()
+
+
+def _user_page(status: int = 200) -> tuple[str, int]:
     viewer = current_staff()
     session = db_session()
     page = paginate(
@@ -55,7 +70,7 @@ def user_list() -> str:
     ))
     towns = list(session.scalars(sa.select(Town).order_by(Town.name))) if viewer.role == "admin" else []
     return render_template("console/staff/users.html", page=page, roles=creatable_roles(viewer.role),
-                           villages=villages, courtyards=courtyards, towns=towns)
+                           villages=villages, courtyards=courtyards, towns=towns), status
 
 
 def _village_choices(viewer: User) -> sa.Select:
@@ -69,17 +84,19 @@ def _village_choices(viewer: User) -> sa.Select:
 
 @bp.post("/users")
 @staff_required(*USER_ADMINS)
-def user_create() -> Response:
-    """Create a staff or caregiver account inside the viewer's scope."""
+def user_create() -> Response | tuple[str, int]:
+    """Create a staff or caregiver account inside the viewer's scope; a refused form is shown again as typed."""
     form = request.form
-    form_action(lambda session, viewer, now: create_account(
+    outcome = form_action(lambda session, viewer, now: create_account(
         session, now=now, creator=viewer, role=form.get("role", ""), username=form.get("username") or "",
         password=form.get("password") or "", display_name=form.get("display_name") or "",
         phone=parse_phone(form.get("phone")), town_id=parse_positive_int(form.get("town_id"), 0) or None,
         village_id=parse_positive_int(form.get("village_id"), 0) or None,
         courtyard_id=parse_positive_int(form.get("courtyard_id"), 0) or None,
-    ), done=N_("账号已创建"))
-    return redirect(url_for("console.user_list"))
+    ), done=N_("账号已创建"), fields=ACCOUNT_FIELDS)
+    if outcome.ok:
+        return redirect(url_for("console.user_list"))
+    return _user_page(outcome.status)
 
 
 @bp.post("/users/<int:user_id>/active")

@@ -209,6 +209,14 @@ def tv_points_household(household_id: int) -> Any:
 
 # --- rewards and redemptions -------------------------------------------------------------------
 
+REWARD_FIELDS = {
+    N_("请填写奖品名称"): "name", N_("所需积分必须大于 0"): "cost", N_("库存不能为负"): "stock",
+    N_("照片地址不能用：请上传照片，或用允许的网站的 https 地址"): "photo_url", N_("照片是空的"): "photo",
+    N_("照片太大（最多 %(kb)s KB）"): "photo", N_("只能上传 JPEG、PNG、GIF 或 WebP 图片"): "photo",
+    N_("找不到这个小院"): "courtyard_id",
+}
+
+
 @bp.route("/tv/rewards", methods=["GET", "POST"])
 @staff_required(*MANAGER_ROLES)
 def tv_rewards() -> Any:
@@ -236,11 +244,15 @@ def tv_rewards() -> Any:
             elif action == "toggle":
                 reward_service.update_reward(session, now=now, reward=reward, actor=user, active=not reward.active)
 
-        form_action(change, done=N_("已保存"))
-        return redirect(url_for("console.tv_rewards"))
+        outcome = form_action(change, done=N_("已保存"), fields=REWARD_FIELDS)
+        if outcome.ok or request.form.get("action", "create") != "create":
+            return redirect(url_for("console.tv_rewards"))
+        status = outcome.status  # the new reward's form is shown again with what was typed
+    else:
+        status = 200
     rewards = list(session.scalars(sa.select(Reward).where(reward_scope(user))
                                    .order_by(Reward.village_id, Reward.sort_order, Reward.id)))
-    return render_template("console/tv/rewards.html", rewards=rewards, courtyards=_courtyards(user))
+    return render_template("console/tv/rewards.html", rewards=rewards, courtyards=_courtyards(user)), status
 
 
 @bp.route("/tv/redemptions", methods=["GET", "POST"])

@@ -113,3 +113,30 @@ def test_notice_form_keeps_what_was_typed_when_refused(web, world, services):
     assert 'id="publish_until-error">结束时间要晚于开始时间' in page
     with transaction(services.session_factory) as s:
         assert s.scalar(sa.select(sa.func.count(Notice.id))) == 0
+
+
+def test_new_reward_form_keeps_what_was_typed_and_marks_the_cost(web, world, services):
+    from core.models.rewards import Reward
+
+    login_as(web, world.users["head_a"])
+    refused = post_form(web, "/console/tv/rewards", {"action": "create", "courtyard_id": world.courtyards[0].id,
+                                                     "village_id": world.villages[0].id, "name": "5升菜籽油",
+                                                     "cost": "0", "stock": "10", "pickup_place": "村委会"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert _value(page, "name") == "5升菜籽油" and _value(page, "stock") == "10" and _value(page, "cost") == "0"
+    assert _value(page, "pickup_place") == "村委会" and _selected(page, "courtyard_id") == str(world.courtyards[0].id)
+    assert 'id="cost-error">所需积分必须大于 0' in page
+    assert _count(services, Reward) == 0
+
+
+def test_new_account_form_keeps_what_was_typed_but_never_the_password(web, world):
+    login_as(web, world.users["village_a"])
+    refused = post_form(web, "/console/users", {"username": "head_c", "display_name": "王院长",
+                                                "role": "courtyard_head", "password": "short",
+                                                "phone": "13900000099"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert _value(page, "username") == "head_c" and _value(page, "display_name") == "王院长"
+    assert _value(page, "phone") == "13900000099" and _selected(page, "role") == "courtyard_head"
+    assert 'id="password-error">密码至少 8 位' in page and "short" not in page
