@@ -91,3 +91,23 @@ def test_pc_shows_every_group_without_opening_a_drawer(live_console, chromium):
         assert overflow(page) <= 0
     finally:
         context.close()
+
+
+def test_the_dashboard_shows_a_new_help_call_by_itself(live_console, phone):
+    """The static script polls live.json and reloads the emergency list when it changes (no inline script)."""
+    import sqlalchemy as sa
+
+    from core.db import transaction
+    from core.models.places import Resident
+    from core.phone.helpcalls import start_help_call
+
+    page = sign_in(phone, live_console, "head_a")
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    before = page.locator("#emergencies .kind-help_call").count()
+    with transaction(live_console.services.session_factory) as session:
+        resident = session.scalars(sa.select(Resident).order_by(Resident.id)).all()[1]
+        start_help_call(session, now=live_console.services.clock.now(), household_id=resident.household_id)
+    page.locator("#emergencies .kind-help_call").nth(before).wait_for(timeout=40000)  # polled every 15 s
+    assert page.title().startswith("(")  # the count shows in the tab title
+    assert errors == []  # nothing refused by the Content-Security-Policy

@@ -157,3 +157,14 @@ def test_each_role_dashboard_draws_the_trend_charts_accessibly(web, world, servi
     assert "各天确认用时中位数6～6分钟" in page
     table = page[page.index('id="trend-table"'):]
     assert re.search(r"<td>11-25</td><td>0</td><td>1</td><td>1</td>\s*<td>1</td><td>6.0</td><td>100%</td>", table)
+
+
+def test_the_dashboard_reads_in_english(web, world, services, clock):
+    with transaction(services.session_factory) as s:
+        start_help_call(s, now=clock.now(), household_id=world.residents[0].household_id)
+    login_as(web, world.users["head_a"])
+    page = web.get("/console/?lang=en").get_data(as_text=True)
+    for words in ("Emergencies", "Preparing to call", "Requests over 14 days: opened and resolved", "More",
+                  "Daily check-in rate", "Numbers by day"):
+        assert words in page, words
+    assert "紧急情况" not in page and "更多" not in page
