@@ -23,7 +23,14 @@ from console.db import db_session
 from core.clock import LOCAL_TZ, as_utc, to_local
 from core.container import current_services
 from core.dashboard import KIND_LABELS as EMERGENCY_KIND_LABELS
-from core.dashboard import DayFigures, daily_trends, emergencies, emergencies_version
+from core.dashboard import (
+    REQUEST_LIMIT,
+    DayFigures,
+    count_pressing_requests,
+    daily_trends,
+    emergencies,
+    emergencies_version,
+)
 from core.i18n import N_
 from core.models.places import Courtyard
 from core.models.requests import Request
@@ -51,7 +58,9 @@ def _counts(session, user, now) -> dict[str, int]:
 
 def _emergency_context(session, user, now) -> dict:
     found = emergencies(session, user, now)
-    return {"emergencies": found, "emergency_version": emergencies_version(found),
+    shown = sum(1 for item in found if item.kind == "request")
+    hidden = count_pressing_requests(session, user, now) - shown if shown >= REQUEST_LIMIT else 0
+    return {"emergencies": found, "emergency_version": emergencies_version(found), "hidden_requests": hidden,
             "emergency_kinds": EMERGENCY_KIND_LABELS, "poll_seconds": POLL_SECONDS, "now": now}
 
 

@@ -38,6 +38,7 @@ ALERT_STATE_LABELS = {"open": N_("待通知"), "notified": N_("已通知，等�
 REQUEST_STATE_LABELS = {"urgent": N_("紧急工单"), "overdue": N_("已超期"), "urgent_overdue": N_("紧急，已超期")}
 KIND_LABELS = {"help_call": N_("一键呼叫"), "alert": N_("手环告警"), "request": N_("工单")}
 LIMIT = 30
+REQUEST_LIMIT = 10  # a phone shows the ten most pressing requests; the rest are one link away
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,17 @@ def _chain_contacts(chain: list[Any]) -> list[Contact]:
                     phone=str(step["phone"])) for step in chain or [] if isinstance(step, dict) and step.get("phone")]
 
 
+def pressing_requests(user: Viewer, now: dt.datetime) -> tuple[Any, ...]:
+    """Where-clauses of the user's open requests that are urgent or overdue."""
+    return (request_scope(user), Request.status.in_(OPEN_STATUSES),
+            sa.or_(Request.urgent.is_(True), overdue_clause(now)))
+
+
+def count_pressing_requests(session: Session, user: Viewer, now: dt.datetime) -> int:
+    """How many of the user's open requests are urgent or overdue (the list shows REQUEST_LIMIT of them)."""
+    return session.scalar(sa.select(sa.func.count(Request.id)).where(*pressing_requests(user, now))) or 0
+
+
 def emergencies(session: Session, user: Viewer, now: dt.datetime) -> list[Emergency]:
     """The user's emergencies, most pressing first: help calls, critical alerts, then urgent / overdue requests."""
     found: list[Emergency] = []
@@ -131,9 +143,8 @@ def emergencies(session: Session, user: Viewer, now: dt.datetime) -> list[Emerge
             since=as_utc(alert.raised_at), resident_id=alert.resident_id, resident_name=name or "",
             summary=alert.summary or "", version=f"{alert.status}:{alert.level}"))
     requests = session.scalars(
-        sa.select(Request).where(request_scope(user), Request.status.in_(OPEN_STATUSES),
-                                 sa.or_(Request.urgent.is_(True), overdue_clause(now)))
-        .order_by(Request.urgent.desc(), Request.due_at.asc(), Request.id).limit(LIMIT))
+        sa.select(Request).where(*pressing_requests(user, now))
+        .order_by(Request.urgent.desc(), Request.due_at.asc(), Request.id).limit(REQUEST_LIMIT))
     for req in requests:
         overdue = req.due_at is not None and as_utc(req.due_at) < now
         state = "urgent_overdue" if req.urgent and overdue else ("urgent" if req.urgent else "overdue")
@@ -216,12 +227,16 @@ def daily_trends(session: Session, user: Viewer, now: dt.datetime, days: int = T
         sa.select(CheckIn.local_date, sa.func.count(CheckIn.id))
         .where(CheckIn.household_id.in_(household_ids), CheckIn.local_date >= day_list[0])
         .group_by(CheckIn.local_date)).all())
+    # A request closed before the window and untouched since (every status change sets updated_at) was
+    # never open in it: only the rest need the per-day status check.
+    may_be_open = sa.and_(scope, sa.or_(Request.status.in_(OPEN_STATUSES), Request.updated_at >= start))
     out = []
     for day in day_list:
         waits = [(acked - raised).total_seconds() / 60 for raised, acked in alerts.get(day, []) if acked]
         median, _ = median_p90(waits)
         end = min(now, local_midnight_utc(day + dt.timedelta(days=1)))
-        stock = session.scalar(sa.select(sa.func.count()).select_from(overdue_open_at(scope, end).subquery())) or 0
+        stock = session.scalar(sa.select(sa.func.count()).select_from(
+            overdue_open_at(may_be_open, end).subquery())) or 0
         out.append(DayFigures(
             day=day, opened=opened.get(day, 0), resolved=resolved.get(day, 0), overdue_open=stock,
             alerts=len(alerts.get(day, [])), ack_minutes_median=None if median is None else round(median, 1),

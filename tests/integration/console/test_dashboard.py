@@ -168,3 +168,17 @@ def test_the_dashboard_reads_in_english(web, world, services, clock):
                   "Daily check-in rate", "Numbers by day"):
         assert words in page, words
     assert "紧急情况" not in page and "更多" not in page
+
+
+def test_a_phone_sees_ten_pressing_requests_and_a_link_to_the_rest(web, world, services, clock):
+    from core.requests.workorders import submit_request
+
+    with transaction(services.session_factory) as s:
+        for index in range(12):
+            submit_request(s, now=clock.now(), due_hours=services.settings.requests.due_hours,
+                           resident_id=world.residents[index % 3].id, type="repair", channel="tv", text=f"灯坏了{index}")
+    clock.advance(hours=25)
+    login_as(web, world.users["head_a"])
+    page = web.get("/console/").get_data(as_text=True)
+    assert len([s for s in _sections(page) if s.startswith("request-")]) == 10
+    assert 'id="more-requests"' in page and "还有2张紧急或超期工单" in page
