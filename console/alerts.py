@@ -381,6 +381,13 @@ def _refresh_broker() -> None:
             log.exception("the private broker could not reload its password file")
 
 
+BAND_FIELDS = {
+    N_("设备号只能包含字母、数字、- 和 _"): "device_id", N_("这个设备号已经登记过"): "device_id",
+    N_("站点只能包含字母、数字、- 和 _"): "site", N_("上报间隔应在10秒到1天之间"): "interval_s",
+    N_("找不到这位居民"): "resident_id",
+}
+
+
 @bp.post("/bands")
 @staff_required(*BAND_REGISTRARS)
 def band_add() -> Response | tuple[str, int]:
@@ -392,7 +399,7 @@ def band_add() -> Response | tuple[str, int]:
         site=(form.get("site") or "default").strip(), model=(form.get("model") or "").strip()[:60],
         interval_s=parse_positive_int(form.get("interval_s"), 60),
         resident_id=int(raw_resident) if raw_resident.isdigit() else None, actor=user),
-        done=N_("手环已登记"))
+        done=N_("手环已登记"), fields=BAND_FIELDS)
     if not outcome.ok:
         return _band_page(outcome.status)
     band, secret = outcome.result

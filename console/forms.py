@@ -78,10 +78,16 @@ def form_action(change: Callable[[Session, User, dt.datetime], T], *, done: str 
 
 @bp.app_template_global("kept")
 def kept(name: str, default: Any = "") -> Any:
-    """What was typed into field `name` when a refused form is shown again, else `default`."""
-    if request.method == "POST" and name in request.form:
+    """What was typed into field `name` when a refused form is shown again (not after a success), else `default`."""
+    if g.get("form_error") is not None and name in request.form:
         return request.form.get(name)
     return default
+
+
+@bp.app_template_global("form_refused")
+def form_refused() -> bool:
+    """Whether this request's form was refused (a checkbox then shows what was sent, ticked or not)."""
+    return g.get("form_error") is not None
 
 
 @bp.app_template_global("field_error")

@@ -176,7 +176,8 @@ def test_a_phone_sees_ten_pressing_requests_and_a_link_to_the_rest(web, world, s
     with transaction(services.session_factory) as s:
         for index in range(12):
             submit_request(s, now=clock.now(), due_hours=services.settings.requests.due_hours,
-                           resident_id=world.residents[index % 3].id, type="repair", channel="tv", text=f"灯坏了{index}")
+                           resident_id=world.residents[index % 3].id, type="repair", channel="tv",
+                           text=f"灯坏了{index}")
     clock.advance(hours=25)
     login_as(web, world.users["head_a"])
     page = web.get("/console/").get_data(as_text=True)

@@ -225,3 +225,18 @@ def test_the_wall_never_says_all_is_well_while_a_band_is_offline(client, service
     Ingestor(services).process([msg("telemetry", {"ts": ts(clock.now()), "hr": 72, "spo2": 98})])
     wall = client.get("/console/wall").get_data(as_text=True)
     assert 'id="wall-ok"' in wall and "一切正常" in wall and 'id="wall-offline"' not in wall
+
+
+def test_band_form_keeps_what_was_typed_when_refused_and_is_empty_after_success(client, services, clock):
+    world, _, _ = seed(services)
+    sign_in(client, "admin")
+    refused = post_form(client, "/console/bands", {"device_id": "864001", "site": "hut2", "model": "X6",
+                                                    "interval_s": "120", "resident_id": str(world.residents[3].id)})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'id="device_id-error">这个设备号已经登记过' in page
+    assert 'name="device_id" required pattern="[A-Za-z0-9_-]{2,64}" value="864001"' in page
+    assert 'name="model" value="X6"' in page and 'name="interval_s" value="120"' in page
+    assert f'<option value="{world.residents[3].id}" selected>' in page
+    added = post_form(client, "/console/bands", {"device_id": "865009", "site": "hut2"})
+    assert added.status_code == 201 and 'name="device_id" required pattern="[A-Za-z0-9_-]{2,64}" value=""' in (
+        added.get_data(as_text=True))
