@@ -29,7 +29,7 @@ def menu_fits(page) -> list[str]:
         .map(li => li.textContent.trim())""")
 
 
-@pytest.mark.parametrize("username", ["head_a", "town"])
+@pytest.mark.parametrize("username", ["head_a", "town", "village_a", "carer_a"])
 def test_phone_menu_fits_and_no_page_scrolls_sideways(live_console, phone, username):
     page = sign_in(phone, live_console, username)
     primary = page.locator(".menu .primary > li").count()
@@ -111,3 +111,25 @@ def test_the_dashboard_shows_a_new_help_call_by_itself(live_console, phone):
     page.locator("#emergencies .kind-help_call").nth(before).wait_for(timeout=40000)  # polled every 15 s
     assert page.title().startswith("(")  # the count shows in the tab title
     assert errors == []  # nothing refused by the Content-Security-Policy
+
+
+def test_dashboard_menu_and_forms_pass_axe_on_a_phone(live_console, chromium):
+    """axe-core: no serious or critical violation on the dashboard (drawer open), the points and batch forms."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", bypass_csp=True)
+    try:
+        page = sign_in(context, live_console, "head_a")
+        page.click(".menu summary")
+        bad = {}
+        for path in (None, "/console/tv/points", "/console/tv/notices", "/console/requests"):
+            if path:
+                page.goto(f"{live_console.url}{path}")
+            results = Axe().run(page)
+            found = [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in results.response["violations"]
+                     if v["impact"] in ("serious", "critical")]
+            if found:
+                bad[path or "/console/"] = found
+        assert bad == {}
+    finally:
+        context.close()
