@@ -140,3 +140,14 @@ def test_new_account_form_keeps_what_was_typed_but_never_the_password(web, world
     assert _value(page, "username") == "head_c" and _value(page, "display_name") == "王院长"
     assert _value(page, "phone") == "13900000099" and _selected(page, "role") == "courtyard_head"
     assert 'id="password-error">密码至少 8 位' in page and "short" not in page
+
+
+def test_a_refused_request_step_keeps_its_note_in_its_own_form(web, world, requests_by_resident):
+    login_as(web, world.users["village_a"])
+    request_id = requests_by_resident[0]
+    refused = post_form(web, f"/console/requests/{request_id}/assign",
+                        {"assignee_id": world.users["head_b"].id, "note": "老李出差，请接手"})  # not a 小院 A person
+    page = refused.get_data(as_text=True)
+    assert refused.status_code >= 400 and 'class="flash error"' in page
+    assert 'id="assign-note" name="note" value="老李出差，请接手"' in page
+    assert '<textarea id="resolve-note" name="note" rows="2" required></textarea>' in page  # the others stay empty
