@@ -22,6 +22,8 @@ class Band(Base):
     device_id: Mapped[str] = mapped_column(sa.String(64), unique=True)  # IMEI or vendor id; also the MQTT username
     model: Mapped[str] = mapped_column(sa.String(60), default="")
     site: Mapped[str] = mapped_column(sa.String(60), default="default", index=True)
+    # How it talks to us: "mqtt" (the band's own MQTT client) or "watch" (the 3G* TCP protocol, via the gateway).
+    protocol: Mapped[str] = mapped_column(sa.String(16), default="mqtt", server_default="mqtt")
     resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("resident.id"), index=True)
     # Mosquitto-compatible PBKDF2-SHA512 hash ("$7$..."); the secret itself is shown once and never stored.
     mqtt_password_hash: Mapped[str] = mapped_column(sa.String(200), default="")

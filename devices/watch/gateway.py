@@ -1,0 +1,334 @@
+"""The watch gateway: an asyncio TCP server that answers watches and republishes them on the MQTT contract.
+
+Each connection is bound to the watch id of its first good frame; an id that is not registered as a
+watch (`xiaoyuan band add --protocol watch`) is refused (connection closed, counted). Malformed frames
+are dropped and counted; a connection that sends nothing but junk is closed. Nothing a watch sends can
+end the server: every failure stays inside its own connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from core.clock import Clock
+from core.settings import Settings
+from devices.watch.decoder import COMMAND_ACKS, HEALTH_TYPES, Decoded, decode_frame
+from devices.watch.frames import Frame, FrameReader, Malformed, reply_to
+
+log = logging.getLogger(__name__)
+READ_SIZE = 4096
+# Frame types counted under their own name in /metrics; anything else is "other" (labels stay few).
+COUNTED_TYPES = frozenset({"LK", "INIT", "TKQ", "TKQ2", "UD", "UD2", "UD_LTE", "UD_WCDMA", "AL", "AL_LTE", "WT",
+                           *HEALTH_TYPES, *COMMAND_ACKS})
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """The `[watch]` section."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 5093
+    utc_offset_min: int = 0
+    idle_timeout_s: float = 900
+    max_malformed: int = 5
+    max_connections: int = 10000
+    publish_timeout_s: float = 10
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WatchConfig:
+        """Read `[watch]` (unknown keys are the gateway account's, read by devices.broker)."""
+        section = settings.section("watch")
+        return cls(enabled=bool(section.get("enabled", False)), host=str(section.get("host", "127.0.0.1")),
+                   port=int(section.get("port", 5093)), utc_offset_min=int(section.get("utc_offset_min", 0)),
+                   idle_timeout_s=float(section.get("idle_timeout_s", 900)),
+                   max_malformed=int(section.get("max_malformed", 5)),
+                   max_connections=int(section.get("max_connections", 10000)),
+                   publish_timeout_s=float(section.get("publish_timeout_s", 10)))
+
+
+class Publisher(Protocol):
+    """What the gateway needs from its MQTT side (MqttPublisher; a fake in unit tests)."""
+
+    def publish_json(self, site: str, device_id: str, kind: str, payload: dict[str, Any]) -> None: ...
+
+    def publish_status(self, site: str, device_id: str, online: bool) -> None: ...
+
+    def publish_event(self, site: str, device_id: str, payload: dict[str, Any], timeout: float
+                      ) -> Awaitable[bool]: ...
+
+
+class WatchCounters:
+    """Thread-safe counters for /metrics (services.extras["counters:watch"])."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.connections: dict[str, int] = defaultdict(int)
+        self.frames: dict[str, int] = defaultdict(int)
+        self.malformed: dict[str, int] = defaultdict(int)
+        self.published: dict[str, int] = defaultdict(int)
+        self.open = 0
+
+    def count(self, table: str, kind: str, n: int = 1) -> None:
+        """Add n to one labelled counter."""
+        with self._lock:
+            getattr(self, table)[kind] += n
+
+    def opened(self, delta: int) -> None:
+        """One connection more (+1) or fewer (-1)."""
+        with self._lock:
+            self.open += delta
+            if delta > 0:
+                self.connections["opened"] += 1
+
+    def snapshot(self) -> dict[str, tuple[str, dict[str, float]]]:
+        """Metric name → (help, {label: value}), the shape xiaoyuan.metrics exports."""
+        with self._lock:
+            return {
+                "xiaoyuan_watch_connections": ("Watch connections: opened, refused_unknown, closed_garbage, idle, "
+                                               "replaced", dict(self.connections)),
+                "xiaoyuan_watch_open_connections": ("Watch connections open now", {"all": self.open}),
+                "xiaoyuan_watch_frames": ("Watch frames received, by type", dict(self.frames)),
+                "xiaoyuan_watch_malformed": ("Watch frames or bytes dropped, by reason", dict(self.malformed)),
+                "xiaoyuan_watch_unknown_ids": ("Connections refused for an unregistered watch id",
+                                               {"all": self.connections.get("refused_unknown", 0)}),
+                "xiaoyuan_watch_published": ("Messages the gateway published on MQTT, by kind",
+                                             dict(self.published)),
+            }
+
+
+@dataclass(frozen=True)
+class WatchBand:
+    """A registered watch: where its topics are."""
+
+    device_id: str
+    site: str
+
+
+class WatchRegistry:
+    """Looks registered watches up in the database, caching hits and (briefly) misses."""
+
+    NEGATIVE_TTL_S = 30.0
+
+    def __init__(self, session_factory) -> None:
+        self.session_factory = session_factory
+        self._known: dict[str, WatchBand] = {}
+        self._unknown: dict[str, float] = {}
+
+    def lookup(self, device_id: str) -> WatchBand | None:
+        """The watch's band, or None (blocking: run it in an executor)."""
+        from core.bands.registry import find_watch
+
+        hit = self._known.get(device_id)
+        if hit is not None:
+            return hit
+        missed = self._unknown.get(device_id)
+        if missed is not None and time.monotonic() - missed < self.NEGATIVE_TTL_S:
+            return None
+        with self.session_factory() as session:
+            band = find_watch(session, device_id)
+            found = WatchBand(band.device_id, band.site) if band is not None else None
+        if found is None:
+            if len(self._unknown) > 10000:
+                self._unknown.clear()
+            self._unknown[device_id] = time.monotonic()
+            return None
+        self._known[device_id] = found
+        return found
+
+    def forget(self, device_id: str | None = None) -> None:
+        """Drop cached lookups (after registering or retiring a watch)."""
+        if device_id is None:
+            self._known.clear()
+            self._unknown.clear()
+        else:
+            self._known.pop(device_id, None)
+            self._unknown.pop(device_id, None)
+
+
+class _Session:
+    """One open connection of a registered watch."""
+
+    def __init__(self, band: WatchBand, writer: asyncio.StreamWriter, frame: Frame) -> None:
+        self.band = band
+        self.writer = writer
+        self.manufacturer = frame.manufacturer
+        self.indexed = frame.index is not None
+
+
+class WatchGateway:
+    """The TCP server. `lookup` maps a watch id to its band (blocking; run in an executor)."""
+
+    def __init__(self, config: WatchConfig, *, lookup: Callable[[str], WatchBand | None], publisher: Publisher,
+                 clock: Clock, counters: WatchCounters | None = None) -> None:
+        self.config = config
+        self.lookup = lookup
+        self.publisher = publisher
+        self.clock = clock
+        self.counters = counters or WatchCounters()
+        self.utc_offset = dt.timedelta(minutes=config.utc_offset_min)
+        self.sessions: dict[str, _Session] = {}  # device id → its current connection
+        self.server: asyncio.Server | None = None
+        self.port: int | None = None
+
+    def health_state(self) -> dict[str, object]:
+        """What /healthz and the process status row show about the gateway (JSON-ready)."""
+        connected = getattr(self.publisher, "connected", None)
+        return {"listening": self.server is not None and self.server.is_serving(), "port": self.port,
+                "mqtt_connected": bool(connected.is_set()) if connected is not None else None,
+                "watches_connected": len(self.sessions)}
+
+    async def start(self) -> None:
+        """Listen on the configured host and port (port 0: a free one, read back into `self.port`)."""
+        self.server = await asyncio.start_server(self._serve, self.config.host, self.config.port,
+                                                 reuse_address=True, limit=READ_SIZE)
+        self.port = self.server.sockets[0].getsockname()[1]
+        log.info("watch gateway on %s:%s", self.config.host, self.port)
+
+    async def close(self) -> None:
+        """Stop accepting and close every connection."""
+        if self.server is not None:
+            self.server.close()
+        for session in list(self.sessions.values()):
+            session.writer.close()
+        if self.server is not None:
+            await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.counters.opened(+1)
+        session: _Session | None = None
+        try:
+            if self.counters.open > self.config.max_connections:
+                self.counters.count("connections", "refused_full")
+                return
+            session = await self._converse(reader, writer)
+        except (ConnectionError, OSError):
+            pass  # the watch went away; it reconnects and resends what was not answered
+        except asyncio.CancelledError:
+            pass  # the gateway is stopping
+        except Exception:
+            self.counters.count("connections", "error")
+            log.exception("watch connection failed")
+        finally:
+            self.counters.opened(-1)
+            if session is not None and self.sessions.get(session.band.device_id) is session:
+                del self.sessions[session.band.device_id]
+                self._status(session.band, online=False)
+            writer.close()
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Session | None:
+        frames = FrameReader()
+        session: _Session | None = None
+        bad_run = 0
+        while True:
+            try:
+                data = await asyncio.wait_for(reader.read(READ_SIZE), self.config.idle_timeout_s)
+            except TimeoutError:
+                self.counters.count("connections", "idle")
+                return session
+            if not data:
+                return session
+            for item in frames.feed(data):
+                if isinstance(item, Malformed):
+                    self.counters.count("malformed", item.reason)
+                    bad_run += 1
+                    if bad_run >= self.config.max_malformed:
+                        self.counters.count("connections", "closed_garbage")
+                        log.info("closing a watch connection that sends only junk")
+                        return session
+                    continue
+                bad_run = 0
+                if session is None:
+                    session = await self._bind(item, writer)
+                    if session is None:
+                        return None
+                elif item.device_id != session.band.device_id:
+                    self.counters.count("malformed", "other_id")  # one connection speaks for one watch
+                    continue
+                await self._answer(session, item)
+
+    async def _bind(self, frame: Frame, writer: asyncio.StreamWriter) -> _Session | None:
+        band = await asyncio.get_running_loop().run_in_executor(None, self.lookup, frame.device_id)
+        if band is None:
+            self.counters.count("connections", "refused_unknown")
+            log.info("refused a watch with an unregistered id")
+            return None
+        session = _Session(band, writer, frame)
+        previous = self.sessions.get(band.device_id)
+        self.sessions[band.device_id] = session
+        if previous is not None:  # the watch reconnected before its old connection timed out
+            self.counters.count("connections", "replaced")
+            previous.writer.close()
+        self._status(band, online=True)
+        return session
+
+    async def _answer(self, session: _Session, frame: Frame) -> None:
+        decoded = decode_frame(frame, received_at=self.clock.now(), utc_offset=self.utc_offset)
+        self.counters.count("frames", decoded.type if decoded.type in COUNTED_TYPES else "other")
+        if decoded.malformed:
+            self.counters.count("malformed", "bad_values")
+        if not decoded.known:
+            log.debug("watch frame of unknown type %.12s", decoded.type)
+        answered = await self._publish(session.band, decoded)
+        if decoded.reply is not None and answered:
+            session.writer.write(reply_to(frame, decoded.reply))
+            await session.writer.drain()
+
+    async def _publish(self, band: WatchBand, decoded: Decoded) -> bool:
+        """Events first (awaited), then telemetry; False when an event was not taken by the broker in time."""
+        taken = True
+        for event in decoded.events:
+            ok = await self.publisher.publish_event(band.site, band.device_id, event.payload(),
+                                                    self.config.publish_timeout_s)
+            self.counters.count("published", "event" if ok else "event_timeout")
+            taken = taken and ok
+        telemetry = decoded.telemetry
+        if telemetry is None and decoded.type == "LK":
+            telemetry = {"ts": self.clock.now().timestamp()}  # a keep-alive proves the watch is alive
+        if telemetry is not None:
+            self.publisher.publish_json(band.site, band.device_id, "telemetry", telemetry)
+            self.counters.count("published", "telemetry")
+        return taken
+
+    def _status(self, band: WatchBand, *, online: bool) -> None:
+        try:
+            self.publisher.publish_status(band.site, band.device_id, online)
+            self.counters.count("published", "status")
+        except Exception:
+            log.exception("could not publish a watch's status")
+
+
+def run_gateway(services, stop_event: threading.Event) -> None:
+    """Entry for `xiaoyuan gateway` / `xiaoyuan run`: serve watches until stop_event is set."""
+    from devices.watch.publisher import MqttPublisher, gateway_connection
+
+    settings = services.settings
+    config = WatchConfig.from_settings(settings)
+    counters = services.extras.setdefault("counters:watch", WatchCounters())
+    connection = gateway_connection(settings)
+    publisher = MqttPublisher(connection, root=settings.mqtt.topic_root, client_id=connection.username or "gateway")
+    registry = WatchRegistry(services.session_factory)
+    gateway = WatchGateway(config, lookup=registry.lookup, publisher=publisher, clock=services.clock,
+                           counters=counters)
+    services.extras["watch:gateway"] = gateway
+    publisher.start()
+
+    async def serve() -> None:
+        await gateway.start()
+        try:
+            await asyncio.to_thread(stop_event.wait)
+        finally:
+            await gateway.close()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        publisher.stop()
