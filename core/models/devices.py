@@ -24,6 +24,8 @@ class Band(Base):
     site: Mapped[str] = mapped_column(sa.String(60), default="default", index=True)
     # How it talks to us: "mqtt" (the band's own MQTT client) or "watch" (the 3G* TCP protocol, via the gateway).
     protocol: Mapped[str] = mapped_column(sa.String(16), default="mqtt", server_default="mqtt")
+    # What a watch confirmed it holds (its SOS numbers and phonebook), as the gateway last heard it acknowledge.
+    device_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("resident.id"), index=True)
     # Mosquitto-compatible PBKDF2-SHA512 hash ("$7$..."); the secret itself is shown once and never stored.
     mqtt_password_hash: Mapped[str] = mapped_column(sa.String(200), default="")

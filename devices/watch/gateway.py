@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from core.clock import Clock
 from core.settings import Settings
 from devices.watch.decoder import COMMAND_ACKS, HEALTH_TYPES, Decoded, decode_frame
-from devices.watch.frames import Frame, FrameReader, Malformed, reply_to
+from devices.watch.frames import Frame, FrameReader, Malformed, encode_frame, reply_to
 
 log = logging.getLogger(__name__)
 READ_SIZE = 4096
@@ -42,6 +42,7 @@ class WatchConfig:
     max_malformed: int = 5
     max_connections: int = 10000
     publish_timeout_s: float = 10
+    sync_interval_s: float = 300
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WatchConfig:
@@ -52,7 +53,8 @@ class WatchConfig:
                    idle_timeout_s=float(section.get("idle_timeout_s", 900)),
                    max_malformed=int(section.get("max_malformed", 5)),
                    max_connections=int(section.get("max_connections", 10000)),
-                   publish_timeout_s=float(section.get("publish_timeout_s", 10)))
+                   publish_timeout_s=float(section.get("publish_timeout_s", 10)),
+                   sync_interval_s=float(section.get("sync_interval_s", 300)))
 
 
 class Publisher(Protocol):
@@ -75,6 +77,7 @@ class WatchCounters:
         self.frames: dict[str, int] = defaultdict(int)
         self.malformed: dict[str, int] = defaultdict(int)
         self.published: dict[str, int] = defaultdict(int)
+        self.commands: dict[str, int] = defaultdict(int)
         self.open = 0
 
     def count(self, table: str, kind: str, n: int = 1) -> None:
@@ -102,6 +105,7 @@ class WatchCounters:
                                                {"all": self.connections.get("refused_unknown", 0)}),
                 "xiaoyuan_watch_published": ("Messages the gateway published on MQTT, by kind",
                                              dict(self.published)),
+                "xiaoyuan_watch_commands": ("Commands to watches: queued, sent, acknowledged", dict(self.commands)),
             }
 
 
@@ -162,15 +166,49 @@ class _Session:
         self.writer = writer
         self.manufacturer = frame.manufacturer
         self.indexed = frame.index is not None
+        self.sent_index = 0
+
+    def send(self, content: str) -> None:
+        """Write one command to the watch, in its vendor prefix and (when it uses one) with an index."""
+        index = None
+        if self.indexed:
+            self.sent_index = self.sent_index % 0xFFFF + 1
+            index = f"{self.sent_index:04X}"
+        self.writer.write(encode_frame(self.manufacturer, self.band.device_id, index, content))
+
+
+def command_content(command: dict[str, Any]) -> str | None:
+    """The watch command for a contract `cmd` payload: measure_now → `CR` (locate now), set_interval →
+    `UPLOAD,<seconds>`; None for anything else."""
+    if command.get("cmd") == "measure_now":
+        return "CR"
+    if command.get("cmd") == "set_interval" and isinstance(command.get("interval_s"), int):
+        return f"UPLOAD,{command['interval_s']}"
+    return None
 
 
 class WatchGateway:
     """The TCP server. `lookup` maps a watch id to its band (blocking; run in an executor)."""
 
     def __init__(self, config: WatchConfig, *, lookup: Callable[[str], WatchBand | None], publisher: Publisher,
-                 clock: Clock, counters: WatchCounters | None = None) -> None:
+                 clock: Clock, counters: WatchCounters | None = None,
+                 settings_due: Callable[[str], list[str]] | None = None,
+                 record_ack: Callable[[str, str], None] | None = None) -> None:
         self.config = config
         self.lookup = lookup
+        # Blocking database calls (run in an executor): the settings commands a watch needs, and noting
+        # that it acknowledged one.
+        self.settings_due = settings_due
+        self.record_ack = record_ack
+        # Commands waiting for the watch's acknowledgement, per device id, by command type (CR, UPLOAD,
+        # SOS1, …: a newer one of the same type replaces an older). Sent on every (re)connect until acknowledged.
+        self.pending: dict[str, dict[str, str]] = {}
+        # What each watch last acknowledged, by command type: a settings check that read the database just
+        # before an acknowledgement was recorded must not send the same setting again.
+        self.confirmed: dict[str, dict[str, str]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._sync_task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()  # background work kept referenced until it is done
         self.publisher = publisher
         self.clock = clock
         self.counters = counters or WatchCounters()
@@ -191,10 +229,15 @@ class WatchGateway:
         self.server = await asyncio.start_server(self._serve, self.config.host, self.config.port,
                                                  reuse_address=True, limit=READ_SIZE)
         self.port = self.server.sockets[0].getsockname()[1]
+        self.loop = asyncio.get_running_loop()
+        if self.settings_due is not None and self.config.sync_interval_s > 0:
+            self._sync_task = self._spawn(self._sync_forever())
         log.info("watch gateway on %s:%s", self.config.host, self.port)
 
     async def close(self) -> None:
         """Stop accepting and close every connection."""
+        if self._sync_task is not None:
+            self._sync_task.cancel()
         if self.server is not None:
             self.server.close()
         for session in list(self.sessions.values()):
@@ -268,7 +311,81 @@ class WatchGateway:
             self.counters.count("connections", "replaced")
             previous.writer.close()
         self._status(band, online=True)
+        for content in self.pending.get(band.device_id, {}).values():  # queued while it was away
+            session.send(content)
+            self.counters.count("commands", "sent")
+        if self.settings_due is not None:
+            self._spawn(self.sync_settings(band.device_id))
         return session
+
+    def _spawn(self, work) -> asyncio.Task:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- downlink
+    def queue_command(self, device_id: str, content: str) -> None:
+        """Send a command to a watch now if it is connected, and keep it until the watch acknowledges it."""
+        kind = content.split(",", 1)[0]
+        pending = self.pending.setdefault(device_id, {})
+        if pending.get(kind) == content:
+            return  # already on its way
+        pending.pop(kind, None)
+        pending[kind] = content
+        self.counters.count("commands", "queued")
+        session = self.sessions.get(device_id)
+        if session is not None:
+            session.send(content)
+            self.counters.count("commands", "sent")
+
+    def submit_command(self, site: str, device_id: str, command: dict[str, Any]) -> None:
+        """A contract `cmd` from MQTT (called on paho's thread): handed to the event loop."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(lambda: self._spawn(self._command(site, device_id, command)))
+
+    async def _command(self, site: str, device_id: str, command: dict[str, Any]) -> None:
+        try:
+            band = await asyncio.get_running_loop().run_in_executor(None, self.lookup, device_id)
+            content = command_content(command)
+            if band is None or band.site != site or content is None:
+                return  # an MQTT band's command (it reads its own), or another site's
+            self.queue_command(device_id, content)
+        except Exception:
+            log.exception("could not queue a watch command")
+
+    async def sync_settings(self, device_id: str) -> None:
+        """Queue the SOS-number and phonebook commands that bring the watch in step with the caregiver chain."""
+        if self.settings_due is None:
+            return
+        try:
+            due = await asyncio.get_running_loop().run_in_executor(None, self.settings_due, device_id)
+        except Exception:
+            log.exception("could not read the settings a watch should hold")
+            return
+        confirmed = self.confirmed.get(device_id, {})
+        for content in due:
+            if confirmed.get(content.split(",", 1)[0]) != content:
+                self.queue_command(device_id, content)
+
+    async def _sync_forever(self) -> None:
+        """Check the connected watches against their caregiver chains now and then (the chain may change)."""
+        while True:
+            await asyncio.sleep(self.config.sync_interval_s)
+            for device_id in list(self.sessions):
+                await self.sync_settings(device_id)
+
+    async def _acknowledged(self, device_id: str, kind: str) -> None:
+        content = self.pending.get(device_id, {}).pop(kind, None)
+        if content is None:
+            return
+        self.confirmed.setdefault(device_id, {})[kind] = content
+        self.counters.count("commands", "acknowledged")
+        if self.record_ack is not None and (kind == "PHB" or kind.startswith("SOS")):
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.record_ack, device_id, content)
+            except Exception:
+                log.exception("could not record a watch's acknowledgement")
 
     async def _answer(self, session: _Session, frame: Frame) -> None:
         decoded = decode_frame(frame, received_at=self.clock.now(), utc_offset=self.utc_offset)
@@ -277,6 +394,9 @@ class WatchGateway:
             self.counters.count("malformed", "bad_values")
         if not decoded.known:
             log.debug("watch frame of unknown type %.12s", decoded.type)
+        if decoded.ack:
+            await self._acknowledged(session.band.device_id, decoded.type)
+            return
         answered = await self._publish(session.band, decoded)
         if decoded.reply is not None and answered:
             session.writer.write(reply_to(frame, decoded.reply))
@@ -314,10 +434,14 @@ def run_gateway(services, stop_event: threading.Event) -> None:
     config = WatchConfig.from_settings(settings)
     counters = services.extras.setdefault("counters:watch", WatchCounters())
     connection = gateway_connection(settings)
-    publisher = MqttPublisher(connection, root=settings.mqtt.topic_root, client_id=connection.username or "gateway")
     registry = WatchRegistry(services.session_factory)
+    gateway_ref: list[WatchGateway] = []
+    publisher = MqttPublisher(connection, root=settings.mqtt.topic_root, client_id=connection.username or "gateway",
+                              on_command=lambda site, device, cmd: gateway_ref[0].submit_command(site, device, cmd))
     gateway = WatchGateway(config, lookup=registry.lookup, publisher=publisher, clock=services.clock,
-                           counters=counters)
+                           counters=counters, settings_due=_settings_due(services),
+                           record_ack=_record_ack(services))
+    gateway_ref.append(gateway)
     services.extras["watch:gateway"] = gateway
     publisher.start()
 
@@ -332,3 +456,22 @@ def run_gateway(services, stop_event: threading.Event) -> None:
         asyncio.run(serve())
     finally:
         publisher.stop()
+
+
+def _settings_due(services) -> Callable[[str], list[str]]:
+    from core.bands.watches import watch_commands_due
+
+    def due(device_id: str) -> list[str]:
+        with services.session_factory() as session:
+            return watch_commands_due(session, device_id)
+    return due
+
+
+def _record_ack(services) -> Callable[[str, str], None]:
+    from core.bands.watches import record_watch_ack
+    from core.db import transaction
+
+    def record(device_id: str, content: str) -> None:
+        with transaction(services.session_factory) as session:
+            record_watch_ack(session, device_id=device_id, command=content, now=services.clock.now())
+    return record

@@ -11,12 +11,14 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
 from core.settings import Settings
+from devices.commands import parse_command
 from devices.listener import Connection
 
 log = logging.getLogger(__name__)
@@ -40,11 +42,14 @@ def gateway_connection(settings: Settings) -> Connection:
 class MqttPublisher:
     """Publishes band messages for the gateway; thread-safe, never raises from a paho callback."""
 
-    def __init__(self, connection: Connection, *, root: str, client_id: str, keepalive: int = 30) -> None:
+    def __init__(self, connection: Connection, *, root: str, client_id: str, keepalive: int = 30,
+                 on_command: Callable[[str, str, dict[str, Any]], None] | None = None) -> None:
         self.connection = connection
+        self.on_command = on_command  # (site, device id, parsed cmd payload), called on paho's thread
         self.root = root.rstrip("/")
         self.keepalive = keepalive
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker acknowledged the cmd subscription
         self._lock = threading.RLock()
         self._waiting: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]] | None] = {}
         self._done: set[int] = set()  # acknowledgements that arrived before their publish registered
@@ -59,6 +64,8 @@ class MqttPublisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self.client = client
 
     def topic(self, site: str, device_id: str, kind: str) -> str:
@@ -73,12 +80,15 @@ class MqttPublisher:
                 return
             log.info("watch gateway connected to MQTT")
             self.connected.set()
+            if self.on_command is not None:  # the `cmd` downlink of every band; the gateway keeps its watches'
+                client.subscribe(f"{self.root}/+/band/+/cmd", qos=1)
         except Exception:
             log.exception("on_connect failed")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         try:
             self.connected.clear()
+            self.subscribed.clear()
             log.warning("watch gateway disconnected from MQTT (%s); paho reconnects", reason_code)
         except Exception:
             log.exception("on_disconnect failed")
@@ -95,6 +105,29 @@ class MqttPublisher:
                 loop.call_soon_threadsafe(_resolve, future)
         except Exception:
             log.exception("on_publish failed")
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        try:
+            if any(rc.is_failure for rc in reason_codes):
+                log.error("MQTT broker refused the gateway's cmd subscription: %s", reason_codes)
+            else:
+                self.subscribed.set()
+        except Exception:
+            log.exception("on_subscribe failed")
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        try:
+            parts = message.topic[len(self.root) + 1:].split("/")
+            if not message.topic.startswith(self.root + "/") or len(parts) != 4 or parts[1] != "band":
+                return
+            command = parse_command(bytes(message.payload))
+            if command is None:
+                log.warning("ignored a malformed band command")
+                return
+            if self.on_command is not None:
+                self.on_command(parts[0], parts[2], command)
+        except Exception:
+            log.exception("on_message failed")
 
     # ---- publishing
     def _publish(self, topic: str, payload: str, qos: int, retain: bool = False,

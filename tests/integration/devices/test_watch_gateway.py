@@ -50,9 +50,11 @@ def world(db_url, tmp_path):
 def running(world, tmp_path):
     """Mosquitto (with the gateway's account in its ACL), the listener and the gateway, as in `xiaoyuan run`."""
     broker = Mosquitto(tmp_path / "mosquitto", world.settings, band_credentials(world.session_factory)).start()
-    settings = load_settings(environ={"XIAOYUAN_DATA_DIR": str(world.settings.data_dir), "XIAOYUAN_CONFIG": "",
-                                      "XIAOYUAN_WATCH_PORT": str(world.settings.section("watch")["port"]),
-                                      "XIAOYUAN_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}"})
+    env = {"XIAOYUAN_DATA_DIR": str(world.settings.data_dir), "XIAOYUAN_CONFIG": "",
+           "XIAOYUAN_DATABASE_URL": world.settings.database_url,
+           "XIAOYUAN_WATCH_PORT": str(world.settings.section("watch")["port"]), "XIAOYUAN_WATCH_SYNC_INTERVAL_S": "0.2",
+           "XIAOYUAN_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}"}
+    settings = load_settings(environ=env)
     services = Services(settings=settings, session_factory=world.session_factory, clock=world.clock)
     listener = Listener(services, connection=Connection("127.0.0.1", broker.port, settings.broker.username,
                                                         service_password(settings), 5),
@@ -64,7 +66,9 @@ def running(world, tmp_path):
         assert listener.subscribed.wait(10)
         gateway.start()
         assert wait_until(lambda: "watch:gateway" in services.extras and services.extras["watch:gateway"].port, 10)
-        assert wait_until(services.extras["watch:gateway"].publisher.connected.is_set, 10)
+        assert wait_until(services.extras["watch:gateway"].publisher.subscribed.is_set, 10)
+        services.extras["env"] = {**env, "XIAOYUAN_MQTT_URL": broker.url(settings.broker.username,
+                                                                         service_password(settings))}
         yield services, listener
     finally:
         stop.set()
@@ -78,17 +82,35 @@ class Watch:
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buffer = b""
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def next_frame(self) -> bytes:
+        """The next frame the server sent."""
+        while b"]" not in self.buffer:
+            chunk = self.sock.recv(4096)
+            assert chunk, f"closed with {self.buffer!r} left"
+            self.buffer += chunk
+        frame, self.buffer = self.buffer.split(b"]", 1)
+        return frame + b"]"
+
     def expect(self, data: bytes) -> None:
-        got = b""
-        while len(got) < len(data):
-            chunk = self.sock.recv(len(data) - len(got))
-            assert chunk, f"closed after {got!r}"
-            got += chunk
-        assert got == data
+        """The next reply is `data` (settings commands the gateway sends meanwhile are passed over)."""
+        frame = self.next_frame()
+        while frame.split(b"*")[-1].startswith((b"SOS", b"PHB")):
+            frame = self.next_frame()
+        assert frame == data
+
+    def contents(self, count: int) -> list[str]:
+        """The contents of the next `count` frames (each addressed to this watch)."""
+        out = []
+        for _ in range(count):
+            frame = self.next_frame()
+            assert frame.startswith(b"[3G*8800000015*")
+            out.append(frame[1:-1].decode().split("*", 3)[3])
+        return out
 
     def closed(self) -> bool:
         return self.sock.recv(100) == b""
@@ -187,3 +209,52 @@ def test_band_add_registers_a_watch_without_mqtt_account_and_the_broker_knows_th
     assert "xiaoyuan-gateway" in users and WATCH not in users and "864001" in users
     assert "user xiaoyuan-gateway\ntopic write xiaoyuan/v1/+/band/+/telemetry" in acl.read_text()
     assert "topic read xiaoyuan/v1/#" not in acl.read_text().split("user xiaoyuan-gateway", 1)[1]
+
+
+@pytest.mark.slow
+def test_band_cmd_reaches_a_watch_that_connects_later_and_the_sos_numbers_follow_the_chain(running):
+    from click.testing import CliRunner
+
+    from core.models.places import CaregiverLink, Resident
+    from core.people.caregivers import move_caregiver
+    from xiaoyuan.cli import _load_command_modules, cli
+
+    services, listener = running
+    gateway = services.extras["watch:gateway"]
+    _load_command_modules()
+    result = CliRunner().invoke(cli, ["band", "cmd", WATCH, "measure-now"], env=services.extras["env"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert wait_until(lambda: "CR" in gateway.pending.get(WATCH, {}), 10)  # the watch is not connected yet
+
+    watch = Watch(gateway.port)
+    watch.send(encode_frame("3G", WATCH, None, "LK"))
+    first = watch.contents(6)
+    assert first[:2] == ["CR", "LK"]
+    chain = ["+8613800001111", "+8613900000000", "+8613900000020"]
+    assert first[2:5] == [f"SOS{n},{phone}" for n, phone in enumerate(chain, 1)]
+    assert first[5].startswith("PHB,+8613800001111,738B5C0F660E,")
+    for kind in ("CR", "SOS1", "SOS2", "SOS3", "PHB"):
+        watch.send(encode_frame("3G", WATCH, None, kind))
+    assert wait_until(lambda: held(services).get("sos") == chain and "phb" in held(services), 10)
+    assert wait_until(lambda: gateway.pending.get(WATCH) == {}, 10)
+    assert gateway.counters.commands["sent"] == 5  # each once: nothing resent while the acknowledgements were stored
+
+    with transaction(services.session_factory) as s:  # the 院长 moves the doctor before the 院长 in the chain
+        resident = s.scalar(sa.select(Resident).where(Resident.name == "王奶奶"))
+        doctor = s.scalar(sa.select(CaregiverLink.id).where(CaregiverLink.resident_id == resident.id,
+                                                            CaregiverLink.position == 3))
+        move_caregiver(s, now=services.clock.now(), actor=OPERATOR, resident_id=resident.id, link_id=doctor,
+                       direction="up")
+    update = watch.contents(3)
+    assert update[:2] == ["SOS2,+8613900000020", "SOS3,+8613900000000"] and update[2].startswith("PHB,")
+    assert held(services)["sos"] == chain  # not held until the watch says so
+    for kind in ("SOS2", "SOS3", "PHB"):
+        watch.send(encode_frame("3G", WATCH, None, kind))
+    assert wait_until(lambda: held(services).get("sos") == [chain[0], chain[2], chain[1]], 10)
+    watch.close()
+
+
+def held(services) -> dict:
+    with services.session_factory() as s:
+        return dict(s.scalar(sa.select(Band.device_settings).where(Band.device_id == WATCH)) or {})

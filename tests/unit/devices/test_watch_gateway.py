@@ -36,11 +36,11 @@ class FakePublisher:
 
 
 def run(scenario: Callable[[WatchGateway, FakePublisher], Awaitable[None]], *, accept_events: bool = True,
-        **config) -> tuple[FakePublisher, WatchCounters]:
+        settings_due=None, record_ack=None, **config) -> tuple[FakePublisher, WatchCounters]:
     publisher = FakePublisher(accept_events)
     known = {ID: WatchBand(ID, "hut1")}
     gateway = WatchGateway(WatchConfig(host="127.0.0.1", port=0, **config), lookup=known.get, publisher=publisher,
-                           clock=FakeClock(NOW))
+                           clock=FakeClock(NOW), settings_due=settings_due, record_ack=record_ack)
 
     async def main():
         await gateway.start()
@@ -193,3 +193,50 @@ def test_an_idle_connection_is_closed():
 
     _, counters = run(scenario, idle_timeout_s=0.05)
     assert counters.connections["idle"] == 1
+
+
+async def until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.005)
+
+
+def test_a_command_waits_for_the_watch_and_is_resent_until_acknowledged():
+    async def scenario(gateway, publisher):
+        gateway.submit_command("hut1", ID, {"cmd": "measure_now", "id": "c1", "ts": 1})
+        gateway.submit_command("hut1", ID, {"cmd": "set_interval", "id": "c2", "ts": 1, "interval_s": 300})
+        gateway.submit_command("other-site", ID, {"cmd": "measure_now", "id": "c3", "ts": 1})
+        gateway.submit_command("hut1", "864001", {"cmd": "measure_now", "id": "c4", "ts": 1})  # not a watch
+        await until(lambda: len(gateway.pending.get(ID, {})) == 2)
+        reader, writer = await connect(gateway)
+        writer.write(encode_frame("3G", ID, None, "LK"))
+        await expect(reader, b"[3G*8800000015*0002*CR][3G*8800000015*000A*UPLOAD,300][3G*8800000015*0002*LK]")
+        writer.write(encode_frame("3G", ID, None, "CR"))  # the watch confirms one, then drops the line
+        await until(lambda: list(gateway.pending[ID]) == ["UPLOAD"])
+        writer.close()
+        reader, writer = await connect(gateway)
+        writer.write(encode_frame("3G", ID, "0001", "LK"))
+        await expect(reader, b"[3G*8800000015*0001*000A*UPLOAD,300][3G*8800000015*0001*0002*LK]")
+        writer.write(encode_frame("3G", ID, "0001", "UPLOAD"))
+        await until(lambda: gateway.pending[ID] == {})
+        gateway.submit_command("hut1", ID, {"cmd": "measure_now", "id": "c5", "ts": 1})  # connected: at once
+        await expect(reader, b"[3G*8800000015*0002*0002*CR]")
+        writer.close()
+
+    _, counters = run(scenario)
+    assert counters.commands == {"queued": 3, "sent": 4, "acknowledged": 2}
+
+
+def test_sos_numbers_the_chain_wants_are_sent_on_connect_and_confirmed_by_the_watch():
+    acks = []
+
+    async def scenario(gateway, publisher):
+        reader, writer = await connect(gateway)
+        writer.write(encode_frame("3G", ID, None, "LK"))
+        await expect(reader, b"[3G*8800000015*0002*LK][3G*8800000015*0010*SOS1,13800001111]")
+        writer.write(encode_frame("3G", ID, None, "SOS1"))
+        await until(lambda: acks)
+        writer.close()
+
+    run(scenario, settings_due=lambda device_id: ["SOS1,13800001111"],
+        record_ack=lambda device_id, content: acks.append((device_id, content)))
+    assert acks == [(ID, "SOS1,13800001111")]
