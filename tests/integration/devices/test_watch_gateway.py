@@ -4,6 +4,7 @@ also when the watch reconnects and resends its alarm (S12)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 import threading
 
@@ -185,6 +186,11 @@ def test_an_unregistered_or_mqtt_band_id_is_refused(running):
         watch.close()
     counters = services.extras["counters:watch"]
     assert counters.connections["refused_unknown"] == 2
+    from xiaoyuan.app import create_app
+
+    body = create_app(services).test_client().get("/metrics").get_data(as_text=True)
+    assert re.search(r'xiaoyuan_watch_unknown_ids_total\{[^}]*kind="all"[^}]*\} 2\.0', body)
+    assert re.search(r'xiaoyuan_watch_connections_total\{[^}]*kind="refused_unknown"[^}]*\} 2\.0', body)
 
 
 def test_band_add_registers_a_watch_without_mqtt_account_and_the_broker_knows_the_gateway(world):
