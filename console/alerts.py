@@ -37,6 +37,7 @@ from core.bands.visibility import (
     get_alert_for,
     get_band_for,
 )
+from core.bands.watches import held_summary
 from core.clock import LOCAL_TZ, as_utc, to_local
 from core.container import current_services
 from core.errors import InvalidInput, NotFound
@@ -425,9 +426,10 @@ def _band_page(status: int = 200, secret: tuple[str, str, str] | None = None) ->
     can_assign = user.role in MANAGER_ROLES
     residents = list(session.scalars(scoped_residents(user).order_by(Resident.name, Resident.id).limit(1000))) \
         if can_assign else []
+    held = {b.id: held_summary(b) for b in page.items if b.protocol == "watch"}  # what each watch confirmed
     return render_template("console/alerts/bands.html", page=page, names=names, residents=residents,
                            can_assign=can_assign, can_add=user.role in BAND_REGISTRARS, secret=secret,
-                           now=current_services().clock.now()), status
+                           held=held, now=current_services().clock.now()), status
 
 
 @bp.get("/bands")

@@ -91,7 +91,12 @@ def record_watch_ack(session: Session, *, device_id: str, command: str, now: dt.
 
 
 def held_summary(band: Band) -> dict[str, Any]:
-    """What the console shows for a watch: its confirmed SOS numbers and when they were last confirmed."""
+    """What the console shows for a watch: its confirmed SOS numbers and when it last confirmed a setting."""
     held = band.device_settings or {}
-    return {"sos": [p for p in (held.get("sos") or []) if p], "confirmed_at": held.get("confirmed_at"),
+    confirmed = held.get("confirmed_at")
+    try:
+        confirmed_at = dt.datetime.fromisoformat(confirmed) if confirmed else None
+    except ValueError:
+        confirmed_at = None
+    return {"sos": [p for p in (held.get("sos") or []) if p], "confirmed_at": confirmed_at,
             "phonebook": bool(held.get("phb"))}

@@ -214,3 +214,23 @@ def test_registering_a_band_for_nobody_in_the_console_says_where_its_alarms_go(c
     assigned = post_form(client, "/console/bands", {"device_id": "865003", "site": "hut1",
                                                      "resident_id": "2"}).get_data(as_text=True)
     assert "没有登记给居民" not in assigned
+
+
+def test_the_band_list_shows_what_a_watch_confirmed_it_holds(client, services, clock):
+    from core.bands.registry import add_band
+    from core.bands.watches import record_watch_ack
+    from core.db import transaction
+
+    world, _, _ = seed(services)
+    with transaction(services.session_factory) as s:
+        watch, _ = add_band(s, now=clock.now(), device_id="8800000015", site="hut1", protocol="watch",
+                            resident_id=world.residents[0].id)
+        watch_id = watch.id
+    sign_in(client, "admin")
+    row = re.search(rf'<tr id="band-{watch_id}">.*?</tr>', client.get("/console/bands").get_data(as_text=True), re.S)
+    assert "手表还没有确认 SOS 号码" in row.group(0)
+    with transaction(services.session_factory) as s:
+        for command in ("SOS1,+8613800001111", "SOS2,+8613900000000"):
+            record_watch_ack(s, device_id="8800000015", command=command, now=clock.now())
+    row = re.search(rf'<tr id="band-{watch_id}">.*?</tr>', client.get("/console/bands").get_data(as_text=True), re.S)
+    assert "手表里的 SOS 号码：+8613800001111、+8613900000000" in row.group(0)
