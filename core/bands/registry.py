@@ -168,6 +168,12 @@ def find_watch(session: Session, device_id: str) -> Band | None:
                                                 Band.active.is_(True)))
 
 
+def list_watches(session: Session) -> list[tuple[str, str]]:
+    """(device id, site) of every active watch-protocol band (the gateway's registry at start)."""
+    return [(d, s) for d, s in session.execute(
+        sa.select(Band.device_id, Band.site).where(Band.protocol == "watch", Band.active.is_(True)))]
+
+
 def assign_band(
     session: Session, *, now: dt.datetime, band_ref: str | int, resident_id: int | None,
     thresholds: Mapping[str, Any] | None = None, interval_s: int | None = None, actor: Viewer | None = None,

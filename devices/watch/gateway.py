@@ -121,16 +121,20 @@ class WatchRegistry:
     """Looks registered watches up in the database, caching hits and (briefly) misses."""
 
     NEGATIVE_TTL_S = 30.0
+    RELOAD_AFTER_S = 300.0  # a retired watch is refused within this long
 
     def __init__(self, session_factory) -> None:
         self.session_factory = session_factory
         self._known: dict[str, WatchBand] = {}
         self._unknown: dict[str, float] = {}
+        self._loaded_at: float | None = None
 
     def lookup(self, device_id: str) -> WatchBand | None:
         """The watch's band, or None (blocking: run it in an executor)."""
         from core.bands.registry import find_watch
 
+        if self._loaded_at is not None and time.monotonic() - self._loaded_at > self.RELOAD_AFTER_S:
+            self.preload()
         hit = self._known.get(device_id)
         if hit is not None:
             return hit
@@ -147,6 +151,16 @@ class WatchRegistry:
             return None
         self._known[device_id] = found
         return found
+
+    def preload(self) -> int:
+        """Load every registered watch in one query (a reconnect storm then needs no query per watch); new
+        registrations are still found by `lookup`. Returns how many were loaded."""
+        from core.bands.registry import list_watches
+
+        with self.session_factory() as session:
+            self._known = {device_id: WatchBand(device_id, site) for device_id, site in list_watches(session)}
+        self._loaded_at = time.monotonic()
+        return len(self._known)
 
     def forget(self, device_id: str | None = None) -> None:
         """Drop cached lookups (after registering or retiring a watch)."""
@@ -435,6 +449,10 @@ def run_gateway(services, stop_event: threading.Event) -> None:
     counters = services.extras.setdefault("counters:watch", WatchCounters())
     connection = gateway_connection(settings)
     registry = WatchRegistry(services.session_factory)
+    try:
+        log.info("watch gateway knows %d registered watches", registry.preload())
+    except Exception:
+        log.exception("could not preload the registered watches; looking each up as it connects")
     gateway_ref: list[WatchGateway] = []
     publisher = MqttPublisher(connection, root=settings.mqtt.topic_root, client_id=connection.username or "gateway",
                               on_command=lambda site, device, cmd: gateway_ref[0].submit_command(site, device, cmd))

@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 import json
 
+import sqlalchemy as sa
+
 from core.bands.registry import add_band
 from core.clock import UTC
 from core.db import transaction
@@ -104,3 +106,20 @@ def test_an_sos_alarm_from_a_watch_escalates_like_a_band_sos(services, clock):
     send(services, position("AL", clock.now(), battery=64, status="00010000"))
     (alert,) = alerts(services)
     assert (alert.type, alert.severity, alert.status, alert.device_id) == ("sos", "critical", "notified", WATCH)
+
+
+def test_the_registry_knows_watches_only_and_forgets_a_retired_one_on_reload(services, clock):
+    from core.models.devices import Band
+    from devices.watch.gateway import WatchRegistry
+
+    seed_watch(services)
+    with transaction(services.session_factory) as s:
+        add_band(s, now=clock.now(), device_id="864001", site="hut1")  # an MQTT band
+    registry = WatchRegistry(services.session_factory)
+    assert registry.preload() == 1
+    assert registry.lookup(WATCH) == WatchBand(WATCH, "hut1") and registry.lookup("864001") is None
+    with transaction(services.session_factory) as s:
+        s.execute(sa.update(Band).where(Band.device_id == WATCH).values(active=False))
+    assert registry.lookup(WATCH) is not None  # cached until the next reload
+    registry.RELOAD_AFTER_S = -1
+    assert registry.lookup(WATCH) is None
