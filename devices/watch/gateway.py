@@ -39,6 +39,7 @@ class WatchConfig:
     port: int = 5093
     utc_offset_min: int = 0
     idle_timeout_s: float = 900
+    login_timeout_s: float = 60  # a connection must send a good frame this soon (no free slots for silence)
     max_malformed: int = 5
     max_connections: int = 10000
     publish_timeout_s: float = 10
@@ -51,6 +52,7 @@ class WatchConfig:
         return cls(enabled=bool(section.get("enabled", False)), host=str(section.get("host", "127.0.0.1")),
                    port=int(section.get("port", 5093)), utc_offset_min=int(section.get("utc_offset_min", 0)),
                    idle_timeout_s=float(section.get("idle_timeout_s", 900)),
+                   login_timeout_s=float(section.get("login_timeout_s", 60)),
                    max_malformed=int(section.get("max_malformed", 5)),
                    max_connections=int(section.get("max_connections", 10000)),
                    publish_timeout_s=float(section.get("publish_timeout_s", 10)),
@@ -96,8 +98,9 @@ class WatchCounters:
         """Metric name → (help, {label: value}), the shape xiaoyuan.metrics exports."""
         with self._lock:
             return {
-                "xiaoyuan_watch_connections": ("Watch connections: opened, refused_unknown, closed_garbage, idle, "
-                                               "replaced", dict(self.connections)),
+                "xiaoyuan_watch_connections": ("Watch connections: opened, refused_unknown, refused_full, "
+                                               "closed_garbage, login_timeout, idle, replaced",
+                                               dict(self.connections)),
                 "xiaoyuan_watch_open_connections": ("Watch connections open now", {"all": self.open}),
                 "xiaoyuan_watch_frames": ("Watch frames received, by type", dict(self.frames)),
                 "xiaoyuan_watch_malformed": ("Watch frames or bytes dropped, by reason", dict(self.malformed)),
@@ -286,10 +289,12 @@ class WatchGateway:
         session: _Session | None = None
         bad_run = 0
         while True:
+            timeout = self.config.idle_timeout_s if session is not None else min(self.config.idle_timeout_s,
+                                                                                   self.config.login_timeout_s)
             try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), self.config.idle_timeout_s)
+                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
             except TimeoutError:
-                self.counters.count("connections", "idle")
+                self.counters.count("connections", "idle" if session is not None else "login_timeout")
                 return session
             if not data:
                 return session

@@ -188,11 +188,23 @@ def test_a_reconnect_replaces_the_old_connection_without_announcing_offline():
 def test_an_idle_connection_is_closed():
     async def scenario(gateway, publisher):
         reader, writer = await connect(gateway)
+        writer.write(encode_frame("3G", ID, None, "LK"))
+        await expect(reader, b"[3G*8800000015*0002*LK]")
         assert await closed(reader)
         writer.close()
 
     _, counters = run(scenario, idle_timeout_s=0.05)
     assert counters.connections["idle"] == 1
+
+
+def test_a_connection_that_never_says_who_it_is_is_closed_sooner_than_an_idle_watch():
+    async def scenario(gateway, publisher):
+        reader, writer = await connect(gateway)
+        assert await closed(reader)
+        writer.close()
+
+    _, counters = run(scenario, idle_timeout_s=600, login_timeout_s=0.05)
+    assert counters.connections == {"opened": 1, "login_timeout": 1}
 
 
 async def until(predicate) -> None:
