@@ -74,10 +74,9 @@ def service_usernames(settings: Settings) -> list[str]:
 def gateway_account(settings: Settings) -> tuple[str, str]:
     """The watch gateway's broker account: `[watch] mqtt_username` and `mqtt_password`, else a random
     password kept in the data dir. It may publish on band topics and read their `cmd`, nothing else."""
-    watch = settings.section("watch")
-    username = str(watch.get("mqtt_username") or "xiaoyuan-gateway")
-    if watch.get("mqtt_password"):
-        return username, str(watch["mqtt_password"])
+    username = settings.watch.mqtt_username or "xiaoyuan-gateway"
+    if settings.watch.mqtt_password:
+        return username, settings.watch.mqtt_password
     path = broker_dir(settings) / "gateway.secret"
     if not path.exists():
         try:

@@ -224,7 +224,7 @@ def serve_role(role: str, services: Services) -> None:
     the watch gateway when `[watch] enabled`."""
     parts = dict(ROLE_PARTS[role])
     if role == "run":
-        parts["gateway"] = bool(services.settings.section("watch").get("enabled", False))
+        parts["gateway"] = services.settings.watch.enabled
     serve(services, **parts)
 
 

@@ -47,16 +47,12 @@ class WatchConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WatchConfig:
-        """Read `[watch]` (unknown keys are the gateway account's, read by devices.broker)."""
-        section = settings.section("watch")
-        return cls(enabled=bool(section.get("enabled", False)), host=str(section.get("host", "127.0.0.1")),
-                   port=int(section.get("port", 5093)), utc_offset_min=int(section.get("utc_offset_min", 0)),
-                   idle_timeout_s=float(section.get("idle_timeout_s", 900)),
-                   login_timeout_s=float(section.get("login_timeout_s", 60)),
-                   max_malformed=int(section.get("max_malformed", 5)),
-                   max_connections=int(section.get("max_connections", 10000)),
-                   publish_timeout_s=float(section.get("publish_timeout_s", 10)),
-                   sync_interval_s=float(section.get("sync_interval_s", 300)))
+        """The gateway's part of `[watch]` (the broker account is devices.broker's)."""
+        w = settings.watch
+        return cls(enabled=w.enabled, host=w.host, port=w.port, utc_offset_min=w.utc_offset_min,
+                   idle_timeout_s=w.idle_timeout_s, login_timeout_s=w.login_timeout_s, max_malformed=w.max_malformed,
+                   max_connections=w.max_connections, publish_timeout_s=w.publish_timeout_s,
+                   sync_interval_s=w.sync_interval_s)
 
 
 class Publisher(Protocol):

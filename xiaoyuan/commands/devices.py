@@ -68,12 +68,11 @@ def band_add(services, device_id, site, model, interval_s, resident_id, protocol
     except ServiceError as exc:
         fail(exc)
     if protocol == "watch":
-        watch = services.settings.section("watch")
         if as_json:
             echo_json(row)
         else:
             say(N_("#%(id)s 手表 %(device)s 已登记：请把手表的服务器设为本机的 %(port)s 端口。"), id=row["id"],
-                device=device_id, port=watch.get("port", ""))
+                device=device_id, port=services.settings.watch.port)
             if notice:
                 say(notice[0], **notice[1])
         return

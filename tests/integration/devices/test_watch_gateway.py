@@ -53,7 +53,7 @@ def running(world, tmp_path):
     broker = Mosquitto(tmp_path / "mosquitto", world.settings, band_credentials(world.session_factory)).start()
     env = {"XIAOYUAN_DATA_DIR": str(world.settings.data_dir), "XIAOYUAN_CONFIG": "",
            "XIAOYUAN_DATABASE_URL": world.settings.database_url,
-           "XIAOYUAN_WATCH_PORT": str(world.settings.section("watch")["port"]), "XIAOYUAN_WATCH_SYNC_INTERVAL_S": "0.2",
+           "XIAOYUAN_WATCH_PORT": str(world.settings.watch.port), "XIAOYUAN_WATCH_SYNC_INTERVAL_S": "0.2",
            "XIAOYUAN_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}"}
     settings = load_settings(environ=env)
     services = Services(settings=settings, session_factory=world.session_factory, clock=world.clock)
