@@ -131,21 +131,21 @@ class MqttPublisher:
 
     # ---- publishing
     def _publish(self, topic: str, payload: str, qos: int, retain: bool = False,
-                 waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]] | None = None) -> bool:
-        """Publish and register for its acknowledgement; True when it is already acknowledged.
+                 waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]] | None = None) -> tuple[bool, int]:
+        """Publish and register for its acknowledgement; (already acknowledged, its mid).
 
         paho is never called with our lock held: its network thread holds its own lock while it calls
         `on_publish`, which takes ours. Every publish registers (also without a waiter), so an early
         acknowledgement in `_done` is always claimed by the publish it belongs to."""
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if qos == 0 and info.rc != mqtt.MQTT_ERR_SUCCESS:
-            return False  # not sent and never acknowledged: nothing to register
+            return False, info.mid  # not sent and never acknowledged: nothing to register
         with self._lock:
             if info.mid in self._done:
                 self._done.discard(info.mid)
-                return True
+                return True, info.mid
             self._waiting[info.mid] = waiter
-        return False
+        return False, info.mid
 
     def publish_json(self, site: str, device_id: str, kind: str, payload: dict[str, Any]) -> None:
         """Telemetry (QoS 0): fire and forget."""
@@ -159,12 +159,16 @@ class MqttPublisher:
         """An event at QoS 1; True once the broker acknowledged it within `timeout` seconds."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        if self._publish(self.topic(site, device_id, "event"), json.dumps(payload, separators=(",", ":")), 1,
-                         waiter=(loop, future)):
+        taken, mid = self._publish(self.topic(site, device_id, "event"), json.dumps(payload, separators=(",", ":")),
+                                   1, waiter=(loop, future))
+        if taken:
             return True
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
+            with self._lock:  # keep the registration (a late acknowledgement still claims it), drop the future
+                if mid in self._waiting:
+                    self._waiting[mid] = None
             return False  # paho keeps retrying it; the watch resends too, and the seq makes both one event
 
     # ---- lifecycle
