@@ -429,7 +429,8 @@ def _band_page(status: int = 200, secret: tuple[str, str, str] | None = None) ->
     held = {b.id: held_summary(b) for b in page.items if b.protocol == "watch"}  # what each watch confirmed
     return render_template("console/alerts/bands.html", page=page, names=names, residents=residents,
                            can_assign=can_assign, can_add=user.role in BAND_REGISTRARS, secret=secret,
-                           held=held, now=current_services().clock.now()), status
+                           held=held, watch_port=current_services().settings.watch.port,
+                           now=current_services().clock.now()), status
 
 
 @bp.get("/bands")
@@ -452,18 +453,22 @@ def _refresh_broker() -> None:
 @bp.post("/bands")
 @staff_required(*BAND_REGISTRARS)
 def band_add() -> Response | tuple[str, int]:
-    """Register a band; its MQTT password is shown once on the page that follows (only a hash is kept)."""
+    """Register a band (its MQTT password is shown once on the page that follows; only a hash is kept) or a
+    watch (no password: it speaks to the watch gateway)."""
     form = request.form
     raw_resident = form.get("resident_id") or ""
     outcome = form_action(lambda session, user, now: device_service.add_band(
         session, now=now, device_id=(form.get("device_id") or "").strip(),
         site=(form.get("site") or "default").strip(), model=(form.get("model") or "").strip()[:60],
         interval_s=parse_positive_int(form.get("interval_s"), 60),
-        resident_id=int(raw_resident) if raw_resident.isdigit() else None, actor=user),
+        resident_id=int(raw_resident) if raw_resident.isdigit() else None, actor=user,
+        protocol=form.get("protocol") or "mqtt"),
         done=N_("手环已登记"))
     if not outcome.ok:
         return _band_page(outcome.status)
     band, secret = outcome.result
+    if not secret:  # a watch has no MQTT account
+        return _band_page(201)
     _refresh_broker()
     if band.resident_id is None:  # whoever registers a band for nobody learns where its alarms will go
         msgid, params = device_service.unassigned_band_notice(db_session(), band)

@@ -234,3 +234,20 @@ def test_the_band_list_shows_what_a_watch_confirmed_it_holds(client, services, c
             record_watch_ack(s, device_id="8800000015", command=command, now=clock.now())
     row = re.search(rf'<tr id="band-{watch_id}">.*?</tr>', client.get("/console/bands").get_data(as_text=True), re.S)
     assert "手表里的 SOS 号码：+8613800001111、+8613900000000" in row.group(0)
+
+
+def test_a_watch_is_registered_in_the_console_without_a_password(client, services, clock):
+    from core.models.devices import Band
+
+    world, _, _ = seed(services)
+    sign_in(client, "admin")
+    added = post_form(client, "/console/bands", {"device_id": "8800000016", "site": "hut1", "protocol": "watch",
+                                                  "resident_id": str(world.residents[0].id)})
+    assert added.status_code == 201
+    page = added.get_data(as_text=True)
+    assert 'id="band-secret"' not in page and "5093" in page
+    with services.session_factory() as s:
+        watch = s.scalar(sa.select(Band).where(Band.device_id == "8800000016"))
+        assert (watch.protocol, watch.mqtt_password_hash, watch.resident_id) == ("watch", "", world.residents[0].id)
+    refused = post_form(client, "/console/bands", {"device_id": "8800000017", "protocol": "lora"})
+    assert refused.status_code == 422 and "未知的设备协议" in refused.get_data(as_text=True)
