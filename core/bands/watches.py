@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.models.devices import Band
+from core.models.devices import Band, WatchCommand
 from core.people.directory import caregiver_chain
 
 SOS_SLOTS = 3
@@ -100,3 +100,31 @@ def held_summary(band: Band) -> dict[str, Any]:
         confirmed_at = None
     return {"sos": [p for p in (held.get("sos") or []) if p], "confirmed_at": confirmed_at,
             "phonebook": bool(held.get("phb"))}
+
+
+def save_watch_command(session: Session, *, device_id: str, content: str, now: dt.datetime) -> None:
+    """Keep a command for a watch until it acknowledges it (a newer one of the same kind replaces it)."""
+    band_id = session.scalar(sa.select(Band.id).where(Band.device_id == device_id))
+    if band_id is None:
+        return
+    kind = content.split(",", 1)[0]
+    session.execute(sa.delete(WatchCommand).where(WatchCommand.band_id == band_id, WatchCommand.kind == kind))
+    session.add(WatchCommand(band_id=band_id, kind=kind, content=content, created_at=now))
+    session.flush()
+
+
+def drop_watch_command(session: Session, *, device_id: str, kind: str) -> None:
+    """The watch acknowledged a command of this kind: forget it."""
+    band_ids = sa.select(Band.id).where(Band.device_id == device_id).scalar_subquery()
+    session.execute(sa.delete(WatchCommand).where(WatchCommand.band_id == band_ids, WatchCommand.kind == kind))
+
+
+def pending_watch_commands(session: Session) -> dict[str, dict[str, str]]:
+    """Every active watch's unacknowledged commands, oldest first: device id → {kind: content}."""
+    out: dict[str, dict[str, str]] = {}
+    for device_id, kind, content in session.execute(
+        sa.select(Band.device_id, WatchCommand.kind, WatchCommand.content).join(Band, Band.id == WatchCommand.band_id)
+        .where(Band.active.is_(True)).order_by(WatchCommand.created_at, WatchCommand.id)
+    ):
+        out.setdefault(device_id, {})[kind] = content
+    return out

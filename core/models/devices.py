@@ -103,3 +103,16 @@ class DeviceEvent(Base):
     received_at: Mapped[dt.datetime]
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     alert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alert.id"))
+
+
+class WatchCommand(Base):
+    """A command for a watch (`CR`, `UPLOAD,300`, …) that it has not acknowledged yet: the gateway sends it on
+    every connection until the watch does, also after a gateway restart."""
+
+    __tablename__ = "watch_command"
+    __table_args__ = (sa.UniqueConstraint("band_id", "kind", name="uq_watch_command_band_kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    band_id: Mapped[int] = mapped_column(sa.ForeignKey("band.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # the command word; a newer one of the same kind replaces it
+    content: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime]

@@ -206,13 +206,19 @@ class WatchGateway:
     def __init__(self, config: WatchConfig, *, lookup: Callable[[str], WatchBand | None], publisher: Publisher,
                  clock: Clock, counters: WatchCounters | None = None,
                  settings_due: Callable[[str], list[str]] | None = None,
-                 record_ack: Callable[[str, str], None] | None = None) -> None:
+                 record_ack: Callable[[str, str], None] | None = None,
+                 keep_command: Callable[[str, str], None] | None = None,
+                 forget_command: Callable[[str, str], None] | None = None) -> None:
         self.config = config
         self.lookup = lookup
         # Blocking database calls (run in an executor): the settings commands a watch needs, and noting
         # that it acknowledged one.
         self.settings_due = settings_due
         self.record_ack = record_ack
+        # Blocking too: keep a downlink command (CR, UPLOAD) in the database until the watch acknowledges it,
+        # so a gateway restart loses none; forget it when it does.
+        self.keep_command = keep_command
+        self.forget_command = forget_command
         # Commands waiting for the watch's acknowledgement, per device id, by command type (CR, UPLOAD,
         # SOS1, …: a newer one of the same type replaces an older). Sent on every (re)connect until acknowledged.
         self.pending: dict[str, dict[str, str]] = {}
@@ -365,6 +371,11 @@ class WatchGateway:
             content = command_content(command)
             if band is None or band.site != site or content is None:
                 return  # an MQTT band's command (it reads its own), or another site's
+            if self.keep_command is not None:  # stored before it is sent: an acknowledgement always finds it
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, self.keep_command, device_id, content)
+                except Exception:
+                    log.exception("could not store a watch command; it is kept in memory only")
             self.queue_command(device_id, content)
         except Exception:
             log.exception("could not queue a watch command")
@@ -396,9 +407,12 @@ class WatchGateway:
             return
         self.confirmed.setdefault(device_id, {})[kind] = content
         self.counters.count("commands", "acknowledged")
-        if self.record_ack is not None and (kind == "PHB" or kind.startswith("SOS")):
+        settings = kind == "PHB" or kind.startswith("SOS")
+        store = self.record_ack if settings else self.forget_command
+        if store is not None:
             try:
-                await asyncio.get_running_loop().run_in_executor(None, self.record_ack, device_id, content)
+                await asyncio.get_running_loop().run_in_executor(None, store, device_id,
+                                                                 content if settings else kind)
             except Exception:
                 log.exception("could not record a watch's acknowledgement")
 
@@ -457,9 +471,14 @@ def run_gateway(services, stop_event: threading.Event) -> None:
     gateway_ref: list[WatchGateway] = []
     publisher = MqttPublisher(connection, root=settings.mqtt.topic_root, client_id=connection.username or "gateway",
                               on_command=lambda site, device, cmd: gateway_ref[0].submit_command(site, device, cmd))
+    keep, forget, load = _command_store(services)
     gateway = WatchGateway(config, lookup=registry.lookup, publisher=publisher, clock=services.clock,
                            counters=counters, settings_due=_settings_due(services),
-                           record_ack=_record_ack(services))
+                           record_ack=_record_ack(services), keep_command=keep, forget_command=forget)
+    try:
+        gateway.pending = load()  # commands the watches had not acknowledged when the gateway last stopped
+    except Exception:
+        log.exception("could not load the watches' unacknowledged commands")
     gateway_ref.append(gateway)
     services.extras["watch:gateway"] = gateway
     publisher.start()
@@ -494,3 +513,22 @@ def _record_ack(services) -> Callable[[str, str], None]:
         with transaction(services.session_factory) as session:
             record_watch_ack(session, device_id=device_id, command=content, now=services.clock.now())
     return record
+
+
+def _command_store(services) -> tuple[Callable[[str, str], None], Callable[[str, str], None],
+                                      Callable[[], dict[str, dict[str, str]]]]:
+    from core.bands.watches import drop_watch_command, pending_watch_commands, save_watch_command
+    from core.db import transaction
+
+    def keep(device_id: str, content: str) -> None:
+        with transaction(services.session_factory) as session:
+            save_watch_command(session, device_id=device_id, content=content, now=services.clock.now())
+
+    def forget(device_id: str, kind: str) -> None:
+        with transaction(services.session_factory) as session:
+            drop_watch_command(session, device_id=device_id, kind=kind)
+
+    def load() -> dict[str, dict[str, str]]:
+        with services.session_factory() as session:
+            return pending_watch_commands(session)
+    return keep, forget, load

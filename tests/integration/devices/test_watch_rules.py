@@ -123,3 +123,47 @@ def test_the_registry_knows_watches_only_and_forgets_a_retired_one_on_reload(ser
     assert registry.lookup(WATCH) is not None  # cached until the next reload
     registry.RELOAD_AFTER_S = -1
     assert registry.lookup(WATCH) is None
+
+
+def test_a_command_for_an_absent_watch_survives_a_gateway_restart_until_acknowledged(services, clock):
+    from core.models.devices import WatchCommand
+    from devices.watch.gateway import _command_store
+
+    seed_watch(services)
+    keep, forget, load = _command_store(services)
+
+    def gateway() -> WatchGateway:
+        made = WatchGateway(WatchConfig(host="127.0.0.1", port=0), lookup={WATCH: WatchBand(WATCH, "hut1")}.get,
+                            publisher=IngestingPublisher(Ingestor(services)), clock=services.clock,
+                            keep_command=keep, forget_command=forget)
+        made.pending = load()
+        return made
+
+    async def before_restart() -> None:
+        first = gateway()
+        await first.start()
+        first.submit_command("hut1", WATCH, {"cmd": "set_interval", "id": "c1", "ts": 1, "interval_s": 600})
+        while not first.pending.get(WATCH):
+            await asyncio.sleep(0.005)
+        await first.close()
+
+    async def after_restart() -> None:
+        second = gateway()
+        assert second.pending == {WATCH: {"UPLOAD": "UPLOAD,600"}}
+        await second.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", second.port)
+        writer.write(encode_frame("3G", WATCH, None, "LK"))
+        assert await reader.readuntil(b"]") == b"[3G*8800000015*000A*UPLOAD,600]"
+        writer.write(encode_frame("3G", WATCH, None, "UPLOAD"))
+        for _ in range(500):  # the acknowledgement is stored from an executor thread
+            if not second.pending.get(WATCH) and not load():
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        await second.close()
+
+    asyncio.run(before_restart())
+    with services.session_factory() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(WatchCommand)) == 1
+    asyncio.run(after_restart())
+    assert load() == {}
