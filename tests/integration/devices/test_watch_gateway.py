@@ -212,7 +212,7 @@ def test_band_add_registers_a_watch_without_mqtt_account_and_the_broker_knows_th
 
     passwd, acl = export_broker_files(world.settings, world.settings.data_dir / "broker-test")
     users = [line.split(":", 1)[0] for line in passwd.read_text().splitlines()]
-    assert "xiaoyuan-gateway" in users and WATCH not in users and "864001" in users
+    assert "xiaoyuan-gateway" in users and f"band-{WATCH}" not in users and "band-864001" in users
     assert "user xiaoyuan-gateway\ntopic write xiaoyuan/v1/+/band/+/telemetry" in acl.read_text()
     assert "topic read xiaoyuan/v1/#" not in acl.read_text().split("user xiaoyuan-gateway", 1)[1]
 
