@@ -38,6 +38,7 @@ from core.bands.visibility import (
     get_alert_for,
     get_band_for,
 )
+from core.bands.watches import held_summary
 from core.clock import LOCAL_TZ, as_utc, to_local
 from core.container import current_services
 from core.errors import InvalidInput, NotFound
@@ -359,8 +360,10 @@ def _band_page(status: int = 200, secret: tuple[str, str, str] | None = None) ->
     can_assign = user.role in MANAGER_ROLES
     residents = list(session.scalars(scoped_residents(user).order_by(Resident.name, Resident.id).limit(1000))) \
         if can_assign else []
+    held = {b.id: held_summary(b) for b in page.items if b.protocol == "watch"}  # what each watch confirmed
     return render_template("console/alerts/bands.html", page=page, names=names, residents=residents,
                            can_assign=can_assign, can_add=user.role in BAND_REGISTRARS, secret=secret,
+                           held=held, watch_port=current_services().settings.watch.port,
                            now=current_services().clock.now()), status
 
 
@@ -391,18 +394,22 @@ BAND_FIELDS = {
 @bp.post("/bands")
 @staff_required(*BAND_REGISTRARS)
 def band_add() -> Response | tuple[str, int]:
-    """Register a band; its MQTT password is shown once on the page that follows (only a hash is kept)."""
+    """Register a band (its MQTT password is shown once on the page that follows; only a hash is kept) or a
+    watch (no password: it speaks to the watch gateway)."""
     form = request.form
     raw_resident = form.get("resident_id") or ""
     outcome = form_action(lambda session, user, now: device_service.add_band(
         session, now=now, device_id=(form.get("device_id") or "").strip(),
         site=(form.get("site") or "default").strip(), model=(form.get("model") or "").strip()[:60],
         interval_s=parse_positive_int(form.get("interval_s"), 60),
-        resident_id=int(raw_resident) if raw_resident.isdigit() else None, actor=user),
+        resident_id=int(raw_resident) if raw_resident.isdigit() else None, actor=user,
+        protocol=form.get("protocol") or "mqtt"),
         done=N_("手环已登记"), fields=BAND_FIELDS)
     if not outcome.ok:
         return _band_page(outcome.status)
     band, secret = outcome.result
+    if not secret:  # a watch has no MQTT account
+        return _band_page(201)
     _refresh_broker()
     if band.resident_id is None:  # whoever registers a band for nobody learns where its alarms will go
         msgid, params = device_service.unassigned_band_notice(db_session(), band)

@@ -115,6 +115,15 @@ def worker_problem(state: Mapping[str, Any], now: dt.datetime) -> str | None:
     return None
 
 
+def gateway_problem(state: Mapping[str, Any]) -> str | None:
+    """What keeps a watch gateway from passing watches' alarms on (None when it listens and has the broker)."""
+    if not state.get("listening"):
+        return "not listening for watches"
+    if not state.get("mqtt_connected"):
+        return "not connected to the broker"
+    return None
+
+
 @dataclass
 class Health:
     """The verdict of /healthz: ok, each check's word, and what is wrong (empty when ok)."""
@@ -158,6 +167,14 @@ def assess(rows: Iterable[ProcessStatus], lease_holder: str | None, now: dt.date
         health.fail("listener", f"no listener process has reported in the last {STALE_AFTER_S:.0f} s")
     else:
         health.fail("listener", "no listener process is running")
+
+    gateways = [(row.name, gateway_problem(row.state["gateway"])) for row in fresh if "gateway" in row.state]
+    if any(problem is None for _, problem in gateways):
+        health.checks["gateway"] = "ok"
+    elif gateways:
+        health.fail("gateway", "; ".join(f"gateway {name}: {problem}" for name, problem in gateways))
+    elif any("gateway" in row.state for row in rows):  # watch gateways are optional: judged only once one ran
+        health.fail("gateway", f"no watch gateway has reported in the last {STALE_AFTER_S:.0f} s")
 
     if lease_holder is None:
         health.fail("worker", "no worker holds the lease")

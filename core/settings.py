@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.bands.config import DevicesSettings
+from core.bands.config import DevicesSettings, WatchSettings
 from core.community.config import TvSettings
 from core.i18n import N_, bilingual
 from core.notify.config import DingtalkSettings, NotifySettings, WebhookSettings, WecomSettings
@@ -180,6 +180,7 @@ class Settings(BaseModel):
     requests: RequestSettings = RequestSettings()
     ops: OpsSettings = OpsSettings()
     devices: DevicesSettings = DevicesSettings()
+    watch: WatchSettings = WatchSettings()
     tv: TvSettings = TvSettings()
     privacy: PrivacySettings = PrivacySettings()
     log: LogSettings = LogSettings()

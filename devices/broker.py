@@ -71,6 +71,31 @@ def service_usernames(settings: Settings) -> list[str]:
     return [settings.broker.username, *listener_usernames(settings)]
 
 
+def gateway_account(settings: Settings) -> tuple[str, str]:
+    """The watch gateway's broker account: `[watch] mqtt_username` and `mqtt_password`, else a random
+    password kept in the data dir. It may publish on band topics and read their `cmd`, nothing else."""
+    username = settings.watch.mqtt_username or "xiaoyuan-gateway"
+    if settings.watch.mqtt_password:
+        return username, settings.watch.mqtt_password
+    path = broker_dir(settings) / "gateway.secret"
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process wrote it a moment ago
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(24))
+    return username, path.read_text().strip()
+
+
+def gateway_acl(root: str, gateway_user: str) -> str:
+    """The gateway's ACL block: publish telemetry, events and status of any band; read any band's cmd."""
+    base = f"{root.rstrip('/')}/+/band/+"
+    return "\n".join([f"user {gateway_user}", f"topic write {base}/telemetry", f"topic write {base}/event",
+                      f"topic write {base}/status", f"topic read {base}/cmd", ""]) + "\n"
+
+
 @dataclass(frozen=True)
 class BandCredential:
     """What the export needs from one band."""
@@ -216,6 +241,7 @@ def export_broker_files(
     out.mkdir(parents=True, exist_ok=True)
     bands = load_band_credentials(settings) if bands is None else bands
     service_users = service_usernames(settings)
+    gateway_user, gateway_secret = gateway_account(settings)
     passwd, acl = out / "passwd", out / "acl"
     private = out_dir is None or out.resolve() == broker_dir(settings).resolve()
     default_mode, default_gid = 0o600, None
@@ -224,8 +250,10 @@ def export_broker_files(
         group = default_broker_group() if hasattr(os, "geteuid") and os.geteuid() == 0 else None
         default_gid = resolve_ownership(group=group).gid
     for path, text in (
-        (passwd, render_password_file(service_users, hash_secret(service_password(settings)), bands)),
-        (acl, render_acl(settings.mqtt.topic_root, service_users, bands)),
+        (passwd, render_password_file(service_users, hash_secret(service_password(settings)), bands)
+         + f"{gateway_user}:{hash_secret(gateway_secret)}\n"),
+        (acl, render_acl(settings.mqtt.topic_root, service_users, bands)
+         + gateway_acl(settings.mqtt.topic_root, gateway_user)),
     ):
         write_atomically(path, text, ownership or FileOwnership(), default_mode, default_gid)
     return passwd, acl

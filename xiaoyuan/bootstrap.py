@@ -21,7 +21,7 @@ from voice.asr import make_asr
 log = logging.getLogger(__name__)
 
 # The long-running process roles. `wsgi` is one gunicorn worker process (`xiaoyuan.wsgi:create_app()`).
-ROLES = ("run", "web", "wsgi", "worker", "listener", "phone")
+ROLES = ("run", "web", "wsgi", "worker", "listener", "gateway", "phone")
 # Roles that take calls load the speech model at start (the first caller must not wait for it);
 # the others hold the same recogniser but load the model only if something ever uses it.
 CALL_ROLES = frozenset({"run", "web", "wsgi", "phone"})

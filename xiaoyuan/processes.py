@@ -1,4 +1,4 @@
-"""Process runners: web (waitress), listener, worker, phone (SIP endpoint), and `run` (all of them).
+"""Process runners: web (waitress), listener, watch gateway, worker, phone (SIP endpoint), and `run` (all of them).
 
 Ordered startup and shutdown: broker → SIP endpoint → listener → worker → web; stopping goes the
 other way. Background parts run as threads that watch one stop event; the embedded broker and the
@@ -122,7 +122,7 @@ class StatusReporter:
     def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(state per part, counters) of this process right now."""
         state: dict[str, Any] = {}
-        for part, key in (("listener", "devices:listener"), ("worker", "worker")):
+        for part, key in (("listener", "devices:listener"), ("worker", "worker"), ("gateway", "watch:gateway")):
             component = self.services.extras.get(key)
             if component is not None:
                 state[part] = component.health_state()
@@ -161,8 +161,9 @@ class StatusReporter:
 
 
 def start_background(services: Services, stop: threading.Event, *, listener: bool, worker: bool,
-                     phone: bool = False, role: str | None = None) -> list[Any]:
-    """Start the embedded broker (when no broker is configured), the SIP endpoint, the listener and the worker."""
+                     phone: bool = False, role: str | None = None, gateway: bool = False) -> list[Any]:
+    """Start the embedded broker (when no broker is configured), the SIP endpoint, the listener, the watch
+    gateway and the worker."""
     started: list[Any] = []
     settings = services.settings
     if phone and settings.telephony.provider == "sip":
@@ -177,11 +178,15 @@ def start_background(services: Services, stop: threading.Event, *, listener: boo
             # A band added in the console must be able to connect without a restart.
             services.extras["broker:refresh"] = lambda: handle.refresh(settings)
         started.append(start_thread("listener", listener_mod.run_listener, services, stop))
+    if gateway:
+        from devices.watch.gateway import run_gateway
+
+        started.append(start_thread("watch-gateway", run_gateway, services, stop))
     if worker:
         from xiaoyuan.scheduler import run_worker
 
         started.append(start_thread("worker", run_worker, services, stop))
-    if listener or worker:
+    if listener or worker or gateway:
         reporter = StatusReporter(services, role or str(services.extras.get("role", "run")))
         started.append(start_thread("status", reporter.run, stop))
     return started
@@ -210,15 +215,21 @@ ROLE_PARTS: dict[str, dict[str, bool]] = {
     "web": {"web": True, "listener": False, "worker": False},
     "worker": {"web": False, "listener": False, "worker": True},
     "listener": {"web": False, "listener": True, "worker": False},
+    "gateway": {"web": False, "listener": False, "worker": False, "gateway": True},
 }
 
 
 def serve_role(role: str, services: Services) -> None:
-    """Run one process role (`xiaoyuan run|web|worker|listener`) until SIGINT/SIGTERM."""
-    serve(services, **ROLE_PARTS[role])
+    """Run one process role (`xiaoyuan run|web|worker|listener|gateway`) until SIGINT/SIGTERM; `run` includes
+    the watch gateway when `[watch] enabled`."""
+    parts = dict(ROLE_PARTS[role])
+    if role == "run":
+        parts["gateway"] = services.settings.watch.enabled
+    serve(services, **parts)
 
 
-def serve(services: Services, *, listener: bool, worker: bool, web: bool = True, phone: bool = False) -> None:
+def serve(services: Services, *, listener: bool, worker: bool, web: bool = True, phone: bool = False,
+          gateway: bool = False) -> None:
     """Run the chosen parts until SIGINT/SIGTERM."""
     stop = threading.Event()
     settings = services.settings
@@ -226,7 +237,7 @@ def serve(services: Services, *, listener: bool, worker: bool, web: bool = True,
     install_signal_handlers(stop, on_stop=(_interrupt_main_loop if server is not None else None))
     started: list[Any] = []
     try:
-        started = start_background(services, stop, listener=listener, worker=worker, phone=phone)
+        started = start_background(services, stop, listener=listener, worker=worker, phone=phone, gateway=gateway)
         if server is not None:
             log.info("web on http://%s:%s", settings.web.host, settings.web.port)
             server.run()  # returns once a signal has stopped it and its requests have finished

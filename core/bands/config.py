@@ -86,3 +86,26 @@ class DevicesSettings(_Section):
     keepalive_s: int = Field(30, ge=1)
     thresholds: ThresholdSettings = ThresholdSettings()
     escalation: EscalationSettings = EscalationSettings()
+
+
+class WatchSettings(_Section):
+    """Elder watches speaking the 3G*/SG/CS TCP "watch" protocol: the gateway (`xiaoyuan gateway`, or inside
+    `xiaoyuan run` when enabled) turns them into the band MQTT contract. Register each watch with
+    `xiaoyuan band add --device-id ID --protocol watch`; other ids are refused."""
+
+    enabled: bool = Field(False, description="start the gateway inside `xiaoyuan run`")
+    host: str = Field("127.0.0.1", description="watches reach the server over the mobile network: 0.0.0.0, or "
+                      "forward a public port here")
+    port: int = Field(5093, ge=1, le=65535)
+    utc_offset_min: int = Field(0, ge=-720, le=840, description="the zone the watches' clocks are set to, minutes "
+                                "east of UTC; a clock far from now is ignored anyway (the receive time is used)")
+    idle_timeout_s: float = Field(900, gt=0, description="a connection with no frame for this long is closed")
+    login_timeout_s: float = Field(60, gt=0, description="a new connection must send a good frame this soon")
+    max_malformed: int = Field(5, ge=1, description="junk reads or bad frames in a row that close a connection")
+    max_connections: int = Field(10000, ge=1)
+    mqtt_username: str = Field("xiaoyuan-gateway", description="the gateway's own broker account (band topics only)")
+    mqtt_password: str = Field("", description="empty: a random one kept in the data dir")
+    publish_timeout_s: float = Field(10, gt=0, description="how long an alarm may wait for the broker before the "
+                                     "watch is left unanswered (it then resends)")
+    sync_interval_s: float = Field(300, ge=0, description="how often connected watches are checked against their "
+                                   "caregiver chains (SOS numbers, phonebook); 0: only when a watch connects")

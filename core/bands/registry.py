@@ -33,6 +33,7 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{2,64}$")  # safe inside an MQTT topic a
 PBKDF2_ITERATIONS = 1000
 BUCKET = dt.timedelta(minutes=5)
 SET_INTERVAL_MIN_S, SET_INTERVAL_MAX_S = 30, 3600  # what a `set_interval` command to a band may ask for
+PROTOCOLS = ("mqtt", "watch")  # a band's own MQTT client, or a watch speaking the 3G* TCP protocol to the gateway
 # Bands log in to the broker as `band-{device_id}`; service accounts (the listeners, the tools) never start
 # with this prefix, so no device id can ever name a service account.
 BAND_USER_PREFIX = "band-"
@@ -73,12 +74,16 @@ def _check_id(value: str, problem: str) -> str:
 def add_band(
     session: Session, *, now: dt.datetime, device_id: str, site: str = "default", model: str = "",
     interval_s: int = 60, resident_id: int | None = None, secret: str | None = None, actor: Viewer | None = None,
+    protocol: str = "mqtt",
 ) -> tuple[Band, str]:
     """Register a band; return it and its MQTT secret (shown once; only the hash is kept).
 
+    A watch (`protocol="watch"`) has no MQTT account: the gateway publishes for it, so its secret is "".
     A person registering (`actor`) may give it only to a resident they see; None is the system (demo,
     simulator). Audited.
     """
+    if protocol not in PROTOCOLS:
+        raise InvalidInput(N_("未知的设备协议 %(protocol)r"), protocol=protocol)
     _check_id(device_id, N_("设备号只能包含字母、数字、- 和 _"))
     if device_id.lower() in RESERVED_DEVICE_IDS or device_id.lower().startswith("xiaoyuan"):
         raise InvalidInput(N_("设备号 %(device)s 是系统保留的名字，不能用作手环设备号"), device=device_id)
@@ -88,10 +93,10 @@ def add_band(
     if not 10 <= interval_s <= 86400:
         raise InvalidInput(N_("上报间隔应在10秒到1天之间"))
     _check_resident(session, actor, resident_id)
-    secret = secret or secrets.token_urlsafe(18)
+    secret = "" if protocol == "watch" else secret or secrets.token_urlsafe(18)
     band = Band(device_id=device_id, site=site, model=model, interval_s=interval_s, resident_id=resident_id,
-                mqtt_password_hash=hash_secret(secret), thresholds={}, last_reading={}, rule_state={},
-                created_at=now)
+                protocol=protocol, mqtt_password_hash=hash_secret(secret) if secret else "", thresholds={},
+                last_reading={}, rule_state={}, created_at=now)
     session.add(band)
     session.flush()
     record_audit(session, at=now, actor=actor or "system", action="band.add", entity_type="band", entity_id=band.id,
@@ -157,6 +162,18 @@ def get_band(session: Session, ref: str | int) -> Band:
     return band
 
 
+def find_watch(session: Session, device_id: str) -> Band | None:
+    """The active band registered for a watch-protocol id, or None (the gateway refuses the connection)."""
+    return session.scalar(sa.select(Band).where(Band.device_id == device_id, Band.protocol == "watch",
+                                                Band.active.is_(True)))
+
+
+def list_watches(session: Session) -> list[tuple[str, str]]:
+    """(device id, site) of every active watch-protocol band (the gateway's registry at start)."""
+    return [(d, s) for d, s in session.execute(
+        sa.select(Band.device_id, Band.site).where(Band.protocol == "watch", Band.active.is_(True)))]
+
+
 def assign_band(
     session: Session, *, now: dt.datetime, band_ref: str | int, resident_id: int | None,
     thresholds: Mapping[str, Any] | None = None, interval_s: int | None = None, actor: Viewer | None = None,
@@ -213,7 +230,8 @@ def band_row(band: Band) -> dict[str, Any]:
     """A band as a JSON-friendly dict (no secrets)."""
     return {
         "id": band.id, "device_id": band.device_id, "resident_id": band.resident_id, "site": band.site,
-        "model": band.model, "interval_s": band.interval_s, "online": band.online, "battery": band.battery,
+        "model": band.model, "protocol": band.protocol, "interval_s": band.interval_s, "online": band.online,
+        "battery": band.battery,
         "worn": band.worn, "active": band.active,
         "last_seen_at": band.last_seen_at.isoformat() if band.last_seen_at else None,
         "thresholds": band.thresholds or {},

@@ -22,6 +22,10 @@ class Band(Base):
     device_id: Mapped[str] = mapped_column(sa.String(64), unique=True)  # IMEI or vendor id; also the MQTT username
     model: Mapped[str] = mapped_column(sa.String(60), default="")
     site: Mapped[str] = mapped_column(sa.String(60), default="default", index=True)
+    # How it talks to us: "mqtt" (the band's own MQTT client) or "watch" (the 3G* TCP protocol, via the gateway).
+    protocol: Mapped[str] = mapped_column(sa.String(16), default="mqtt", server_default="mqtt")
+    # What a watch confirmed it holds (its SOS numbers and phonebook), as the gateway last heard it acknowledge.
+    device_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("resident.id"), index=True)
     # Mosquitto-compatible PBKDF2-SHA512 hash ("$7$..."); the secret itself is shown once and never stored.
     mqtt_password_hash: Mapped[str] = mapped_column(sa.String(200), default="")
@@ -99,3 +103,16 @@ class DeviceEvent(Base):
     received_at: Mapped[dt.datetime]
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     alert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alert.id"))
+
+
+class WatchCommand(Base):
+    """A command for a watch (`CR`, `UPLOAD,300`, …) that it has not acknowledged yet: the gateway sends it on
+    every connection until the watch does, also after a gateway restart."""
+
+    __tablename__ = "watch_command"
+    __table_args__ = (sa.UniqueConstraint("band_id", "kind", name="uq_watch_command_band_kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    band_id: Mapped[int] = mapped_column(sa.ForeignKey("band.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # the command word; a newer one of the same kind replaces it
+    content: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime]

@@ -50,20 +50,32 @@ def band() -> None:
 @click.option("--model", default="")
 @click.option("--interval", "interval_s", type=int, default=60, show_default=True, help="reporting interval (s)")
 @click.option("--resident", "resident_id", type=int, default=None)
+@click.option("--protocol", type=click.Choice(["mqtt", "watch"]), default="mqtt", show_default=True,
+              help="mqtt: the band's own MQTT client; watch: a 3G* TCP watch served by `xiaoyuan gateway`")
 @click.option("--json", "as_json", is_flag=True)
 @with_services
-def band_add(services, device_id, site, model, interval_s, resident_id, as_json) -> None:
-    """Register a band; prints its MQTT secret once (only a hash is stored)."""
+def band_add(services, device_id, site, model, interval_s, resident_id, protocol, as_json) -> None:
+    """Register a band or watch; for an MQTT band prints its secret once (only a hash is stored)."""
     from core.bands.registry import add_band, band_row, band_username, unassigned_band_notice
 
     try:
         with transaction(services.session_factory) as s:
             created, secret = add_band(s, now=services.clock.now(), device_id=device_id, site=site, model=model,
-                                       interval_s=interval_s, resident_id=resident_id, actor=OPERATOR)
+                                       interval_s=interval_s, resident_id=resident_id, actor=OPERATOR,
+                                       protocol=protocol)
             row = band_row(created)
             notice = unassigned_band_notice(s, created) if resident_id is None else None
     except ServiceError as exc:
         fail(exc)
+    if protocol == "watch":
+        if as_json:
+            echo_json(row)
+        else:
+            say(N_("#%(id)s 手表 %(device)s 已登记：请把手表的服务器设为本机的 %(port)s 端口。"), id=row["id"],
+                device=device_id, port=services.settings.watch.port)
+            if notice:
+                say(notice[0], **notice[1])
+        return
     _refresh_embedded_files(services.settings, band=(device_id, secret))
     if as_json:
         echo_json({**row, "mqtt_username": band_username(device_id), "mqtt_password": secret})

@@ -1,4 +1,4 @@
-"""Process commands: run (everything), web, worker, listener, phone (the SIP endpoint)."""
+"""Process commands: run (everything), web, worker, listener, gateway (watches), phone (the SIP endpoint)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def _serve(ctx: CliContext, role: str) -> None:
 @cli.command()
 @pass_ctx
 def run(ctx: CliContext) -> None:
-    """Everything for a village: web, MQTT listener (+ private Mosquitto), scheduler, outbox dispatcher, SIP."""
+    """Everything for a village: web, MQTT listener (+ private Mosquitto), scheduler, outbox dispatcher, SIP, and
+    the watch gateway when `[watch] enabled`."""
     _serve(ctx, "run")
 
 
@@ -45,6 +46,13 @@ def worker(ctx: CliContext) -> None:
 def listener(ctx: CliContext) -> None:
     """MQTT listener for wristbands (starts the private Mosquitto when no XIAOYUAN_MQTT_URL is set)."""
     _serve(ctx, "listener")
+
+
+@cli.command()
+@pass_ctx
+def gateway(ctx: CliContext) -> None:
+    """The TCP gateway for elder watches speaking the 3G* protocol (XIAOYUAN_WATCH_PORT) → MQTT."""
+    _serve(ctx, "gateway")
 
 
 @cli.command()

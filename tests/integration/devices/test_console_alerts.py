@@ -240,3 +240,40 @@ def test_band_form_keeps_what_was_typed_when_refused_and_is_empty_after_success(
     added = post_form(client, "/console/bands", {"device_id": "865009", "site": "hut2"})
     assert added.status_code == 201 and 'name="device_id" required pattern="[A-Za-z0-9_-]{2,64}" value=""' in (
         added.get_data(as_text=True))
+
+
+def test_the_band_list_shows_what_a_watch_confirmed_it_holds(client, services, clock):
+    from core.bands.registry import add_band
+    from core.bands.watches import record_watch_ack
+    from core.db import transaction
+
+    world, _, _ = seed(services)
+    with transaction(services.session_factory) as s:
+        watch, _ = add_band(s, now=clock.now(), device_id="8800000015", site="hut1", protocol="watch",
+                            resident_id=world.residents[0].id)
+        watch_id = watch.id
+    sign_in(client, "admin")
+    row = re.search(rf'<tr id="band-{watch_id}">.*?</tr>', client.get("/console/bands").get_data(as_text=True), re.S)
+    assert "手表还没有确认 SOS 号码" in row.group(0)
+    with transaction(services.session_factory) as s:
+        for command in ("SOS1,+8613800001111", "SOS2,+8613900000000"):
+            record_watch_ack(s, device_id="8800000015", command=command, now=clock.now())
+    row = re.search(rf'<tr id="band-{watch_id}">.*?</tr>', client.get("/console/bands").get_data(as_text=True), re.S)
+    assert "手表里的 SOS 号码：+8613800001111、+8613900000000" in row.group(0)
+
+
+def test_a_watch_is_registered_in_the_console_without_a_password(client, services, clock):
+    from core.models.devices import Band
+
+    world, _, _ = seed(services)
+    sign_in(client, "admin")
+    added = post_form(client, "/console/bands", {"device_id": "8800000016", "site": "hut1", "protocol": "watch",
+                                                  "resident_id": str(world.residents[0].id)})
+    assert added.status_code == 201
+    page = added.get_data(as_text=True)
+    assert 'id="band-secret"' not in page and "5093" in page
+    with services.session_factory() as s:
+        watch = s.scalar(sa.select(Band).where(Band.device_id == "8800000016"))
+        assert (watch.protocol, watch.mqtt_password_hash, watch.resident_id) == ("watch", "", world.residents[0].id)
+    refused = post_form(client, "/console/bands", {"device_id": "8800000017", "protocol": "lora"})
+    assert refused.status_code == 422 and "未知的设备协议" in refused.get_data(as_text=True)

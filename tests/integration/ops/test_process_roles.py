@@ -72,7 +72,8 @@ def test_only_roles_that_take_calls_load_the_speech_model_at_start(settings, fak
         close_services(build_role(role, settings))
         loads[role] = [b for b in fake_speech if b.startswith("asr")]
     assert loads == {"run": ["asr"], "web": ["asr"], "wsgi": ["asr"], "phone": ["asr"],
-                     "worker": ["asr (loads on first use)"], "listener": ["asr (loads on first use)"]}
+                     "worker": ["asr (loads on first use)"], "listener": ["asr (loads on first use)"],
+                     "gateway": ["asr (loads on first use)"]}
 
 
 def test_unknown_role_is_refused(settings):

@@ -94,3 +94,19 @@ def test_the_body_lists_every_process_with_its_state():
     body = assess([listener_row(), worker_row(reported_s=40)], HOLDER, NOW).body()
     assert body["status"] == "failing"
     assert [(p["name"], p["reporting"]) for p in body["processes"]] == [("host:1", True), ("host:42", False)]
+
+
+def gateway_row(*, reported_s: float = 1, listening: bool = True, mqtt_connected: bool = True) -> ProcessStatus:
+    state = {"listening": listening, "port": 5093, "mqtt_connected": mqtt_connected, "watches_connected": 3}
+    return ProcessStatus(name="host:77", role="gateway", started_at=NOW,
+                         heartbeat_at=NOW - dt.timedelta(seconds=reported_s), state={"gateway": state}, counters={})
+
+
+def test_the_watch_gateway_is_judged_once_one_runs():
+    assert "gateway" not in assess([listener_row(), worker_row()], HOLDER, NOW).checks  # none configured
+    health = assess([listener_row(), worker_row(), gateway_row()], HOLDER, NOW)
+    assert health.ok and health.checks["gateway"] == "ok"
+    cut_off = assess([listener_row(), worker_row(), gateway_row(mqtt_connected=False)], HOLDER, NOW)
+    assert cut_off.problems == {"gateway": "gateway host:77: not connected to the broker"}
+    gone = assess([listener_row(), worker_row(), gateway_row(reported_s=60)], HOLDER, NOW)
+    assert "no watch gateway has reported" in gone.problems["gateway"]
