@@ -64,9 +64,13 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     # Linux: the kernel sends SIGTERM to the child when the process that started it dies (kill -9 included),
     # so a crashed service never leaves a broker holding its port and persistence file.
     import ctypes
+    import resource
 
     with contextlib.suppress(OSError, AttributeError):  # not Linux: the stale-pid check covers it
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    with contextlib.suppress(OSError, ValueError):  # one descriptor per band: 1,024 would cap a county at ~1,000
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _listening(host: str, port: int) -> bool:

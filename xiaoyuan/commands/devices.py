@@ -146,39 +146,67 @@ def band_list(services, as_json) -> None:
 @click.option("--site", default="demo", show_default=True)
 @with_services
 def band_simulate(services, count, rate, scenario, duration, site) -> None:
-    """Publish realistic telemetry/events from simulated bands SIM0001… (registered and re-keyed as needed)."""
-    from core.bands.registry import add_band, get_band, rotate_secret
+    """Publish realistic telemetry/events from simulated bands SIM0001… and print what the broker accepted.
+
+    Their secrets are kept in {data dir}/broker/simulator.secrets and reused, so a deployed broker keeps
+    knowing them; a band is (re-)keyed only when it is new or its kept secret no longer matches, and the
+    broker's files are then updated (and a deployed Mosquitto reloaded when XIAOYUAN_BROKER_EXPORT_DIR is set)."""
     from devices.listener import resolve_connection
-    from devices.simulator import SimBand, Simulator
+    from devices.simulator import SimBand, simulate
 
-    sims = []
+    sims, changed = _simulated_bands(services, count, site)
+    if changed:
+        _refresh_embedded_files(services.settings)
+    conn = resolve_connection(services.settings)
+    try:
+        result = simulate(conn.host, conn.port, [SimBand(*band) for band in sims],
+                          root=services.settings.mqtt.topic_root, protocol=conn.protocol, scenario=scenario,
+                          rate=rate, duration=duration)
+    except OSError as exc:
+        fail(N_("无法连接 MQTT 服务器 %(host)s:%(port)s：%(error)s"), host=conn.host, port=conn.port, error=exc)
+    report = {**result, "scenario": scenario}
+    click.echo(json.dumps(report))
+    if report["refused"]:
+        fail(N_("MQTT 服务器 %(host)s:%(port)s 拒绝了 %(refused)s 个（共 %(count)s 个）模拟手环：%(reason)s"),
+             host=conn.host, port=conn.port, refused=report["refused"], count=count, reason=report["refused_reason"])
+
+
+def _simulated_bands(services, count: int, site: str) -> tuple[list[tuple[str, str, str]], bool]:
+    """SIM0001… as (device id, secret, site): registered when new, re-keyed only when the kept secret no
+    longer opens them; whether the broker's files must change."""
+    from core.bands.registry import add_band, get_band, rotate_secret, verify_secret
+    from core.models.places import Resident
+
+    path = services.settings.data_dir / "broker" / "simulator.secrets"
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError):
+        kept = {}
+    sims, changed = [], False
     with transaction(services.session_factory) as s:
-        from core.models.places import Resident
-
         residents = list(s.scalars(sa.select(Resident.id).where(Resident.erased.is_(False)).order_by(Resident.id)))
         for i in range(count):
             device_id = f"SIM{i + 1:04d}"
             try:
                 existing = get_band(s, device_id)
-                secret = rotate_secret(s, existing.id)
-                site_used = existing.site
             except ServiceError:
                 resident = residents[i] if i < len(residents) else None
                 _, secret = add_band(s, now=services.clock.now(), device_id=device_id, site=site, model="simulator",
                                      resident_id=resident)
-                site_used = site
-            sims.append(SimBand(device_id, secret, site_used))
-    _refresh_embedded_files(services.settings)
-    conn = resolve_connection(services.settings)
-    sim = Simulator(conn.host, conn.port, sims, root=services.settings.mqtt.topic_root, protocol=conn.protocol)
-    try:
-        sim.connect()
-        sent = sim.run(scenario=scenario, rate=rate, duration=duration)
-    except OSError as exc:
-        fail(N_("无法连接 MQTT 服务器 %(host)s:%(port)s：%(error)s"), host=conn.host, port=conn.port, error=exc)
-    finally:
-        sim.close()
-    click.echo(json.dumps({"bands": count, "scenario": scenario, "telemetry_sent": sent}))
+                sims.append((device_id, secret, site))
+                changed = True
+                continue
+            secret = kept.get(device_id, "")
+            if not secret or not verify_secret(secret, existing.mqtt_password_hash):
+                secret = rotate_secret(s, existing.id)
+                changed = True
+            sims.append((device_id, secret, existing.site))
+    kept.update({device_id: secret for device_id, secret, _ in sims})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(kept, fh)
+    return sims, changed
 
 
 @cli.group()

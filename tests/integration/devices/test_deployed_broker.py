@@ -26,6 +26,7 @@ from core.container import Services
 from core.db import make_engine, make_session_factory, transaction
 from core.models.devices import DeviceEvent
 from core.settings import ROOT, load_settings
+from devices.broker import service_password
 from devices.listener import Connection, Listener
 from tests.factories import build_world
 from tests.integration.devices.brokers import MOSQUITTO, device_client, free_port, wait_until
@@ -181,6 +182,35 @@ def test_re_export_keeps_the_owner_group_and_mode_a_deployment_gave_the_files(di
     assert sorted(p.name for p in out.iterdir()) == ["acl", "passwd"]  # no temporary file left behind
 
 
+def _report(output: str) -> dict:
+    return json.loads(next(line for line in output.splitlines() if line.startswith("{")))
+
+
 def _events(services) -> int:
     with services.session_factory() as s:
         return s.scalar(sa.select(sa.func.count()).select_from(DeviceEvent))
+
+
+def test_simulate_against_the_deployment_reuses_its_keys_and_reports_what_the_broker_accepted(district):
+    broker: DeployedMosquitto = district.extras["broker"]
+    env = district.extras["env"]
+    assert xiaoyuan(env, "broker", "export", "--out", str(broker.etc)).exit_code == 0
+    broker.start()
+    secret = service_password(load_settings(environ=env))
+    deployed = {**env, "XIAOYUAN_MQTT_URL": f"mqtt://xiaoyuan-listener-1:{secret}@127.0.0.1:{broker.port}"}
+    args = ("band", "simulate", "--count", "3", "--scenario", "sos", "--rate", "50", "--duration", "0.2")
+
+    started = time.monotonic()
+    unknown = xiaoyuan(deployed, *args)  # the deployed broker was never told about SIM0001…
+    assert unknown.exit_code == 1
+    report = _report(unknown.output)
+    assert (report["connected"], report["refused"], report["events_acknowledged"]) == (0, 3, 0)
+    assert "拒绝了 3 个" in unknown.output and time.monotonic() - started < 30
+
+    told = {**deployed, "XIAOYUAN_BROKER_EXPORT_DIR": str(broker.etc),
+            "XIAOYUAN_BROKER_PID_FILE": str(broker.pid_file)}
+    assert xiaoyuan(told, "broker", "reload").exit_code == 0  # the kept keys, now on the broker
+    again = xiaoyuan(deployed, *args)  # same keys as the first run: nothing to re-export
+    assert again.exit_code == 0, again.output
+    report = _report(again.output)
+    assert (report["connected"], report["refused"], report["events_acknowledged"]) == (3, 0, 3)

@@ -193,3 +193,22 @@ def test_a_reload_that_mosquitto_cannot_complete_is_reported(live):
         assert "pwfile" in str(raised.value) or "拒绝" in str(raised.value)
     finally:
         broker.stop()
+
+
+def test_simulate_handles_520_bands_in_one_command(live, db_url, tmp_path):
+    from click.testing import CliRunner
+
+    from xiaoyuan.cli import _load_command_modules, cli
+
+    env = {"XIAOYUAN_DATA_DIR": str(live.settings.data_dir), "XIAOYUAN_BROKER_PORT": str(live.settings.broker.port),
+           "XIAOYUAN_DATABASE_URL": db_url, "XIAOYUAN_CONFIG": ""}
+    broker = start_private_broker(live.settings)
+    _load_command_modules()
+    try:
+        result = CliRunner().invoke(cli, ["band", "simulate", "--count", "520", "--scenario", "sos", "--rate", "5000",
+                                          "--duration", "0.2"], env=env, catch_exceptions=False)
+    finally:
+        broker.stop()
+    assert result.exit_code == 0, result.output[-2000:]
+    report = json.loads(next(line for line in result.output.splitlines() if line.startswith("{")))
+    assert (report["connected"], report["refused"], report["events_acknowledged"]) == (520, 0, 520)
