@@ -66,6 +66,11 @@ def listener_usernames(settings: Settings) -> list[str]:
     return [f"{settings.broker.username}-listener-{n}" for n in range(1, max(1, settings.broker.listeners) + 1)]
 
 
+def share_username(listener: str) -> str:
+    """The account of a listener's second, short-lived session for its share of telemetry (mqtt.shared_group)."""
+    return f"{listener}-share"
+
+
 def service_usernames(settings: Settings) -> list[str]:
     """Every service account: the tools account first, then the listener instances."""
     return [settings.broker.username, *listener_usernames(settings)]
@@ -115,7 +120,9 @@ def _service_names(service_users: str | list[str]) -> list[str]:
 
 def render_password_file(service_users: str | list[str], service_hash: str, bands: list[BandCredential]) -> str:
     """`mosquitto_passwd` format: one `user:$7$…` line per service account, then one per band (`band-{id}`)."""
-    lines = [f"{user}:{service_hash}" for user in _service_names(service_users)]
+    names = _service_names(service_users)
+    lines = [f"{user}:{service_hash}" for user in names]
+    lines += [f"{share_username(user)}:{service_hash}" for user in names[1:]]
     lines += [f"{band_username(b.device_id)}:{b.password_hash}" for b in bands if b.password_hash]
     return "\n".join(lines) + "\n"
 
@@ -128,6 +135,8 @@ def render_acl(root: str, service_users: str | list[str], bands: list[BandCreden
     for user in _service_names(service_users):
         out += [f"user {user}", f"topic read {root}/#", f"topic write {root}/+/band/+/cmd",
                 f"topic readwrite {root}/_service/#", ""]
+    for user in _service_names(service_users)[1:]:  # the listeners' telemetry-share sessions read telemetry only
+        out += [f"user {share_username(user)}", f"topic read {root}/+/band/+/telemetry", ""]
     for band in bands:
         base = f"{root}/{band.site}/band/{band.device_id}"
         out += [f"user {band_username(band.device_id)}", f"topic write {base}/telemetry",

@@ -82,15 +82,22 @@ def resolve_tool_connection(settings: Settings) -> Connection:
     return replace(conn, username=settings.broker.username)
 
 
-def subscriptions(root: str, shared_group: str = "") -> list[tuple[str, int]]:
+def subscriptions(root: str, shared_group: str = "", *, telemetry: bool = True) -> list[tuple[str, int]]:
     """Topic filters and QoS. With a shared group, telemetry is spread over the members; events and
     status still reach every listener (each keeps a durable session and (band, seq) makes the
-    duplicates harmless), so a departed member never holds alarms hostage."""
+    duplicates harmless), so a departed member never holds alarms hostage. `telemetry=False`: the durable
+    session's filters when a second, short session takes the telemetry share (MQTT 5)."""
     base = root.rstrip("/")
-    telemetry = f"{base}/+/band/+/telemetry"
-    if shared_group:
-        telemetry = f"$share/{shared_group}/{telemetry}"
-    return [(telemetry, 0), (f"{base}/+/band/+/event", 1), (f"{base}/+/band/+/status", 1)]
+    filters = [(f"{base}/+/band/+/event", 1), (f"{base}/+/band/+/status", 1)]
+    if telemetry:
+        filters.insert(0, (share_filter(root, shared_group), 0))
+    return filters
+
+
+def share_filter(root: str, shared_group: str = "") -> str:
+    """The telemetry filter, as a shared subscription when there is a group."""
+    telemetry = f"{root.rstrip('/')}/+/band/+/telemetry"
+    return f"$share/{shared_group}/{telemetry}" if shared_group else telemetry
 
 
 class Listener:
@@ -133,6 +140,12 @@ class Listener:
         self.last_heartbeat_at: dt.datetime | None = None  # our heartbeat came back through the broker
         self._heartbeat: threading.Thread | None = None
         self.client = self._make_client()
+        # With a shared group on MQTT 5, telemetry comes over a second session that expires soon after this
+        # process goes (devices.share_expiry_s), so a departed member stops holding its share of readings;
+        # events and status stay on the durable session above.
+        self.share_expiry = settings.devices.share_expiry_s
+        self.share_subscribed = threading.Event()
+        self.share_client = self._make_share_client() if self.shared_group and self.connection.protocol == 5 else None
 
     # ---- paho client and callbacks (never raise, never block on slow work)
     def _make_client(self) -> mqtt.Client:
@@ -157,6 +170,35 @@ class Listener:
         client.on_subscribe = self._on_subscribe
         return client
 
+    def _make_share_client(self) -> mqtt.Client:
+        from devices.broker import share_username
+
+        conn = self.connection
+        user = share_username(conn.username or self.client_id)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+        client.username_pw_set(user, conn.password)
+        if conn.tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_share_connect
+        client.on_subscribe = lambda c, u, mid, codes, p: (
+            self.share_subscribed.set() if not any(rc.is_failure for rc in codes) else
+            log.error("MQTT broker refused the telemetry share subscription: %s", codes))
+        client.on_disconnect = lambda c, u, f, rc, p: self.share_subscribed.clear()
+        client.on_message = self._on_message
+        return client
+
+    def _on_share_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        try:
+            if reason_code.is_failure:
+                self.counters.count("errors", "connect_refused")
+                log.error("MQTT broker refused the listener's telemetry share session: %s", reason_code)
+                return
+            client.subscribe(share_filter(self.root, self.shared_group), qos=0)
+        except Exception:
+            log.exception("on_connect (share) failed")
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         try:
             if reason_code.is_failure:
@@ -166,7 +208,8 @@ class Listener:
             log.info("MQTT listener connected (session present: %s)", getattr(flags, "session_present", None))
             self.connected.set()
             self._connects += 1
-            client.subscribe([*subscriptions(self.root, self.shared_group), (self.heartbeat_topic, 0),
+            client.subscribe([*subscriptions(self.root, self.shared_group, telemetry=self.share_client is None),
+                              (self.heartbeat_topic, 0),
                               (self.claim_topic, 0)])  # QoS 0: nothing to acknowledge by hand
             client.publish(self.claim_topic, self.instance, qos=1, retain=True)
             client.publish(self.status_topic, "online", qos=1, retain=True)
@@ -392,10 +435,19 @@ class Listener:
         else:
             self.client.connect_async(conn.host, conn.port, keepalive=self.keepalive)
         self.client.loop_start()
+        if self.share_client is not None:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.share_expiry
+            self.share_client.connect_async(conn.host, conn.port, keepalive=self.keepalive, clean_start=False,
+                                            properties=props)
+            self.share_client.loop_start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the queued work, acknowledge it, publish offline and disconnect."""
         self.stop_event.set()
+        if self.share_client is not None:  # first: no more telemetry for workers that are finishing
+            self.share_client.disconnect()
+            self.share_client.loop_stop()
         for worker in (self._event_worker, self._worker):
             if worker is not None:
                 worker.join(timeout)

@@ -83,6 +83,8 @@ class DevicesSettings(_Section):
     queue_max: int = Field(50000, ge=1, description="messages held in memory before the listener pushes back")
     protocol: Literal[3, 4, 5] = Field(5, description="MQTT protocol to an external broker: 5, or 3 (3.1.1)")
     session_expiry_s: int = Field(604800, ge=0)
+    share_expiry_s: int = Field(60, ge=0, description="with mqtt.shared_group: how long a departed member keeps its "
+                                "share of telemetry (its own short session; events and status stay durable)")
     keepalive_s: int = Field(30, ge=1)
     thresholds: ThresholdSettings = ThresholdSettings()
     escalation: EscalationSettings = EscalationSettings()

@@ -241,3 +241,47 @@ def test_a_second_listener_with_the_same_account_gives_way_instead_of_knocking_t
         band.loop_stop()
         second.stop()
         first.stop()
+
+
+def test_a_shared_group_member_that_left_holds_no_share_of_the_readings(live, mosquitto):
+    from core.models.devices import TelemetryReading
+    from core.settings import load_settings
+
+    settings = load_settings(environ={"XIAOYUAN_DATA_DIR": str(live.settings.data_dir)},
+                             overrides={"mqtt": {"shared_group": "listeners"}, "devices": {"share_expiry_s": 1}})
+    shared = Services(settings=settings, session_factory=live.session_factory, clock=live.clock)
+    secret = service_password(settings)
+    members = [Listener(shared, connection=Connection("127.0.0.1", mosquitto.port, user, secret, 5))
+               for user in listener_usernames(settings)[:2]]
+    band = device_client(mosquitto.port, "864001", live.extras["secrets"]["864001"])
+    sent = [0]
+
+    def readings() -> int:
+        with live.session_factory() as s:
+            return s.scalar(sa.select(sa.func.count()).select_from(TelemetryReading))
+
+    def publish(n: int) -> int:
+        before = readings()
+        for _ in range(n):
+            sent[0] += 1
+            band.publish(TOPIC.format("864001", "telemetry"),
+                         json.dumps({"ts": time.time() - 3000 + sent[0], "hr": 70}), qos=0)
+        return before
+
+    def all_arrive(n: int) -> bool:
+        before = publish(n)
+        return wait_until(lambda: readings() == before + n, 2)
+
+    try:
+        for member in members:
+            member.start()
+            assert member.subscribed.wait(10) and member.share_subscribed.wait(10)
+        members[1].stop()  # gone for good (a crashed host); events and status stay with the other
+        # Its share session expires after 1 s; from then on every reading reaches the member that is left.
+        assert wait_until(lambda: all_arrive(6), 20), readings()
+        assert all_arrive(60), readings()
+        band.publish(TOPIC.format("864001", "event"), sos(1), qos=1).wait_for_publish(5)
+        assert wait_until(lambda: sos_recorded(live) == 1, 10)
+    finally:
+        band.loop_stop()
+        members[0].stop()
