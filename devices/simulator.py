@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -285,7 +286,7 @@ def simulate(host: str, port: int, bands: Sequence[SimBand], *, root: str, proto
     them); the reports added up."""
     bands = list(bands)
     chunks = [bands[i:i + BANDS_PER_PROCESS] for i in range(0, len(bands), BANDS_PER_PROCESS)] or [[]]
-    kwargs = {"root": root, "protocol": protocol, "scenario": scenario, "duration": duration}
+    kwargs: dict[str, Any] = {"root": root, "protocol": protocol, "scenario": scenario, "duration": duration}
     if len(chunks) == 1:
         return simulate_bands(host, port, bands, rate=rate, **kwargs)
     import multiprocessing
