@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import statistics
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import throttle
 from core.community import texts
-from core.errors import InvalidInput, NotFound, RateLimited
+from core.errors import InvalidInput, InvalidTransition, NotFound, RateLimited
 from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.bins import REPORT_KINDS, Bin, BinReport
 from core.models.places import Courtyard, Village
@@ -25,7 +26,7 @@ from core.models.requests import Request, RequestEvent
 from core.models.staff import User
 from core.people import access
 from core.people.audit import record_audit
-from core.requests.workorders import OPEN_STATUSES, submit_request
+from core.requests.workorders import OPEN_STATUSES, resolve_request, submit_request
 
 KIND_LABELS = {"full": N_("满了"), "broken": N_("坏了"), "smell": N_("有异味"), "other": N_("其他")}
 REQUEST_TYPE = "environment"
@@ -66,6 +67,28 @@ def scoped_bins(viewer: access.Viewer) -> sa.Select:
     )
 
 
+def visible_bins(viewer: access.Viewer) -> sa.Select:
+    """The bins the viewer manages plus those they empty (a cleaner's route may cross 小院), in route order."""
+    query = (
+        sa.select(Bin)
+        .join(Courtyard, Bin.courtyard_id == Courtyard.id)
+        .join(Village, Courtyard.village_id == Village.id)
+        .order_by(Village.id, Courtyard.id, Bin.location, Bin.name, Bin.id)
+    )
+    if viewer.id is None:
+        return query.where(access.courtyard_scope(viewer))
+    return query.where(sa.or_(access.courtyard_scope(viewer), Bin.cleaner_id == viewer.id))
+
+
+def get_bin_for(session: Session, viewer: access.Viewer, bin_id: int, *, to_manage: bool = False) -> Bin:
+    """A bin the viewer may see (or, `to_manage`, edit: only within their 小院); NotFound otherwise."""
+    query = scoped_bins(viewer) if to_manage else visible_bins(viewer)
+    bin_ = session.scalar(query.where(Bin.id == bin_id))
+    if bin_ is None:
+        raise NotFound(N_("找不到这个垃圾桶"))
+    return bin_
+
+
 def _check_cleaner(session: Session, cleaner_id: int | None, courtyard: Courtyard) -> None:
     if cleaner_id is None:
         return
@@ -89,11 +112,7 @@ def add_bin(session: Session, *, now: dt.datetime, actor: access.Viewer, courtya
     if session.scalar(sa.select(Bin.id).where(Bin.courtyard_id == courtyard.id, Bin.name == name)) is not None:
         raise InvalidInput(N_("这个小院已经有叫“%(name)s”的垃圾桶了"), name=name)
     _check_cleaner(session, cleaner_id, courtyard)
-    if lat is None or lon is None:
-        if lat is not None or lon is not None:
-            raise InvalidInput(N_("经纬度要么都填，要么都不填"))
-    elif not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise InvalidInput(N_("经纬度不对"))
+    _check_place(lat, lon)
     bin_ = Bin(courtyard_id=courtyard.id, name=name, location=location.strip()[:200], lat=lat, lon=lon,
                cleaner_id=cleaner_id, token=new_token(), created_at=now)
     session.add(bin_)
@@ -101,6 +120,42 @@ def add_bin(session: Session, *, now: dt.datetime, actor: access.Viewer, courtya
     detail = {"via": via} if via else {}
     record_audit(session, at=now, actor=actor, action="bin.add", entity_type="bin", entity_id=bin_.id,
                  courtyard_id=courtyard.id, name=name, **detail)
+    return bin_
+
+
+def _check_place(lat: float | None, lon: float | None) -> None:
+    if lat is None or lon is None:
+        if lat is not None or lon is not None:
+            raise InvalidInput(N_("经纬度要么都填，要么都不填"))
+    elif not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InvalidInput(N_("经纬度不对"))
+
+
+def update_bin(session: Session, *, now: dt.datetime, actor: access.Viewer, bin_id: int, name: str, location: str,
+               lat: float | None, lon: float | None, cleaner_id: int | None, active: bool,
+               via: str | None = None) -> Bin:
+    """Change a bin in a 小院 the actor manages (its token stays: the printed label keeps working). Audited."""
+    access.require_manager(actor)
+    bin_ = get_bin_for(session, actor, bin_id, to_manage=True)
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise InvalidInput(N_("请填写垃圾桶的名字（80 字以内）"))
+    if session.scalar(sa.select(Bin.id).where(Bin.courtyard_id == bin_.courtyard_id, Bin.name == name,
+                                              Bin.id != bin_.id)) is not None:
+        raise InvalidInput(N_("这个小院已经有叫“%(name)s”的垃圾桶了"), name=name)
+    if cleaner_id != bin_.cleaner_id:
+        _check_cleaner(session, cleaner_id, bin_.courtyard)
+    _check_place(lat, lon)
+    new = {"name": name, "location": location.strip()[:200], "lat": lat, "lon": lon, "cleaner_id": cleaner_id,
+           "active": active}
+    changed = {key: value for key, value in new.items() if getattr(bin_, key) != value}
+    for key, value in changed.items():
+        setattr(bin_, key, value)
+    if changed:
+        if via:
+            changed["via"] = via
+        record_audit(session, at=now, actor=actor, action="bin.update", entity_type="bin", entity_id=bin_.id,
+                     **changed)
     return bin_
 
 
@@ -164,3 +219,60 @@ def _open_request(session: Session, bin_: Bin, kind: str, now: dt.datetime, due_
     return submit_request(session, now=now, due_hours=due_hours, resident_id=None, type=REQUEST_TYPE, channel="qr",
                           text=text, courtyard_id=bin_.courtyard_id, assign_to=cleaner,
                           details={"bin_id": bin_.id, "kind": kind}, system_label="qr")
+
+
+@dataclass(frozen=True)
+class FullBin:
+    """A bin on today's route: its open request, how many scans it gathered and since when."""
+
+    bin: Bin
+    request: Request
+    reports: int
+    since: dt.datetime
+
+
+def full_bins(session: Session, viewer: access.Viewer) -> list[FullBin]:
+    """Every bin with an open report the viewer may see, in route order (village, 小院, location, name)."""
+    rows: list[tuple[Bin, Request]] = [(row[0], row[1]) for row in session.execute(
+        visible_bins(viewer).add_columns(Request)
+        .join(Request, Request.id == Bin.open_request_id)
+        .where(Request.status.in_(OPEN_STATUSES), Bin.active.is_(True)))]
+    counts = dict(session.execute(
+        sa.select(BinReport.request_id, sa.func.count(BinReport.id))
+        .where(BinReport.request_id.in_([req.id for _, req in rows])).group_by(BinReport.request_id)).all())
+    return [FullBin(bin=bin_, request=req, reports=counts.get(req.id, 0), since=req.created_at) for bin_, req in rows]
+
+
+def empty_bin(session: Session, *, now: dt.datetime, actor: User, bin_id: int, via: str | None = None) -> Request:
+    """已清运: resolve the bin's open request (its cleaner, or staff covering the 小院). Audited."""
+    bin_ = get_bin_for(session, actor, bin_id)
+    req = session.get(Request, bin_.open_request_id) if bin_.open_request_id else None
+    if req is None or req.status not in OPEN_STATUSES:
+        raise InvalidTransition(N_("这个垃圾桶没有待清运的报告"))
+    if req.assignee_id != actor.id and bin_.cleaner_id == actor.id and req.assignee_id is not None:
+        # The bin's cleaner may empty it even when the 院长 holds the request (it was opened before they were named).
+        req.assignee_id = actor.id
+    resolve_request(session, now=now, actor=actor, request_id=req.id,
+                    note=translate(texts.BIN_EMPTIED, DEFAULT_LOCALE), via=via)
+    bin_.open_request_id = None
+    detail = {"via": via} if via else {}
+    record_audit(session, at=now, actor=actor, action="bin.emptied", entity_type="bin", entity_id=bin_.id,
+                 request_id=req.id, **detail)
+    return req
+
+
+def bin_figures(session: Session, where_request: sa.ColumnElement[bool], start: dt.datetime, end: dt.datetime
+                ) -> dict[str, float | int | None]:
+    """A report's 爱环境 line: bins reported and scans in the period, bins emptied, and hours to empty them."""
+    reported, scans = session.execute(
+        sa.select(sa.func.count(sa.distinct(BinReport.bin_id)), sa.func.count(BinReport.id))
+        .join(Request, BinReport.request_id == Request.id)
+        .where(where_request, BinReport.at >= start, BinReport.at < end)).one()
+    emptied = session.execute(
+        sa.select(Request.created_at, Request.resolved_at)
+        .where(where_request, Request.channel == "qr", Request.resolved_at >= start, Request.resolved_at < end,
+               Request.id.in_(sa.select(BinReport.request_id)))).all()
+    hours = [(done - opened).total_seconds() / 3600 for opened, done in emptied if done is not None]
+    median = statistics.median(hours) if hours else None
+    return {"reported": int(reported or 0), "scans": int(scans or 0), "emptied": len(emptied),
+            "empty_hours_median": None if median is None else round(median, 2)}

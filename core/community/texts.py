@@ -20,3 +20,4 @@ CANCELLED_SPOKEN = N_("这次兑换%(reward)s已经取消，积分已经退还�
 # Stored as the request's text (in Chinese, like everything residents submit).
 BIN_REQUEST_TEXT = N_("垃圾桶“%(bin)s”（%(place)s）：%(kind)s")
 BIN_SCAN_LIMITED = N_("报告太频繁了，请过一会儿再试。")
+BIN_EMPTIED = N_("已清运")
