@@ -57,7 +57,8 @@ def scan_report(token: str) -> str | tuple[str, int]:
     try:
         result = bin_service.report_bin(
             services.session_factory, now=services.clock.now(), token=token, kind=request.form.get("kind", ""),
-            client=_client_address(), due_hours=services.settings.requests.due_hours)
+            client=_client_address(), due_hours=services.settings.requests.due_hours,
+            limits=bin_service.ScanLimits.from_settings(services.settings))
     except NotFound:
         return _not_found()
     except (RateLimited, InvalidInput) as exc:

@@ -12,6 +12,7 @@ import datetime as dt
 import secrets
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,11 +35,16 @@ REQUEST_TYPE = "environment"
 
 @dataclass(frozen=True)
 class ScanLimits:
-    """How many scans let through per bin and per client (phone address) in a window."""
+    """How many scans are let through per client (phone address) and per bin, each in its window."""
 
-    per_bin: int = 12
-    per_client: int = 6
-    window: dt.timedelta = dt.timedelta(hours=1)
+    per_client: tuple[int, dt.timedelta] = (6, dt.timedelta(hours=1))
+    per_bin: tuple[int, dt.timedelta] = (12, dt.timedelta(hours=1))
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ScanLimits:
+        """The limits of `[bins]` ("6 per hour")."""
+        return cls(per_client=throttle.parse_rate(settings.bins.scans_per_client),
+                   per_bin=throttle.parse_rate(settings.bins.scans_per_bin))
 
 
 @dataclass(frozen=True)
@@ -185,8 +191,9 @@ def report_bin(session_factory: sessionmaker[Session], *, now: dt.datetime, toke
         raise InvalidInput(N_("请选一种情况"))
     with session_factory() as session:
         bin_id = bin_for_token(session, token).id
-    for bucket, limit in ((f"bin.scan:client:{client}", limits.per_client), (f"bin.scan:bin:{bin_id}", limits.per_bin)):
-        if not throttle.take(session_factory, bucket=bucket, now=now, window=limits.window, limit=limit).allowed:
+    for bucket, (limit, window) in ((f"bin.scan:client:{client}", limits.per_client),
+                                    (f"bin.scan:bin:{bin_id}", limits.per_bin)):
+        if not throttle.take(session_factory, bucket=bucket, now=now, window=window, limit=limit).allowed:
             raise RateLimited(texts.BIN_SCAN_LIMITED)
     with session_factory() as session, session.begin():
         # Take the bin's row lock first: two scans at the same moment then see each other's request.
@@ -249,7 +256,7 @@ def empty_bin(session: Session, *, now: dt.datetime, actor: User, bin_id: int, v
     req = session.get(Request, bin_.open_request_id) if bin_.open_request_id else None
     if req is None or req.status not in OPEN_STATUSES:
         raise InvalidTransition(N_("这个垃圾桶没有待清运的报告"))
-    if req.assignee_id != actor.id and bin_.cleaner_id == actor.id and req.assignee_id is not None:
+    if bin_.cleaner_id == actor.id:
         # The bin's cleaner may empty it even when the 院长 holds the request (it was opened before they were named).
         req.assignee_id = actor.id
     resolve_request(session, now=now, actor=actor, request_id=req.id,

@@ -103,16 +103,17 @@ def test_without_a_cleaner_the_courtyard_head_gets_it(console_app, services, wor
 def test_scans_are_limited_per_client_and_per_bin(console_app, services, world, clock, entrance_bin):
     """One phone cannot flood a bin, and many phones together cannot either; the window passes with time."""
     _, token = entrance_bin
-    limits = bin_service.ScanLimits()
+    limits = bin_service.ScanLimits.from_settings(services.settings)
+    per_client, per_bin = limits.per_client[0], limits.per_bin[0]
     phone = _phone(console_app, "10.0.0.9")
-    replies = [_scan(phone, token).status_code for _ in range(limits.per_client + 1)]
-    assert replies == [200] * limits.per_client + [429]
+    replies = [_scan(phone, token).status_code for _ in range(per_client + 1)]
+    assert replies == [200] * per_client + [429]
     assert "报告太频繁" in _scan(phone, token).get_data(as_text=True)
     others = [_scan(_phone(console_app, f"10.0.1.{i}"), token).status_code
-              for i in range(limits.per_bin - limits.per_client + 1)]
+              for i in range(per_bin - per_client + 1)]
     assert others[-1] == 429 and set(others[:-1]) == {200}
     with services.session_factory() as s:
-        assert s.scalar(sa.select(sa.func.count(BinReport.id))) == limits.per_bin
+        assert s.scalar(sa.select(sa.func.count(BinReport.id))) == per_bin
     clock.advance(hours=1, minutes=1)
     assert _scan(phone, token).status_code == 200
 
@@ -200,3 +201,47 @@ def test_the_label_page_reads_in_english_when_asked(console_app, world, entrance
     _, token = entrance_bin
     page = _phone(console_app, "10.0.0.1").get(f"/q/{token}?lang=en").get_data(as_text=True)
     assert 'lang="en"' in page and ">Full<" in page and ">Smells<" in page
+
+
+def test_simultaneous_scans_still_make_one_request(services, world, clock, entrance_bin):
+    """Eight phones scanning in the same instant (separate sessions, as separate web processes would) open one
+    request between them, and every scan is counted on it."""
+    import threading
+
+    _, token = entrance_bin
+    start = threading.Barrier(8)
+    results: list[bin_service.ScanResult] = []
+    errors: list[BaseException] = []
+
+    def scan(n: int) -> None:
+        start.wait()
+        try:
+            results.append(bin_service.report_bin(services.session_factory, now=clock.now(), token=token,
+                                                  kind="full", client=f"10.0.2.{n}",
+                                                  due_hours=services.settings.requests.due_hours))
+        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scan, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(r.reports for r in results) == list(range(1, 9))
+    assert sum(r.opened for r in results) == 1
+    with services.session_factory() as s:
+        assert s.scalar(sa.select(sa.func.count(Request.id))) == 1
+
+
+def test_scan_limits_come_from_the_bins_section():
+    """`[bins]` scans_per_client / scans_per_bin set the limits; an unreadable rate is a config error."""
+    import datetime as dt
+
+    from core.settings import SettingsError, load_settings
+
+    settings = load_settings(environ={"XIAOYUAN_BINS_SCANS_PER_CLIENT": "2 per 10 minutes"})
+    limits = bin_service.ScanLimits.from_settings(settings)
+    assert limits.per_client == (2, dt.timedelta(minutes=10)) and limits.per_bin == (12, dt.timedelta(hours=1))
+    with pytest.raises(SettingsError):
+        load_settings(environ={"XIAOYUAN_BINS_SCANS_PER_BIN": "lots"})
