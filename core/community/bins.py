@@ -9,6 +9,7 @@ Every scan of a bin with an open 爱环境 request adds to that request's count;
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import statistics
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from core.people import access
 from core.people.audit import record_audit
 from core.requests.workorders import OPEN_STATUSES, resolve_request, submit_request
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 KIND_LABELS = {"full": N_("满了"), "broken": N_("坏了"), "smell": N_("有异味"), "other": N_("其他")}
 REQUEST_TYPE = "environment"
 
@@ -167,7 +169,9 @@ def update_bin(session: Session, *, now: dt.datetime, actor: access.Viewer, bin_
 
 def bin_for_token(session: Session, token: str) -> Bin:
     """The active bin a label token names; NotFound for anything else (the page says no more)."""
-    bin_ = session.scalar(sa.select(Bin).where(Bin.token == token[:32], Bin.active.is_(True)))
+    bin_ = None
+    if _TOKEN.fullmatch(token):  # anything else (NUL, 300 characters) is no token: PostgreSQL never sees it
+        bin_ = session.scalar(sa.select(Bin).where(Bin.token == token, Bin.active.is_(True)))
     if bin_ is None:
         raise NotFound(N_("找不到这个二维码"))
     return bin_

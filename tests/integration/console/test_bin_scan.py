@@ -122,7 +122,7 @@ def test_unknown_and_retired_tokens_get_a_plain_404(console_app, services, world
     """A made-up token, or a bin taken out of use, shows a plain 404 page and counts nothing."""
     bin_id, token = entrance_bin
     phone = _phone(console_app, "10.0.0.1")
-    for bad in ("nope", "x" * 300, token + "x"):
+    for bad in ("nope", "x" * 300, token + "x", "%00", token[:8] + "%00", "%E7%8E%8B", "a.b"):
         page = phone.get(f"/q/{bad}")
         assert page.status_code == 404 and "找不到这个二维码" in page.get_data(as_text=True)
     with transaction(services.session_factory) as s:
