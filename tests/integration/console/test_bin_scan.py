@@ -245,3 +245,17 @@ def test_scan_limits_come_from_the_bins_section():
     assert limits.per_client == (2, dt.timedelta(minutes=10)) and limits.per_bin == (12, dt.timedelta(hours=1))
     with pytest.raises(SettingsError):
         load_settings(environ={"XIAOYUAN_BINS_SCANS_PER_BIN": "lots"})
+
+
+def test_the_demo_has_three_bins_on_the_route_and_seeding_again_adds_none(services):
+    """`xiaoyuan demo` labels three 椒香小院 bins emptied by the village's 网格员; a second run adds nothing."""
+    from core.demo import bins as demo_bins
+    from core.demo import seed_demo
+    from core.models.staff import User
+
+    assert seed_demo(services)["bins"] == 3
+    assert demo_bins.seed_demo(services) == {}
+    with services.session_factory() as s:
+        route = list(s.scalars(bin_service.scoped_bins(OPERATOR)))
+        assert [b.name for b in route] == ["村口一号桶", "祠堂桶", "后山路口桶"]
+        assert {s.get(User, b.cleaner_id).role for b in route} == {"grid_worker"}
