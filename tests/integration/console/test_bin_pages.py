@@ -68,6 +68,10 @@ def test_s13_the_cleaner_sees_the_full_bin_first_empties_it_and_the_report_count
         report = build_report(s, kind="daily", day=to_local(clock.now()).date(), village_id=world.villages[0].id)
     assert report.bins == {"reported": 3, "scans": 5, "emptied": 1, "empty_hours_median": 2.0}
     assert "清运1个" in render_text(report) and "Bins:" in render_text(report, "en")
+    login_as(web, world.users["village_a"])
+    page = web.get(f"/console/reports?kind=daily&date={to_local(clock.now()).date().isoformat()}")
+    assert "爱环境垃圾桶" in page.get_data(as_text=True) and "扫码 5 次" in page.get_data(as_text=True)
+    login_as(web, world.users["grid_a"])
     again = post_form(web, f"/console/bins/{entrance_id}/emptied", follow_redirects=True)
     assert "没有待清运的报告" in again.get_data(as_text=True)
 
