@@ -29,7 +29,8 @@ SATISFACTION_LABELS = {"satisfied": N_("满意"), "basic": N_("基本满意"), "
                        "unevaluated": N_("未评价")}
 ACTION_LABELS = {"submitted": N_("提交"), "assigned": N_("分派"), "started": N_("开始处理"), "resolved": N_("解决"),
                  "evaluated": N_("评价"), "closed": N_("关闭"), "reopened": N_("重新打开"),
-                 "escalated": N_("升级督办"), "assign": N_("改派"), "start": N_("开始处理"), "resolve": N_("标记解决"),
+                 "escalated": N_("升级督办"), "reported": N_("扫码报告"),
+                 "assign": N_("改派"), "start": N_("开始处理"), "resolve": N_("标记解决"),
                  "evaluate": N_("记录评价"), "close": N_("关闭"), "reopen": N_("重新打开")}
 
 

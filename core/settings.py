@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.bands.config import DevicesSettings, WatchSettings
-from core.community.config import TvSettings
+from core.community.config import BinSettings, TvSettings
 from core.i18n import N_, bilingual
 from core.notify.config import DingtalkSettings, NotifySettings, WebhookSettings, WecomSettings
 from core.phone.config import SipSettings, TelephonySettings, TtsSettings, TwilioSettings, VoiceSettings, VoskSettings
@@ -182,6 +182,7 @@ class Settings(BaseModel):
     devices: DevicesSettings = DevicesSettings()
     watch: WatchSettings = WatchSettings()
     tv: TvSettings = TvSettings()
+    bins: BinSettings = BinSettings()
     privacy: PrivacySettings = PrivacySettings()
     log: LogSettings = LogSettings()
 

@@ -88,6 +88,7 @@ def create_app(services: Services) -> Flask:
     """Build the web app around already-wired services (no engines or threads are created here)."""
     for package in (tvportal, voice, console):
         _import_all(package)
+    from console.bin_scan import qr as qr_bp
     from console.blueprint import api as api_bp
     from console.blueprint import bp as console_bp
     from tvportal.views import bp as tv_bp
@@ -115,7 +116,7 @@ def create_app(services: Services) -> Flask:
         default_timezone="Asia/Shanghai",
         default_translation_directories=str(TRANSLATIONS_DIR),
     )
-    for bp in (tv_bp, voice_bp, console_bp, api_bp):
+    for bp in (tv_bp, voice_bp, console_bp, api_bp, qr_bp):
         app.register_blueprint(bp)
     csrf = init_console(app)
     # TV boxes authenticate with their box token; Twilio with its request signature.

@@ -66,3 +66,20 @@ class TvSettings(BaseModel):
     def from_settings(cls, settings: Any) -> TvSettings:
         """The `[tv]` section of the loaded settings (the defaults when there are none)."""
         return settings.tv if settings is not None else cls()
+
+
+class BinSettings(BaseModel):
+    """爱环境 bins: how often a QR label may be scanned (counted in the database, shared by every web process)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scans_per_client: str = Field("6 per hour", description="reports one phone (client address) may send, all bins")
+    scans_per_bin: str = Field("12 per hour", description="reports one bin may get from everybody together")
+
+    @field_validator("scans_per_client", "scans_per_bin")
+    @classmethod
+    def _readable_rate(cls, value: str) -> str:
+        from core.throttle import parse_rate
+
+        parse_rate(value)  # "6 per hour": a typo is a config error, not a 500 on a passer-by's phone
+        return value

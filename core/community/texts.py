@@ -16,3 +16,8 @@ DEFAULT_PICKUP_PLACE = N_("积分超市")
 PICKUP_SPOKEN = N_("兑换成功。您的取货码是：%(digits)s。请到%(place)s领取%(reward)s。")
 COLLECTED_SPOKEN = N_("%(reward)s 已经领取了，取货码不用再报了。")
 CANCELLED_SPOKEN = N_("这次兑换%(reward)s已经取消，积分已经退还。")
+
+# Stored as the request's text (in Chinese, like everything residents submit).
+BIN_REQUEST_TEXT = N_("垃圾桶“%(bin)s”（%(place)s）：%(kind)s")
+BIN_SCAN_LIMITED = N_("报告太频繁了，请过一会儿再试。")
+BIN_EMPTIED = N_("已清运")

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, UTC, to_local
+from core.community.bins import bin_figures
 from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
@@ -102,6 +103,7 @@ class Report:
     help_calls: dict[str, Any] = field(default_factory=dict)
     checkins: dict[str, Any] | None = None
     points: dict[str, Any] | None = None
+    bins: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -273,6 +275,7 @@ def build_report(session: Session, *, kind: str, day: dt.date, village_id: int |
         help_calls=_help_call_figures(session, scope, scope_id, start, end),
         checkins=_checkin_figures(session, scope, scope_id, start_day, end_day),
         points=_point_figures(session, scope, scope_id, start, end),
+        bins=bin_figures(session, _scoped(Request.village_id, Request.town_id, scope, scope_id), start, end),
     )
 
 
@@ -324,6 +327,10 @@ def render_text(report: Report, locale: str = DEFAULT_LOCALE) -> str:
     if report.points is not None:
         lines.append(translate(texts.REPORT_POINTS, locale, awarded=report.points["awarded"],
                                redeemed=report.points["redeemed"]))
+    if report.bins is not None and (report.bins["reported"] or report.bins["emptied"]):
+        b = report.bins
+        lines.append(translate(texts.REPORT_BINS, locale, reported=b["reported"], scans=b["scans"],
+                               emptied=b["emptied"], median=_num(b["empty_hours_median"], texts.HOURS, locale)))
     return "\n".join(lines)
 
 
@@ -335,7 +342,7 @@ def render_json(report: Report) -> str:
 def report_rows(report: Report) -> list[tuple[str, str, str, Any]]:
     """Flat (section, key, metric, value) rows: what the CSV holds."""
     rows: list[tuple[str, str, str, Any]] = []
-    for section in ("requests", "satisfaction", "alerts", "help_calls", "checkins", "points"):
+    for section in ("requests", "satisfaction", "alerts", "help_calls", "checkins", "points", "bins"):
         data = getattr(report, section)
         if data is None:
             continue

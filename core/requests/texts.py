@@ -51,6 +51,7 @@ REPORT_ALERTS_TYPES = N_("告警：%(total)s条（%(types)s），确认用时中
 REPORT_HELP_CALLS = N_("一键呼叫：%(total)s次，接通%(reached)s次，共拨出%(legs)s通")
 REPORT_CHECKINS = N_("每日签到：%(checked_in)s/%(expected)s户次（%(rate)s）")
 REPORT_POINTS = N_("积分：发放%(awarded)s，兑换%(redeemed)s")
+REPORT_BINS = N_("爱环境垃圾桶：%(reported)s个被报告（扫码%(scans)s次），清运%(emptied)s个，清运用时中位数%(median)s")
 HOURS = N_("%(n)s小时")
 MINUTES = N_("%(n)s分钟")
 ENUMERATION_SEPARATOR = N_("、")

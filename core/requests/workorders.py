@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from core.i18n import DEFAULT_LOCALE, N_, translate
-from core.models.places import Resident, Village
+from core.models.places import Courtyard, Resident, Village
 from core.models.requests import CHANNELS, Request, RequestEvent
 from core.models.staff import User
 from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
@@ -191,8 +191,13 @@ def submit_request(
     system_label: str | None = None,
     via: str | None = None,
     village_id: int | None = None,
+    courtyard_id: int | None = None,
+    assign_to: User | None = None,
 ) -> Request:
     """Create a request, assign it to the resident's 院长 and tell them through the outbox.
+
+    Without a household, `courtyard_id` names the 小院 the request is about (a bin's QR label): it is that
+    小院's and goes to its 院长. `assign_to` (e.g. a bin's cleaner) takes it instead of the 院长.
 
     Without a household (an unknown caller), `village_id` names the village whose number was called: the
     request is that village's, goes to its duty person and the duty phone is told too.
@@ -234,6 +239,12 @@ def submit_request(
         req.household_id, req.courtyard_id = place.household_id, place.courtyard_id
         req.village_id, req.town_id = place.village_id, place.town_id
         head = courtyard_head(session, household_id)
+    elif courtyard_id is not None:
+        courtyard = session.get(Courtyard, courtyard_id)
+        if courtyard is None:
+            raise NotFound(N_("找不到这个小院"))
+        req.courtyard_id, req.village_id, req.town_id = courtyard.id, courtyard.village_id, courtyard.village.town_id
+        head = courtyard.head if courtyard.head is not None and courtyard.head.active else None
     elif village_id is not None:
         village = session.get(Village, village_id)
         if village is not None:
@@ -243,12 +254,13 @@ def submit_request(
     _event(req, now, actor, "submitted", None, note=channel, system_label=system_label or channel)
     req.status = "new"
     session.flush()
+    head = assign_to or head
     if head is not None:
         req.assignee_id = head.id
         _event(req, now, None, "assigned", "assigned", note=head.display_name, system_label="auto")
         session.flush()
         _notify_assignee(session, req, head, now, "request.assigned")
-    if household_id is None and req.village_id is not None:
+    if household_id is None and req.village_id is not None and (courtyard_id is None or head is None):
         _notify_duty_phone(session, req, head, now)
     _audit(session, req, now, actor, "submit", via, type=req.type)
     return req

@@ -1,0 +1,83 @@
+"""爱环境 in a real phone browser (Chromium, 360×640): the label page's buttons are huge and two taps report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from core.clock import FakeClock
+from core.community import bins as bin_service
+from core.container import Services
+from core.db import make_engine, make_session_factory, transaction
+from core.models import Base
+from core.models.requests import Request
+from core.settings import load_settings
+from tests.e2e.tv.conftest import chromium  # noqa: F401 - the shared browser fixture
+from tests.factories import build_world
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def live_bins(tmp_path) -> Iterator[SimpleNamespace]:
+    """The app on a loopback port with one bin in 椒香小院."""
+    from xiaoyuan.app import create_app
+
+    settings = load_settings(environ={}, overrides={"data": {"dir": str(tmp_path / "var")}})
+    engine = make_engine(f"sqlite:///{tmp_path / 'bins.db'}")
+    Base.metadata.create_all(engine)
+    clock = FakeClock(dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC))
+    factory = make_session_factory(engine)
+    services = Services(settings=settings, session_factory=factory, clock=clock)
+    with transaction(factory) as session:
+        world = build_world(session, clock.now())
+        token = bin_service.add_bin(session, now=clock.now(), actor=world.users["admin"],
+                                    courtyard_id=world.courtyards[0].id, name="村口一号桶", location="村口").token
+    server = make_server("127.0.0.1", 0, create_app(services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", services=services, token=token)
+    finally:
+        server.shutdown()
+        thread.join(5)
+        engine.dispose()
+
+
+def _phone(chromium: Any) -> Any:  # noqa: F811
+    return chromium.new_context(viewport={"width": 360, "height": 640}, locale="zh-CN", has_touch=True,
+                                is_mobile=True)
+
+
+def test_a_passer_by_reports_a_full_bin_in_two_taps(chromium, live_bins):  # noqa: F811
+    """S13 on a phone: the four buttons fill the width and are thumb-sized; 满了 reports; a neighbour adds one."""
+    first = _phone(chromium)
+    page = first.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_bins.url}/q/{live_bins.token}")
+    buttons = page.locator("button.big")
+    assert buttons.all_inner_texts() == ["满了", "坏了", "有异味", "其他"]
+    for index in range(4):
+        box = buttons.nth(index).bounding_box()
+        assert box is not None and box["height"] >= 80 and box["width"] >= 300
+    buttons.nth(0).tap()
+    page.wait_for_selector("text=1 次报告")
+    first.close()
+    second = _phone(chromium)
+    neighbour = second.new_page()
+    neighbour.goto(f"{live_bins.url}/q/{live_bins.token}")
+    assert "已有 1 次报告" in neighbour.inner_text("body")
+    neighbour.locator("button.big", has_text="有异味").tap()
+    neighbour.wait_for_selector("text=2 次报告")
+    second.close()
+    assert errors == []
+    with live_bins.services.session_factory() as s:
+        assert s.scalar(sa.select(sa.func.count(Request.id))) == 1
