@@ -22,7 +22,8 @@ from core.community import checkins as checkin_service
 from core.community import notices as notice_service
 from core.community import points as points_service
 from core.community import rewards as reward_service
-from core.community.tvboxes import RateLimited, current_code, register_box, set_text_size
+from core.community.spoken import clip_text
+from core.community.tvboxes import RateLimited, current_code, register_box, set_text_size, set_voice_guide
 from core.errors import ServiceError
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, SPOKEN_LOCALE, translate
 from core.models.places import Courtyard, Household
@@ -191,7 +192,7 @@ def home() -> Any:
     now = services().clock.now()
     cache = tv_cache()
     # The page differs by box (its token is in the forms), text size, language and query, never by focus.
-    key = ("home", g.tv_box_id, g.tv_token, g.tv_text_size, request.cookies.get(COOKIE) == g.tv_token,
+    key = ("home", g.tv_box_id, g.tv_token, g.tv_text_size, g.tv_voice, request.cookies.get(COOKIE) == g.tv_token,
            tuple(sorted((k, v) for k, v in request.args.items(multi=True) if k != "f")), _tts_available())
     cached = cache.get(key)
     if cached is not None:
@@ -283,6 +284,49 @@ def text_size() -> Any:
     with unit_of_work() as session:
         set_text_size(session, box=session.get_one(TvBox, g.tv_box_id), size=size)
     return redirect(tvurl("tv.index", f="tile-size"))
+
+
+MAX_SAY_CHARS = 300  # what a page may ask to hear at once (a focused row's full text fits)
+
+
+def _same_tv_page(url: str) -> str | None:
+    """`url` when it is a path on this TV portal (never another site), else None."""
+    if url.startswith("/tv/") and not url.startswith("//") and "\\" not in url:
+        return url
+    return None
+
+
+@bp.post("/voice")
+@household_required
+def voice_guide() -> Any:
+    """Switch 语音导读 on or off for this box (home tile, or the blue key on any page); back where it was."""
+    require_form_token()
+    on = request.form.get("on") == "1"
+    with unit_of_work() as session:
+        set_voice_guide(session, box=session.get_one(TvBox, g.tv_box_id), on=on)
+    return redirect(_same_tv_page(request.form.get("back", "")) or tvurl("tv.index", f="tile-voice"))
+
+
+@bp.get("/say")
+@household_required
+def say() -> Any:
+    """语音导读: the spoken clip (cached WAV) of the focused tile or row, numbers said naturally.
+
+    Only for a paired box with the guide switched on; the text is what the page shows on the element.
+    """
+    raw = request.args.get("x", "")
+    if not g.tv_voice:
+        return _tv_error(N_("语音导读没有打开"), 403)
+    if len(raw) > MAX_SAY_CHARS:
+        return _tv_error(N_("要读的字太多了"), 400)
+    text = clip_text(raw)
+    if not text:
+        return _tv_error(N_("没有要读的字"), 404)
+    response = _speech(text)
+    if response.mimetype == "audio/wav":
+        response.cache_control.public = False
+        response.cache_control.private = True  # the URL holds only page text, but it is this household's
+    return response
 
 
 # --- ranking -----------------------------------------------------------------------------------

@@ -93,6 +93,7 @@ def _identify_box() -> None:
     g.tv_box_id = None
     g.tv_household_id = None
     g.tv_text_size = "standard"
+    g.tv_voice = False
     if not token:
         return
     from core.community.tvboxes import touch
@@ -105,6 +106,7 @@ def _identify_box() -> None:
         box_id = g.tv_box_id = box.id
         g.tv_household_id = paired_household_id(box)
         g.tv_text_size = box.text_size
+        g.tv_voice = bool(box.voice_guide) and g.tv_household_id is not None
         stale = touch(box, now)  # only decides; the write happens below, at most once a minute
     if stale:
         # The read unit rolled back: `box` is expired and detached, so load it again by its plain id.

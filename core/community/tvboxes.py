@@ -260,6 +260,11 @@ def set_text_size(session: Session, *, box: TvBox, size: str) -> None:
     box.text_size = size
 
 
+def set_voice_guide(session: Session, *, box: TvBox, on: bool) -> None:
+    """Remember 语音导读 on or off for one box (switched from the home tile or the blue key)."""
+    box.voice_guide = bool(on)
+
+
 def touch(box: TvBox, now: dt.datetime) -> bool:
     """Note that a box was seen; True when the row changed (at most once a minute)."""
     if box.last_seen_at is None or now - box.last_seen_at >= dt.timedelta(minutes=1):

@@ -22,6 +22,8 @@ class TvBox(Base):
     household_id: Mapped[int | None] = mapped_column(sa.ForeignKey("household.id"), index=True)
     label: Mapped[str] = mapped_column(sa.String(80), default="")
     text_size: Mapped[str] = mapped_column(sa.String(10), default="standard")  # standard / large
+    # 语音导读: every focus move speaks the focused tile or row (many elders cannot read).
+    voice_guide: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     client_addr: Mapped[str] = mapped_column(sa.String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(index=True)
     paired_at: Mapped[dt.datetime | None]

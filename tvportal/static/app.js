@@ -1,5 +1,5 @@
 /* TV page behaviour (ES5): keys → actions, digit shortcuts, Back to the parent URL, the one-key-call
- * countdown, status polling, pairing polling and 读给我听. Every action here also exists as a
+ * countdown, status polling, pairing polling, 读给我听 and 语音导读. Every action here also exists as a
  * real link or form, so a box whose script fails still works with its native focus. */
 (function (global) {
   'use strict';
@@ -69,6 +69,59 @@
     player.addEventListener('error', function () { setText('audio-state', attr('data-audio-failed')); }, false);
   }
 
+  /* 语音导读: when the page carries data-say (the box has the guide on) every focus move plays the
+   * focused element's clip through one <audio>; a new move cuts the previous clip. Without data-say
+   * nothing here runs: no element, no request. */
+  var guide = null;
+  function spokenText(el) {
+    var said = el.getAttribute('data-say') || el.getAttribute('aria-label') || el.getAttribute('data-detail');
+    var parts = [];
+    var child;
+    if (said) { return said; }
+    for (child = el.firstChild; child; child = child.nextSibling) {
+      if (child.nodeType === 1 && !Nav.hasClass(child, 'key') && child.tagName !== 'INPUT') {
+        parts.push(child.textContent || child.innerText || '');
+      } else if (child.nodeType === 3) {
+        parts.push(child.nodeValue);
+      }
+    }
+    return parts.join('|');
+  }
+  function speakFocused(el) {
+    var base = attr('data-say');
+    var text = el ? spokenText(el).replace(/^\s+|\s+$/g, '') : '';
+    var reader = doc.getElementById('player');
+    if (!base || !text) { return; }
+    if (!guide) {
+      guide = doc.createElement('audio');
+      guide.id = 'guide-player';
+      guide.preload = 'auto';
+      body.appendChild(guide);
+    }
+    if (reader && reader.pause && !reader.paused) { reader.pause(); }
+    if (guide.pause) { guide.pause(); }
+    guide.setAttribute('src', base + (base.indexOf('?') >= 0 ? '&' : '?') + 'x=' + encodeURIComponent(text));
+    if (guide.play) {
+      var started = guide.play();
+      if (started && started['catch']) { started['catch'](function () { /* cut by the next move */ }); }
+    }
+  }
+  /* The blue key switches the guide on or off on any page (the home tile does the same): the hidden
+   * form comes back to this page with the focus where it was. */
+  function toggleGuide() {
+    var form = doc.getElementById('voice-form');
+    var el = Nav.current();
+    if (!form || submitted) { return false; }
+    var back = form.elements.back;
+    if (back && back.value && el && el.id) {
+      back.value = back.value.replace(/([?&])f=[^&]*&?/, '$1').replace(/[?&]$/, '');
+      back.value += (back.value.indexOf('?') >= 0 ? '&' : '?') + 'f=' + encodeURIComponent(el.id);
+    }
+    submitted = true;
+    form.submit();
+    return true;
+  }
+
   function onAction(action) {
     var el;
     if (action === 'up' || action === 'down' || action === 'left' || action === 'right') {
@@ -89,6 +142,7 @@
       return false;
     }
     if (action === 'green') { go(attr('data-home')); return true; }
+    if (action === 'blue') { return toggleGuide(); }
     if (action.indexOf('digit') === 0) {
       el = byKey(action.substring(5));
       if (el) { Nav.focus(el); return Nav.activate(el); }
@@ -183,6 +237,7 @@
   Nav.onFocus(function (el) {
     if (doc.getElementById('row-detail')) { setText('row-detail', el.getAttribute('data-detail') || ''); }
   });
+  if (attr('data-say')) { Nav.onFocus(speakFocused); }
   Nav.init();
   guardForms();
   watchPlayer();
@@ -190,5 +245,5 @@
   startCountdown();
   pollStatus();
   pollPairing();
-  global.TvApp = { onAction: onAction, ready: true };
+  global.TvApp = { onAction: onAction, spokenText: spokenText, ready: true };
 }(this));
