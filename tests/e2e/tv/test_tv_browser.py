@@ -219,7 +219,11 @@ def test_checkin_text_size_and_pages_pass_axe(live_tv, tv_page):
     page.keyboard.press("ArrowRight")
     assert focused(page) == "tile-size"
     page.keyboard.press("ArrowRight")
-    assert focused(page) == "tile-size"  # nothing further right: focus stays
+    assert focused(page) == "tile-voice"  # 语音导读 shares the last tile place with 大字
+    page.keyboard.press("ArrowRight")
+    assert focused(page) == "tile-voice"  # nothing further right: focus stays
+    page.keyboard.press("ArrowLeft")
+    assert focused(page) == "tile-size"
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"f=tile-size"))
     wait_ready(page)
