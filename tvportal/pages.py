@@ -17,6 +17,7 @@ from babel.dates import format_skeleton
 from flask import g, jsonify, make_response, redirect, render_template, request, send_file
 from flask_babel import get_locale, gettext
 
+from core import throttle
 from core.clock import to_local
 from core.community import checkins as checkin_service
 from core.community import notices as notice_service
@@ -33,6 +34,7 @@ from core.phone import helpcalls as helpcall_service
 from core.requests import followup as followup_service
 from core.requests import reminders as reminder_service
 from core.requests import texts as reminder_texts
+from core.tts import wav_is_complete
 from tvportal.views import (
     COOKIE,
     bp,
@@ -287,6 +289,8 @@ def text_size() -> Any:
 
 
 MAX_SAY_CHARS = 300  # what a page may ask to hear at once (a focused row's full text fits)
+NEW_CLIPS_PER_BOX = 300  # clips not yet cached a box may have made per window (a busy hour of browsing)
+NEW_CLIPS_WINDOW = dt.timedelta(minutes=10)
 
 
 def _same_tv_page(url: str) -> str | None:
@@ -322,6 +326,13 @@ def say() -> Any:
     text = clip_text(raw)
     if not text:
         return _tv_error(N_("没有要读的字"), 404)
+    tts = services().tts
+    if tts is not None and not wav_is_complete(tts.cached_path(text)):
+        # A box may ask for any short text: new clips (synthesis and disk) are limited per box.
+        verdict = throttle.take(services().session_factory, bucket=f"tv.say:{g.tv_box_id}",
+                                now=services().clock.now(), window=NEW_CLIPS_WINDOW, limit=NEW_CLIPS_PER_BOX)
+        if not verdict.allowed:
+            return _tv_error(N_("语音导读太忙，请稍后再试"), 429)
     response = _speech(text)
     if response.mimetype == "audio/wav":
         response.cache_control.public = False

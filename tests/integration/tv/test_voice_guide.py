@@ -81,3 +81,18 @@ def test_say_refuses_unpaired_boxes_guide_off_and_overlong_text(tv_client, app, 
     stranger = app.test_client()
     response = stranger.get("/tv/say", query_string={"x": "积分榜"})
     assert response.status_code == 302 and "audio" not in response.mimetype
+
+
+def test_new_clips_are_limited_per_box_but_cached_ones_always_play(tv_client, speaking, monkeypatch):
+    import tvportal.pages as tv_pages
+
+    monkeypatch.setattr(tv_pages, "NEW_CLIPS_PER_BOX", 2)
+    _switch(tv_client, True)
+    for words in ("积分榜", "兑换"):
+        response = tv_client.get("/tv/say", query_string={"x": words})
+        assert response.status_code == 200
+        response.close()
+    assert tv_client.get("/tv/say", query_string={"x": "通知"}).status_code == 429
+    again = tv_client.get("/tv/say", query_string={"x": "积分榜"})  # cached: no synthesis, no limit
+    assert again.status_code == 200 and again.mimetype == "audio/wav"
+    again.close()
