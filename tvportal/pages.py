@@ -1,4 +1,4 @@
-"""TV pages: pairing, home, ranking, rewards, notices, one-key call, check-in, text size, follow-up questions.
+"""TV pages: pairing, home, ranking, rewards, notices, one-key call, check-in, text size, 语音导读, follow-up questions.
 
 Each view turns a remote key press (a link or a form) into one core service call and renders the
 result; the household always comes from the box, never from the URL.
@@ -7,6 +7,7 @@ result; the household always comes from the box, never from the URL.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 import math
 import secrets
@@ -333,7 +334,7 @@ def say() -> Any:
                                 now=services().clock.now(), window=NEW_CLIPS_WINDOW, limit=NEW_CLIPS_PER_BOX)
         if not verdict.allowed:
             return _tv_error(N_("语音导读太忙，请稍后再试"), 429)
-    response = _speech(text)
+    response = _speech(text, in_memory=True)
     if response.mimetype == "audio/wav":
         response.cache_control.public = False
         response.cache_control.private = True  # the URL holds only page text, but it is this household's
@@ -447,7 +448,12 @@ def redemption_audio(redemption_id: int) -> Any:
     return _speech(text)
 
 
-def _speech(text: str) -> Any:
+def _speech(text: str, *, in_memory: bool = False) -> Any:
+    """The cached WAV of `text`, or an error screen when speech cannot be made.
+
+    `in_memory` serves the bytes instead of an open file: a 语音导读 clip is short and is often cut
+    off mid-download by the next key press, which would leave the file handle to the garbage collector.
+    """
     tts = services().tts
     if tts is None or not getattr(tts, "available", False):
         return _tv_error(N_("语音暂时不能播放，请看屏幕上的文字"), 503)
@@ -458,6 +464,9 @@ def _speech(text: str) -> Any:
     except TtsUnavailable:
         log.warning("TTS failed for a TV page", exc_info=True)
         return _tv_error(N_("语音暂时不能播放，请看屏幕上的文字"), 503)
+    if in_memory:
+        return send_file(io.BytesIO(path.read_bytes()), mimetype="audio/wav", conditional=True, max_age=86400,
+                         etag=path.stem, last_modified=path.stat().st_mtime)
     response = send_file(path, mimetype="audio/wav", conditional=True, max_age=86400)
     return response
 
