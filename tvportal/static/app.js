@@ -87,9 +87,11 @@
     }
     return parts.join('|');
   }
+  var intro = attr('data-say-intro'); /* the home's name, points and rank: said once, before the first tile */
   function speakFocused(el) {
     var base = attr('data-say');
     var text = el ? spokenText(el).replace(/^\s+|\s+$/g, '') : '';
+    if (intro && text) { text = intro + '|' + text; intro = ''; }
     var reader = doc.getElementById('player');
     if (!base || !text) { return; }
     if (!guide) {

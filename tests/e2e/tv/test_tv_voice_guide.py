@@ -37,9 +37,10 @@ def test_blue_key_switches_the_guide_on_and_each_move_speaks_and_cuts_the_last(l
     assert page.evaluate("TvNav.current().id") == "tile-call"  # back on the same page, same focus
     assert "现在开着" in page.inner_text("#tile-voice")
     _wait_playing(page, "一键呼叫|叫家人和院长")  # the page opens by saying where the focus is
+    assert "|积分 " in _guide_src(page)  # after the household's name, points and rank (once)
     page.keyboard.press("ArrowRight")
     assert page.evaluate("TvNav.current().id") == "tile-ranking"
-    assert "x=积分榜" in _guide_src(page)  # the clip starts with the key press
+    assert "x=积分榜" in _guide_src(page)  # the clip starts with the key press, without the intro
     _wait_playing(page, "积分榜")
     page.keyboard.press("ArrowRight")
     assert "x=兑换|积分换东西" in _guide_src(page)  # the next move replaces the clip at once

@@ -34,7 +34,7 @@ def _switch(client, on: bool, back: str = ""):
 def test_guide_is_off_by_default_and_leaves_pages_untouched(tv_client):
     home = _text(tv_client.get("/tv/"))
     assert 'id="tile-voice"' in home and "语音导读" in home and "现在关着" in home
-    assert "data-say" not in home
+    assert "data-say" not in home  # neither the clip URL nor the spoken intro
     assert "data-say" not in _text(tv_client.get("/tv/ranking"))
 
 
@@ -43,6 +43,7 @@ def test_guide_switched_on_is_remembered_for_this_box_only(tv_client, app, servi
     assert response.status_code == 302 and response.headers["Location"].endswith("f=tile-voice")
     home = _text(tv_client.get("/tv/"))
     assert 'data-say="/tv/say"' in home and "现在开着" in home
+    assert 'data-say-intro="椒香小院1号户|积分 0 分|' in home  # the facts line is heard when the home opens
     assert "data-say=" in _text(tv_client.get("/tv/ranking"))  # the rows carry their spoken text
     other = app.test_client()
     other.tv_token = pair_client(other, services, world_ids.households[1])
