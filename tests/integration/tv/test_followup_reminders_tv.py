@@ -19,8 +19,10 @@ def _text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def _tiles(page: str) -> int:
-    return len(re.findall(r'class="tile[ "]', page))
+def _tiles(page: str) -> float:
+    """Tile places on the home: 大字 and 语音导读 share one as two half tiles."""
+    halves = len(re.findall(r'class="tile half[ "]', page))
+    return len(re.findall(r'class="tile[ "]', page)) - halves / 2
 
 
 def _resolved_request(services, resident_id: int, text: str = "我家水管爆了") -> int:
