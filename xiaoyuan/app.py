@@ -91,6 +91,7 @@ def create_app(services: Services) -> Flask:
     from console.bin_scan import qr as qr_bp
     from console.blueprint import api as api_bp
     from console.blueprint import bp as console_bp
+    from console.market_public import bp as market_bp
     from tvportal.views import bp as tv_bp
     from voice.webhooks import bp as voice_bp
 
@@ -116,7 +117,7 @@ def create_app(services: Services) -> Flask:
         default_timezone="Asia/Shanghai",
         default_translation_directories=str(TRANSLATIONS_DIR),
     )
-    for bp in (tv_bp, voice_bp, console_bp, api_bp, qr_bp):
+    for bp in (tv_bp, voice_bp, console_bp, api_bp, qr_bp, market_bp):
         app.register_blueprint(bp)
     csrf = init_console(app)
     # TV boxes authenticate with their box token; Twilio with its request signature.

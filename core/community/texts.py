@@ -21,3 +21,10 @@ CANCELLED_SPOKEN = N_("这次兑换%(reward)s已经取消，积分已经退还�
 BIN_REQUEST_TEXT = N_("垃圾桶“%(bin)s”（%(place)s）：%(kind)s")
 BIN_SCAN_LIMITED = N_("报告太频繁了，请过一会儿再试。")
 BIN_EMPTIED = N_("已清运")
+
+# 帮我卖: a buyer's 我要买 for the 院长, and the notes on the request's timeline.
+MARKET_BUYER = N_("我要买：有买家想要挂单 #%(id)s（%(household)s 的%(item)s %(quantity)s%(unit)s）。"
+                  "买家：%(buyer)s，电话 %(phone)s，留言：%(note)s。请联系买卖双方。")
+MARKET_LISTED_NOTE = N_("已挂到集市（挂单 #%(id)s）")
+MARKET_SOLD_NOTE = N_("已卖出（挂单 #%(id)s）")
+MARKET_WITHDRAWN_NOTE = N_("已撤下（挂单 #%(id)s）")

@@ -1,0 +1,333 @@
+"""帮我卖: the 院长 turns an elder's request into a listing, buyers ask for it (我要买), sold / withdrawn closes it.
+
+The public market page shows listings by village with a household label ("王家"), never an elder's
+full name or phone number: buyers reach the seller only through the 院长, who is told through the
+outbox. A buyer's request is public input, so it is rate-limited in the database (core.throttle) per
+client address and per listing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import throttle
+from core.community import texts
+from core.community.photos import check_photo_url
+from core.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied, RateLimited
+from core.i18n import N_, translate
+from core.models.market import BuyerInterest, Listing
+from core.models.places import Household, Resident, Village
+from core.notify.outbox import enqueue_message, recipient_for_user
+from core.people.access import MANAGER_ROLES, Viewer, get_household_for, place_clause
+from core.people.audit import record_audit
+from core.people.directory import courtyard_head, place_of_household, primary_resident
+from core.people.villages import duty_person
+from core.phones import InvalidPhone, normalise_phone_strict
+from core.requests import workorders
+from core.requests.visibility import get_request_for
+
+STATUS_LABELS = {"open": N_("在卖"), "sold": N_("已卖出"), "withdrawn": N_("已撤下")}
+CLOSE_OUTCOMES = ("sold", "withdrawn")
+# A buyer's 我要买: per client address, and per listing (a listing is not flooded by a script).
+INTEREST_PER_ADDRESS = (5, dt.timedelta(hours=1))
+INTEREST_PER_LISTING = (20, dt.timedelta(days=1))
+_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(\S{0,10})\s*$")
+
+
+@dataclass(frozen=True)
+class ListingFields:
+    """What the 院长 fills in after checking the goods."""
+
+    item: str
+    quantity: Decimal
+    unit: str
+    price: Decimal
+    note: str = ""
+    photo_url: str = ""
+    seller_label: str = ""
+
+
+def parse_amount(raw: Any, *, field: str) -> Decimal:
+    """A positive amount typed into a form ("20", "12.5"), or InvalidInput naming the field."""
+    try:
+        value = Decimal(str(raw).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise InvalidInput(N_("%(field)s要填数字"), field=field) from exc
+    if not value.is_finite() or value <= 0 or value >= Decimal("100000000"):
+        raise InvalidInput(N_("%(field)s要大于零"), field=field)
+    return value.quantize(Decimal("0.01"))
+
+
+def plain_number(value: Decimal | float | int) -> str:
+    """20.00 → "20", 12.50 → "12.5": how amounts are shown and spoken."""
+    text = f"{Decimal(str(value)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def validate_listing(fields: ListingFields) -> None:
+    """Check a listing's fields before it is saved (pure)."""
+    if not fields.item.strip():
+        raise InvalidInput(N_("请填写卖什么"))
+    if len(fields.item.strip()) > 60:
+        raise InvalidInput(N_("品名太长"))
+    if not fields.unit.strip() or len(fields.unit.strip()) > 10:
+        raise InvalidInput(N_("请填写单位（斤、个、只……）"))
+    if len(fields.note) > 200:
+        raise InvalidInput(N_("说明太长"))
+
+
+def default_seller_label(session: Session, household_id: int) -> str:
+    """How buyers see the seller: the surname and 家 ("王家"), from the household's first resident."""
+    resident = primary_resident(session, household_id)
+    name = (resident.name if resident is not None else "").strip()
+    return f"{name[0]}家" if name else translate(N_("村民"))
+
+
+def check_public_label(session: Session, household_id: int, label: str) -> str:
+    """The label buyers will see, refused when it holds a resident's full name or any phone digits."""
+    label = label.strip()
+    if not label:
+        return default_seller_label(session, household_id)
+    if len(label) > 20:
+        raise InvalidInput(N_("称呼太长"))
+    if sum(ch.isdigit() for ch in label) >= 5:
+        raise InvalidInput(N_("称呼里不能有电话号码"))
+    names = session.scalars(sa.select(Resident.name).where(Resident.household_id == household_id))
+    if any(len(name.strip()) >= 2 and name.strip() in label for name in names):
+        raise InvalidInput(N_("称呼里不能有老人的全名，写“王家”这样就好"))
+    return label
+
+
+def listing_scope(user: Viewer):
+    """A clause on Listing: the listings of the user's places (caregivers see none)."""
+    if user.role not in MANAGER_ROLES:
+        return sa.false()
+    return place_clause(user, courtyard_col=Listing.courtyard_id, village_col=Listing.village_id,
+                        town_col=Listing.town_id)
+
+
+def get_listing_for(session: Session, user: Viewer, listing_id: int) -> Listing:
+    """A listing of the user's places; NotFound otherwise."""
+    listing = session.scalar(sa.select(Listing).where(Listing.id == listing_id, listing_scope(user)))
+    if listing is None:
+        raise NotFound(N_("找不到这个挂单"))
+    return listing
+
+
+def create_listing(session: Session, *, now: dt.datetime, actor: Viewer, household_id: int, fields: ListingFields,
+                   request_id: int | None = None, photo_hosts: tuple[str, ...] = ()) -> Listing:
+    """List a household's goods (checked by the 院长); with `request_id` the 帮我卖 request is being worked on."""
+    if actor.role not in MANAGER_ROLES:
+        raise PermissionDenied(N_("您的角色不能做这件事"))
+    get_household_for(session, actor, household_id)
+    validate_listing(fields)
+    photo_url = check_photo_url(fields.photo_url, allowed_hosts=photo_hosts)
+    label = check_public_label(session, household_id, fields.seller_label)
+    place = place_of_household(session, household_id)
+    listing = Listing(
+        request_id=request_id, household_id=household_id, courtyard_id=place.courtyard_id,
+        village_id=place.village_id, town_id=place.town_id, item=fields.item.strip(), quantity=fields.quantity,
+        unit=fields.unit.strip(), price=fields.price, note=fields.note.strip(), photo_url=photo_url,
+        seller_label=label, status="open", created_by_id=getattr(actor, "id", None), created_at=now, updated_at=now,
+    )
+    session.add(listing)
+    session.flush()
+    record_audit(session, at=now, actor=actor, action="market.list", entity_type="market_listing",
+                 entity_id=listing.id, request_id=request_id)
+    return listing
+
+
+def list_from_request(session: Session, *, now: dt.datetime, actor: Viewer, request_id: int, fields: ListingFields,
+                      photo_hosts: tuple[str, ...] = ()) -> Listing:
+    """Turn a 帮我卖 request into a listing after checking it; the request is then in progress."""
+    req = get_request_for(session, actor, request_id)
+    if req.type != "sell":
+        raise InvalidInput(N_("只有“帮我卖”的工单可以挂出来卖"))
+    if req.household_id is None:
+        raise InvalidInput(N_("这张工单没有登记住户，请先补上是哪一户"))
+    if req.status not in workorders.OPEN_STATUSES:
+        raise InvalidTransition(N_("工单已结束，不能再挂出来卖"))
+    existing = session.scalar(sa.select(Listing.id).where(Listing.request_id == req.id, Listing.status == "open"))
+    if existing is not None:
+        raise InvalidTransition(N_("这张工单已经挂出来卖了"))
+    listing = create_listing(session, now=now, actor=actor, household_id=req.household_id, fields=fields,
+                             request_id=req.id, photo_hosts=photo_hosts)
+    if req.status in ("new", "assigned"):
+        workorders.start_request(session, now=now, actor=actor, request_id=req.id,  # type: ignore[arg-type]
+                                 note=translate(texts.MARKET_LISTED_NOTE, id=listing.id), via="market")
+    return listing
+
+
+def close_listing(session: Session, *, now: dt.datetime, actor: Viewer, listing_id: int, outcome: str,
+                  note: str = "") -> Listing:
+    """Close a listing as sold or withdrawn; its 帮我卖 request is resolved with what happened."""
+    if outcome not in CLOSE_OUTCOMES:
+        raise InvalidInput(N_("未知结果：%(outcome)s"), outcome=outcome)
+    listing = get_listing_for(session, actor, listing_id)
+    if listing.status != "open":
+        raise InvalidTransition(N_("这个挂单已经结束了"))
+    listing.status = outcome
+    listing.closed_at = now
+    listing.updated_at = now
+    record_audit(session, at=now, actor=actor, action=f"market.{outcome}", entity_type="market_listing",
+                 entity_id=listing.id)
+    if listing.request_id is not None:
+        req = get_request_for(session, actor, listing.request_id)
+        if req.status in workorders.OPEN_STATUSES:
+            template = texts.MARKET_SOLD_NOTE if outcome == "sold" else texts.MARKET_WITHDRAWN_NOTE
+            resolution = translate(template, id=listing.id) + (f" {note.strip()}" if note.strip() else "")
+            workorders.resolve_request(session, now=now, actor=actor, request_id=req.id,  # type: ignore[arg-type]
+                                       note=resolution, via="market")
+    return listing
+
+
+def listings_query(user: Viewer, *, status: str | None = None) -> sa.Select:
+    """The user's listings, newest first; `status` None for all."""
+    query = sa.select(Listing).where(listing_scope(user))
+    if status:
+        query = query.where(Listing.status == status)
+    return query.order_by(Listing.created_at.desc(), Listing.id.desc())
+
+
+@dataclass(frozen=True)
+class PublicListing:
+    """What the public market page may show of a listing: no name, no phone, no household id."""
+
+    id: int
+    village: str
+    seller_label: str
+    item: str
+    quantity: str
+    unit: str
+    price: str
+    note: str
+    photo_url: str
+    listed_on: dt.datetime
+
+
+def _public(listing: Listing, village: str) -> PublicListing:
+    return PublicListing(id=listing.id, village=village, seller_label=listing.seller_label, item=listing.item,
+                         quantity=plain_number(listing.quantity), unit=listing.unit,
+                         price=plain_number(listing.price), note=listing.note, photo_url=listing.photo_url,
+                         listed_on=listing.created_at)
+
+
+def open_listings_by_village(session: Session) -> list[tuple[str, list[PublicListing]]]:
+    """Every open listing for the public page, grouped by village (villages by name, newest listing first)."""
+    rows = session.execute(
+        sa.select(Listing, Village.name).join(Village, Listing.village_id == Village.id)
+        .where(Listing.status == "open")
+        .order_by(Village.name, Village.id, Listing.created_at.desc(), Listing.id.desc())
+    ).all()
+    grouped: dict[str, list[PublicListing]] = {}
+    for listing, village in rows:
+        grouped.setdefault(village, []).append(_public(listing, village))
+    return list(grouped.items())
+
+
+def public_listing(session: Session, listing_id: int) -> PublicListing:
+    """One open listing as the public page shows it; NotFound when it is closed or unknown."""
+    row = session.execute(
+        sa.select(Listing, Village.name).join(Village, Listing.village_id == Village.id)
+        .where(Listing.id == listing_id, Listing.status == "open")
+    ).first()
+    if row is None:
+        raise NotFound(N_("这件东西已经卖完或撤下了"))
+    return _public(row[0], row[1])
+
+
+def _check_buyer(name: str, phone: str, message: str) -> tuple[str, str, str]:
+    name, message = name.strip(), message.strip()
+    if not name:
+        raise InvalidInput(N_("请留下您的称呼"))
+    if len(name) > 40:
+        raise InvalidInput(N_("称呼太长"))
+    if len(message) > 200:
+        raise InvalidInput(N_("留言太长"))
+    try:
+        number = normalise_phone_strict(phone)
+    except InvalidPhone as exc:
+        raise InvalidInput(N_("电话号码不对，请再看一下")) from exc
+    if number is None:
+        raise InvalidInput(N_("请留下您的电话，院长会打给您"))
+    return name, number, message
+
+
+def express_interest(session_factory: sessionmaker[Session], *, now: dt.datetime, listing_id: int, buyer_name: str,
+                     buyer_phone: str, message: str = "", client_addr: str) -> BuyerInterest:
+    """我要买: keep the buyer's contact and tell the listing's 院长 to connect them (rate-limited, committed).
+
+    The fields are checked before an attempt is counted, so typos do not use up the limit; the
+    returned BuyerInterest is detached (read-only).
+    """
+    name, number, message = _check_buyer(buyer_name, buyer_phone, message)
+    with session_factory() as session:
+        public_listing(session, listing_id)  # closed listings take no buyers
+    for bucket, (limit, window) in ((f"market:addr:{client_addr}", INTEREST_PER_ADDRESS),
+                                    (f"market:listing:{listing_id}", INTEREST_PER_LISTING)):
+        if not throttle.take(session_factory, bucket=bucket, now=now, window=window, limit=limit).allowed:
+            raise RateLimited(N_("提交太多次了，请稍后再试，或直接打村委会电话"))
+    with session_factory() as session, session.begin():
+        listing = session.get_one(Listing, listing_id)
+        if listing.status != "open":
+            raise NotFound(N_("这件东西已经卖完或撤下了"))
+        interest = BuyerInterest(listing_id=listing.id, buyer_name=name, buyer_phone=number, message=message,
+                                 created_at=now)
+        session.add(interest)
+        session.flush()
+        record_audit(session, at=now, actor="buyer", action="market.interest", entity_type="market_listing",
+                     entity_id=listing.id, interest_id=interest.id)
+        _tell_head(session, now, listing, interest)
+        session.expunge(interest)
+    return interest
+
+
+def _tell_head(session: Session, now: dt.datetime, listing: Listing, interest: BuyerInterest) -> None:
+    """Send the buyer's contact to the 院长 (the village's duty person when the 小院 has none)."""
+    staff = courtyard_head(session, listing.household_id) or duty_person(session, listing.village_id)
+    if staff is None:
+        return  # nobody to tell: the interest still shows on the console list
+    household = session.get_one(Household, listing.household_id)
+    locale = staff.locale or "zh"
+    text = translate(
+        texts.MARKET_BUYER, locale, id=listing.id, household=household.name, item=listing.item,
+        quantity=plain_number(listing.quantity), unit=listing.unit, buyer=interest.buyer_name,
+        phone=interest.buyer_phone, note=interest.message or "-",
+    )
+    enqueue_message(session, now=now, recipient=recipient_for_user(staff), template="market_buyer", text=text,
+                    params={"listing_id": listing.id, "interest_id": interest.id}, priority=5,
+                    subject=("market_listing", listing.id), village_id=listing.village_id)
+
+
+def mark_connected(session: Session, *, now: dt.datetime, actor: Viewer, interest_id: int) -> BuyerInterest:
+    """The 院长 has put the buyer in touch with the seller."""
+    interest = session.get(BuyerInterest, interest_id)
+    if interest is None:
+        raise NotFound(N_("找不到这个买家"))
+    get_listing_for(session, actor, interest.listing_id)
+    if interest.connected_at is None:
+        interest.connected_at = now
+        record_audit(session, at=now, actor=actor, action="market.connect", entity_type="market_listing",
+                     entity_id=interest.listing_id, interest_id=interest.id)
+    return interest
+
+
+def sell_request_defaults(details: dict[str, Any] | None, text: str) -> dict[str, str]:
+    """What a 帮我卖 request already says to prefill the listing form.
+
+    The phone line stores the recognised intent as details goods="花椒", quantity="20斤".
+    """
+    details = details or {}
+    item = str(details.get("goods") or "")
+    amount, unit = "", ""
+    found = _QUANTITY.match(str(details.get("quantity") or ""))
+    if found:
+        amount, unit = found.group(1), found.group(2).strip()
+    return {"item": item, "quantity": amount, "unit": unit, "note": ""}
