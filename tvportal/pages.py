@@ -21,6 +21,7 @@ from flask_babel import get_locale, gettext
 from core import throttle
 from core.clock import to_local
 from core.community import checkins as checkin_service
+from core.community import dayjobs as job_service
 from core.community import notices as notice_service
 from core.community import points as points_service
 from core.community import rewards as reward_service
@@ -484,6 +485,7 @@ def notices() -> Any:
         items = [{"id": n.id, "title": n.title, "category": notice_service.CATEGORY_LABELS.get(n.category, "通知"),
                   "date": tv_date(to_local(n.publish_from).date(), _locale()),
                   "pinned": n.pinned, "unread": read_at is None} for n, read_at in rows]
+        jobs = len(job_service.jobs_for_household(session, now=now, household_id=g.tv_household_id))
     page = _int_arg("p", 1)
     focus = request.args.get("f", "")
     if focus.startswith("notice-") and "p" not in request.args:
@@ -491,7 +493,7 @@ def notices() -> Any:
             if f"notice-{item['id']}" == focus:
                 page = index // tv_config().page_size("notices", g.tv_text_size) + 1
     page_items, page, pages = _page_slice(items, page, tv_config().page_size("notices", g.tv_text_size))
-    return render_template("tv/notices.html", items=page_items, page=page, pages=pages,
+    return render_template("tv/notices.html", items=page_items, page=page, pages=pages, jobs=jobs,
                            back_url=tvurl("tv.index", f="tile-notices"))
 
 

@@ -17,9 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.community import notices, points
+from core.community import dayjobs, notices, points
 from core.container import Services
 from core.db import transaction
+from core.errors import InvalidTransition, NotFound
 from core.models.calls import CallLog, CallRecording
 from core.models.places import Resident, Village
 from core.people.directory import courtyard_head
@@ -700,11 +701,20 @@ def _read_points(call: CallInfo) -> Action:
     return _anything_else(items)
 
 
-def _read_jobs(call: CallInfo) -> Action:
+def _read_jobs(call: CallInfo, index: int = 0) -> Action:
+    """找活干: the open day jobs of the caller's village one by one (1 报名, 2 next); after them the job notices."""
     services = call.services
     with transaction(services.session_factory) as session:
         entry = _call_log(session, call)
-        call_logs.add_step(entry, "jobs")
+        call_logs.add_step(entry, "jobs" if index == 0 else f"jobs:{index}")
+        day_jobs = (dayjobs.jobs_for_household(session, now=services.clock.now(), household_id=entry.household_id)
+                    if entry.household_id is not None else [])
+        if index < len(day_jobs):
+            job = day_jobs[index]
+            lead = [P("dayjobs_intro", count=len(day_jobs))] if index == 0 else []
+            return AskKey([*lead, (dayjobs.speech_text(job), None), P("dayjob_ask")],
+                          on_key=Next("jobs/day", {"i": index, "job": job.id}), on_none=Next("menu", {"tries": 1}),
+                          repeat=1)
         texts: list[str] = []
         if entry.household_id is not None:
             try:
@@ -718,6 +728,33 @@ def _read_jobs(call: CallInfo) -> Action:
         call_logs.set_outcome(entry, "jobs_read")
     items: list[Speech] = [P("jobs_intro"), *[(t, None) for t in texts]] if texts else [P("jobs_none")]
     return AskKey([*items, P("jobs_ask")], on_key=Next("jobs/ask"), on_none=Next("menu", {"tries": 1}), repeat=1)
+
+
+@step("jobs/day")
+def jobs_day(call: CallInfo, params: Params, heard: Heard) -> Action:
+    """1: sign up for the job just read (the poster and the 院长 are told); 2: the next job; else the menu."""
+    digit = heard.digits[:1]
+    index = param_int(params, "i", high=100)
+    if digit == EMERGENCY_KEY:
+        return _emergency(call, via="key")
+    if digit == "2":
+        return _read_jobs(call, index + 1)
+    if digit != "1":
+        return _menu(call, tries=1)
+    services = call.services
+    with transaction(services.session_factory) as session:
+        entry = _call_log(session, call)
+        call_logs.add_step(entry, "jobs:signup")
+        if entry.household_id is None:  # never read jobs: only a known household hears them
+            return _menu(call, tries=1)
+        try:
+            _signup, new = dayjobs.sign_up(session, now=services.clock.now(), household_id=entry.household_id,
+                                           job_id=param_int(params, "job"), channel="phone",
+                                           resident_id=entry.resident_id)
+        except (InvalidTransition, NotFound):
+            return _anything_else([P("dayjob_full")])
+        call_logs.set_outcome(entry, "job_signup")
+    return _anything_else([P("dayjob_signed" if new else "dayjob_already")])
 
 
 @step("jobs/ask")

@@ -28,3 +28,10 @@ MARKET_BUYER = N_("我要买：有买家想要挂单 #%(id)s（%(household)s 的
 MARKET_LISTED_NOTE = N_("已挂到集市（挂单 #%(id)s）")
 MARKET_SOLD_NOTE = N_("已卖出（挂单 #%(id)s）")
 MARKET_WITHDRAWN_NOTE = N_("已撤下（挂单 #%(id)s）")
+
+# 找活干: a household signed up (for the poster and the 院长), and a job read aloud (TV, phone).
+JOB_SIGNUP = N_("找活干报名（%(channel)s）：%(household)s 的 %(resident)s（电话 %(phone)s）报名了「%(title)s」，"
+                "%(date)s 在%(place)s，已报名 %(count)s/%(workers)s 人。")
+JOB_SPOKEN = N_("%(title)s，%(pay)s，%(date)s在%(place)s干活，要%(workers)s个人。")
+JOB_SIGNUP_HINT = N_("要报名请按1。")
+JOB_SIGNED_UP_SPOKEN = N_("您已经报名了。")
