@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.wrappers import Response
 
+from console import api_boards
 from console import api_schemas as s
 from console.blueprint import api
 from core.container import current_services
@@ -20,7 +21,7 @@ _BODIES: dict[str, type[BaseModel]] = {
     "ResidentCreate": s.ResidentCreate}
 _OUTPUTS: tuple[type[BaseModel], ...] = (
     s.ErrorOut, s.RequestDetailOut, s.RequestPage, s.ResidentDetailOut, s.ResidentPage, s.HouseholdOut,
-    s.HouseholdPage, s.MeOut)
+    s.HouseholdPage, s.MeOut, *api_boards.OUTPUTS)
 
 
 def _components() -> dict[str, Any]:
@@ -147,6 +148,8 @@ def build_openapi(request_types: tuple[str, ...] | list[str]) -> dict[str, Any]:
                     "responses": {"200": _json("HouseholdOut", "The household"), **_errors(401, 404)}},
         },
     }
+    paths.update(api_boards.openapi_paths(read=read, json=_json, errors=_errors, paging=list(PAGING), query=_query,
+                                          path_id=_path_id))
     for action, (body, required, summary) in transitions.items():
         paths[f"/requests/{{request_id}}/{action}"] = {
             "post": {

@@ -41,7 +41,8 @@ def test_api_conforms_to_its_openapi_document(console_app, world, tokens, reques
             def check(case, pick: int) -> None:
                 if case.meta is not None and case.meta.generation.mode.is_positive:
                     for name in case.path_parameters or {}:
-                        case.path_parameters[name] = real[name][pick]
+                        if name in real:  # ids of boards the world has no rows of stay generated (404s)
+                            case.path_parameters[name] = real[name][pick]
                     for name in ("resident_id", "household_id", "courtyard_id"):
                         if isinstance(case.body, dict) and name in case.body:
                             case.body[name] = real[name][pick]

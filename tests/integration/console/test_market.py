@@ -160,3 +160,20 @@ def test_amounts_and_defaults_from_the_phone_intent():
         market_service.parse_amount("-3", field="数量")
     with pytest.raises(InvalidInput):
         market_service.parse_amount("NaN", field="数量")
+
+
+def test_the_api_lists_listings_with_buyers_in_scope(web, world, services, tokens):
+    from tests.integration.console.conftest import bearer
+
+    login_as(web, world.users["head_a"])
+    listing_id = _list(web, world)
+    _buy(web.application.test_client(), listing_id)
+    body = web.get("/api/v1/market/listings", headers=bearer(tokens.head_a)).get_json()
+    [item] = body["items"]
+    assert item["id"] == listing_id and item["quantity"] == "20" and item["price"] == "40"
+    assert item["buyers"][0]["phone"] == "+8613912345678" and item["seller_label"] == "王家"
+    assert web.get("/api/v1/market/listings", headers=bearer(tokens.head_b)).get_json()["total"] == 0
+    assert web.get(f"/api/v1/market/listings/{listing_id}", headers=bearer(tokens.head_b)).status_code == 404
+    assert web.get("/api/v1/market/listings?status=sold", headers=bearer(tokens.head_a)).get_json()["total"] == 0
+    paths = web.get("/api/v1/openapi.json").get_json()["paths"]
+    assert {"/market/listings", "/market/listings/{listing_id}", "/jobs", "/jobs/{job_id}"} <= set(paths)

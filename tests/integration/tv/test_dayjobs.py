@@ -131,3 +131,19 @@ def test_console_posts_lists_signups_and_closes(app, services, world_ids, clock)
     assert post_form(web, "/console/jobs", {"action": "close", "job_id": str(job_id)}).status_code == 302
     with services.session_factory() as s:
         assert s.get_one(DayJob, job_id).status == "closed"
+
+
+def test_the_api_lists_jobs_with_signups_in_scope(app, services, world_ids, clock):
+    from core.people.users import issue_api_token
+
+    job_id = _post(services, world_ids)
+    with transaction(services.session_factory) as s:
+        job_service.sign_up(s, now=clock.now(), household_id=world_ids.households[0], job_id=job_id, channel="tv")
+        cadre = issue_api_token(s, now=clock.now(), user=s.get_one(User, world_ids.users["village_a"]), name="t")
+        other = issue_api_token(s, now=clock.now(), user=s.get_one(User, world_ids.users["head_b"]), name="t")
+    web = app.test_client()
+    body = web.get("/api/v1/jobs", headers={"Authorization": f"Bearer {cadre}"}).get_json()
+    [job] = body["items"]
+    assert job["id"] == job_id and job["workers"] == 2 and job["signups"][0]["resident_name"] == "王奶奶"
+    assert web.get(f"/api/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {other}"}).status_code == 404
+    assert web.get("/api/v1/jobs?status=closed", headers={"Authorization": f"Bearer {cadre}"}).get_json()["total"] == 0
