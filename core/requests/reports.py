@@ -18,6 +18,8 @@ computed from the raw rows with the definitions below, so it can be recomputed a
 - one-key calls: raised in the period; reached = someone pressed 1 (status reached or bridged);
 - check-ins: household-days with a check-in / households × days of the period;
 - points: awarded = net of all entries except redemptions and refunds; redeemed = net points spent.
+- boards (帮我卖 / 找活干): listings made, sold and withdrawn in the period, still open at its end, buyers'
+  我要买 in the period; day jobs posted and sign-ups in the period (a town-wide job counts for the town).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import LOCAL_TZ, UTC, to_local
 from core.community.bins import bin_figures
+from core.community.board_figures import board_figures
 from core.container import Services
 from core.db import transaction
 from core.errors import InvalidInput, NotFound
@@ -104,6 +107,7 @@ class Report:
     checkins: dict[str, Any] | None = None
     points: dict[str, Any] | None = None
     bins: dict[str, Any] | None = None
+    boards: dict[str, Any] | None = None  # 帮我卖 and 找活干
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -276,6 +280,7 @@ def build_report(session: Session, *, kind: str, day: dt.date, village_id: int |
         checkins=_checkin_figures(session, scope, scope_id, start_day, end_day),
         points=_point_figures(session, scope, scope_id, start, end),
         bins=bin_figures(session, _scoped(Request.village_id, Request.town_id, scope, scope_id), start, end),
+        boards=board_figures(session, scope=scope, scope_id=scope_id, start=start, end=end),
     )
 
 
@@ -331,6 +336,8 @@ def render_text(report: Report, locale: str = DEFAULT_LOCALE) -> str:
         b = report.bins
         lines.append(translate(texts.REPORT_BINS, locale, reported=b["reported"], scans=b["scans"],
                                emptied=b["emptied"], median=_num(b["empty_hours_median"], texts.HOURS, locale)))
+    if report.boards is not None and any(report.boards.values()):  # quiet days add no line to the SMS
+        lines.append(translate(texts.REPORT_BOARDS, locale, **report.boards))
     return "\n".join(lines)
 
 
@@ -342,7 +349,7 @@ def render_json(report: Report) -> str:
 def report_rows(report: Report) -> list[tuple[str, str, str, Any]]:
     """Flat (section, key, metric, value) rows: what the CSV holds."""
     rows: list[tuple[str, str, str, Any]] = []
-    for section in ("requests", "satisfaction", "alerts", "help_calls", "checkins", "points", "bins"):
+    for section in ("requests", "satisfaction", "alerts", "help_calls", "checkins", "points", "bins", "boards"):
         data = getattr(report, section)
         if data is None:
             continue

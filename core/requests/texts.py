@@ -52,6 +52,8 @@ REPORT_HELP_CALLS = N_("一键呼叫：%(total)s次，接通%(reached)s次，共
 REPORT_CHECKINS = N_("每日签到：%(checked_in)s/%(expected)s户次（%(rate)s）")
 REPORT_POINTS = N_("积分：发放%(awarded)s，兑换%(redeemed)s")
 REPORT_BINS = N_("爱环境垃圾桶：%(reported)s个被报告（扫码%(scans)s次），清运%(emptied)s个，清运用时中位数%(median)s")
+REPORT_BOARDS = N_("帮我卖：新挂%(listed)s件，卖出%(sold)s件，撤下%(withdrawn)s件，在卖%(open)s件，买家%(buyers)s人次；"
+                   "找活干：新发布%(jobs_posted)s个活，报名%(job_signups)s人次")
 HOURS = N_("%(n)s小时")
 MINUTES = N_("%(n)s分钟")
 ENUMERATION_SEPARATOR = N_("、")

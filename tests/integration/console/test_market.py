@@ -177,3 +177,22 @@ def test_the_api_lists_listings_with_buyers_in_scope(web, world, services, token
     assert web.get("/api/v1/market/listings?status=sold", headers=bearer(tokens.head_a)).get_json()["total"] == 0
     paths = web.get("/api/v1/openapi.json").get_json()["paths"]
     assert {"/market/listings", "/market/listings/{listing_id}", "/jobs", "/jobs/{job_id}"} <= set(paths)
+
+
+def test_the_daily_report_counts_the_boards(web, world, services, clock):
+    from core.clock import to_local
+    from core.requests.reports import build_report, render_csv, render_text
+
+    login_as(web, world.users["head_a"])
+    sold = _list(web, world)
+    _list(web, world, household_index=1)
+    _buy(web.application.test_client(), sold)
+    post_form(web, "/console/market", {"action": "sold", "listing_id": sold})
+    with services.session_factory() as s:
+        report = build_report(s, kind="daily", day=to_local(clock.now()).date(), village_id=world.villages[0].id)
+        other = build_report(s, kind="daily", day=to_local(clock.now()).date(), village_id=world.villages[1].id)
+    assert report.boards == {"listed": 2, "sold": 1, "withdrawn": 0, "open": 1, "buyers": 1, "jobs_posted": 0,
+                             "job_signups": 0}
+    assert other.boards["listed"] == 0
+    assert "帮我卖：新挂2件，卖出1件" in render_text(report) and "Sell for me: 2 listed" in render_text(report, "en")
+    assert "boards,,sold,1" in render_csv(report)
