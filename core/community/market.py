@@ -105,6 +105,18 @@ def check_public_label(session: Session, household_id: int, label: str) -> str:
     return label
 
 
+_PHONE_LIKE = re.compile(r"\d[\d\s-]{5,}\d")
+
+
+def check_public_text(session: Session, household_id: int, text: str) -> None:
+    """Refuse an item or note for the public page that holds a phone number or a resident's full name."""
+    if any(sum(ch.isdigit() for ch in found) >= 7 for found in _PHONE_LIKE.findall(text)):
+        raise InvalidInput(N_("说明里不能有电话号码：买家通过院长联系"))
+    names = session.scalars(sa.select(Resident.name).where(Resident.household_id == household_id))
+    if any(len(name.strip()) >= 2 and name.strip() in text for name in names):
+        raise InvalidInput(N_("说明里不能有老人的全名"))
+
+
 def listing_scope(user: Viewer):
     """A clause on Listing: the listings of the user's places (caregivers see none)."""
     if user.role not in MANAGER_ROLES:
@@ -130,6 +142,7 @@ def create_listing(session: Session, *, now: dt.datetime, actor: Viewer, househo
     validate_listing(fields)
     photo_url = check_photo_url(fields.photo_url, allowed_hosts=photo_hosts)
     label = check_public_label(session, household_id, fields.seller_label)
+    check_public_text(session, household_id, f"{fields.item}\n{fields.note}")
     place = place_of_household(session, household_id)
     listing = Listing(
         request_id=request_id, household_id=household_id, courtyard_id=place.courtyard_id,

@@ -111,6 +111,18 @@ def _seed_more(live) -> dict:
         rw.collect(session, now=now, redemption=collected)
         ids["poor"] = rw.create_reward(session, now=now, village_id=village_id, name="电饭锅", cost=5000,
                                        stock=1).id
+        from core.clock import to_local
+        from core.models.dayjobs import DayJob
+
+        jobs = [DayJob(town_id=town_id, village_id=village_id,
+                       title=f"摘花椒（大坡上的老花椒树，要自带剪刀）{index + 1}",
+                       pay="100元/天，管午饭", place="大坡花椒地（村委会往上走两公里）",
+                       work_date=to_local(now).date() + dt.timedelta(days=index + 1), workers=5,
+                       note="自带剪刀和背篓，早上七点在村委会集合。", created_at=now, updated_at=now)
+                for index in range(7)]
+        session.add_all(jobs)
+        session.flush()
+        ids["job"] = jobs[0].id
     return ids
 
 
@@ -128,7 +140,8 @@ def _pages(live, ids) -> list[tuple[str, str]]:
               ("meeting notice", f"/tv/notices/{live.world.meeting_id}"), ("check-in", "/tv/checkin"),
               ("call countdown", "/tv/call"), ("not found", "/tv/notices/999999"),
               ("home in English", "/tv/?lang=en"), ("ranking in English", "/tv/ranking?tab=2&lang=en"),
-              ("rewards in English", "/tv/rewards?lang=en"), ("notices in English", "/tv/notices?p=2&lang=en")]
+              ("rewards in English", "/tv/rewards?lang=en"), ("notices in English", "/tv/notices?p=2&lang=en"),
+              ("jobs", "/tv/jobs"), ("jobs page 2", "/tv/jobs?p=2"), ("job", f"/tv/jobs/{ids['job']}")]
     return pages
 
 

@@ -69,6 +69,15 @@ def test_a_label_with_a_full_name_or_phone_is_refused(web, world, services, labe
         assert s.scalar(sa.select(sa.func.count(Listing.id))) == 0
 
 
+@pytest.mark.parametrize("note", ["王奶奶自家种的", "打 138 0000 0000 找她", "电话13800000000"])
+def test_a_note_with_a_full_name_or_phone_is_refused(web, world, services, note):
+    login_as(web, world.users["head_a"])
+    response = post_form(web, "/console/market/new", {**PEPPER, "household_id": _household(world), "note": note})
+    assert response.status_code == 422
+    with services.session_factory() as s:
+        assert s.scalar(sa.select(sa.func.count(Listing.id))) == 0
+
+
 def test_buyer_interest_is_rate_limited_per_address(web, world, services, clock):
     """5 我要买 per address per hour; the 6th is refused with 429 and nobody is told; an hour later it works."""
     login_as(web, world.users["head_a"])
