@@ -58,6 +58,7 @@ def buy(listing_id: int) -> Any:
             services.session_factory, now=services.clock.now(), listing_id=listing_id,
             buyer_name=request.form.get("name", ""), buyer_phone=request.form.get("phone", ""),
             message=request.form.get("message", ""), client_addr=request.remote_addr or "",
+            limits=market_service.InterestLimits.from_settings(services.settings),
         )
     except NotFound as exc:
         return render_template("market/gone.html", message=error_text(exc)), 404

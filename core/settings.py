@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.bands.config import DevicesSettings, WatchSettings
-from core.community.config import BinSettings, TvSettings
+from core.community.config import BinSettings, MarketSettings, TvSettings
 from core.i18n import N_, bilingual
 from core.notify.config import DingtalkSettings, NotifySettings, WebhookSettings, WecomSettings
 from core.phone.config import SipSettings, TelephonySettings, TtsSettings, TwilioSettings, VoiceSettings, VoskSettings
@@ -183,6 +183,7 @@ class Settings(BaseModel):
     watch: WatchSettings = WatchSettings()
     tv: TvSettings = TvSettings()
     bins: BinSettings = BinSettings()
+    market: MarketSettings = MarketSettings()
     privacy: PrivacySettings = PrivacySettings()
     log: LogSettings = LogSettings()
 

@@ -83,3 +83,21 @@ class BinSettings(BaseModel):
 
         parse_rate(value)  # "6 per hour": a typo is a config error, not a 500 on a passer-by's phone
         return value
+
+
+class MarketSettings(BaseModel):
+    """帮我卖 on the public /market/ page: how often buyers may send 我要买 (counted in the database)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    interest_per_client: str = Field("5 per hour",
+                                     description="我要买 one phone (client address) may send, all listings")
+    interest_per_listing: str = Field("20 per day", description="我要买 one listing may get from everybody together")
+
+    @field_validator("interest_per_client", "interest_per_listing")
+    @classmethod
+    def _readable_rate(cls, value: str) -> str:
+        from core.throttle import parse_rate
+
+        parse_rate(value)  # "5 per hour": a typo is a config error, not a 500 on a buyer's phone
+        return value

@@ -35,9 +35,22 @@ from core.requests.visibility import get_request_for
 
 STATUS_LABELS = {"open": N_("在卖"), "sold": N_("已卖出"), "withdrawn": N_("已撤下")}
 CLOSE_OUTCOMES = ("sold", "withdrawn")
-# A buyer's 我要买: per client address, and per listing (a listing is not flooded by a script).
-INTEREST_PER_ADDRESS = (5, dt.timedelta(hours=1))
-INTEREST_PER_LISTING = (20, dt.timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class InterestLimits:
+    """我要买 limits: per client address, and per listing (a listing is not flooded by a script)."""
+
+    per_client: tuple[int, dt.timedelta] = (5, dt.timedelta(hours=1))
+    per_listing: tuple[int, dt.timedelta] = (20, dt.timedelta(days=1))
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> InterestLimits:
+        """`[market]` interest_per_client and interest_per_listing."""
+        return cls(per_client=throttle.parse_rate(settings.market.interest_per_client),
+                   per_listing=throttle.parse_rate(settings.market.interest_per_listing))
+
+
 _QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(\S{0,10})\s*$")
 
 
@@ -274,7 +287,8 @@ def _check_buyer(name: str, phone: str, message: str) -> tuple[str, str, str]:
 
 
 def express_interest(session_factory: sessionmaker[Session], *, now: dt.datetime, listing_id: int, buyer_name: str,
-                     buyer_phone: str, message: str = "", client_addr: str) -> BuyerInterest:
+                     buyer_phone: str, message: str = "", client_addr: str,
+                     limits: InterestLimits | None = None) -> BuyerInterest:
     """我要买: keep the buyer's contact and tell the listing's 院长 to connect them (rate-limited, committed).
 
     The fields are checked before an attempt is counted, so typos do not use up the limit; the
@@ -283,8 +297,9 @@ def express_interest(session_factory: sessionmaker[Session], *, now: dt.datetime
     name, number, message = _check_buyer(buyer_name, buyer_phone, message)
     with session_factory() as session:
         public_listing(session, listing_id)  # closed listings take no buyers
-    for bucket, (limit, window) in ((f"market:addr:{client_addr}", INTEREST_PER_ADDRESS),
-                                    (f"market:listing:{listing_id}", INTEREST_PER_LISTING)):
+    limits = limits or InterestLimits()
+    for bucket, (limit, window) in ((f"market:addr:{client_addr}", limits.per_client),
+                                    (f"market:listing:{listing_id}", limits.per_listing)):
         if not throttle.take(session_factory, bucket=bucket, now=now, window=window, limit=limit).allowed:
             raise RateLimited(N_("提交太多次了，请稍后再试，或直接打村委会电话"))
     with session_factory() as session, session.begin():

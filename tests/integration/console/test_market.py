@@ -83,7 +83,7 @@ def test_buyer_interest_is_rate_limited_per_address(web, world, services, clock)
     login_as(web, world.users["head_a"])
     listing_id = _list(web, world)
     buyer = web.application.test_client()
-    for _ in range(market_service.INTEREST_PER_ADDRESS[0]):
+    for _ in range(market_service.InterestLimits().per_client[0]):
         assert _buy(buyer, listing_id).status_code == 200
     refused = _buy(buyer, listing_id)
     assert refused.status_code == 429 and "提交太多次了" in refused.get_data(as_text=True)
@@ -205,3 +205,16 @@ def test_the_daily_report_counts_the_boards(web, world, services, clock):
     assert other.boards["listed"] == 0
     assert "帮我卖：新挂2件，卖出1件" in render_text(report) and "Sell for me: 2 listed" in render_text(report, "en")
     assert "boards,,sold,1" in render_csv(report)
+
+
+def test_interest_limits_come_from_the_market_section():
+    """`[market]` interest_per_client / interest_per_listing set the limits; an unreadable rate is a config error."""
+    import datetime as dt
+
+    from core.settings import SettingsError, load_settings
+
+    settings = load_settings(environ={"XIAOYUAN_MARKET_INTEREST_PER_CLIENT": "2 per 10 minutes"})
+    limits = market_service.InterestLimits.from_settings(settings)
+    assert limits.per_client == (2, dt.timedelta(minutes=10)) and limits.per_listing == (20, dt.timedelta(days=1))
+    with pytest.raises(SettingsError):
+        load_settings(environ={"XIAOYUAN_MARKET_INTEREST_PER_LISTING": "lots"})
