@@ -6,16 +6,16 @@ Places and people come first; each area's seeder then finds them by the demo's n
 from __future__ import annotations
 
 from core.container import Services
-from core.demo import bands, bins, community, ops, people, workorders
+from core.demo import bands, bins, boards, community, ops, people, workorders
 from core.demo.people import DEMO_PASSWORD
 
 __all__ = ["DEMO_PASSWORD", "area_seeders", "seed_demo"]
 
 
 def area_seeders() -> list:
-    """The `seed_demo(services)` functions of the community (incl. 爱环境 bins), wristband and scheduled-operations
-    areas."""
-    return [community.seed_demo, bins.seed_demo, bands.seed_demo, ops.seed_demo]
+    """The `seed_demo(services)` functions of the community (incl. 爱环境 bins, 帮我卖 / 找活干), wristband and
+    scheduled-operations areas."""
+    return [community.seed_demo, bins.seed_demo, boards.seed_demo, bands.seed_demo, ops.seed_demo]
 
 
 def seed_demo(services: Services) -> dict[str, int]:

@@ -218,3 +218,18 @@ def test_interest_limits_come_from_the_market_section():
     assert limits.per_client == (2, dt.timedelta(minutes=10)) and limits.per_listing == (20, dt.timedelta(days=1))
     with pytest.raises(SettingsError):
         load_settings(environ={"XIAOYUAN_MARKET_INTEREST_PER_LISTING": "lots"})
+
+
+def test_the_demo_lists_its_sell_request_and_posts_a_job(services):
+    """`xiaoyuan demo`: its 帮我卖 request is listed on /market/ and a 找活干 job posted; a second run adds none."""
+    from core.demo import boards as demo_boards
+    from core.demo import seed_demo
+    from core.models.dayjobs import DayJob
+
+    summary = seed_demo(services)
+    assert summary["listings"] == 1 and summary["jobs"] == 1
+    assert demo_boards.seed_demo(services) == {}
+    with services.session_factory() as s:
+        listing = s.scalar(sa.select(Listing))
+        assert listing.item == "土鸡蛋" and listing.request_id is not None and listing.seller_label.endswith("家")
+        assert s.scalar(sa.select(sa.func.count(DayJob.id))) == 1
