@@ -303,6 +303,9 @@ def update_deployed_broker(settings: Settings, *, band: tuple[str, str] | None =
     directory = out_dir or (Path(settings.broker.export_dir) if settings.broker.export_dir else None)
     if directory is None:
         raise BrokerError(N_("没有设置 XIAOYUAN_BROKER_EXPORT_DIR（Mosquitto 读取 passwd 和 acl 的目录）"))
+    if not settings.mqtt.url:  # without it the logins would be checked against the private broker's port
+        raise BrokerError(N_("设置了 XIAOYUAN_BROKER_EXPORT_DIR，但没有设置 XIAOYUAN_MQTT_URL："
+                             "请把部署的 Mosquitto 的地址（broker export 打印的任一 URL）也写进这台机器的环境"))
     export_broker_files(settings, directory)
     pid = deployed_pid(settings)
     if pid is None:

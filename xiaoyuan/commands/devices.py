@@ -26,12 +26,12 @@ def _refresh_embedded_files(settings, band: tuple[str, str] | None = None) -> No
     from devices.mosquitto import reload_private_mosquitto, update_deployed_broker
 
     try:
-        if not settings.mqtt.url:
-            export_broker_files(settings)
-            reload_private_mosquitto(settings)
-        elif settings.broker.export_dir:
+        if settings.broker.export_dir:  # a deployed broker, whether or not this shell names its URL
             directory, pid = update_deployed_broker(settings, band=band)
             say(N_("已更新 %(dir)s 并重新加载 Mosquitto（进程 %(pid)s），登录验证通过"), dir=directory, pid=pid)
+        elif not settings.mqtt.url:
+            export_broker_files(settings)
+            reload_private_mosquitto(settings)
         else:
             say(N_("部署的 Mosquitto 还不认识这个手环：运行 xiaoyuan broker export --out 目录 并重新加载，"
                    "或设置 XIAOYUAN_BROKER_EXPORT_DIR 让这一步自动完成"))
