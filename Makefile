@@ -32,6 +32,7 @@ bench: setup
 	$(VENV)/python bench/alarm.py
 	$(VENV)/python bench/sip.py
 	$(VENV)/python bench/roster.py
+	$(VENV)/python bench/district.py
 	$(VENV)/python bench/watch.py
 
 translations: setup
