@@ -215,6 +215,11 @@ def until(predicate, timeout: float, since: float | None = None) -> float | None
     return None
 
 
+def children(pid: int) -> set[int]:
+    """A process's children (Linux)."""
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
 def healthy_listeners(body: dict, but: int | None = None) -> int:
     """Listener processes reporting, connected, subscribed and hearing their heartbeat (by /healthz's process
     list), leaving out process `but` (a killed one whose row is not stale yet)."""
@@ -427,13 +432,11 @@ def _kill_lease_holder(args, district: District, factory, web: int, state: dict)
 
 
 def _kill_gunicorn_worker(args, district: District, factory, web: int, state: dict) -> dict:
-    import psutil
-
-    master = psutil.Process(district.procs["gunicorn"].pid)
-    victim = min(c.pid for c in master.children())
+    master = district.procs["gunicorn"].pid
+    victim = min(children(master))
     os.kill(victim, signal.SIGKILL)
     fault = {"fault": "gunicorn", "at": time.perf_counter()}
-    fault["recovery_s"] = until(lambda: len({c.pid for c in master.children()} - {victim}) == 2
+    fault["recovery_s"] = until(lambda: len(children(master) - {victim}) == 2
                                 and health(web)[0] == 200, 60, since=fault["at"])
     return fault
 
