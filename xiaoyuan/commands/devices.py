@@ -76,7 +76,7 @@ def band_add(services, device_id, site, model, interval_s, resident_id, protocol
             if notice:
                 say(notice[0], **notice[1])
         return
-    _refresh_embedded_files(services.settings, band=(device_id, secret))
+    # The secret first: the band is registered now, so a broker that cannot be updated must not swallow it.
     if as_json:
         echo_json({**row, "mqtt_username": band_username(device_id), "mqtt_password": secret})
     else:
@@ -85,6 +85,7 @@ def band_add(services, device_id, site, model, interval_s, resident_id, protocol
         say(N_("请把密码写入手环或网关；它不会再次显示。"))
     if notice:
         say(notice[0], **notice[1])
+    _refresh_embedded_files(services.settings, band=(device_id, secret))
 
 
 @band.command("assign")

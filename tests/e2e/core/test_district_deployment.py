@@ -203,9 +203,10 @@ def _add_band(district: Deployment, device_id: str, resident_id: int) -> tuple[s
     """`xiaoyuan band add` with the deployed broker's directory set: files updated, broker reloaded, verified."""
     added = district.xiaoyuan("band", "add", "--device-id", device_id, "--site", "hut1", "--resident",
                               str(resident_id), "--json")
-    message, _, body = added.stdout.partition("{")
-    assert "登录验证通过" in message, added.stdout  # reloaded the deployed broker and verified the logins
-    return device_id, json.loads("{" + body)["mqtt_password"]
+    start = added.stdout.index("{")
+    band, end = json.JSONDecoder().raw_decode(added.stdout, start)
+    assert "登录验证通过" in added.stdout[end:], added.stdout  # reloaded the deployed broker and verified the logins
+    return device_id, band["mqtt_password"]
 
 
 def _sos(district: Deployment, port: int, band: tuple[str, str], *, seq: int) -> None:

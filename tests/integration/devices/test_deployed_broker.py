@@ -143,7 +143,7 @@ def test_readme_steps_export_start_listen_and_add_a_band_to_the_running_broker(d
                          str(resident), "--json")
         assert added.exit_code == 0, added.output
         assert "登录验证通过" in added.output
-        secret = json.loads(added.output[added.output.index("{"):])["mqtt_password"]
+        secret = json.JSONDecoder().raw_decode(added.output, added.output.index("{"))[0]["mqtt_password"]
         assert stat.S_IMODE((broker.etc / "passwd").stat().st_mode) == 0o640  # still readable by the broker
         band = device_client(broker.port, "865001", secret)
         band.publish("xiaoyuan/v1/hut1/band/865001/event", json.dumps({"ts": time.time(), "seq": 1, "type": "sos"}),

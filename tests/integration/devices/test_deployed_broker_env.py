@@ -21,6 +21,7 @@ def test_band_add_for_a_deployed_broker_without_its_url_says_which_variable_is_m
     assert result.exit_code == 1, result.output
     assert "XIAOYUAN_MQTT_URL" in result.output and "XIAOYUAN_BROKER_EXPORT_DIR" in result.output
     assert not (tmp_path / "var" / "broker" / "passwd").exists()  # the private broker's files are not the target
+    assert "band-865000000000009" in result.output and "密码" in result.output  # the registered band's secret shown
 
 
 def test_broker_reload_without_the_broker_url_says_so(db_url, tmp_path):
