@@ -129,6 +129,10 @@ def test_readme_district_deployment_calls_an_sos_once_and_learns_a_band_added_wh
 
 def _run(district: Deployment, twilio, etc: Path, pid_file: Path, db_url: str) -> None:
     tmp = district.tmp
+    deployment_variables = ("XIAOYUAN_DATABASE_URL", "XIAOYUAN_MQTT_URL", "XIAOYUAN_MQTT_SHARED_GROUP",
+                            "XIAOYUAN_BROKER_EXPORT_DIR", "XIAOYUAN_BROKER_PID_FILE", "XIAOYUAN_WORKER_ID",
+                            "XIAOYUAN_WEB_SECRET_KEY", "XIAOYUAN_PUBLIC_BASE_URL")
+    assert [v for v in deployment_variables if v not in README] == []  # every variable used here is documented
     # Database: schema by `xiaoyuan db upgrade`; a small world from a roster (README "Roster import").
     district.xiaoyuan(*readme_command(r"xiaoyuan db upgrade")[1:])
     roster = tmp / "roster.csv"
