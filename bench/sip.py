@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.devices import client, free_port, publish_all  # noqa: E402
-from core.bands.registry import add_band  # noqa: E402
+from core.bands.registry import add_band, band_username  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.container import Services  # noqa: E402
 from core.db import make_engine, make_session_factory, transaction  # noqa: E402
@@ -79,7 +79,8 @@ def _endpoint_up(services: Services) -> bool:
 def one_call(phone: SipPhone, uri: str, wav: Path, speech_s: float, results: list, lock: threading.Lock) -> None:
     """Two spoken answers on one call (2 = wrong the first time, 1 = right the second); latencies appended."""
     call = phone.call(uri)
-    latencies = []
+    latencies: list[float] = []
+    marks: list[tuple[int, float, float]] = []  # (caller's SIP port, its end of speech, first read-back frame heard)
     ended = None
     try:
         for answer in ("2", "1"):
@@ -89,6 +90,7 @@ def one_call(phone: SipPhone, uri: str, wav: Path, speech_s: float, results: lis
             speech_end = started + speech_s
             heard = phone.until_loud(call, speech_end + 0.02, timeout=20)
             latencies.append(heard - speech_end)
+            marks.append((phone.port, speech_end, heard))
             phone.until_quiet(call, heard, ms=600, timeout=60)  # the read-back, to its end
             phone.send(cmd="dtmf", id=call, digits=answer, method="rfc2833")
         phone.send(cmd="hangup", id=call)
@@ -102,7 +104,63 @@ def one_call(phone: SipPhone, uri: str, wav: Path, speech_s: float, results: lis
             phone.send(cmd="hangup", id=call)
             phone.wait("ended", id=call, timeout=30)
     with lock:
-        results.append({"latencies": latencies, "received": ended["received"], "sent": ended["sent"]})
+        results.append({"latencies": latencies, "marks": marks, "received": ended["received"], "sent": ended["sent"]})
+
+
+STAGES = (  # (name, from, to): the endpoint logs monotonic times of each (voice/sip/driver.py "answer stages")
+    ("to_endpoint", "caller_end", "speech_end"),  # RTP, jitter buffer, the listener's queue
+    ("end_decision", "speech_end", "decided"),  # silence timer / vosk endpoint
+    ("final_result", "decided", "recognised"),  # FinalResult + grammar match
+    ("to_driver", "recognised", "dequeued"),
+    ("save_wav", "dequeued", "saved"),
+    ("flow_step", "saved", "step"),  # recording + transcript rows, intent, read-back text
+    ("tts", "step", "tts"),
+    ("queue_audio", "tts", "play"),
+    ("first_frame_out", "play", "first_out"),  # the clock thread takes the first 20 ms
+    ("to_caller", "first_out", "heard"),  # RTP, the caller's jitter buffer
+)
+
+
+def answer_stages(log_text: str) -> list[dict]:
+    """The "answer stages" records the endpoint logged."""
+    out = []
+    for line in log_text.splitlines():
+        marker = line.find("answer stages ")
+        if marker >= 0:
+            try:
+                out.append(json.loads(line[marker + len("answer stages "):]))
+            except ValueError:
+                continue
+    return out
+
+
+def stage_breakdown(marks: list[tuple[int, float, float]], records: list[dict]) -> dict:
+    """Per-stage p50 / p95 / max in ms: each caller sample matched to the endpoint record of the same call (the
+    caller's SIP port) whose first frame out came just before the caller heard it."""
+    per: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
+    matched = 0
+    for port, caller_end, heard in marks:
+        best = None
+        for record in records:
+            out = record.get("first_out")
+            if (out is not None and str(record.get("from", "")).endswith(f":{port}") and caller_end < out <= heard
+                    and (best is None or out > best["first_out"])):
+                best = record
+        if best is None:
+            continue
+        matched += 1
+        times = {**best, "caller_end": caller_end, "heard": heard}
+        for name, start, end in STAGES:
+            if times.get(start) is not None and times.get(end) is not None:
+                per[name].append(1000 * (times[end] - times[start]))
+    summary: dict = {"matched": matched}
+    for name, values in per.items():
+        values.sort()
+        if values:
+            summary[name] = {"p50_ms": round(statistics.median(values)), "p95_ms":
+                             round(values[min(len(values) - 1, int(0.95 * len(values)))]), "max_ms": round(values[-1])}
+    summary["ended_by"] = sorted({r.get("ended_by", "") for r in records})
+    return summary
 
 
 def main() -> None:
@@ -156,12 +214,13 @@ def main() -> None:
         listener.start()
         listener.subscribed.wait(10)
         bands = [(d, s) for d, s, _ in creds]
-        pubs = [client(mqtt_port, d, s, f"ing-{d}") for d, s in bands]
+        pubs = [client(mqtt_port, band_username(d), s, f"ing-{d}") for d, s in bands]  # bands log in as band-<id>
         background = threading.Thread(target=publish_all, args=(pubs, bands, 10**9, args.telemetry_rate, stop),
                                       daemon=True)
         background.start()
         phones = [SipPhone(free_udp_port(), caller) for caller in CALLERS]  # one phone process per call
         uri = f"02346712345@127.0.0.1:{sip_port}"
+        log_seen = 0
         for _run in range(args.runs):
             with services.session_factory() as s:
                 stored_before = s.scalar(sa.select(sa.func.count()).select_from(TelemetryReading))
@@ -181,6 +240,10 @@ def main() -> None:
                 stored = s.scalar(sa.select(sa.func.count()).select_from(TelemetryReading)) - stored_before
                 paths = [p or [] for p in s.scalars(sa.select(CallLog.path))]
             latencies = sorted(x for r in results for x in r.get("latencies", []))
+            phone_log.flush()
+            log_text = (tmp / "phone.log").read_text(errors="replace")
+            records, log_seen = answer_stages(log_text[log_seen:]), len(log_text)
+            marks = [m for r in results for m in r.get("marks", [])]
             run = {
                 "readback_latency_s_p50": round(statistics.median(latencies), 3) if latencies else None,
                 "readback_latency_s_p95": round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 3)
@@ -195,6 +258,7 @@ def main() -> None:
                 "telemetry_stored_msg_per_s": round(stored / wall),
                 "answers_understood_so_far": sum(step.startswith("intent:") for path in paths for step in path),
                 "seconds": round(wall, 1),
+                "stages": stage_breakdown(marks, records),
             }
             figures["runs"].append(run)
         with services.session_factory() as s:

@@ -113,6 +113,8 @@ class SipSettings(_Section):
         default_factory=dict, description="called number (To user part) → village id; +86 / 0086 / 0 forms all match")
     max_calls: int = Field(4, ge=1, le=MAX_CALLS_PER_PROCESS, description="concurrent calls per process")
     end_silence_ms: int = Field(600, ge=200, le=3000, description="trailing silence that ends a spoken menu answer")
+    end_stable_ms: int = Field(300, ge=0, le=3000, description="shorter silence that ends a menu answer whose words "
+                               "already name one intent and stopped changing (0: always wait end_silence_ms)")
     vad_threshold_dbfs: float = Field(-40.0, ge=-70, le=-10, description="frame level taken as the caller speaking")
     command_poll_ms: int = Field(100, ge=20, le=2000, description="how often the endpoint looks for calls to place")
 

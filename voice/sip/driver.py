@@ -9,6 +9,7 @@ and a key or the caller's voice stops a prompt (barge-in). Each call has its own
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import queue
 import threading
@@ -119,6 +120,7 @@ class DriverConfig:
     gateway: str
     vad_dbfs: float = -40.0
     end_silence_ms: int = 600
+    end_stable_ms: int = 0
     key_barge_in: bool = True
 
 
@@ -136,10 +138,13 @@ class CallDriver:
         self.config = config
         self.on_leg = on_leg  # told about an extra call this driver places (bridges), for channel counting
         self.listener = CallListener(handle, services.asr, vad_dbfs=config.vad_dbfs,
-                                     end_silence_ms=config.end_silence_ms, register_thread=stack.register_thread,
+                                     end_silence_ms=config.end_silence_ms, end_stable_ms=config.end_stable_ms,
+                                     register_thread=stack.register_thread,
                                      free=free)
         self._recordings = 0
         self.timeline: list[tuple[str, float]] = []  # (event, monotonic) for benchmarks and tests
+        self._stages: dict[str, Any] | None = None  # end of speech → first answer frame, being timed
+        self.stages: list[dict[str, Any]] = []  # finished timings (bounded), also logged as "answer stages"
 
     # --- running ---------------------------------------------------------------------------------------
 
@@ -156,6 +161,7 @@ class CallDriver:
                 try:
                     log.debug("call %s: step %s", self.handle.id[-8:], target.step)
                     action = flow.run_step(target.step, self.info, target.params, heard)
+                    self._stage("step")
                     log.debug("call %s: %s", self.handle.id[-8:], type(action).__name__)
                     target, heard = self.perform(action)
                 except Redirected as redirect:
@@ -274,7 +280,11 @@ class CallDriver:
             return on_speech, flow.Heard(digits=digits)  # a key, not speech: the step routes it
         if not utterance.spoke:
             return on_silence, flow.Heard()
+        self._stages = {"purpose": purpose, "ended_by": utterance.ended_by, "speech_end": utterance.speech_end_at,
+                        "decided": utterance.decided_at, "recognised": utterance.recognised_at,
+                        "dequeued": time.monotonic()}
         recorded = self._save(utterance, purpose)
+        self._stage("saved")
         self.timeline.append(("speech_end", utterance.speech_end_at or time.monotonic()))
         return on_speech, flow.Heard(digits=digits if key_ends else "", recording=recorded)
 
@@ -355,6 +365,7 @@ class CallDriver:
         """
         for text, prompt_id in items:
             pcm = self.prompts.pcm(text, prompt_id)
+            self._stage("tts")
             if not pcm:
                 continue
             interrupt = self._play_pcm(pcm + GAP, keys=keys, speech=speech)
@@ -366,8 +377,11 @@ class CallDriver:
         tx = self.handle.tx
         tx.play(pcm)
         self.timeline.append(("play", time.monotonic()))
+        self._stage("play")
         try:
             while tx.playing:
+                if self._stages is not None and tx.started_at is not None:
+                    self._stages_done(tx.started_at)
                 event = self._next_event(0.05)
                 if event is None:
                     continue
@@ -378,9 +392,25 @@ class CallDriver:
                     tx.stop()
                     return "speech"
         finally:
+            if self._stages is not None and "play" in self._stages:
+                self._stages_done(tx.started_at)
             if self.handle.ended.is_set():
                 raise HungUp
         return None
+
+    def _stage(self, name: str) -> None:
+        """Note when a stage of answering the caller ended (only the first time, only while an answer is timed)."""
+        if self._stages is not None and name not in self._stages:
+            self._stages[name] = time.monotonic()
+
+    def _stages_done(self, first_out: float | None) -> None:
+        """The answer's first frame went out: keep and log the timings (monotonic, comparable across processes)."""
+        stages, self._stages = self._stages, None
+        if stages is None:
+            return
+        stages["first_out"] = first_out
+        self.stages = [*self.stages[-31:], stages]
+        log.info("answer stages %s", json.dumps({"call": self.handle.id[-8:], "from": self.handle.source, **stages}))
 
     def _wait_key(self, timeout_s: float, *, speech: bool = False) -> str | None:
         found = self._wait_for(lambda event: event[0] == "dtmf" or (speech and event[0] == "speech"), timeout_s)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from voice.asr import GrammarMatch, Transcript, judge_grammar
+from voice.asr import UNK, GrammarMatch, Transcript, judge_grammar
 from voice.sip.media import FRAME_MS, level_dbfs, upsample_16k
 from voice.sip.stack import CallHandle
 
@@ -28,6 +28,7 @@ PREROLL_FRAMES = 15  # 300 ms kept before speech is detected, so the first sylla
 SPEECH_START_FRAMES = 3  # 60 ms above the threshold = speech (a click is shorter)
 FEED_FRAMES = 5  # frames per AcceptWaveform call (100 ms): fewer calls, same result
 VOSK_ENDPOINT_SILENCE_MS = 300  # vosk's own endpoint counts only once we also hear this much quiet
+STABLE_PARTIAL_MS = 200  # a menu answer's partial result unchanged this long counts as settled
 
 
 class FreeRecognisers:
@@ -96,6 +97,8 @@ class Utterance:
     match: GrammarMatch | None = None
     ended_by: str = ""  # silence / vosk / key / limit / no_speech / hangup
     speech_end_at: float | None = None  # monotonic time of the last loud frame
+    decided_at: float | None = None  # when the end of the utterance was decided
+    recognised_at: float | None = None  # when the final result (and the grammar match) was ready
     pcm16k: bytes = field(default=b"", repr=False)
 
     @property
@@ -124,18 +127,22 @@ class _Capture:
     spoke: bool = False
     last_loud: float | None = None
     vosk_endpoint: bool = False
+    partial: str = ""  # the recogniser's latest partial result (menu answers)
+    partial_at: float = 0.0  # when it last changed
+    partial_intent: bool = False  # whether it already names exactly one intent
 
 
 class CallListener:
     """The media worker of one call (a thread); the call driver asks it to listen and waits for events."""
 
     def __init__(self, handle: CallHandle, asr: Any, *, vad_dbfs: float = -40.0, end_silence_ms: int = 600,
-                 register_thread: Any = None, free: FreeRecognisers | None = None) -> None:
+                 end_stable_ms: int = 0, register_thread: Any = None, free: FreeRecognisers | None = None) -> None:
         self.handle = handle
         self.asr = asr
         self.free = free
         self.vad_dbfs = vad_dbfs
         self.end_silence_ms = end_silence_ms
+        self.end_stable_ms = end_stable_ms  # 0: menu answers too wait for end_silence_ms
         self._register = register_thread
         self._lock = threading.Lock()
         self._capture: _Capture | None = None
@@ -262,9 +269,9 @@ class CallListener:
             capture.pending16k.append(chunk)
             capture.all16k.append(chunk)
             if len(capture.pending16k) >= FEED_FRAMES:
-                self._feed(capture)
+                self._feed(capture, now)
 
-    def _feed(self, capture: _Capture) -> None:
+    def _feed(self, capture: _Capture, now: float | None = None) -> None:
         data = b"".join(capture.pending16k)
         capture.pending16k.clear()
         try:
@@ -274,6 +281,11 @@ class CallListener:
                     capture.texts.append(part["text"])
                     capture.words.extend(part.get("result", []))
                     capture.vosk_endpoint = True
+            elif now is not None and capture.grammar and self.end_stable_ms:
+                partial = json.loads(capture.recogniser.PartialResult()).get("partial", "")
+                if partial != capture.partial:
+                    capture.partial, capture.partial_at = partial, now
+                    capture.partial_intent = self._names_one_intent(partial)
         except Exception as exc:
             log.warning("streaming recognition failed: %s", type(exc).__name__)
             capture.recogniser = None
@@ -290,9 +302,29 @@ class CallListener:
         # vosk's endpoint ends short answers early; a message ends only on # or the caller's long silence.
         if capture.vosk_endpoint and quiet_ms >= VOSK_ENDPOINT_SILENCE_MS and capture.end_silence_ms <= 1500:
             return "vosk"
+        # A menu answer already complete (its words name one intent) and no longer changing need not wait
+        # for the full silence: a pause inside an answer not yet complete still gets end_silence_ms.
+        if (self.end_stable_ms and capture.grammar and capture.partial_intent and quiet_ms >= self.end_stable_ms
+                and (now - capture.partial_at) * 1000 >= STABLE_PARTIAL_MS):
+            return "stable"
         return ""
 
+    def _names_one_intent(self, partial: str) -> bool:
+        """Whether a grammar partial result's words (fillers aside) all point to one and the same intent."""
+        grammar = self.asr.grammar() if self.asr is not None else None
+        words = partial.split()
+        if grammar is None or not words:
+            return False
+        intents: set[str] = set()
+        for word in words:
+            pointing = grammar.intents_of(word)
+            if word == UNK or len(pointing) > 1:
+                return False
+            intents |= pointing
+        return len(intents) == 1
+
     def _post(self, capture: _Capture, ended_by: str) -> None:
+        decided_at = time.monotonic()
         log.debug("utterance of %s ended by %s (spoke %s, %d frames)", capture.purpose, ended_by, capture.spoke,
                   len(capture.frames))
         transcript = match = None
@@ -320,5 +352,6 @@ class CallListener:
         capture.recogniser = None  # released on this thread, not on the driver's
         utterance = Utterance(pcm8k=b"".join(capture.frames), spoke=capture.spoke, transcript=transcript,
                               match=match, ended_by=ended_by if capture.spoke or ended_by != "limit" else "no_speech",
-                              speech_end_at=capture.last_loud, pcm16k=b"".join(capture.all16k))
+                              speech_end_at=capture.last_loud, decided_at=decided_at,
+                              recognised_at=time.monotonic(), pcm16k=b"".join(capture.all16k))
         self.handle.events.put(("utterance", utterance))

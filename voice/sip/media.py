@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import math
 import threading
+import time
 
 import numpy as np
 
@@ -62,6 +63,7 @@ class Playback:
         self.sent = 0  # frames with audio handed to the stack
         self.requested = 0  # frames the stack asked for
         self.started = threading.Event()  # set when the first frame of the current audio goes out
+        self.started_at: float | None = None  # monotonic time of that first frame (latency figures)
 
     def play(self, pcm: bytes) -> None:
         """Queue audio after whatever is playing."""
@@ -73,6 +75,7 @@ class Playback:
                 self._pos = 0
             if not self._buffer:
                 self.started.clear()
+                self.started_at = None
             self._buffer += pcm
             self.idle.clear()
 
@@ -96,7 +99,9 @@ class Playback:
             frame = bytes(self._buffer[self._pos:self._pos + FRAME_BYTES])
             self._pos += FRAME_BYTES
             self.sent += 1
-            self.started.set()
+            if not self.started.is_set():
+                self.started_at = time.monotonic()
+                self.started.set()
         return frame if len(frame) == FRAME_BYTES else frame + bytes(FRAME_BYTES - len(frame))
 
     @property

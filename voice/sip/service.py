@@ -72,7 +72,8 @@ class PhoneEndpoint:
 
         self.prompts = PcmPrompts(speaker_for(services))
         self.driver_config = DriverConfig(gateway=self.sip.gateway, vad_dbfs=self.sip.vad_threshold_dbfs,
-                                          end_silence_ms=self.sip.end_silence_ms)
+                                          end_silence_ms=self.sip.end_silence_ms,
+                                          end_stable_ms=self.sip.end_stable_ms)
         self.started_at = services.clock.now()
         self.free = FreeRecognisers(services.asr) if services.asr is not None else None
         self.drivers_done: list[CallDriver] = []  # finished drivers, for tests and benchmarks (bounded)
