@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import queue
+import re
 import threading
 import time
 import uuid
@@ -87,12 +88,47 @@ def dial_status(code: int, answered: bool) -> str:
     return "failed"
 
 
+CLAUSE_END = re.compile(r"(?<=[：，？。！；:,?!;])")  # where a sentence may be cut into separately rendered clauses
+MIN_CLAUSE_CHARS = 2
+
+
+def clauses(text: str) -> list[str]:
+    """A sentence cut after each clause mark ("您是说：", "要卖20斤花椒，", "对吗？", …); tiny pieces stay joined."""
+    out: list[str] = []
+    for piece in CLAUSE_END.split(text):
+        if not piece:
+            continue
+        if out and len(piece.strip("：，？。！；:,?!; ")) < MIN_CLAUSE_CHARS:
+            out[-1] += piece
+        else:
+            out.append(piece)
+    return out or [text]
+
+
 class PcmPrompts:
     """Prompt and sentence audio as 8 kHz PCM, from the same cache the TwiML <Play> uses."""
 
     def __init__(self, speaker: Speaker) -> None:
         self.speaker = speaker
         self._lock = threading.Lock()
+
+    def pieces(self, text: str, prompt_id: str | None) -> list[str]:
+        """What to render and play one after another for an item.
+
+        A fixed prompt, or a sentence already rendered whole, is one piece. A new sentence (a read-back with
+        the caller's words in it) is cut into clauses: the fixed ones ("您是说：", "对吗？", …) are in the
+        cache already, so the first plays at once while the clause with the caller's words is rendered.
+        """
+        if prompt_id is not None:
+            return [text]
+        tts = self.speaker.tts
+        cached = getattr(tts, "cached_path", None)
+        try:
+            if cached is None or cached(text).is_file():
+                return [text]
+        except (OSError, ValueError):
+            return [text]
+        return clauses(text)
 
     def pcm(self, text: str, prompt_id: str | None) -> bytes:
         """The audio of one item; b"" (and a warning) when TTS is unavailable."""
@@ -364,25 +400,51 @@ class CallDriver:
         Returns the key, "speech", or None when everything was played.
         """
         for text, prompt_id in items:
-            pcm = self.prompts.pcm(text, prompt_id)
-            self._stage("tts")
-            if not pcm:
-                continue
-            interrupt = self._play_pcm(pcm + GAP, keys=keys, speech=speech)
+            pieces = self.prompts.pieces(text, prompt_id)
+            if len(pieces) > 1:
+                interrupt = self._play_pieces(pieces, keys=keys, speech=speech)
+            else:
+                pcm = self.prompts.pcm(text, prompt_id)
+                self._stage("tts")
+                if not pcm:
+                    continue
+                interrupt = self._play_pcm(pcm + GAP, keys=keys, speech=speech)
             if interrupt is not None:
                 return interrupt
         return None
 
-    def _play_pcm(self, pcm: bytes, *, keys: bool = False, speech: bool = False) -> str | None:
+    def _play_pieces(self, pieces: list[str], *, keys: bool, speech: bool) -> str | None:
+        """Play a sentence clause by clause: the rest is rendered (on a helper thread) while the first plays."""
+        rendered: queue.Queue[bytes] = queue.Queue()
+
+        def render() -> None:
+            for piece in pieces[1:]:
+                rendered.put(self.prompts.pcm(piece, None))
+
+        threading.Thread(target=render, name=f"say-{self.handle.id[-8:]}", daemon=True).start()
+        first = self.prompts.pcm(pieces[0], None)
+        self._stage("tts")
+        return self._play_pcm(first, keys=keys, speech=speech, more=rendered, pending=len(pieces) - 1)
+
+    def _play_pcm(self, pcm: bytes, *, keys: bool = False, speech: bool = False,
+                  more: queue.Queue[bytes] | None = None, pending: int = 0) -> str | None:
+        """Play audio; with `more`, `pending` further pieces are queued as they arrive (then a short gap)."""
         tx = self.handle.tx
         tx.play(pcm)
         self.timeline.append(("play", time.monotonic()))
         self._stage("play")
         try:
-            while tx.playing:
+            while tx.playing or pending:
                 if self._stages is not None and tx.started_at is not None:
                     self._stages_done(tx.started_at)
-                event = self._next_event(0.05)
+                while more is not None and pending:
+                    try:
+                        piece = more.get_nowait()
+                    except queue.Empty:
+                        break
+                    pending -= 1
+                    tx.play(piece if pending else piece + GAP)
+                event = self._next_event(0.02 if pending else 0.05)
                 if event is None:
                     continue
                 if event[0] == "dtmf" and keys:

@@ -28,7 +28,7 @@ PREROLL_FRAMES = 15  # 300 ms kept before speech is detected, so the first sylla
 SPEECH_START_FRAMES = 3  # 60 ms above the threshold = speech (a click is shorter)
 FEED_FRAMES = 5  # frames per AcceptWaveform call (100 ms): fewer calls, same result
 VOSK_ENDPOINT_SILENCE_MS = 300  # vosk's own endpoint counts only once we also hear this much quiet
-STABLE_PARTIAL_MS = 200  # a menu answer's partial result unchanged this long counts as settled
+STABLE_PARTIAL_MS = 100  # of audio: a menu answer's partial result unchanged over a feed counts as settled
 
 
 class FreeRecognisers:
@@ -128,7 +128,7 @@ class _Capture:
     last_loud: float | None = None
     vosk_endpoint: bool = False
     partial: str = ""  # the recogniser's latest partial result (menu answers)
-    partial_at: float = 0.0  # when it last changed
+    partial_frame: int = 0  # how many frames had been heard when it last changed (audio time, not wall time)
     partial_intent: bool = False  # whether it already names exactly one intent
 
 
@@ -269,9 +269,9 @@ class CallListener:
             capture.pending16k.append(chunk)
             capture.all16k.append(chunk)
             if len(capture.pending16k) >= FEED_FRAMES:
-                self._feed(capture, now)
+                self._feed(capture, streaming=True)
 
-    def _feed(self, capture: _Capture, now: float | None = None) -> None:
+    def _feed(self, capture: _Capture, streaming: bool = False) -> None:
         data = b"".join(capture.pending16k)
         capture.pending16k.clear()
         try:
@@ -281,10 +281,10 @@ class CallListener:
                     capture.texts.append(part["text"])
                     capture.words.extend(part.get("result", []))
                     capture.vosk_endpoint = True
-            elif now is not None and capture.grammar and self.end_stable_ms:
+            elif streaming and capture.grammar and self.end_stable_ms:
                 partial = json.loads(capture.recogniser.PartialResult()).get("partial", "")
                 if partial != capture.partial:
-                    capture.partial, capture.partial_at = partial, now
+                    capture.partial, capture.partial_frame = partial, len(capture.frames)
                     capture.partial_intent = self._names_one_intent(partial)
         except Exception as exc:
             log.warning("streaming recognition failed: %s", type(exc).__name__)
@@ -305,7 +305,7 @@ class CallListener:
         # A menu answer already complete (its words name one intent) and no longer changing need not wait
         # for the full silence: a pause inside an answer not yet complete still gets end_silence_ms.
         if (self.end_stable_ms and capture.grammar and capture.partial_intent and quiet_ms >= self.end_stable_ms
-                and (now - capture.partial_at) * 1000 >= STABLE_PARTIAL_MS):
+                and (len(capture.frames) - capture.partial_frame) * FRAME_MS >= STABLE_PARTIAL_MS):
             return "stable"
         return ""
 

@@ -22,7 +22,7 @@ from core.db import transaction
 from core.phone import progress, sipcommands
 from core.phone.config import SipSettings, sip_settings
 from voice import flow
-from voice.sip.driver import CallDriver, DriverConfig, PcmPrompts, dial_status, dial_string, next_from_url
+from voice.sip.driver import CallDriver, DriverConfig, PcmPrompts, clauses, dial_status, dial_string, next_from_url
 from voice.sip.listen import FreeRecognisers
 from voice.sip.stack import CallHandle, SipError, SipStack, StackConfig
 
@@ -82,12 +82,23 @@ class PhoneEndpoint:
 
     def start(self) -> None:
         """Warm the recognisers, start the SIP stack and the command loop (SipError when the port is unusable)."""
+        self._spawn("sip-readbacks", self._render_readbacks)
         if self.free is not None:
             seconds = self.free.warm(self.sip.max_calls)
             log.info("%d free-mode recognisers warmed in %.1fs", self.sip.max_calls, seconds)
         self.stack.start()
         self._spawn("sip-commands", self._command_loop)
         log.info("phone endpoint %s ready (gateway %s)", self.name, self.sip.gateway or "-")
+
+    def _render_readbacks(self) -> None:
+        """Render the read-backs' fixed sentences and clauses before the first caller waits for one."""
+        started = time.monotonic()
+        texts = readback_samples()
+        for text in texts:
+            self.prompts.pcm(text, None)
+            for piece in clauses(text):
+                self.prompts.pcm(piece, None)
+        log.info("%d read-back sentences rendered in %.1fs", len(texts), time.monotonic() - started)
 
     def stop(self) -> None:
         """Hang up every call, let the drivers finish, stop the stack."""
@@ -364,6 +375,17 @@ class PhoneEndpoint:
                                                  started_at=self.started_at, counters=self.snapshot())
         except Exception:
             log.exception("heartbeat failed")
+
+
+def readback_samples() -> list[str]:
+    """Every read-back whose words are all fixed, and one with words of the caller's (for its fixed clauses)."""
+    from voice.intents import Intent, readback_text
+
+    def intent(name: str, summary: str = "") -> Intent:
+        return Intent(name=name, request_type=None, summary=summary, score=1.0, keyword="")
+
+    fixed = [readback_text(intent(name)) for name in ("points", "job", "human", "find_head", "redeem", "sell")]
+    return [*fixed, readback_text(intent("other", summary="一二三"))]
 
 
 def _reporter(func: Any, *args: Any, **kwargs: Any) -> Any:

@@ -95,11 +95,11 @@ def test_a_partial_result_still_changing_is_not_settled():
     assert speak_then_quiet(listener, asr, start, "네", quiet_ms=200) == ""
     asr.made[-1].partial = "네 일자리"  # the decoder catches up after the caller went quiet
     clock = start + 1.2
-    for _ in range(10):  # 400 ms of quiet, but the answer changed only 100 ms ago: not settled yet
+    for _ in range(5):  # 300 ms of quiet, but the answer changed just now: not settled yet
         clock += FRAME_MS / 1000
         listener._frame(SILENCE, clock)
     assert listener._capture is not None
-    for _ in range(5):  # 500 ms: unchanged for 200 ms, well before the 600 ms timer
+    for _ in range(5):  # 400 ms: unchanged over a feed, well before the 600 ms timer
         clock += FRAME_MS / 1000
         listener._frame(SILENCE, clock)
     assert listener._capture is None
@@ -133,3 +133,22 @@ def test_the_utterance_carries_when_its_end_was_decided_and_recognised():
     assert utterance.match is not None and utterance.match.intent == "job"
     assert utterance.decided_at is not None and utterance.recognised_at is not None
     assert utterance.decided_at <= utterance.recognised_at
+
+
+def test_a_new_read_back_is_played_clause_by_clause_and_a_cached_one_whole(tmp_path):
+    from voice.sip.driver import PcmPrompts, clauses
+
+    sentence = "您是说：要卖20斤花椒，对吗？对请按1，不对请按2。"
+    assert clauses(sentence) == ["您是说：", "要卖20斤花椒，", "对吗？", "对请按1，", "不对请按2。"]
+    assert clauses("您是说：啊，对吗？") == ["您是说：啊，", "对吗？"]  # a one-character clause stays joined
+    assert clauses("好的") == ["好的"]
+
+    class Tts:
+        def cached_path(self, text: str):
+            return tmp_path / f"{len(text)}.wav"
+
+    prompts = PcmPrompts(SimpleNamespace(tts=Tts()))  # type: ignore[arg-type]
+    assert prompts.pieces(sentence, None) == clauses(sentence)
+    assert prompts.pieces(sentence, "menu") == [sentence]  # fixed prompts: one piece
+    (tmp_path / f"{len(sentence)}.wav").write_bytes(b"RIFF")
+    assert prompts.pieces(sentence, None) == [sentence]  # rendered whole before: played whole
