@@ -419,7 +419,11 @@ class CallDriver:
 
         def render() -> None:
             for piece in pieces[1:]:
-                rendered.put(self.prompts.pcm(piece, None))
+                try:
+                    rendered.put(self.prompts.pcm(piece, None))
+                except Exception as exc:  # the player counts on one item per piece: never leave it waiting
+                    log.warning("a clause was not rendered: %s", type(exc).__name__)
+                    rendered.put(b"")
 
         threading.Thread(target=render, name=f"say-{self.handle.id[-8:]}", daemon=True).start()
         first = self.prompts.pcm(pieces[0], None)

@@ -152,3 +152,39 @@ def test_a_new_read_back_is_played_clause_by_clause_and_a_cached_one_whole(tmp_p
     assert prompts.pieces(sentence, "menu") == [sentence]  # fixed prompts: one piece
     (tmp_path / f"{len(sentence)}.wav").write_bytes(b"RIFF")
     assert prompts.pieces(sentence, None) == [sentence]  # rendered whole before: played whole
+
+
+def test_the_first_clause_plays_while_the_next_is_still_being_rendered():
+    from voice.sip.driver import GAP, CallDriver
+    from voice.sip.media import FRAME_BYTES, Playback
+
+    first_out = threading.Event()
+    pcm = {"您是说：": b"\x01\x00" * 800, "要卖花椒，": b"\x02\x00" * 800, "对吗？": b"\x03\x00" * 800}
+
+    class Prompts:
+        def pcm(self, text: str, prompt_id: object) -> bytes:
+            if text == "要卖花椒，":
+                assert first_out.wait(10)  # rendering the caller's words takes until the lead-in is heard
+            return pcm[text]
+
+    handle = SimpleNamespace(id="call-0000test", events=queue.Queue(), ended=threading.Event(), tx=Playback())
+    driver = object.__new__(CallDriver)
+    driver.handle, driver.prompts, driver.timeline, driver._stages, driver.stages = handle, Prompts(), [], None, []
+    heard = bytearray()
+    done = threading.Event()
+
+    def clock() -> None:  # the media clock thread: takes 20 ms frames as fast as it can
+        while not done.is_set():
+            frame = handle.tx.read_frame()
+            if frame != SILENCE:
+                heard.extend(frame)
+                first_out.set()
+
+    reader = threading.Thread(target=clock, daemon=True)
+    reader.start()
+    assert driver._play_pieces(list(pcm), keys=False, speech=False) is None
+    done.set()
+    reader.join(5)
+    expected = b"".join(pcm.values())
+    assert bytes(heard[:len(expected)]) == expected  # in order, nothing lost
+    assert len(heard) <= len(expected) + len(GAP) + FRAME_BYTES
