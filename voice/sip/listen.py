@@ -227,10 +227,10 @@ class CallListener:
     def _frame(self, frame: bytes, now: float) -> None:
         loud = level_dbfs(frame) > self.vad_dbfs
         self._loud_run = self._loud_run + 1 if loud else 0
-        self._preroll.append(frame)
         if self._loud_run == SPEECH_START_FRAMES and self.barge_in:
             self.handle.events.put(("speech",))
         with self._lock:
+            self._preroll.append(frame)  # under the lock: listen() copies it from the driver's thread
             capture = self._capture
             if capture is None:
                 return

@@ -188,3 +188,26 @@ def test_the_first_clause_plays_while_the_next_is_still_being_rendered():
     expected = b"".join(pcm.values())
     assert bytes(heard[:len(expected)]) == expected  # in order, nothing lost
     assert len(heard) <= len(expected) + len(GAP) + FRAME_BYTES
+
+
+def test_listening_while_the_caller_already_speaks_is_safe_against_the_media_worker():
+    """Regression: listen() copied the pre-roll while the media worker appended to it ("deque mutated")."""
+    listener, asr, start = listening(end_stable_ms=300, grammar=False)
+    listener.cancel()
+    stop = threading.Event()
+
+    def media_worker() -> None:
+        clock = start
+        while not stop.is_set():
+            clock += FRAME_MS / 1000
+            listener._frame(LOUD, clock)
+
+    worker = threading.Thread(target=media_worker, daemon=True)
+    worker.start()
+    try:
+        for _ in range(3000):
+            listener.listen(purpose="menu", grammar=False, no_speech_s=5, max_s=600)
+            listener.cancel()
+    finally:
+        stop.set()
+        worker.join(5)
