@@ -38,7 +38,8 @@ from core.models import Base  # noqa: E402
 from core.models.places import Courtyard, Household, Town, Village  # noqa: E402
 from core.models.points import PointEntry  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-from tests.e2e.tv.conftest import CHROMIUM, CHROMIUM_ARGS, seed_tv_world  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.e2e.tv.conftest import seed_tv_world  # noqa: E402
 
 CLIENTS = 200
 REQUESTS_PER_CLIENT = 5

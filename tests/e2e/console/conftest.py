@@ -20,7 +20,7 @@ from core.models.places import Resident
 from core.phone.helpcalls import start_help_call
 from core.requests.workorders import submit_request
 from core.settings import load_settings
-from tests.e2e.tv.conftest import CHROMIUM, CHROMIUM_ARGS, seed_tv_world
+from tests.e2e.tv.conftest import seed_tv_world
 from tests.factories import PASSWORD
 
 PHONE = {"width": 390, "height": 844}
@@ -66,17 +66,6 @@ def live_console(tmp_path) -> Iterator[LiveConsole]:
         server.shutdown()
         thread.join(5)
         engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (no browser download)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def sign_in(context: Any, live: LiveConsole, username: str) -> Any:

@@ -19,7 +19,6 @@ from core.db import make_engine, make_session_factory, transaction
 from core.models import Base
 from core.models.requests import Request
 from core.settings import load_settings
-from tests.e2e.tv.conftest import chromium  # noqa: F401 - the shared browser fixture
 from tests.factories import build_world
 
 pytestmark = pytest.mark.slow
@@ -51,12 +50,12 @@ def live_bins(tmp_path) -> Iterator[SimpleNamespace]:
         engine.dispose()
 
 
-def _phone(chromium: Any) -> Any:  # noqa: F811
+def _phone(chromium: Any) -> Any:
     return chromium.new_context(viewport={"width": 360, "height": 640}, locale="zh-CN", has_touch=True,
                                 is_mobile=True)
 
 
-def test_a_passer_by_reports_a_full_bin_in_two_taps(chromium, live_bins):  # noqa: F811
+def test_a_passer_by_reports_a_full_bin_in_two_taps(chromium, live_bins):
     """S13 on a phone: the four buttons fill the width and are thumb-sized; 满了 reports; a neighbour adds one."""
     first = _phone(chromium)
     page = first.new_page()

@@ -21,10 +21,6 @@ from core.models import Base
 from core.settings import load_settings
 from tests.factories import build_world
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
-
 
 @dataclass
 class TvWorld:
@@ -98,17 +94,6 @@ def live_tv(tmp_path) -> Iterator[LiveTv]:
         thread.join(5)
         services.tts.close()
         engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (no browser download)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
