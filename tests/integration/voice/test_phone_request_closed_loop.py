@@ -56,5 +56,5 @@ def test_phone_request_is_followed_up_evaluated_and_reported(world, call, voice_
     with voice_services.session_factory() as s:
         report = build_report(s, kind="daily", day=to_local(clock.now()).date(), village_id=world.villages[0].id)
     assert report.requests["new"] == 1 and report.requests["resolved"] == 1
-    assert report.requests["by_type"]["environment"] == {"new": 1, "resolved": 1, "overdue": 0}
+    assert report.requests["by_type"]["environment"] == {"new": 1, "resolved": 1, "overdue": 0, "overdue_open": 0}
     assert report.satisfaction["satisfied"] == 1 and report.satisfaction["rate"] == 1.0
