@@ -72,7 +72,9 @@ def run_case(url: str, channel: str, messages: int, batch: int, sink_url: str | 
     """Enqueue `messages` rows for one channel and time the dispatcher until none is due."""
     engine = make_engine(url)
     Base.metadata.create_all(engine)
-    overrides = {"data": {"dir": tmp}, "webhook": {"url": (sink_url or "") + "/hook", "secret": "bench"}}
+    overrides: dict = {"data": {"dir": tmp}}
+    if sink_url:  # only the webhook case has a sink (settings refuse a URL without a host)
+        overrides["webhook"] = {"url": sink_url + "/hook", "secret": "bench"}
     settings = load_settings(environ={}, overrides=overrides)
     services = Services(settings=settings, session_factory=make_session_factory(engine), clock=SystemClock())
     clock = services.clock
