@@ -85,14 +85,23 @@ def build(tmp: Path, boxes: int = CLIENTS, cache_seconds: float | None = None) -
 
 
 def serve(app, threads: int = WEB_THREADS):
-    """waitress on a free loopback port, in a thread."""
+    """waitress on a free loopback port, in a thread; returns a function that stops it, and its URL."""
+    from waitress import wasyncore
     from waitress.server import create_server
 
     server = create_server(app, host="127.0.0.1", port=0, threads=threads, connection_limit=CLIENTS + 50,
                            backlog=2048)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    return server, f"http://127.0.0.1:{server.effective_port}"
+
+    def stop() -> None:
+        # Close the sockets inside the server's own loop: closing them from here, under its select(),
+        # printed "Bad file descriptor" tracebacks after every run.
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(10)
+        server.task_dispatcher.shutdown()
+
+    return stop, f"http://127.0.0.1:{server.effective_port}"
 
 
 def browser_figures(base: str, token: str) -> dict:
@@ -255,7 +264,7 @@ def load_runs(tmp: Path, cache_seconds: float | None) -> dict:
     from xiaoyuan.app import create_app
 
     services, tokens, engine = build(tmp, cache_seconds=cache_seconds)
-    server, base = serve(create_app(services))
+    stop_server, base = serve(create_app(services))
     try:
         runs = []
         for _ in range(RUNS):
@@ -263,7 +272,7 @@ def load_runs(tmp: Path, cache_seconds: float | None) -> dict:
             cache_for(services.session_factory, config.home_cache_seconds, time.monotonic).changed()
             runs.append(load_figures(base, tokens))
     finally:
-        server.close()
+        stop_server()
         services.tts.close()
         engine.dispose()
     return {"web_threads": WEB_THREADS, "boxes": len(tokens), "runs": runs, "spread": spread(runs)}
@@ -327,13 +336,13 @@ def main() -> None:
         tmp = Path(raw)
         if not load_only:
             services, tokens, engine = build(tmp, boxes=1)
-            server, base = serve(create_app(services))
+            stop_server, base = serve(create_app(services))
             try:
                 if not voice_only:
                     results["browser"] = browser_figures(base, tokens[0])
                 results["voice_guide"] = voice_figures(base, tokens[0], services)  # switches the guide on
             finally:
-                server.close()
+                stop_server()
                 services.tts.close()
                 engine.dispose()
             if voice_only:
