@@ -22,6 +22,7 @@ from core.db import transaction
 from core.errors import LocalisedError
 from core.i18n import N_, bilingual
 from xiaoyuan.app import create_app
+from xiaoyuan.metrics import own_counters
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,7 @@ class StatusReporter:
             component = self.services.extras.get(key)
             if component is not None:
                 state[part] = component.health_state()
-        counters: dict[str, Any] = {}
-        for name, source in sorted(self.services.extras.items()):
-            if name.startswith("counters:") and hasattr(source, "snapshot"):
-                counters.update(source.snapshot())
-        return state, counters
+        return state, own_counters(self.services)
 
     def report(self) -> None:
         """Write the row once (errors are logged: a database outage shows as a stale row)."""
