@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from core.db import make_engine
 from core.i18n import N_, bilingual
-from core.settings import Settings
+from core.settings import Settings, variable_name
 
 
 @dataclass(frozen=True)
@@ -192,15 +192,11 @@ def check_messaging(settings: Settings) -> list[Problem]:
     for channel in settings.notify.default_channels:
         if channel not in known:
             problems.append(Problem("error", bilingual(CHANNEL_UNKNOWN, channel=channel)))
-    needs = {
-        "wecom": settings.wecom.webhook_url,
-        "dingtalk": settings.dingtalk.webhook_url,
-        "webhook": settings.webhook.url,
-    }
-    for channel, url in needs.items():
-        if channel in settings.notify.default_channels and not url:
-            variable = f"XIAOYUAN_{channel.upper()}_{'URL' if channel == 'webhook' else 'WEBHOOK_URL'}"
-            problems.append(Problem("error", bilingual(CHANNEL_NO_URL, channel=channel, variable=variable)))
+    # The setting each robot channel needs: [channel] key.
+    for channel, key in (("wecom", "webhook_url"), ("dingtalk", "webhook_url"), ("webhook", "url")):
+        if channel in settings.notify.default_channels and not getattr(getattr(settings, channel), key):
+            problems.append(Problem("error", bilingual(CHANNEL_NO_URL, channel=channel,
+                                                       variable=variable_name((channel, key)))))
     if settings.dingtalk.webhook_url and not settings.dingtalk.secret:
         problems.append(Problem("warning", bilingual(DINGTALK_NO_SECRET)))
     return problems
