@@ -158,7 +158,7 @@ class StatusReporter:
 
 
 def start_background(services: Services, stop: threading.Event, *, listener: bool, worker: bool,
-                     phone: bool = False, role: str | None = None, gateway: bool = False) -> list[Any]:
+                     phone: bool = False, gateway: bool = False) -> list[Any]:
     """Start the embedded broker (when no broker is configured), the SIP endpoint, the listener, the watch
     gateway and the worker."""
     started: list[Any] = []
@@ -184,7 +184,7 @@ def start_background(services: Services, stop: threading.Event, *, listener: boo
 
         started.append(start_thread("worker", run_worker, services, stop))
     if listener or worker or gateway:
-        reporter = StatusReporter(services, role or str(services.extras.get("role", "run")))
+        reporter = StatusReporter(services, str(services.extras.get("role", "run")))
         started.append(start_thread("status", reporter.run, stop))
     return started
 
