@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from core.bands.config import DevicesSettings, WatchSettings
 from core.community.config import BinSettings, MarketSettings, TvSettings
@@ -29,7 +29,7 @@ from core.notify.config import DingtalkSettings, NotifySettings, WebhookSettings
 from core.phone.config import SipSettings, TelephonySettings, TtsSettings, TwilioSettings, VoiceSettings, VoskSettings
 from core.privacy.config import PrivacySettings
 from core.requests.config import OpsSettings, RequestSettings
-from core.settings_types import DatabaseUrlOrEmpty, HttpUrlOrEmpty, MqttUrlOrEmpty, NonEmptyPath, Port
+from core.settings_types import DatabaseUrlOrEmpty, HttpUrlOrEmpty, MqttUrlOrEmpty, NonEmptyPath, Port, Section
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "config" / "defaults.toml"
@@ -54,11 +54,7 @@ class SettingsError(ValueError):
         super().__init__("\n".join(self.problems))
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class WebSettings(_Section):
+class WebSettings(Section):
     """The web server (console, TV pages, phone webhooks)."""
 
     host: str = Field("127.0.0.1", min_length=1)
@@ -87,25 +83,25 @@ class WebSettings(_Section):
         return value
 
 
-class PublicSettings(_Section):
+class PublicSettings(Section):
     """What Twilio and TV boxes reach."""
 
     base_url: HttpUrlOrEmpty = Field("", description="empty: http://{web.host}:{web.port}")
 
 
-class DataSettings(_Section):
+class DataSettings(Section):
     """Where files are kept (relative paths are relative to the repository)."""
 
     dir: NonEmptyPath = "var"
 
 
-class DatabaseSettings(_Section):
+class DatabaseSettings(Section):
     """The database (SQLAlchemy URL)."""
 
     url: DatabaseUrlOrEmpty = Field("", description="empty: SQLite file {data.dir}/xiaoyuan.db")
 
 
-class MqttSettings(_Section):
+class MqttSettings(Section):
     """The MQTT broker the wristband listener uses."""
 
     url: MqttUrlOrEmpty = Field("", description="empty: the private broker on 127.0.0.1:{broker.port}; each "
@@ -115,7 +111,7 @@ class MqttSettings(_Section):
     shared_group: str = ""
 
 
-class BrokerSettings(_Section):
+class BrokerSettings(Section):
     """The broker accounts, and the private broker that `xiaoyuan run` starts when mqtt.url is empty."""
 
     port: Port = Field(18830, description="not 1883: the system Mosquitto that make setup starts holds that")
@@ -137,7 +133,7 @@ class BrokerSettings(_Section):
         return value
 
 
-class WorkerSettings(_Section):
+class WorkerSettings(Section):
     """The background worker (jobs and the outbox dispatcher)."""
 
     lease_seconds: int = Field(
@@ -149,16 +145,14 @@ class WorkerSettings(_Section):
     dispatch_batch: int = Field(50, ge=1)
 
 
-class LogSettings(_Section):
+class LogSettings(Section):
     """Logging."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
 
-class Settings(BaseModel):
+class Settings(Section):
     """Every setting of the service, one typed section each; a new key is one field in its area's model."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     web: WebSettings = WebSettings()
     public: PublicSettings = PublicSettings()

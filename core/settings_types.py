@@ -1,11 +1,17 @@
-"""Value types the settings models share: ports, URLs and paths, each checked when the settings load."""
+"""What the settings models share: their base class, and ports, URLs and paths, each checked when the settings load."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    """A settings section: frozen, and an unknown key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def _url(schemes: tuple[str, ...]) -> AfterValidator:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from core.db import make_engine
 from core.i18n import N_, bilingual
-from core.settings import Settings
+from core.settings import Settings, variable_name
 
 
 @dataclass(frozen=True)
@@ -40,26 +40,18 @@ TELEPHONY_DRYRUN = N_("电话为演示模式：不会真的打电话或发短信
 TWILIO_NO_SID = N_("缺少 Twilio 账号 SID：XIAOYUAN_TWILIO_ACCOUNT_SID 为空或不以 AC 开头")
 TWILIO_NO_TOKEN = N_("缺少 Twilio 密钥 XIAOYUAN_TWILIO_AUTH_TOKEN")
 TWILIO_NO_NUMBER = N_("缺少主叫号码 XIAOYUAN_TWILIO_FROM_NUMBER（E.164，如 +8623…）")
-TWILIO_BAD_BASE = N_("XIAOYUAN_TWILIO_API_BASE 不是网址：%(url)s")
 PUBLIC_URL_NEEDED = N_("电话平台需要能访问本服务：请把 XIAOYUAN_PUBLIC_BASE_URL 设为公网 https 地址")
 SPEECH_NO_MODEL = N_("未配置语音识别模型：电话只能按键和留言（把 XIAOYUAN_VOSK_MODEL 设为解压后的 "
                      "vosk-model-small-cn-0.22）")
 SPEECH_MODEL_MISSING = N_("找不到语音模型目录 XIAOYUAN_VOSK_MODEL：%(path)s")
 SPEECH_NOT_A_MODEL = N_("这个目录不像 vosk 模型：%(path)s")
 SPEECH_NO_ESPEAK = N_("未安装 espeak-ng：无法朗读（apt-get install espeak-ng）")
-MQTT_BAD_URL = N_("XIAOYUAN_MQTT_URL 不是 mqtt:// 网址：%(url)s")
 MQTT_EMBEDDED = N_("使用内置 MQTT 服务（127.0.0.1:%(port)s）；区县部署请设置 XIAOYUAN_MQTT_URL")
 CHANNEL_UNKNOWN = N_("notify.default_channels 里有未知通知渠道：%(channel)s")
 CHANNEL_NO_URL = N_("启用了 %(channel)s 但 %(variable)s 为空")
-CHANNEL_BAD_URL = N_("%(channel)s 的地址不是网址")
 DINGTALK_NO_SECRET = N_("钉钉机器人没有加签密钥 XIAOYUAN_DINGTALK_SECRET")
 DATA_DIR_READONLY = N_("数据目录 XIAOYUAN_DATA_DIR 不可写：%(path)s")
 SECRET_KEY_SHARED = N_("多台服务器共用数据库时，请给它们设置同一个 XIAOYUAN_WEB_SECRET_KEY")
-
-
-def _url_ok(url: str, schemes: tuple[str, ...]) -> bool:
-    parsed = urlparse(url)
-    return parsed.scheme in schemes and bool(parsed.hostname)
 
 
 # What a driver says when it cannot connect, in words a county IT person can act on (psycopg and
@@ -133,8 +125,6 @@ def check_telephony(settings: Settings) -> list[Problem]:
         problems.append(Problem("error", bilingual(TWILIO_NO_TOKEN)))
     if not tw.from_number.startswith("+"):
         problems.append(Problem("error", bilingual(TWILIO_NO_NUMBER)))
-    if tw.api_base and not _url_ok(tw.api_base, ("http", "https")):
-        problems.append(Problem("error", bilingual(TWILIO_BAD_BASE, url=tw.api_base)))
     base = settings.public_base_url
     host = urlparse(base).hostname or ""
     if not settings.public.base_url or host in ("127.0.0.1", "localhost", "::1"):
@@ -194,27 +184,19 @@ def check_speech(settings: Settings) -> list[Problem]:
 
 
 def check_messaging(settings: Settings) -> list[Problem]:
-    """MQTT broker URL and notification channels."""
+    """MQTT broker and notification channels (their URLs' form was checked when the settings loaded)."""
     problems: list[Problem] = []
-    if settings.mqtt.url and not _url_ok(settings.mqtt.url, ("mqtt", "mqtts", "tcp", "ssl")):
-        problems.append(Problem("error", bilingual(MQTT_BAD_URL, url=settings.mqtt.url)))
     if not settings.mqtt.url:
         problems.append(Problem("info", bilingual(MQTT_EMBEDDED, port=settings.broker.port)))
     known = {"dryrun", "default", "twilio_sms", "wecom", "dingtalk", "webhook", "voice_call"}
     for channel in settings.notify.default_channels:
         if channel not in known:
             problems.append(Problem("error", bilingual(CHANNEL_UNKNOWN, channel=channel)))
-    needs = {
-        "wecom": settings.wecom.webhook_url,
-        "dingtalk": settings.dingtalk.webhook_url,
-        "webhook": settings.webhook.url,
-    }
-    for channel, url in needs.items():
-        if channel in settings.notify.default_channels and not url:
-            variable = f"XIAOYUAN_{channel.upper()}_{'URL' if channel == 'webhook' else 'WEBHOOK_URL'}"
-            problems.append(Problem("error", bilingual(CHANNEL_NO_URL, channel=channel, variable=variable)))
-        elif url and not _url_ok(url, ("https", "http")):
-            problems.append(Problem("error", bilingual(CHANNEL_BAD_URL, channel=channel)))
+    # The setting each robot channel needs: [channel] key.
+    for channel, key in (("wecom", "webhook_url"), ("dingtalk", "webhook_url"), ("webhook", "url")):
+        if channel in settings.notify.default_channels and not getattr(getattr(settings, channel), key):
+            problems.append(Problem("error", bilingual(CHANNEL_NO_URL, channel=channel,
+                                                       variable=variable_name((channel, key)))))
     if settings.dingtalk.webhook_url and not settings.dingtalk.secret:
         problems.append(Problem("warning", bilingual(DINGTALK_NO_SECRET)))
     return problems
@@ -303,7 +285,7 @@ def check_broker(settings: Settings) -> list[Problem]:
 
     The login uses the tools account with the URL's password (all service accounts share it): logging in
     as the listener's own account would take over a running listener's session."""
-    if not settings.mqtt.url or not _url_ok(settings.mqtt.url, ("mqtt", "mqtts", "tcp", "ssl")):
+    if not settings.mqtt.url:
         return []
     from devices.broker import listener_usernames, service_password
     from devices.listener import resolve_connection, resolve_tool_connection

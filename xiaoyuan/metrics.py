@@ -25,6 +25,15 @@ OUTBOX_STATUSES = ("pending", "sent", "not_sent", "failed")
 NEVER = float("inf")  # the age of something that never happened: alerts on "age > N" fire
 
 
+def own_counters(services: Services) -> dict[str, tuple[str, dict[str, float]]]:
+    """This process's counters (every `counters:*` source in the services), metric -> (help, {kind: value})."""
+    counters: dict[str, tuple[str, dict[str, float]]] = {}
+    for name, source in sorted(services.extras.items()):
+        if name.startswith("counters:") and hasattr(source, "snapshot"):
+            counters.update(source.snapshot())
+    return counters
+
+
 class DatabaseCollector:
     """Collects request, outbox and (when present) alert figures on every scrape."""
 
@@ -117,14 +126,9 @@ class DatabaseCollector:
                 loop_age.add_metric(key, NEVER if age is None else age)
             if row.name != me:
                 count(row.name, row.role, {k: tuple(v) for k, v in (row.counters or {}).items()})
-        own = {}
-        for name, source in sorted(self.services.extras.items()):
-            if name.startswith("counters:") and hasattr(source, "snapshot"):
-                own.update(source.snapshot())
-        count(me, str(self.services.extras.get("role", "web")), own)
+        count(me, str(self.services.extras.get("role", "web")), own_counters(self.services))
         yield from (up, report_age, connected, subscribed, message_age, heartbeat_age, lease_held, loop_age)
         yield from counters.values()
-
 
     def _sip(self):
         """Counters the SIP endpoint processes (`xiaoyuan phone`) report in their heartbeat rows."""

@@ -22,6 +22,7 @@ from core.db import transaction
 from core.errors import LocalisedError
 from core.i18n import N_, bilingual
 from xiaoyuan.app import create_app
+from xiaoyuan.metrics import own_counters
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,7 @@ class StatusReporter:
             component = self.services.extras.get(key)
             if component is not None:
                 state[part] = component.health_state()
-        counters: dict[str, Any] = {}
-        for name, source in sorted(self.services.extras.items()):
-            if name.startswith("counters:") and hasattr(source, "snapshot"):
-                counters.update(source.snapshot())
-        return state, counters
+        return state, own_counters(self.services)
 
     def report(self) -> None:
         """Write the row once (errors are logged: a database outage shows as a stale row)."""
@@ -161,7 +158,7 @@ class StatusReporter:
 
 
 def start_background(services: Services, stop: threading.Event, *, listener: bool, worker: bool,
-                     phone: bool = False, role: str | None = None, gateway: bool = False) -> list[Any]:
+                     phone: bool = False, gateway: bool = False) -> list[Any]:
     """Start the embedded broker (when no broker is configured), the SIP endpoint, the listener, the watch
     gateway and the worker."""
     started: list[Any] = []
@@ -187,7 +184,7 @@ def start_background(services: Services, stop: threading.Event, *, listener: boo
 
         started.append(start_thread("worker", run_worker, services, stop))
     if listener or worker or gateway:
-        reporter = StatusReporter(services, role or str(services.extras.get("role", "run")))
+        reporter = StatusReporter(services, str(services.extras.get("role", "run")))
         started.append(start_thread("status", reporter.run, stop))
     return started
 

@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -32,6 +32,9 @@ from core.clock import LOCAL_TZ, SystemClock
 from core.container import Services
 from core.health import WORKER_LEASE
 from xiaoyuan.jobs import Job, all_jobs
+
+if TYPE_CHECKING:
+    from core.notify.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +138,7 @@ def build_scheduler(jobs: list[Job], runner: Callable[[Job], Any], *, catch_up: 
     return scheduler
 
 
-def make_dispatcher(services: Services) -> Any:
+def make_dispatcher(services: Services) -> Dispatcher:
     """The outbox dispatcher for this worker."""
     from core.notify.dispatcher import Dispatcher, register_wake
 
@@ -167,8 +170,7 @@ class Worker:
         self._lease_until: dt.datetime | None = None
         self._last_renewed: dt.datetime | None = None
         self._lock = threading.Lock()
-        self._dispatcher: Any = None
-        self._dispatch_loop_at: dt.datetime | None = None
+        self._dispatcher: Dispatcher | None = None
         self._dispatch_stop: threading.Event | None = None
         self._dispatch_thread: threading.Thread | None = None
         worker = services.settings.worker
@@ -248,7 +250,7 @@ class Worker:
 
     def health_state(self) -> dict[str, object]:
         """What /healthz needs to know about this worker (JSON-ready)."""
-        loop_at = getattr(self._dispatcher, "last_loop_at", None) or self._dispatch_loop_at
+        loop_at = self._dispatcher.last_loop_at if self._dispatcher is not None else None
         return {"holder": self.holder, "active": self.holds_lease(),
                 "dispatcher_loop_at": loop_at.isoformat() if loop_at is not None else None}
 
@@ -263,23 +265,12 @@ class Worker:
         else:
             self.failures[job.name] += 1
 
-    def _dispatch_loop(self, dispatcher: Any, stop: threading.Event) -> None:
-        """Send the outbox every tick while active (the dispatcher's own loop when it has one)."""
+    def _dispatch_loop(self, dispatcher: Dispatcher, stop: threading.Event) -> None:
+        """Send the outbox every tick while active (the dispatcher's own loop)."""
         try:
-            if hasattr(dispatcher, "run_forever"):
-                dispatcher.run_forever(stop, self.tick_seconds, self.services.settings.worker.dispatch_batch)
-                return
-            while not stop.is_set():
-                self._dispatch_loop_at = self.services.clock.now()
-                try:
-                    dispatcher.run_once(self.services.settings.worker.dispatch_batch)
-                except Exception:
-                    log.exception("outbox dispatch failed")
-                stop.wait(self.tick_seconds)
+            dispatcher.run_forever(stop, self.tick_seconds, self.services.settings.worker.dispatch_batch)
         finally:
-            closer = getattr(dispatcher, "close", None)
-            if closer is not None:
-                closer()
+            dispatcher.close()
 
     def _activate(self) -> None:
         with self._lock:

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from core.settings_types import Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ThresholdSettings(_Section):
+class ThresholdSettings(Section):
     """Alert thresholds for every band; `xiaoyuan band assign --threshold` overrides them per resident."""
 
     hr_high: int = Field(120, ge=1, description="bpm, sustained hr_minutes")
@@ -39,7 +37,7 @@ class ThresholdSettings(_Section):
 Channel = Literal["voice_call", "message"]
 
 
-class PolicySettings(_Section):
+class PolicySettings(Section):
     """How one severity escalates."""
 
     timeout_min: float = Field(5, gt=0, description="minutes before the next level is tried")
@@ -55,7 +53,7 @@ class PolicySettings(_Section):
                               "to press 1 takes the alert and the other calls are hung up")
 
 
-class EscalationSettings(_Section):
+class EscalationSettings(Section):
     """Escalation per severity: ordered levels from the resident's caregiver chain, then staff (院长, village),
     then the town 指挥中心 last. A band given to no resident goes to its site's village cadres and grid workers.
 
@@ -73,7 +71,7 @@ class EscalationSettings(_Section):
                                              staff=False, ack_timeout_min=240)
 
 
-class DevicesSettings(_Section):
+class DevicesSettings(Section):
     """Wristbands: the listener, what readings are plausible, alert thresholds and the escalation policy."""
 
     max_future_s: float = Field(600, ge=0, description="readings further in the future than this are dropped")
@@ -90,7 +88,7 @@ class DevicesSettings(_Section):
     escalation: EscalationSettings = EscalationSettings()
 
 
-class WatchSettings(_Section):
+class WatchSettings(Section):
     """Elder watches speaking the 3G*/SG/CS TCP "watch" protocol: the gateway (`xiaoyuan gateway`, or inside
     `xiaoyuan run` when enabled) turns them into the band MQTT contract. Register each watch with
     `xiaoyuan band add --device-id ID --protocol watch`; other ids are refused."""

@@ -8,15 +8,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from core.i18n import N_
+from core.settings_types import Section
 
 
-class TvSettings(BaseModel):
+class TvSettings(Section):
     """The TV home (小院+ on the set-top box), the points ledger, rewards, notices and the daily check-in."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     point_categories: tuple[str, ...] = Field(
         (N_("环境卫生"), N_("志愿服务"), N_("参加会议"), N_("孝老爱亲"), N_("移风易俗"), N_("扣分"), N_("其他")),
@@ -68,10 +67,8 @@ class TvSettings(BaseModel):
         return settings.tv if settings is not None else cls()
 
 
-class BinSettings(BaseModel):
+class BinSettings(Section):
     """爱环境 bins: how often a QR label may be scanned (counted in the database, shared by every web process)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     scans_per_client: str = Field("6 per hour", description="reports one phone (client address) may send, all bins")
     scans_per_bin: str = Field("12 per hour", description="reports one bin may get from everybody together")
@@ -85,10 +82,8 @@ class BinSettings(BaseModel):
         return value
 
 
-class MarketSettings(BaseModel):
+class MarketSettings(Section):
     """帮我卖 on the public /market/ page: how often buyers may send 我要买 (counted in the database)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     interest_per_client: str = Field("5 per hour",
                                      description="我要买 one phone (client address) may send, all listings")

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from core.settings_types import HttpUrlOrEmpty
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from core.settings_types import HttpUrlOrEmpty, Section
 
 
-class NotifySettings(_Section):
+class NotifySettings(Section):
     """How outbound messages are sent."""
 
     default_channels: tuple[str, ...] = Field(
@@ -36,20 +32,20 @@ class NotifySettings(_Section):
         return value
 
 
-class WecomSettings(_Section):
+class WecomSettings(Section):
     """企业微信 group robot."""
 
     webhook_url: HttpUrlOrEmpty = ""
 
 
-class DingtalkSettings(_Section):
+class DingtalkSettings(Section):
     """钉钉 group robot (signed when a secret is set)."""
 
     webhook_url: HttpUrlOrEmpty = ""
     secret: str = ""
 
 
-class WebhookSettings(_Section):
+class WebhookSettings(Section):
     """A generic HTTPS webhook (HMAC-signed when a secret is set)."""
 
     url: HttpUrlOrEmpty = ""

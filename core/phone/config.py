@@ -9,10 +9,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from core.phones import try_normalise_phone
-from core.settings_types import HttpUrlOrEmpty, PathOrEmpty, Port
+from core.settings_types import HttpUrlOrEmpty, PathOrEmpty, Port, Section
 
 MAX_CALLS_PER_PROCESS = 4  # PJSUA_MAX_CALLS of the pinned pjsua2-python wheel (compile-time)
 
@@ -34,11 +34,7 @@ def _host_port(value: str) -> tuple[str, int | None]:
     return host, int(port) if port else None
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TelephonySettings(_Section):
+class TelephonySettings(Section):
     """Who places calls and sends SMS: dryrun (nothing leaves), twilio, or sip (`xiaoyuan phone`)."""
 
     provider: str = Field("dryrun", description="dryrun | twilio | sip")
@@ -46,7 +42,7 @@ class TelephonySettings(_Section):
     demo_answer: bool = Field(False, description="dry-run only: pretend people answer (demos), never by default")
 
 
-class TwilioSettings(_Section):
+class TwilioSettings(Section):
     """The Twilio account (or a TwiML-compatible provider) when telephony.provider = "twilio"."""
 
     account_sid: str = ""
@@ -55,7 +51,7 @@ class TwilioSettings(_Section):
     api_base: HttpUrlOrEmpty = Field("", description="e.g. a TwiML-compatible provider; empty = Twilio")
 
 
-class VoskSettings(_Section):
+class VoskSettings(Section):
     """Offline speech recognition."""
 
     model: PathOrEmpty = Field("", description="path to an unpacked model; empty = speech disabled")
@@ -63,7 +59,7 @@ class VoskSettings(_Section):
     timeout_s: int = Field(20, ge=1)
 
 
-class TtsSettings(_Section):
+class TtsSettings(Section):
     """Speech output (espeak-ng) and recorded prompts."""
 
     voice: str = "sit/cmn"
@@ -71,7 +67,7 @@ class TtsSettings(_Section):
     prompts_dir: PathOrEmpty = "config/prompts/recorded"
 
 
-class VoiceSettings(_Section):
+class VoiceSettings(Section):
     """The phone line (voice/) and the one-key-call dialler."""
 
     record_max_s: int = Field(30, ge=1, description="longest free-speech answer to the menu")
@@ -97,7 +93,7 @@ class VoiceSettings(_Section):
                                    "fallbacks); a silent caller gets the 院长 only")
 
 
-class SipSettings(_Section):
+class SipSettings(Section):
     """The SIP endpoint (`xiaoyuan phone`) for a 4G/GSM SIP gateway or a carrier trunk (telephony.provider = "sip")."""
 
     bind: str = Field("127.0.0.1", description="address the endpoint listens on (UDP); 0.0.0.0 for the LAN")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from core.settings_types import Section
 
 
-class PrivacySettings(BaseModel):
+class PrivacySettings(Section):
     """Retention of sensitive records, in days."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     telemetry_raw_days: int = Field(30, ge=1)
     telemetry_aggregate_days: int = Field(365, ge=1)

@@ -5,17 +5,14 @@ Hours are Asia/Shanghai local time. Defaults are defined here once.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+from core.settings_types import Section
 
 Hour = Field(ge=0, le=24)
 
 
-class RequestSettings(_Section):
+class RequestSettings(Section):
     """Request (工单) types and the hours until a request of each type is due."""
 
     types: tuple[str, ...] = ("environment", "find_head", "sell", "job", "help", "repair", "other")
@@ -32,7 +29,7 @@ class RequestSettings(_Section):
         return self
 
 
-class OpsSettings(_Section):
+class OpsSettings(Section):
     """Scheduled operations: overdue supervision, follow-up, reports, reminders, monthly base points."""
 
     escalate_village_factor: float = Field(

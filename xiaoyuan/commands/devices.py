@@ -15,6 +15,7 @@ from core.errors import ServiceError
 from core.i18n import N_
 from core.models.alerts import Alert
 from core.people.access import OPERATOR, Operator
+from core.private_files import write_private
 from xiaoyuan.cli import CliContext, cli, echo_json, fail, pass_ctx, say, with_services
 
 
@@ -203,10 +204,7 @@ def _simulated_bands(services, count: int, site: str) -> tuple[list[tuple[str, s
                 changed = True
             sims.append((device_id, secret, existing.site))
     kept.update({device_id: secret for device_id, secret, _ in sims})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(kept, fh)
+    write_private(path, json.dumps(kept).encode())
     return sims, changed
 
 

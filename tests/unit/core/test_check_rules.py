@@ -1,4 +1,4 @@
-"""`xiaoyuan check`'s rules that need no database: the cause of a failed connection, busy and shared ports."""
+"""`xiaoyuan check`'s rules that need no database: the cause of a failed connection, busy and shared ports, channels."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from core.settings import load_settings
-from xiaoyuan.checks import check_ports, database_failure_cause
+from xiaoyuan.checks import check_messaging, check_ports, database_failure_cause
 
 
 class _DriverError(Exception):
@@ -71,3 +71,11 @@ def test_two_services_on_one_port_is_an_error():
     problems = check_ports(load_settings(environ={"XIAOYUAN_WEB_PORT": port, "XIAOYUAN_BROKER_PORT": port}))
     assert len(problems) == 1
     assert "XIAOYUAN_WEB_PORT" in problems[0].message and "XIAOYUAN_BROKER_PORT" in problems[0].message
+
+
+def test_a_robot_channel_without_its_url_names_the_variable_to_set():
+    settings = load_settings(environ={"XIAOYUAN_NOTIFY_DEFAULT_CHANNELS": "wecom,dingtalk,webhook",
+                                      "XIAOYUAN_DINGTALK_WEBHOOK_URL": "https://oapi.dingtalk.com/robot/send?x=1"})
+    errors = [p.message for p in check_messaging(settings) if p.level == "error"]
+    assert len(errors) == 2
+    assert "XIAOYUAN_WECOM_WEBHOOK_URL" in errors[0] and "XIAOYUAN_WEBHOOK_URL" in errors[1]
