@@ -4,8 +4,9 @@ Every worker process loops on the lease. The one that holds it runs an APSchedul
 with every job of `xiaoyuan.jobs.all_jobs()` plus the outbox dispatcher; the others stand by (and say so
 in the log) and take over within `lease_seconds + tick_seconds` (7 s by default) when the holder dies.
 A holder is named `identity@host:pid:token` (identity: `worker.id`, default the host name): a process
-restarted with the same identity on the same host sees that the recorded holder's pid is gone and
-reclaims the lease at once instead of waiting for it to expire. Jobs keep their state in the database
+restarted with the same identity on the same host reclaims the lease as soon as the recorded holder has
+missed a renewal and its pid is gone (or was its own: a container restarted as pid 1), instead of
+waiting for it to expire. Jobs keep their state in the database
 and act on "what is due now", so the scheduler only decides how often to look: a run that is missed,
 skipped or repeated loses and duplicates nothing.
 """
@@ -214,7 +215,7 @@ class Worker:
         return self.active
 
     def _stand_by_or_reclaim(self, now: dt.datetime) -> None:
-        """Someone else holds the lease: take it at once from a dead earlier instance of us, else stand by."""
+        """Someone else holds the lease: take it early from a dead earlier instance of us, else stand by."""
         try:
             recorded = lease.holder_of(self.services.session_factory, LEASE_NAME)
         except Exception:
@@ -223,10 +224,10 @@ class Worker:
         if recorded is None:
             return
         other, expires_at = recorded
-        if self._is_dead_twin(other):
+        if self._is_dead_twin(other, expires_at, now):
             if lease.take_over(self.services.session_factory, LEASE_NAME, other, self.holder, now, self.lease_seconds):
-                log.warning("worker %s reclaimed the lease at once from %s, an earlier process with the same "
-                            "identity that is gone", self.holder, other)
+                log.warning("worker %s reclaimed the lease before it expired from %s, an earlier process with "
+                            "the same identity that is gone", self.holder, other)
                 self._standing_by_for = None
                 self._last_renewed = now
                 self._lease_until = now + dt.timedelta(seconds=self.lease_seconds)
@@ -238,14 +239,22 @@ class Worker:
                      "within %.0f s if that one stops renewing it", self.holder, other,
                      expires_at.isoformat(timespec="seconds"), self.lease_seconds + self.tick_seconds)
 
-    def _is_dead_twin(self, other: str) -> bool:
-        """Whether `other` is an earlier process of this identity on this host that no longer runs."""
+    def _is_dead_twin(self, other: str, expires_at: dt.datetime, now: dt.datetime) -> bool:
+        """Whether `other` is an earlier process of this identity on this host that no longer runs.
+
+        A pid alone cannot tell: two containers on the host's network share its name and both run as
+        pid 1, and a pid in another pid namespace never looks alive from here. So the earlier process
+        must also have missed a renewal (a live one renews every `renew_every`); it is then taken
+        for gone when it had our own pid (a container restarted as pid 1) or its pid no longer runs.
+        """
         mine, theirs = parse_holder(self.holder), parse_holder(other)
         if mine is None or theirs is None or other == self.holder:
             return False
         if (theirs.identity, theirs.host) != (mine.identity, mine.host):
             return False
-        # Our own pid under another token: the earlier process is gone (containers restart as pid 1).
+        renewed_at = expires_at - dt.timedelta(seconds=self.lease_seconds)
+        if now - renewed_at <= self.renew_every + dt.timedelta(seconds=self.tick_seconds):
+            return False
         return theirs.pid == self._pid or not self._alive(theirs.pid)
 
     def health_state(self) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
@@ -203,8 +204,9 @@ def _dead(*pids: int):
     return lambda pid: pid not in pids
 
 
-def test_a_restarted_worker_with_the_same_identity_reclaims_its_lease_at_once(two_services, clock, caplog):
-    """kill -9 of the holder, restarted (new pid) as the same identity: it takes the lease back before expiry."""
+def test_a_restarted_worker_with_the_same_identity_reclaims_its_lease_before_it_expires(two_services, clock, caplog):
+    """kill -9 of the holder, restarted (new pid) as the same identity: it takes the lease back once the dead
+    holder has missed a renewal, before the lease runs out."""
     first = Worker(two_services[0], identity="w1", pid=100, alive=_dead(100), jobs=[], dispatcher=False)
     other = Worker(two_services[1], identity="w2", pid=300, alive=_dead(100), jobs=[], dispatcher=False)
     restarted = Worker(two_services[1], identity="w1", pid=200, alive=_dead(100), jobs=[], dispatcher=False)
@@ -212,9 +214,11 @@ def test_a_restarted_worker_with_the_same_identity_reclaims_its_lease_at_once(tw
         assert first.step() is True
         assert other.step() is False  # another identity waits for the lease to run out
         caplog.set_level("INFO")
-        assert restarted.step() is True  # same fake instant: no expiry needed
+        assert restarted.step() is False  # the holder renewed just now: it may still be alive
+        clock.advance(seconds=restarted.renew_every.total_seconds() + restarted.tick_seconds + 0.1)
+        assert restarted.step() is True  # a renewal missed and the pid gone, still before the lease runs out
         assert lease.current_holder(two_services[0].session_factory, LEASE_NAME, clock.now()) == restarted.holder
-        assert "reclaimed the lease at once" in caplog.text and first.holder in caplog.text
+        assert "reclaimed the lease before it expired" in caplog.text and first.holder in caplog.text
         assert other.step() is False
     finally:
         restarted.shutdown()
@@ -248,15 +252,24 @@ def test_the_same_identity_on_another_host_waits_for_expiry(two_services, clock)
         worker.shutdown()
 
 
-def test_a_container_restarted_under_the_same_pid_reclaims_at_once(two_services, clock):
-    """Restarted as pid 1 again: the recorded holder has our own pid under another token, so it is gone."""
-    before = Worker(two_services[0], identity="w1", pid=1, alive=lambda pid: True, jobs=[], dispatcher=False)
-    after = Worker(two_services[1], identity="w1", pid=1, alive=lambda pid: True, jobs=[], dispatcher=False)
+def test_two_live_workers_with_the_same_identity_host_and_pid_are_never_both_active(two_services, clock):
+    """Two containers on the host's network, each pid 1: while both renew, one holds the lease; once the
+    holder stops (the container restarted as pid 1 again), the other reclaims it before it expires."""
+    first = Worker(two_services[0], identity="w1", pid=1, alive=lambda pid: True, jobs=[], dispatcher=False)
+    second = Worker(two_services[1], identity="w1", pid=1, alive=lambda pid: True, jobs=[], dispatcher=False)
     try:
-        assert before.step() is True
-        assert after.step() is True
+        for _ in range(12):
+            both = (first.step(), second.step())
+            assert both != (True, True)
+            clock.advance(seconds=1)
+        assert first.active and not second.active
+        stopped_at = clock.now()
+        while not second.step():  # the first stops renewing
+            clock.advance(seconds=1)
+        assert clock.now() - stopped_at < dt.timedelta(seconds=first.lease_seconds)
     finally:
-        after.shutdown()
+        first.shutdown()
+        second.shutdown()
 
 
 def test_the_standby_logs_once_that_it_is_standing_by_and_for_whom(two_services, clock, caplog):
