@@ -138,7 +138,13 @@ def _event(
 
 
 def _notify_assignee(session: Session, req: Request, assignee: User, now: dt.datetime, template: str) -> None:
-    locale = assignee.locale or "zh"
+    _notify_new_request(session, req, recipient_for_user(assignee), now, template)
+
+
+def _notify_new_request(session: Session, req: Request, recipient: Recipient, now: dt.datetime,
+                        template: str) -> None:
+    """Tell someone about a new request (its number, type, text and any recording) in their language."""
+    locale = recipient.locale
     text = translate(
         "新工单 #%(id)s（%(type)s）：%(text)s",
         locale,
@@ -151,7 +157,7 @@ def _notify_assignee(session: Session, req: Request, assignee: User, now: dt.dat
     enqueue_message(
         session,
         now=now,
-        recipient=recipient_for_user(assignee),
+        recipient=recipient,
         template=template,
         text=text,
         params={"request_id": req.id},
@@ -271,14 +277,8 @@ def _notify_duty_phone(session: Session, req: Request, told: User | None, now: d
     duty = village_duty_phone(session, req.village_id)
     if duty is None or (told is not None and try_normalise_phone(told.phone) == duty):
         return
-    text = translate("新工单 #%(id)s（%(type)s）：%(text)s", DEFAULT_LOCALE, id=req.id,
-                     type=translate(type_label(req.type), DEFAULT_LOCALE),
-                     text=(req.text or req.transcript or "")[:120])
-    if req.recording_url:
-        text += " " + translate("录音：%(url)s", DEFAULT_LOCALE, url=req.recording_url)
-    enqueue_message(session, now=now, recipient=Recipient(name=translate(texts.DUTY_PHONE_NAME), phone=duty),
-                    template="request.duty_phone", text=text, params={"request_id": req.id},
-                    priority=1 if req.urgent else 5, subject=("request", req.id), village_id=req.village_id)
+    _notify_new_request(session, req, Recipient(name=translate(texts.DUTY_PHONE_NAME), phone=duty), now,
+                        "request.duty_phone")
 
 
 def assign_request(
