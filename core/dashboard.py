@@ -23,7 +23,7 @@ from core.models.checkins import CheckIn
 from core.models.helpcalls import HelpCall
 from core.models.places import CaregiverLink, Household, Resident
 from core.models.requests import Request, RequestEvent
-from core.people.access import Viewer, scoped_households
+from core.people.access import Viewer, cared_resident_ids, scoped_households
 from core.phone.visibility import help_call_scope
 from core.requests.reports import local_midnight_utc, median_p90, overdue_open_at
 from core.requests.visibility import request_scope
@@ -67,14 +67,10 @@ class Emergency:
     version: str = ""
 
 
-def _caregiver_ids(user: Viewer) -> sa.Select:
-    return sa.select(CaregiverLink.resident_id).where(CaregiverLink.user_id == user.id)
-
-
 def _help_scope(user: Viewer) -> Any:
     """Help calls the user may see; a caregiver sees those of the residents they care for."""
     if user.role == "caregiver":
-        return HelpCall.resident_id.in_(_caregiver_ids(user))
+        return HelpCall.resident_id.in_(cared_resident_ids(user))
     return help_call_scope(user)
 
 

@@ -61,14 +61,15 @@ def place_clause(user: Viewer, *, courtyard_col, village_col, town_col):
     return sa.false()
 
 
-def _cared_resident_ids(user: Viewer):
+def cared_resident_ids(user: Viewer) -> sa.Select:
+    """A select of the ids of the residents a caregiver account is linked to."""
     return sa.select(CaregiverLink.resident_id).where(CaregiverLink.user_id == user.id)
 
 
 def resident_scope(user: Viewer):
     """A clause on Resident (joined to Household, Courtyard, Village) for the user's scope."""
     if user.role == "caregiver":
-        return Resident.id.in_(_cared_resident_ids(user))
+        return Resident.id.in_(cared_resident_ids(user))
     return place_clause(
         user, courtyard_col=Household.courtyard_id, village_col=Courtyard.village_id, town_col=Village.town_id
     )
@@ -89,7 +90,7 @@ def household_scope(user: Viewer):
     """A clause on Household (joined to Courtyard, Village) for the user's scope."""
     if user.role == "caregiver":
         return Household.id.in_(
-            sa.select(Resident.household_id).where(Resident.id.in_(_cared_resident_ids(user)))
+            sa.select(Resident.household_id).where(Resident.id.in_(cared_resident_ids(user)))
         )
     return place_clause(
         user, courtyard_col=Household.courtyard_id, village_col=Courtyard.village_id, town_col=Village.town_id

@@ -14,22 +14,18 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound
 from core.i18n import N_
 from core.models.ops import Reminder
-from core.models.places import CaregiverLink, Resident, Village
+from core.models.places import Resident, Village
 from core.models.requests import STATUSES, Request
-from core.people.access import Viewer, place_clause, scoped_residents
+from core.people.access import Viewer, cared_resident_ids, place_clause, scoped_residents
 from core.requests.workorders import OPEN_STATUSES, overdue_clause
 
 REPORT_ROLES = ("admin", "town", "village", "grid_worker")
 
 
-def _cared_resident_ids(user: Viewer) -> sa.Select:
-    return sa.select(CaregiverLink.resident_id).where(CaregiverLink.user_id == user.id)
-
-
 def request_scope(user: Viewer):
     """A clause on Request: requests of the user's places (a caregiver's: of their residents)."""
     if user.role == "caregiver":
-        return Request.resident_id.in_(_cared_resident_ids(user))
+        return Request.resident_id.in_(cared_resident_ids(user))
     clause = place_clause(
         user, courtyard_col=Request.courtyard_id, village_col=Request.village_id, town_col=Request.town_id
     )
