@@ -154,11 +154,7 @@ def change_password(session: Session, *, now: dt.datetime, user_id: int, current
     user = session.get(User, user_id)
     if user is None or not user.active or authenticate(session, user.username, current) is None:
         raise InvalidInput(N_("当前密码不对"))
-    check_new_password(new, username=user.username)
-    user.password_hash = hash_password(new)
-    end_all_sessions(session, now=now, user_id=user.id, actor=user, reason="password")
-    record_audit(session, at=now, actor=user, action="user.password", entity_type="user", entity_id=user.id)
-    return user
+    return _set_password(session, now=now, actor=user, user=user, new=new, reason="password")
 
 
 def reset_password(session: Session, *, now: dt.datetime, actor: access.Viewer, username: str, new: str) -> User:
@@ -171,10 +167,16 @@ def reset_password(session: Session, *, now: dt.datetime, actor: access.Viewer, 
     user = session.scalar(sa.select(User).where(User.username == username.strip(), access.user_scope(actor)))
     if user is None:
         raise NotFound(N_("找不到这个账号"))
+    return _set_password(session, now=now, actor=actor, user=user, new=new, reason="password_reset")
+
+
+def _set_password(session: Session, *, now: dt.datetime, actor: access.Viewer, user: User, new: str,
+                  reason: str) -> User:
+    """Check and store a new password, end every session of the user, audit it as `user.<reason>`."""
     check_new_password(new, username=user.username)
     user.password_hash = hash_password(new)
-    end_all_sessions(session, now=now, user_id=user.id, actor=actor, reason="password_reset")
-    record_audit(session, at=now, actor=actor, action="user.password_reset", entity_type="user", entity_id=user.id)
+    end_all_sessions(session, now=now, user_id=user.id, actor=actor, reason=reason)
+    record_audit(session, at=now, actor=actor, action=f"user.{reason}", entity_type="user", entity_id=user.id)
     return user
 
 
