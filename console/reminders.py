@@ -107,11 +107,10 @@ def reminder_new() -> Response | tuple[str, int]:
             at = parse_local_datetime(form["date"], form["time"])
             if at <= now:
                 raise InvalidInput(N_("提醒时间已经过去了"))
-            cfg = services.settings.ops
             return reminder_service.create_reminder(
                 session, now=now, actor=user, kind=form["kind"], text=form["text"], at=at,
                 courtyard_id=courtyard_id, resident_id=resident_id, always_call=form["call"],
-                call_hour=int(cfg.reminder_call_hour),
+                call_hour=services.settings.ops.reminder_call_hour,
             )
 
         outcome = form_action(schedule, done=N_("提醒已安排"))

@@ -43,11 +43,6 @@ ANSWER_LABELS = {"satisfied": N_("满意"), "basic": N_("基本满意"), "dissat
 OPTIONS = (("1", N_("满意")), ("2", N_("基本满意")), ("3", N_("不满意")))
 
 
-def followup_settings(services: Services) -> OpsSettings:
-    """The follow-up settings (in [ops])."""
-    return services.settings.ops
-
-
 def question_text(req: Request, locale: str = DEFAULT_LOCALE) -> str:
     """The question read out on the call (in Chinese) and shown on the TV (in the page's `locale`)."""
     body = (req.text or req.transcript or "").strip().replace("\n", " ")
@@ -113,14 +108,14 @@ def advance_followup(session: Session, req: Request, now: dt.datetime, cfg: OpsS
             attempt.status = "expired"
     if any(a.status == "pending" for a in attempts):
         return "waiting"
-    max_attempts = int(cfg.followup_max_attempts)
+    max_attempts = cfg.followup_max_attempts
     if len(attempts) >= max_attempts:
         _close_unevaluated(session, req, now, f"回访{len(attempts)}次无应答")
         return "unevaluated"
     if attempts:
         due = attempts[-1].expires_at
     else:
-        due = (req.resolved_at or now) + dt.timedelta(minutes=float(cfg.followup_delay_minutes))
+        due = (req.resolved_at or now) + dt.timedelta(minutes=cfg.followup_delay_minutes)
     if now < due:
         return "not_due"
     number = len(attempts) + 1
@@ -131,10 +126,10 @@ def advance_followup(session: Session, req: Request, now: dt.datetime, cfg: OpsS
         return "unevaluated"
     if channel == "tv":
         asks_at = now
-        expires = now + dt.timedelta(hours=float(cfg.followup_tv_wait_hours))
+        expires = now + dt.timedelta(hours=cfg.followup_tv_wait_hours)
     else:
-        asks_at = next_call_time(now, int(cfg.followup_call_start_hour), int(cfg.followup_call_end_hour))
-        expires = asks_at + dt.timedelta(hours=float(cfg.followup_call_wait_hours))
+        asks_at = next_call_time(now, cfg.followup_call_start_hour, cfg.followup_call_end_hour)
+        expires = asks_at + dt.timedelta(hours=cfg.followup_call_wait_hours)
     attempt = FollowupAttempt(
         request_id=req.id, cycle=cycle, attempt=number, channel=channel, household_id=req.household_id,
         resident_id=resident.id if resident else None, status="pending", created_at=now, asks_at=asks_at,
@@ -157,7 +152,7 @@ def advance_followup(session: Session, req: Request, now: dt.datetime, cfg: OpsS
 def followup_sweep(services: Services) -> int:
     """Job: advance the follow-up of every resolved request; return how many changed."""
     now = services.clock.now()
-    cfg = followup_settings(services)
+    cfg = services.settings.ops
     with services.session_factory() as session:
         ids = list(session.scalars(sa.select(Request.id).where(Request.status == "resolved").order_by(Request.id)))
     changed = 0

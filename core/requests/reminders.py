@@ -220,7 +220,7 @@ def reminder_sweep(services: Services) -> int:
             Reminder.at > now - STALE_AFTER,
         ).order_by(Reminder.call_at))
         for reminder in due:
-            done += place_reminder_calls(session, reminder, now, float(cfg.reminder_confirm_minutes))
+            done += place_reminder_calls(session, reminder, now, cfg.reminder_confirm_minutes)
         for call in session.scalars(sa.select(ReminderCall).where(
                 ReminderCall.status == "pending", ReminderCall.confirm_by <= now)):
             done += notify_unconfirmed(session, call, now)
@@ -230,7 +230,7 @@ def reminder_sweep(services: Services) -> int:
 def award_monthly_base_points(services: Services) -> int:
     """Job: on the local month's first run, give every household of the 积分制 villages its base points once."""
     cfg = services.settings.ops
-    points = int(cfg.monthly_base_points)
+    points = cfg.monthly_base_points
     if points <= 0:
         return 0
     now = services.clock.now()
@@ -240,13 +240,13 @@ def award_monthly_base_points(services: Services) -> int:
     with transaction(services.session_factory) as session:
         query = sa.select(Household.id).join(Courtyard, Household.courtyard_id == Courtyard.id).order_by(Household.id)
         if cfg.monthly_base_points_villages:
-            query = query.where(Courtyard.village_id.in_([int(v) for v in cfg.monthly_base_points_villages]))
+            query = query.where(Courtyard.village_id.in_(cfg.monthly_base_points_villages))
         done = set(session.scalars(sa.select(PointEntry.household_id).where(PointEntry.batch_id == batch)))
         for household_id in session.scalars(query):
             if household_id in done:
                 continue
             award_points(session, now=now, household_id=household_id, delta=points,
-                         category=str(cfg.monthly_base_points_category), reason=f"{month} 每月基础积分",
+                         category=cfg.monthly_base_points_category, reason=f"{month} 每月基础积分",
                          actor="system", source="monthly_base", categories=point_categories(services.settings),
                          batch_id=batch)
             awarded += 1

@@ -396,12 +396,12 @@ def push_reports(services: Services) -> int:
     now = services.clock.now()
     cfg = services.settings.ops
     local = to_local(now)
-    if not (int(cfg.report_hour) <= local.hour < int(cfg.report_until_hour)):
+    if not (cfg.report_hour <= local.hour < cfg.report_until_hour):
         return 0
     sent = 0
     with transaction(services.session_factory) as session:
         users = list(session.scalars(sa.select(User).where(
-            User.active.is_(True), User.role.in_(tuple(cfg.report_roles))).order_by(User.id)))
+            User.active.is_(True), User.role.in_(cfg.report_roles)).order_by(User.id)))
         rendered: dict[tuple[str, dt.date, str, int, str], str] = {}
         built: dict[tuple[str, dt.date, str, int], Report] = {}
         for kind, day in due_reports(local.date()):

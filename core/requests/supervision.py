@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 
 LEVEL_ACTIONS = {1: "overdue", 2: "escalated", 3: "supervised"}
 LEVEL_PRIORITY = {1: 3, 2: 2, 3: 1}
-def ops_settings(services: Services) -> OpsSettings:
-    """The [ops] settings."""
-    return services.settings.ops
 
 
 def level_due(anchor: dt.datetime, span: dt.timedelta, now: dt.datetime, *, village_factor: float = 2.0,
@@ -103,8 +100,8 @@ def supervise_request(session: Session, req: Request, now: dt.datetime, settings
                       due_hours: dict[str, float]) -> int:
     """Take one open request up to the level it is due for (each missing step once); return steps taken."""
     anchor, span = due_window(session, req, due_hours)
-    target = level_due(anchor, span, now, village_factor=float(settings.escalate_village_factor),
-                       town_factor=float(settings.escalate_town_factor))
+    target = level_due(anchor, span, now, village_factor=settings.escalate_village_factor,
+                       town_factor=settings.escalate_town_factor)
     steps = 0
     place = _place_label(session, req)
     assignee = session.get(User, req.assignee_id) if req.assignee_id else None
@@ -137,7 +134,7 @@ def supervise_request(session: Session, req: Request, now: dt.datetime, settings
 def supervise_overdue(services: Services) -> int:
     """Job: escalate every overdue open request to the level it is due for; return the steps taken."""
     now = services.clock.now()
-    settings = ops_settings(services)
+    settings = services.settings.ops
     due_hours = dict(services.settings.requests.due_hours)
     with services.session_factory() as session:
         ids = list(session.scalars(
@@ -200,15 +197,15 @@ def render_digest(name: str, digest: Digest, locale: str = DEFAULT_LOCALE) -> st
 def send_morning_digests(services: Services) -> int:
     """Job: once per local day (from digest_hour), send every staff member with open items their digest."""
     now = services.clock.now()
-    settings = ops_settings(services)
+    settings = services.settings.ops
     local = to_local(now)
-    if not (int(settings.digest_hour) <= local.hour < int(settings.digest_until_hour)):
+    if not (settings.digest_hour <= local.hour < settings.digest_until_hour):
         return 0
     day = local.date().isoformat()
     sent = 0
     with transaction(services.session_factory) as session:
         users = list(session.scalars(
-            sa.select(User).where(User.active.is_(True), User.role.in_(tuple(settings.digest_roles)))
+            sa.select(User).where(User.active.is_(True), User.role.in_(settings.digest_roles))
             .order_by(User.id)
         ))
         sent_today = set(session.scalars(sa.select(OutboxMessage.dedup_key).where(
