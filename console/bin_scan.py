@@ -6,13 +6,10 @@ of the visitor's own (SameSite) session, so another site cannot post reports in 
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, render_template, request
-from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
 
-from console.common import error_text
+from console.common import error_text, public_page_language
 from console.db import db_session
 from core.community import bins as bin_service
 from core.container import current_services
@@ -22,11 +19,7 @@ from core.models.bins import REPORT_KINDS
 qr = Blueprint("qr", __name__, template_folder="templates")
 
 
-@qr.context_processor
-def _page_language() -> dict[str, Any]:
-    """The page's html lang, and the other language's link (a passer-by may read English)."""
-    english = str(get_locale() or "zh") == "en"
-    return {"html_lang": "en" if english else "zh-CN", "other_lang": "zh" if english else "en"}
+qr.context_processor(public_page_language)  # a passer-by may read English
 
 
 def _client_address() -> str:

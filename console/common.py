@@ -84,6 +84,13 @@ def local_day_start(now: dt.datetime) -> dt.datetime:
     return as_utc(local.replace(hour=0, minute=0, second=0, microsecond=0))
 
 
+def public_page_language() -> dict[str, str]:
+    """`html_lang` and the other language's code and name (a ?lang= link) for the pages open without login."""
+    english = str(get_locale() or DEFAULT_LOCALE) == "en"
+    return {"html_lang": "en" if english else "zh-CN", "other_lang": "zh" if english else "en",
+            "other_lang_name": "中文" if english else "English"}
+
+
 def error_text(exc: Exception) -> str:
     """The people-facing message of a service error, in the language of the current request."""
     if isinstance(exc, LocalisedError):

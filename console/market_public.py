@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template, request
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 
-from console.common import error_text
+from console.common import error_text, public_page_language
 from console.db import db_session
 from core.community import market as market_service
 from core.container import current_services
@@ -20,12 +20,7 @@ from core.errors import NotFound, ServiceError
 bp = Blueprint("market", __name__, url_prefix="/market", template_folder="templates")
 
 
-@bp.context_processor
-def page_language() -> dict[str, Any]:
-    """`html_lang` and the other language's link (?lang=) for the market pages."""
-    english = str(get_locale() or "zh") == "en"
-    return {"html_lang": "en" if english else "zh-CN", "other_lang": "zh" if english else "en",
-            "other_lang_name": "中文" if english else "English"}
+bp.context_processor(public_page_language)
 
 
 @bp.get("/")
