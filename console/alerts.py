@@ -233,10 +233,6 @@ def alert_resolve(alert_id: int) -> Response:
                                     actor=user)))
 
 
-def _date(raw: str | None) -> dt.date | None:
-    return parse_day(raw)
-
-
 def filtered_alerts(user: User, args) -> tuple[sa.Select, dict[str, str]]:
     """The scoped select of alerts for the history, with the filters actually applied (dates are local)."""
     status = args.get("status") or ""
@@ -256,7 +252,7 @@ def filtered_alerts(user: User, args) -> tuple[sa.Select, dict[str, str]]:
         query = query.where(Alert.resident_id == int(resident_id))
         applied["resident_id"] = resident_id
     for key, op in (("from", "ge"), ("to", "lt")):
-        day = _date(args.get(key))
+        day = parse_day(args.get(key))
         if day is None:
             continue
         if op == "lt":

@@ -24,7 +24,6 @@ from core.errors import RateLimited
 from core.i18n import N_
 from core.models.staff import User
 from core.people import sessions
-from core.people.sessions import end_all_sessions
 from core.people.users import LoginLimits, sign_in_limited
 
 log = logging.getLogger(__name__)
@@ -183,7 +182,7 @@ def logout() -> Response:
     user = optional_staff()
     if user is not None:
         db = db_session()
-        end_all_sessions(db, now=current_services().clock.now(), user_id=user.id, actor=user, reason="logout")
+        sessions.end_all_sessions(db, now=current_services().clock.now(), user_id=user.id, actor=user, reason="logout")
         db.commit()
     logout_user()
     flask_session.clear()
