@@ -74,24 +74,33 @@ def _help_scope(user: Viewer) -> Any:
     return help_call_scope(user)
 
 
-def contacts_for(session: Session, resident_ids: set[int]) -> dict[int, tuple[list[Contact], list[Contact]]]:
-    """Per resident: their own phone (else the household landline), and their caregiver chain's phones in order."""
-    out: dict[int, tuple[list[Contact], list[Contact]]] = {rid: ([], []) for rid in resident_ids}
+@dataclass(frozen=True)
+class Reachable:
+    """A resident's name and the numbers to ring about them: their own, then their caregiver chain's."""
+
+    name: str
+    own: list[Contact] = field(default_factory=list)
+    carers: list[Contact] = field(default_factory=list)
+
+
+def contacts_for(session: Session, resident_ids: set[int]) -> dict[int, Reachable]:
+    """Per resident: their name, own phone (else the household landline) and caregiver chain's phones in order."""
     if not resident_ids:
-        return out
+        return {}
     rows = session.execute(
         sa.select(Resident.id, Resident.name, Resident.phone, Household.landline)
         .join(Household, Household.id == Resident.household_id).where(Resident.id.in_(resident_ids))
     ).all()
+    out: dict[int, Reachable] = {}
     for rid, name, phone, landline in rows:
         number = phone or landline
-        if number:
-            out[rid][0].append(Contact(name=name, relation="" if phone else N_("座机"), phone=number))
+        own = [Contact(name=name, relation="" if phone else N_("座机"), phone=number)] if number else []
+        out[rid] = Reachable(name=name, own=own)
     links = session.scalars(sa.select(CaregiverLink).where(CaregiverLink.resident_id.in_(resident_ids))
                             .order_by(CaregiverLink.resident_id, CaregiverLink.position))
     for link in links:
-        if link.phone:
-            out[link.resident_id][1].append(Contact(name=link.name, relation=link.relation, phone=link.phone))
+        if link.phone and link.resident_id in out:
+            out[link.resident_id].carers.append(Contact(name=link.name, relation=link.relation, phone=link.phone))
     return out
 
 
@@ -127,16 +136,16 @@ def emergencies(session: Session, user: Viewer, now: dt.datetime) -> list[Emerge
             state_params={"name": (ringing or {}).get("name") or ""}, since=as_utc(call.created_at),
             resident_id=call.resident_id, resident_name="", summary="", contacts=_chain_contacts(chain),
             version=f"{call.status}:{call.current_index}:{call.round}"))
-    alerts = session.execute(
-        sa.select(Alert, Resident.name).outerjoin(Resident, Resident.id == Alert.resident_id)
+    alerts = session.scalars(
+        sa.select(Alert)
         .where(alert_scope(user), Alert.severity == "critical", Alert.status.in_(ACTIVE_STATUSES))
         .order_by(sa.case({"acknowledged": 1}, value=Alert.status, else_=0), Alert.raised_at.desc(), Alert.id.desc())
-        .limit(LIMIT)).all()
-    for alert, name in alerts:
+        .limit(LIMIT))
+    for alert in alerts:
         found.append(Emergency(
             kind="alert", id=alert.id, title=ALERT_TYPE_LABELS.get(alert.type, alert.type),
             state=ALERT_STATE_LABELS.get(alert.status, alert.status), state_params={},
-            since=as_utc(alert.raised_at), resident_id=alert.resident_id, resident_name=name or "",
+            since=as_utc(alert.raised_at), resident_id=alert.resident_id, resident_name="",
             summary=alert.summary or "", version=f"{alert.status}:{alert.level}"))
     requests = session.scalars(
         sa.select(Request).where(*pressing_requests(user, now))
@@ -150,15 +159,14 @@ def emergencies(session: Session, user: Viewer, now: dt.datetime) -> list[Emerge
             resident_id=req.resident_id, resident_name="", summary=(req.text or req.transcript or "")[:80],
             version=f"{req.status}:{state}"))
     ids = {e.resident_id for e in found if e.resident_id is not None}
-    names = dict(session.execute(sa.select(Resident.id, Resident.name).where(Resident.id.in_(ids))).all())
-    contacts = contacts_for(session, ids)
+    reachable = contacts_for(session, ids)
     for item in found:
-        own, carers = contacts.get(item.resident_id, ([], [])) if item.resident_id is not None else ([], [])
-        item.resident_name = item.resident_name or names.get(item.resident_id or 0, "")
+        reach = reachable.get(item.resident_id or 0) or Reachable(name="")
+        item.resident_name = reach.name
         # The resident first, then a help call's chain snapshot (who is being rung), then the current chain.
         seen: set[str] = set()
         merged = []
-        for contact in [*own, *item.contacts, *carers]:
+        for contact in [*reach.own, *item.contacts, *reach.carers]:
             if contact.phone not in seen:
                 seen.add(contact.phone)
                 merged.append(contact)
