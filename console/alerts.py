@@ -66,9 +66,9 @@ METRICS = {
 RANGES = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
 POLL_SECONDS = 5
 
-register_nav("console.alert_board", N_("告警"), ROLES, 15)
-register_nav("console.band_list", N_("手环"), ROLES, 40)
-register_nav("console.wall_screen", N_("大屏"), MANAGERS, 45)
+register_nav("console.alert_board", N_("告警"), ROLES, 15, group="daily")
+register_nav("console.band_list", N_("手环"), ROLES, 40, group="people")
+register_nav("console.wall_screen", N_("大屏"), MANAGERS, 45, group="people")
 
 # ---- charts (pure) -----------------------------------------------------------------------------
 

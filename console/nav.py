@@ -54,17 +54,6 @@ GROUPS = {
     "admin": (5, N_("管理")),
     "more": (6, N_("其他")),
 }
-ENDPOINT_GROUPS = {
-    "console.dashboard": "daily", "console.alert_board": "daily", "console.request_list": "daily",
-    "console.request_new": "daily", "console.reminder_list": "daily",
-    "console.resident_list": "people", "console.household_list": "people", "console.band_list": "people",
-    "console.wall_screen": "people", "console.tv_checkins": "people",
-    "console.tv_points": "community", "console.tv_redemptions": "community", "console.tv_rewards": "community",
-    "console.tv_notices": "community", "console.tv_boxes": "community",
-    "console.voice_calls": "phone", "console.voice_help_calls": "phone", "console.outbox_list": "phone",
-    "console.reports": "admin", "console.user_list": "admin", "console.audit_list": "admin",
-    "console.token_list": "admin",
-}
 # The phone's top row (at most four, so they and "更多" fit 390 px): what each role opens most.
 PRIMARY = {
     "town": ("console.dashboard", "console.alert_board", "console.request_list", "console.reports"),
@@ -77,10 +66,10 @@ _NAV: dict[str, NavItem] = {}
 
 
 def register_nav(endpoint: str, label: str, roles: tuple[str, ...] = ROLES, order: int = 50,
-                 group: str | None = None) -> None:
+                 group: str = "more") -> None:
     """Add (or replace) a menu entry; `roles` are the roles that see it, `group` its place in the drawer."""
     _NAV[endpoint] = NavItem(endpoint=endpoint, label=label, roles=tuple(roles), order=order,
-                             group=group or ENDPOINT_GROUPS.get(endpoint, "more"))
+                             group=group)
 
 
 def nav_for(role: str | None) -> list[NavItem]:
@@ -92,14 +81,14 @@ def nav_for(role: str | None) -> list[NavItem]:
             for item in sorted((i for i in _NAV.values() if role in i.roles), key=lambda i: (i.order, i.endpoint))]
 
 
-register_nav("console.dashboard", N_("首页"), ROLES, 10)
-register_nav("console.request_list", N_("工单"), ROLES, 20)
-register_nav("console.request_new", N_("登记工单"), ROLES, 25)
-register_nav("console.resident_list", N_("居民"), ROLES, 30)
-register_nav("console.household_list", N_("住户"), ROLES, 35)
-register_nav("console.user_list", N_("工作人员"), ("admin", "town", "village"), 60)
+register_nav("console.dashboard", N_("首页"), ROLES, 10, group="daily")
+register_nav("console.request_list", N_("工单"), ROLES, 20, group="daily")
+register_nav("console.request_new", N_("登记工单"), ROLES, 25, group="daily")
+register_nav("console.resident_list", N_("居民"), ROLES, 30, group="people")
+register_nav("console.household_list", N_("住户"), ROLES, 35, group="people")
+register_nav("console.user_list", N_("工作人员"), ("admin", "town", "village"), 60, group="admin")
 register_nav("console.village_list", N_("村值班电话"), ("admin", "town", "village"), 65)
-register_nav("console.outbox_list", N_("消息"), MANAGERS, 70)
-register_nav("console.audit_list", N_("操作记录"), ("admin", "town", "village"), 80)
-register_nav("console.token_list", N_("API 令牌"), ROLES, 90)
+register_nav("console.outbox_list", N_("消息"), MANAGERS, 70, group="phone")
+register_nav("console.audit_list", N_("操作记录"), ("admin", "town", "village"), 80, group="admin")
+register_nav("console.token_list", N_("API 令牌"), ROLES, 90, group="admin")
 register_nav("console.password_change", N_("修改密码"), ROLES, 95)

@@ -28,7 +28,7 @@ from core.people.access import MANAGER_ROLES, scoped_courtyards, scoped_resident
 from core.requests import reminders as reminder_service
 from core.requests.visibility import reminder_scope
 
-register_nav("console.reminder_list", N_("提醒"), ROLES, 27)
+register_nav("console.reminder_list", N_("提醒"), ROLES, 27, group="daily")
 
 MAX_CHOICES = 1000  # residents / 小院 offered in the form
 

@@ -20,7 +20,7 @@ from core.requests.reports import KIND_LABELS, KINDS, Report, build_report, peri
 from core.requests.visibility import REPORT_ROLES, report_scope, report_villages
 from core.requests.workorders import TYPE_LABELS
 
-register_nav("console.reports", N_("报表"), roles=REPORT_ROLES, order=60)
+register_nav("console.reports", N_("报表"), roles=REPORT_ROLES, order=60, group="admin")
 
 
 def bar_rows(values: dict[str, int]) -> list[dict[str, Any]]:

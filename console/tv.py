@@ -53,12 +53,12 @@ from core.people.access import (
     scoped_households,
 )
 
-register_nav("console.tv_points", N_("积分"), MANAGER_ROLES, 40)
-register_nav("console.tv_redemptions", N_("兑换"), MANAGER_ROLES, 42)
-register_nav("console.tv_rewards", N_("奖品"), MANAGER_ROLES, 43)
-register_nav("console.tv_notices", N_("通知"), MANAGER_ROLES, 44)
-register_nav("console.tv_boxes", N_("电视配对"), MANAGER_ROLES, 46)
-register_nav("console.tv_checkins", N_("今日平安"), MANAGER_ROLES, 48)
+register_nav("console.tv_points", N_("积分"), MANAGER_ROLES, 40, group="community")
+register_nav("console.tv_redemptions", N_("兑换"), MANAGER_ROLES, 42, group="community")
+register_nav("console.tv_rewards", N_("奖品"), MANAGER_ROLES, 43, group="community")
+register_nav("console.tv_notices", N_("通知"), MANAGER_ROLES, 44, group="community")
+register_nav("console.tv_boxes", N_("电视配对"), MANAGER_ROLES, 46, group="community")
+register_nav("console.tv_checkins", N_("今日平安"), MANAGER_ROLES, 48, group="people")
 
 
 def _now() -> dt.datetime:

@@ -34,8 +34,8 @@ OUTCOME_LABELS = {"request_created": N_("已登记工单"), "message_left": N_("
                   "talked_to_staff": N_("已转工作人员"), "callback_requested": N_("没有留言，要求回电"),
                   "help_call": N_("紧急求助：已启动一键呼叫"), "emergency_transfer": N_("紧急求助：已转值班人员")}
 
-register_nav("console.voice_calls", N_("电话记录"), MANAGERS, 60)
-register_nav("console.voice_help_calls", N_("一键呼叫"), MANAGERS, 61)
+register_nav("console.voice_calls", N_("电话记录"), MANAGERS, 60, group="phone")
+register_nav("console.voice_help_calls", N_("一键呼叫"), MANAGERS, 61, group="phone")
 
 
 def _speech_warning() -> bool:
