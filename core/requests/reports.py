@@ -164,7 +164,7 @@ def _request_figures(session: Session, scope: str, scope_id: int, start: dt.date
     for name, rows in zip(names, (new, resolved_rows, overdue, overdue_open), strict=True):
         for row in rows:
             by_type.setdefault(row[1], dict.fromkeys(names, 0))[name] += 1
-            by_courtyard[courtyard_names.get(row[2], "—") if row[2] is not None else "—"][name] += 1
+            by_courtyard[courtyard_names.get(row[2], "—")][name] += 1
     hours = [(row[4] - row[3]).total_seconds() / 3600 for row in resolved_rows]
     median, p90 = median_p90(hours)
     unknown_callers = session.scalar(sa.select(sa.func.count(Request.id)).where(
