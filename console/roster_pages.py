@@ -10,16 +10,16 @@ from typing import Any
 
 from flask import Response as FlaskResponse
 from flask import render_template, request
-from flask_babel import get_locale
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
 from console.common import error_text
 from console.db import db_session
+from console.i18n_pages import current_language
 from console.nav import register_nav
 from core.container import current_services
 from core.errors import ServiceError
-from core.i18n import DEFAULT_LOCALE, N_, translate
+from core.i18n import N_, translate
 from core.people import roster
 
 IMPORTERS = roster.IMPORT_ROLES
@@ -29,10 +29,6 @@ TEMPLATES = {
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", roster.template_xlsx),
     "csv": ("text/csv; charset=utf-8", roster.template_csv),
 }
-
-
-def _locale() -> str:
-    return str(get_locale() or DEFAULT_LOCALE)
 
 
 def _render(status: int = 200, **context: Any) -> tuple[str, int]:
@@ -53,7 +49,7 @@ def roster_upload() -> tuple[str, int]:
     """Check (button 检查) or import (button 导入) the uploaded file; list every problem by row and column."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _render(422, error=translate(N_("请选择要导入的文件"), _locale()))
+        return _render(422, error=translate(N_("请选择要导入的文件"), current_language()))
     dry_run = request.form.get("action") != "import"
     skip_bad = request.form.get("skip_bad") == "on"
     session = db_session()
@@ -70,7 +66,7 @@ def roster_upload() -> tuple[str, int]:
         session.commit()
     else:
         session.rollback()
-    locale = _locale()
+    locale = current_language()
     problems = [{"row": p.row, "column": p.column, "text": translate(p.message, locale, **p.params)}
                 for p in result.problems]
     summary = [translate(message, locale, **params) for message, params in result.summary_lines()]
