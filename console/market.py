@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
+from sqlalchemy.orm import selectinload
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
@@ -19,7 +20,7 @@ from console.tv import _households, _int, _photo_hosts, _photo_url
 from core.community import market as market_service
 from core.errors import NotFound
 from core.i18n import N_
-from core.models.market import LISTING_STATUSES
+from core.models.market import LISTING_STATUSES, Listing
 from core.people.access import MANAGER_ROLES
 from core.requests.visibility import get_request_for
 
@@ -60,7 +61,8 @@ def market_list() -> Any:
     if status not in (*LISTING_STATUSES, "all"):
         status = "open"
     listings = list(db_session().scalars(
-        market_service.listings_query(user, status=None if status == "all" else status).limit(200)))
+        market_service.listings_query(user, status=None if status == "all" else status)
+        .options(selectinload(Listing.interests)).limit(200)))  # the page lists each listing's buyers
     return render_template("console/market/list.html", listings=listings, status=status,
                            labels=market_service.STATUS_LABELS, plain=market_service.plain_number)
 
