@@ -9,7 +9,7 @@ from flask import g, redirect, render_template, request
 from core.community import dayjobs as job_service
 from core.community import texts
 from core.i18n import SPOKEN_LOCALE, translate
-from tvportal.pages import _int_arg, _locale, _page_slice, _speech, tv_date
+from tvportal.pages import _focused_page, _locale, _page_slice, _speech, tv_date
 from tvportal.views import (
     bp,
     household_required,
@@ -37,13 +37,7 @@ def jobs() -> Any:
                       job_service.signed_up(session, household_id=g.tv_household_id, job_id=job.id))
                  for job in job_service.jobs_for_household(session, now=now, household_id=g.tv_household_id)]
     size = tv_config().page_size("notices", g.tv_text_size)
-    page = _int_arg("p", 1)
-    focus = request.args.get("f", "")
-    if focus.startswith("job-") and "p" not in request.args:
-        for index, item in enumerate(items):
-            if f"job-{item['id']}" == focus:
-                page = index // size + 1
-    page_items, page, pages = _page_slice(items, page, size)
+    page_items, page, pages = _page_slice(items, _focused_page(items, "job-", size), size)
     return render_template("tv/jobs.html", items=page_items, page=page, pages=pages,
                            back_url=tvurl("tv.notices", f="jobs"))
 

@@ -77,6 +77,16 @@ def _int_arg(name: str, default: int = 1) -> int:
         return default
 
 
+def _focused_page(items: list[dict[str, Any]], prefix: str, size: int) -> int:
+    """The page asked for (`p`); without one, the page of the row `f` names (`prefix` and its id), else 1."""
+    focus = request.args.get("f", "")
+    if focus.startswith(prefix) and "p" not in request.args:
+        for index, item in enumerate(items):
+            if f"{prefix}{item['id']}" == focus:
+                return index // size + 1
+    return _int_arg("p", 1)
+
+
 def _household_header(session: Any, household_id: int) -> dict[str, Any]:
     household = session.get(Household, household_id)
     return {"name": household.name if household else ""}
@@ -486,13 +496,8 @@ def notices() -> Any:
                   "date": tv_date(to_local(n.publish_from).date(), _locale()),
                   "pinned": n.pinned, "unread": read_at is None} for n, read_at in rows]
         jobs = len(job_service.jobs_for_household(session, now=now, household_id=g.tv_household_id))
-    page = _int_arg("p", 1)
-    focus = request.args.get("f", "")
-    if focus.startswith("notice-") and "p" not in request.args:
-        for index, item in enumerate(items):
-            if f"notice-{item['id']}" == focus:
-                page = index // tv_config().page_size("notices", g.tv_text_size) + 1
-    page_items, page, pages = _page_slice(items, page, tv_config().page_size("notices", g.tv_text_size))
+    size = tv_config().page_size("notices", g.tv_text_size)
+    page_items, page, pages = _page_slice(items, _focused_page(items, "notice-", size), size)
     return render_template("tv/notices.html", items=page_items, page=page, pages=pages, jobs=jobs,
                            back_url=tvurl("tv.index", f="tile-notices"))
 
