@@ -224,8 +224,8 @@ def home() -> Any:
         # Today's meeting is the same for every box of the 小院: looked up once per 小院 and day.
         meeting_view: dict[str, Any] | None = cache.remember(
             ("meeting", place.courtyard_id, to_local(now).date()),
-            lambda: [_meeting_view(notice_service.todays_meeting(session, now=now, household_id=household_id,
-                                                                 place=place))])[0]
+            lambda: _meeting_view(notice_service.todays_meeting(session, now=now, household_id=household_id,
+                                                                place=place)))
         checked_in = checkin_service.checked_in_today(session, now=now, household_id=household_id) is not None
         prompts = followup_service.pending_followups_for_household(session, household_id, _locale())
         reminders = reminder_service.reminders_for_household_today(session, household_id, now)
