@@ -9,7 +9,7 @@ from flask import g, redirect, render_template, request
 from core.community import dayjobs as job_service
 from core.community import texts
 from core.i18n import SPOKEN_LOCALE, translate
-from tvportal.pages import _int_arg, _locale, _page_slice, _speech, tv_date
+from tvportal.pages import _focused_page, _locale, _page_slice, _speech, tv_date
 from tvportal.views import (
     bp,
     household_required,
@@ -22,9 +22,9 @@ from tvportal.views import (
 )
 
 
-def _row(job: Any, count: int, mine: bool) -> dict[str, Any]:
+def _row(job: Any, mine: bool) -> dict[str, Any]:
     return {"id": job.id, "title": job.title, "pay": job.pay, "place": job.place, "workers": job.workers,
-            "date": tv_date(job.work_date, _locale()), "count": count, "mine": mine, "note": job.note}
+            "date": tv_date(job.work_date, _locale()), "mine": mine, "note": job.note}
 
 
 @bp.get("/jobs")
@@ -33,17 +33,11 @@ def jobs() -> Any:
     """The open jobs this household may take, soonest first, paged like the notices."""
     now = services().clock.now()
     with read_unit() as session:
-        items = [_row(job, job_service.signup_count(session, job.id),
-                      job_service.signed_up(session, household_id=g.tv_household_id, job_id=job.id))
+        mine = job_service.signed_up_jobs(session, g.tv_household_id)
+        items = [_row(job, job.id in mine)
                  for job in job_service.jobs_for_household(session, now=now, household_id=g.tv_household_id)]
     size = tv_config().page_size("notices", g.tv_text_size)
-    page = _int_arg("p", 1)
-    focus = request.args.get("f", "")
-    if focus.startswith("job-") and "p" not in request.args:
-        for index, item in enumerate(items):
-            if f"job-{item['id']}" == focus:
-                page = index // size + 1
-    page_items, page, pages = _page_slice(items, page, size)
+    page_items, page, pages = _page_slice(items, _focused_page(items, "job-", size), size)
     return render_template("tv/jobs.html", items=page_items, page=page, pages=pages,
                            back_url=tvurl("tv.notices", f="jobs"))
 
@@ -55,8 +49,8 @@ def job(job_id: int) -> Any:
     now = services().clock.now()
     with read_unit() as session:
         found = job_service.get_job_for_household(session, now=now, household_id=g.tv_household_id, job_id=job_id)
-        item = _row(found, job_service.signup_count(session, found.id),
-                    job_service.signed_up(session, household_id=g.tv_household_id, job_id=found.id))
+        item = _row(found, found.id in job_service.signed_up_jobs(session, g.tv_household_id))
+        item["count"] = job_service.signup_count(session, found.id)  # the job page says how many signed up
     return render_template("tv/job.html", item=item, done=request.args.get("done") == "1",
                            audio_url=tvurl("tv.job_audio", job_id=job_id),
                            back_url=tvurl("tv.jobs", f=f"job-{job_id}"))
@@ -70,7 +64,7 @@ def job_audio(job_id: int) -> Any:
         found = job_service.get_job_for_household(session, now=services().clock.now(),
                                                   household_id=g.tv_household_id, job_id=job_id)
         text = job_service.speech_text(found)
-        mine = job_service.signed_up(session, household_id=g.tv_household_id, job_id=found.id)
+        mine = found.id in job_service.signed_up_jobs(session, g.tv_household_id)
     return _speech(text + translate(texts.JOB_SIGNED_UP_SPOKEN if mine else texts.JOB_SIGNUP_HINT, SPOKEN_LOCALE))
 
 

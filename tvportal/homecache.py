@@ -28,6 +28,7 @@ WATCHED_TABLES = frozenset({
     "notice_read", "check_in", "help_call", "help_call_leg", "request", "followup_attempt", "reminder",
 })
 MAX_ENTRIES = 4096
+_MISSING = object()
 
 
 class TvCache:
@@ -49,16 +50,21 @@ class TvCache:
 
     def get(self, key: Hashable) -> Any | None:
         """The cached value, or None when missing, older than the last write or than `ttl`."""
+        value = self._lookup(key)
+        return None if value is _MISSING else value
+
+    def _lookup(self, key: Hashable) -> Any:
+        """The cached value (None included), or _MISSING."""
         if self.ttl <= 0:
-            return None
+            return _MISSING
         with self._lock:
             found = self._entries.get(key)
             if found is None:
-                return None
+                return _MISSING
             generation, stored_at, value = found
             if generation != self.generation or self.clock() - stored_at > self.ttl:
                 del self._entries[key]
-                return None
+                return _MISSING
             self._entries.move_to_end(key)
             return value
 
@@ -75,9 +81,9 @@ class TvCache:
                 self._entries.popitem(last=False)
 
     def remember(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The cached value, or `compute()` stored under the generation it started in."""
-        value = self.get(key)
-        if value is None:
+        """The cached value (None too), or `compute()` stored under the generation it started in."""
+        value = self._lookup(key)
+        if value is _MISSING:
             generation = self.generation
             value = compute()
             self.put(key, value, generation)

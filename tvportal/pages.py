@@ -77,6 +77,16 @@ def _int_arg(name: str, default: int = 1) -> int:
         return default
 
 
+def _focused_page(items: list[dict[str, Any]], prefix: str, size: int) -> int:
+    """The page asked for (`p`); without one, the page of the row `f` names (`prefix` and its id), else 1."""
+    focus = request.args.get("f", "")
+    if focus.startswith(prefix) and "p" not in request.args:
+        for index, item in enumerate(items):
+            if f"{prefix}{item['id']}" == focus:
+                return index // size + 1
+    return _int_arg("p", 1)
+
+
 def _household_header(session: Any, household_id: int) -> dict[str, Any]:
     household = session.get(Household, household_id)
     return {"name": household.name if household else ""}
@@ -214,8 +224,8 @@ def home() -> Any:
         # Today's meeting is the same for every box of the 小院: looked up once per 小院 and day.
         meeting_view: dict[str, Any] | None = cache.remember(
             ("meeting", place.courtyard_id, to_local(now).date()),
-            lambda: [_meeting_view(notice_service.todays_meeting(session, now=now, household_id=household_id,
-                                                                 place=place))])[0]
+            lambda: _meeting_view(notice_service.todays_meeting(session, now=now, household_id=household_id,
+                                                                place=place)))
         checked_in = checkin_service.checked_in_today(session, now=now, household_id=household_id) is not None
         prompts = followup_service.pending_followups_for_household(session, household_id, _locale())
         reminders = reminder_service.reminders_for_household_today(session, household_id, now)
@@ -486,13 +496,8 @@ def notices() -> Any:
                   "date": tv_date(to_local(n.publish_from).date(), _locale()),
                   "pinned": n.pinned, "unread": read_at is None} for n, read_at in rows]
         jobs = len(job_service.jobs_for_household(session, now=now, household_id=g.tv_household_id))
-    page = _int_arg("p", 1)
-    focus = request.args.get("f", "")
-    if focus.startswith("notice-") and "p" not in request.args:
-        for index, item in enumerate(items):
-            if f"notice-{item['id']}" == focus:
-                page = index // tv_config().page_size("notices", g.tv_text_size) + 1
-    page_items, page, pages = _page_slice(items, page, tv_config().page_size("notices", g.tv_text_size))
+    size = tv_config().page_size("notices", g.tv_text_size)
+    page_items, page, pages = _page_slice(items, _focused_page(items, "notice-", size), size)
     return render_template("tv/notices.html", items=page_items, page=page, pages=pages, jobs=jobs,
                            back_url=tvurl("tv.index", f="tile-notices"))
 

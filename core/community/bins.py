@@ -64,28 +64,25 @@ def new_token() -> str:
     return secrets.token_urlsafe(12)
 
 
-def scoped_bins(viewer: access.Viewer) -> sa.Select:
-    """A select of the bins in the 小院 the viewer manages, in route order (village, 小院, location, name)."""
+def _bins_in_route_order() -> sa.Select:
     return (
         sa.select(Bin)
         .join(Courtyard, Bin.courtyard_id == Courtyard.id)
         .join(Village, Courtyard.village_id == Village.id)
-        .where(access.courtyard_scope(viewer))
         .order_by(Village.id, Courtyard.id, Bin.location, Bin.name, Bin.id)
     )
+
+
+def scoped_bins(viewer: access.Viewer) -> sa.Select:
+    """A select of the bins in the 小院 the viewer manages, in route order (village, 小院, location, name)."""
+    return _bins_in_route_order().where(access.courtyard_scope(viewer))
 
 
 def visible_bins(viewer: access.Viewer) -> sa.Select:
     """The bins the viewer manages plus those they empty (a cleaner's route may cross 小院), in route order."""
-    query = (
-        sa.select(Bin)
-        .join(Courtyard, Bin.courtyard_id == Courtyard.id)
-        .join(Village, Courtyard.village_id == Village.id)
-        .order_by(Village.id, Courtyard.id, Bin.location, Bin.name, Bin.id)
-    )
     if viewer.id is None:
-        return query.where(access.courtyard_scope(viewer))
-    return query.where(sa.or_(access.courtyard_scope(viewer), Bin.cleaner_id == viewer.id))
+        return scoped_bins(viewer)
+    return _bins_in_route_order().where(sa.or_(access.courtyard_scope(viewer), Bin.cleaner_id == viewer.id))
 
 
 def get_bin_for(session: Session, viewer: access.Viewer, bin_id: int, *, to_manage: bool = False) -> Bin:
@@ -95,6 +92,19 @@ def get_bin_for(session: Session, viewer: access.Viewer, bin_id: int, *, to_mana
     if bin_ is None:
         raise NotFound(N_("找不到这个垃圾桶"))
     return bin_
+
+
+def _check_name(session: Session, courtyard_id: int, name: str, *, bin_id: int | None = None) -> str:
+    """The stripped name, refused when empty, too long or taken by another bin of the 小院."""
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise InvalidInput(N_("请填写垃圾桶的名字（80 字以内）"))
+    same_name = sa.select(Bin.id).where(Bin.courtyard_id == courtyard_id, Bin.name == name)
+    if bin_id is not None:
+        same_name = same_name.where(Bin.id != bin_id)
+    if session.scalar(same_name) is not None:
+        raise InvalidInput(N_("这个小院已经有叫“%(name)s”的垃圾桶了"), name=name)
+    return name
 
 
 def _check_cleaner(session: Session, cleaner_id: int | None, courtyard: Courtyard) -> None:
@@ -114,11 +124,7 @@ def add_bin(session: Session, *, now: dt.datetime, actor: access.Viewer, courtya
     """Register a bin in a 小院 the actor manages, with a fresh public token. Audited."""
     access.require_manager(actor)
     courtyard = access.get_courtyard_for(session, actor, courtyard_id)
-    name = name.strip()
-    if not name or len(name) > 80:
-        raise InvalidInput(N_("请填写垃圾桶的名字（80 字以内）"))
-    if session.scalar(sa.select(Bin.id).where(Bin.courtyard_id == courtyard.id, Bin.name == name)) is not None:
-        raise InvalidInput(N_("这个小院已经有叫“%(name)s”的垃圾桶了"), name=name)
+    name = _check_name(session, courtyard.id, name)
     _check_cleaner(session, cleaner_id, courtyard)
     _check_place(lat, lon)
     bin_ = Bin(courtyard_id=courtyard.id, name=name, location=location.strip()[:200], lat=lat, lon=lon,
@@ -145,12 +151,7 @@ def update_bin(session: Session, *, now: dt.datetime, actor: access.Viewer, bin_
     """Change a bin in a 小院 the actor manages (its token stays: the printed label keeps working). Audited."""
     access.require_manager(actor)
     bin_ = get_bin_for(session, actor, bin_id, to_manage=True)
-    name = name.strip()
-    if not name or len(name) > 80:
-        raise InvalidInput(N_("请填写垃圾桶的名字（80 字以内）"))
-    if session.scalar(sa.select(Bin.id).where(Bin.courtyard_id == bin_.courtyard_id, Bin.name == name,
-                                              Bin.id != bin_.id)) is not None:
-        raise InvalidInput(N_("这个小院已经有叫“%(name)s”的垃圾桶了"), name=name)
+    name = _check_name(session, bin_.courtyard_id, name, bin_id=bin_.id)
     if cleaner_id != bin_.cleaner_id:
         _check_cleaner(session, cleaner_id, bin_.courtyard)
     _check_place(lat, lon)

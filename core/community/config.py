@@ -6,12 +6,22 @@ Defaults are defined here once.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from core.i18n import N_
 from core.settings_types import Section
+
+
+def _readable_rate(value: str) -> str:
+    from core.throttle import parse_rate
+
+    parse_rate(value)  # "6 per hour": a typo is a config error, not a 500 on a passer-by's or buyer's phone
+    return value
+
+
+Rate = Annotated[str, AfterValidator(_readable_rate)]  # a limit on public input, as core.throttle.parse_rate reads it
 
 
 class TvSettings(Section):
@@ -70,29 +80,13 @@ class TvSettings(Section):
 class BinSettings(Section):
     """爱环境 bins: how often a QR label may be scanned (counted in the database, shared by every web process)."""
 
-    scans_per_client: str = Field("6 per hour", description="reports one phone (client address) may send, all bins")
-    scans_per_bin: str = Field("12 per hour", description="reports one bin may get from everybody together")
-
-    @field_validator("scans_per_client", "scans_per_bin")
-    @classmethod
-    def _readable_rate(cls, value: str) -> str:
-        from core.throttle import parse_rate
-
-        parse_rate(value)  # "6 per hour": a typo is a config error, not a 500 on a passer-by's phone
-        return value
+    scans_per_client: Rate = Field("6 per hour", description="reports one phone (client address) may send, all bins")
+    scans_per_bin: Rate = Field("12 per hour", description="reports one bin may get from everybody together")
 
 
 class MarketSettings(Section):
     """帮我卖 on the public /market/ page: how often buyers may send 我要买 (counted in the database)."""
 
-    interest_per_client: str = Field("5 per hour",
-                                     description="我要买 one phone (client address) may send, all listings")
-    interest_per_listing: str = Field("20 per day", description="我要买 one listing may get from everybody together")
-
-    @field_validator("interest_per_client", "interest_per_listing")
-    @classmethod
-    def _readable_rate(cls, value: str) -> str:
-        from core.throttle import parse_rate
-
-        parse_rate(value)  # "5 per hour": a typo is a config error, not a 500 on a buyer's phone
-        return value
+    interest_per_client: Rate = Field("5 per hour",
+                                      description="我要买 one phone (client address) may send, all listings")
+    interest_per_listing: Rate = Field("20 per day", description="我要买 one listing may get from everybody together")

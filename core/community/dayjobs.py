@@ -159,10 +159,9 @@ def get_job_for_household(session: Session, *, now: dt.datetime, household_id: i
     return job
 
 
-def signed_up(session: Session, *, household_id: int, job_id: int) -> bool:
-    """Whether this household has signed up for the job."""
-    return session.scalar(sa.select(JobSignup.id).where(JobSignup.job_id == job_id,
-                                                        JobSignup.household_id == household_id)) is not None
+def signed_up_jobs(session: Session, household_id: int) -> set[int]:
+    """The ids of the jobs this household has signed up for (one query for a whole list of jobs)."""
+    return set(session.scalars(sa.select(JobSignup.job_id).where(JobSignup.household_id == household_id)))
 
 
 def signup_count(session: Session, job_id: int) -> int:

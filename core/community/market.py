@@ -112,8 +112,7 @@ def check_public_label(session: Session, household_id: int, label: str) -> str:
         raise InvalidInput(N_("称呼太长"))
     if sum(ch.isdigit() for ch in label) >= 5:
         raise InvalidInput(N_("称呼里不能有电话号码"))
-    names = session.scalars(sa.select(Resident.name).where(Resident.household_id == household_id))
-    if any(len(name.strip()) >= 2 and name.strip() in label for name in names):
+    if _holds_full_name(session, household_id, label):
         raise InvalidInput(N_("称呼里不能有老人的全名，写“王家”这样就好"))
     return label
 
@@ -125,15 +124,18 @@ def check_public_text(session: Session, household_id: int, text: str) -> None:
     """Refuse an item or note for the public page that holds a phone number or a resident's full name."""
     if any(sum(ch.isdigit() for ch in found) >= 7 for found in _PHONE_LIKE.findall(text)):
         raise InvalidInput(N_("说明里不能有电话号码：买家通过院长联系"))
-    names = session.scalars(sa.select(Resident.name).where(Resident.household_id == household_id))
-    if any(len(name.strip()) >= 2 and name.strip() in text for name in names):
+    if _holds_full_name(session, household_id, text):
         raise InvalidInput(N_("说明里不能有老人的全名"))
 
 
+def _holds_full_name(session: Session, household_id: int, text: str) -> bool:
+    """Whether `text` holds the full name (two characters or more) of one of the household's residents."""
+    names = session.scalars(sa.select(Resident.name).where(Resident.household_id == household_id))
+    return any(len(name.strip()) >= 2 and name.strip() in text for name in names)
+
+
 def listing_scope(user: Viewer):
-    """A clause on Listing: the listings of the user's places (caregivers see none)."""
-    if user.role not in MANAGER_ROLES:
-        return sa.false()
+    """A clause on Listing: the listings of the user's places (caregivers see none: place_clause gives them none)."""
     return place_clause(user, courtyard_col=Listing.courtyard_id, village_col=Listing.village_id,
                         town_col=Listing.town_id)
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core import throttle
 from core.community.config import TvSettings
-from core.db import rows_changed
+from core.db import rows_changed, transaction
 from core.errors import InvalidInput, InvalidTransition, NotFound, RateLimited
 from core.i18n import N_
 from core.models.places import Household
@@ -204,8 +204,6 @@ def pair_by_code(session_factory: Any, *, now: dt.datetime, code: str, household
     slip under the limit; a successful pairing is not counted. Wrong codes are audited. Raises
     RateLimited, NotFound or InvalidInput.
     """
-    from core.db import transaction
-
     config = config or TvConfig()
     label = actor_label_of(actor)
     actor_id = getattr(actor, "id", None)

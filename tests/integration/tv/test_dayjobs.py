@@ -53,6 +53,7 @@ def test_a_job_is_listed_read_aloud_and_signed_up_for_on_the_tv(tv_client, servi
     assert done.status_code == 302
     page = tv_client.get(done.headers["Location"]).get_data(as_text=True)
     assert 'id="job-done"' in page and 'id="job-signup"' not in page
+    assert "已报名" in tv_client.get("/tv/jobs").get_data(as_text=True)  # the list marks the household's jobs
     assert tv_client.post(f"/tv/jobs/{job_id}/signup", data={"t": tv_client.tv_token}).status_code == 302
     with services.session_factory() as s:
         [signup] = s.scalars(sa.select(JobSignup)).all()

@@ -39,6 +39,13 @@ def test_a_value_computed_before_a_write_is_not_kept():
     assert cache.remember("board", lambda: [3]) == [1, 2]
 
 
+def test_a_remembered_none_is_reused():
+    """No meeting today is an answer too: the 小院's boxes do not each look it up again."""
+    cache = TvCache(5, Clock())
+    assert cache.remember("meeting", lambda: None) is None
+    assert cache.remember("meeting", lambda: {"id": 1}) is None
+
+
 def test_off_and_bounded():
     off = TvCache(0, Clock())
     off.put("home", "x", off.generation)

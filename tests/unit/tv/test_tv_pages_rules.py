@@ -1,4 +1,4 @@
-"""Pure helpers of the TV pages: notice paging; shipped JavaScript parses as ES5."""
+"""Pure helpers of the TV pages: notice paging, the page Back returns to; shipped JavaScript parses as ES5."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import esprima
 import pytest
+from flask import Flask
 
-from tvportal.pages import split_lines
+from tvportal.pages import _focused_page, split_lines
 
 STATIC = Path(__file__).resolve().parents[3] / "tvportal" / "static"
 
@@ -74,3 +75,14 @@ def test_notice_pages_fit_the_lines_of_the_body_box():
     assert [len(page.split("\n")) for page in short] == [5, 5, 2]
     assert split_lines("字" * 150, 34, 5, first_chars_per_line=25) == ["字" * 125, "字" * 25]  # beside a photo
     assert split_lines("", 34, 5) == [""]
+
+
+@pytest.mark.parametrize(("query", "page"), [
+    ("f=job-7", 2),  # back from job 7 (the 5th row, 3 a page): its page
+    ("f=job-7&p=1", 1),  # a page asked for wins
+    ("f=job-99", 1), ("f=notice-7", 1), ("p=2", 2), ("", 1),
+])
+def test_back_from_a_row_opens_the_page_holding_it(query, page):
+    items = [{"id": row_id} for row_id in (3, 4, 5, 6, 7, 8)]
+    with Flask(__name__).test_request_context(f"/tv/jobs?{query}"):
+        assert _focused_page(items, "job-", 3) == page
