@@ -49,7 +49,7 @@ def check_photo_url(raw: str | None, *, allowed_hosts: Iterable[str] = ()) -> st
         return url
     parts = urlsplit(url)
     hosts = {h.strip().lower() for h in allowed_hosts if h.strip()}
-    if parts.scheme in ("http", "https") and parts.hostname and parts.hostname.lower() in hosts \
+    if parts.scheme == "https" and parts.hostname and parts.hostname.lower() in hosts \
             and not parts.username and not parts.password:
         return url
     raise InvalidInput(N_("照片地址不能用：请上传照片，或用允许的网站的 https 地址"))

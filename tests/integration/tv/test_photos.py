@@ -27,6 +27,7 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
     "javascript:alert(1)", "data:image/png;base64,AAAA", "https://evil.example/x.png", "http://evil.example/x.png",
     "//evil.example/x.png", "ftp://evil.example/x.png", "/tv/media/../../secret_key", "/tv/media/abc.png",
     "https://user:pw@photos.example.cn/x.png", "https://photos.example.cn\\@evil.example/",
+    "http://photos.example.cn/x.png",  # an allowed host, but not https (as the message says)
 ])
 def test_hostile_or_foreign_photo_addresses_are_refused(url):
     with pytest.raises(InvalidInput):
