@@ -110,32 +110,31 @@ class BandCredential:
     password_hash: str
 
 
-def _service_names(service_users: str | list[str]) -> list[str]:
-    names = [service_users] if isinstance(service_users, str) else list(service_users)
-    for name in names:
+def _check_service_names(service_users: list[str]) -> None:
+    for name in service_users:
         if name.startswith(BAND_USER_PREFIX):  # the namespaces must stay apart (see core.bands.registry)
             raise ValueError(f"service username {name!r} uses the band prefix {BAND_USER_PREFIX!r}")
-    return names
 
 
-def render_password_file(service_users: str | list[str], service_hash: str, bands: list[BandCredential]) -> str:
+def render_password_file(service_users: list[str], service_hash: str, bands: list[BandCredential]) -> str:
     """`mosquitto_passwd` format: one `user:$7$…` line per service account, then one per band (`band-{id}`)."""
-    names = _service_names(service_users)
-    lines = [f"{user}:{service_hash}" for user in names]
-    lines += [f"{share_username(user)}:{service_hash}" for user in names[1:]]
+    _check_service_names(service_users)
+    lines = [f"{user}:{service_hash}" for user in service_users]
+    lines += [f"{share_username(user)}:{service_hash}" for user in service_users[1:]]
     lines += [f"{band_username(b.device_id)}:{b.password_hash}" for b in bands if b.password_hash]
     return "\n".join(lines) + "\n"
 
 
-def render_acl(root: str, service_users: str | list[str], bands: list[BandCredential]) -> str:
+def render_acl(root: str, service_users: list[str], bands: list[BandCredential]) -> str:
     """A Mosquitto ACL: each band publishes only under its own topic and reads only its own `cmd`;
     the service accounts read all and command bands."""
     root = root.rstrip("/")
+    _check_service_names(service_users)
     out = ["# Written by `xiaoyuan broker export`; do not edit by hand.", ""]
-    for user in _service_names(service_users):
+    for user in service_users:
         out += [f"user {user}", f"topic read {root}/#", f"topic write {root}/+/band/+/cmd",
                 f"topic readwrite {root}/_service/#", ""]
-    for user in _service_names(service_users)[1:]:  # the listeners' telemetry-share sessions read telemetry only
+    for user in service_users[1:]:  # the listeners' telemetry-share sessions read telemetry only
         out += [f"user {share_username(user)}", f"topic read {root}/+/band/+/telemetry", ""]
     for band in bands:
         base = f"{root}/{band.site}/band/{band.device_id}"
