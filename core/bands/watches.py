@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.bands.registry import find_watch
 from core.models.devices import Band, WatchCommand
 from core.people.directory import caregiver_chain
 
@@ -59,8 +60,7 @@ def settings_commands(contacts: list[tuple[str, str]], held: dict[str, Any]) -> 
 
 def watch_commands_due(session: Session, device_id: str) -> list[str]:
     """The settings commands a connected watch needs now (none for an unknown or retired watch)."""
-    band = session.scalar(sa.select(Band).where(Band.device_id == device_id, Band.protocol == "watch",
-                                                Band.active.is_(True)))
+    band = find_watch(session, device_id)
     if band is None:
         return []
     return settings_commands(wanted_contacts(session, band), dict(band.device_settings or {}))
