@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from core.container import Services
+from core.health import iso
 from core.settings import Settings
 from devices.commands import QOS as CMD_QOS
 from devices.commands import Command, build_command, new_command_id
@@ -310,8 +311,7 @@ class Listener:
         """What /healthz needs to know about this listener (JSON-ready)."""
         return {"client_id": self.client_id, "connected": self.connected.is_set(),
                 "subscribed": self.subscribed.is_set(), "taken_over": self.taken_over.is_set(),
-                "last_message_at": self.last_message_at.isoformat() if self.last_message_at else None,
-                "last_heartbeat_at": self.last_heartbeat_at.isoformat() if self.last_heartbeat_at else None}
+                "last_message_at": iso(self.last_message_at), "last_heartbeat_at": iso(self.last_heartbeat_at)}
 
     # ---- downlink
     def publish_command(
