@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.bands.registry import find_watch
+from core.health import parse_iso
 from core.models.devices import Band, WatchCommand
 from core.people.directory import caregiver_chain
 
@@ -93,12 +94,7 @@ def record_watch_ack(session: Session, *, device_id: str, command: str, now: dt.
 def held_summary(band: Band) -> dict[str, Any]:
     """What the console shows for a watch: its confirmed SOS numbers and when it last confirmed a setting."""
     held = band.device_settings or {}
-    confirmed = held.get("confirmed_at")
-    try:
-        confirmed_at = dt.datetime.fromisoformat(confirmed) if confirmed else None
-    except ValueError:
-        confirmed_at = None
-    return {"sos": [p for p in (held.get("sos") or []) if p], "confirmed_at": confirmed_at,
+    return {"sos": [p for p in (held.get("sos") or []) if p], "confirmed_at": parse_iso(held.get("confirmed_at")),
             "phonebook": bool(held.get("phb"))}
 
 
