@@ -80,9 +80,11 @@ def find_open_alert(session: Session, dedup_key: str, *, lock: bool = False) -> 
     return session.scalar(query)
 
 
-def _told_keys(alert: Alert) -> set[str]:
+def _told_keys(alert: Alert, *, channel: str | None = None) -> set[str]:
+    """Who was told about this alert (through `channel` only, when given), as `Contact.key()` reads."""
     return {f"u{n.user_id}" if n.user_id else f"p{n.recipient_phone or n.recipient_name}"
-            for n in alert.notifications if n.kind in ("alert", "retrigger")}
+            for n in alert.notifications
+            if n.kind in ("alert", "retrigger") and (channel is None or channel in (n.channels or []))}
 
 
 def raise_alert(
@@ -159,7 +161,7 @@ def _repeat(
     first_new = next((i for i, lv in enumerate(levels) if any(c.key() not in told for c in lv.contacts)), 0)
     if "voice_call" in policy.channels:
         # Those already told were only messaged (a warning): now it is urgent, they are called too.
-        called = _called_keys(alert)
+        called = _told_keys(alert, channel="voice_call")
         for index in range(first_new):
             if any(c.key() not in called for c in levels[index].contacts):
                 notify_level(session, alert, level_no=index + 1, round_=1, now=now, config=config,
@@ -171,11 +173,6 @@ def _repeat(
     walk(session, alert, now=now, config=config)
     log.info("alert %s raised to %s", alert.id, severity)
     return alert
-
-
-def _called_keys(alert: Alert) -> set[str]:
-    return {f"u{n.user_id}" if n.user_id else f"p{n.recipient_phone or n.recipient_name}"
-            for n in alert.notifications if n.kind in ("alert", "retrigger") and "voice_call" in (n.channels or [])}
 
 
 def _tell_others(session: Session, alert: Alert, *, now: dt.datetime, kind: str, text: Callable[[str], str],
