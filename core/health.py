@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,24 +157,9 @@ def assess(rows: Iterable[ProcessStatus], lease_holder: str | None, now: dt.date
         health.processes.append({"name": row.name, "role": row.role, "reporting": row in fresh,
                                  "report_age_s": round(age_s(row.heartbeat_at, now) or 0.0, 1), **row.state})
 
-    listeners = [row for row in fresh if "listener" in row.state]
-    verdicts = [(row.name, listener_problem(row.state["listener"], now)) for row in listeners]
-    if any(problem is None for _, problem in verdicts):
-        health.checks["listener"] = "ok"
-    elif verdicts:
-        health.fail("listener", "; ".join(f"listener {name}: {problem}" for name, problem in verdicts))
-    elif any("listener" in row.state for row in rows):
-        health.fail("listener", f"no listener process has reported in the last {STALE_AFTER_S:.0f} s")
-    else:
-        health.fail("listener", "no listener process is running")
-
-    gateways = [(row.name, gateway_problem(row.state["gateway"])) for row in fresh if "gateway" in row.state]
-    if any(problem is None for _, problem in gateways):
-        health.checks["gateway"] = "ok"
-    elif gateways:
-        health.fail("gateway", "; ".join(f"gateway {name}: {problem}" for name, problem in gateways))
-    elif any("gateway" in row.state for row in rows):  # watch gateways are optional: judged only once one ran
-        health.fail("gateway", f"no watch gateway has reported in the last {STALE_AFTER_S:.0f} s")
+    _judge_part(health, "listener", "listener process", rows, fresh, lambda state: listener_problem(state, now))
+    if any("gateway" in row.state for row in rows):  # watch gateways are optional: judged only once one ran
+        _judge_part(health, "gateway", "watch gateway", rows, fresh, gateway_problem)
 
     if lease_holder is None:
         health.fail("worker", "no worker holds the lease")
@@ -189,6 +174,20 @@ def assess(rows: Iterable[ProcessStatus], lease_holder: str | None, now: dt.date
             else:
                 health.fail("worker", f"worker {lease_holder}: {problem}")
     return health
+
+
+def _judge_part(health: Health, part: str, noun: str, rows: list[ProcessStatus], fresh: list[ProcessStatus],
+                problem_of: Callable[[Mapping[str, Any]], str | None]) -> None:
+    """One check over every process running `part`: ok when one of the fresh ones has no problem."""
+    verdicts = [(row.name, problem_of(row.state[part])) for row in fresh if part in row.state]
+    if any(problem is None for _, problem in verdicts):
+        health.checks[part] = "ok"
+    elif verdicts:
+        health.fail(part, "; ".join(f"{part} {name}: {problem}" for name, problem in verdicts))
+    elif any(part in row.state for row in rows):
+        health.fail(part, f"no {noun} has reported in the last {STALE_AFTER_S:.0f} s")
+    else:
+        health.fail(part, f"no {noun} is running")
 
 
 def check_health(session_factory: Any, now: dt.datetime) -> Health:
