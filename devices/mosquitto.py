@@ -233,7 +233,6 @@ def start_private_mosquitto(settings: Settings, *, binary: str, port: int | None
     conf, pid_path, log_path = directory / "mosquitto.conf", directory / "mosquitto.pid", directory / "mosquitto.log"
     _stop_stale(pid_path, conf)
     check_port_free(host, port)
-    service_password(settings)  # created before the export hashes it
     passwd, acl = export_broker_files(settings, bands=bands)
     template = (ROOT / "config" / "mosquitto.conf").read_text()
     text = render_mosquitto_conf(template, port=port, passwd=passwd, acl=acl, data_dir=directory, host=host)
