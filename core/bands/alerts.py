@@ -26,6 +26,7 @@ from core.bands.escalation import (
     call_ended,
     cancel_pending_calls,
     hang_up_other_calls,
+    household_name,
     notify_level,
     plan_for_alert,
     plan_from_json,
@@ -39,7 +40,7 @@ from core.errors import InvalidInput, InvalidTransition, NotFound
 from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.alerts import ACTIVE_STATUSES, Alert, AlertNotification
 from core.models.outbox import OutboxMessage
-from core.models.places import Household, Resident
+from core.models.places import Resident
 from core.notify.outbox import Recipient, enqueue_message, user_locale
 from core.people import directory as people
 from core.people.audit import record_audit
@@ -213,8 +214,8 @@ def _tell_others(session: Session, alert: Alert, *, now: dt.datetime, kind: str,
 
 
 def _place(session: Session, alert: Alert, locale: str) -> str:
-    household = session.get(Household, alert.household_id) if alert.household_id is not None else None
-    return translate(texts.ALERT_PLACE, locale, household=household.name) if household is not None else ""
+    household = household_name(session, alert)
+    return translate(texts.ALERT_PLACE, locale, household=household) if household else ""
 
 
 def _contact_channels(alert: Alert, note: AlertNotification) -> list[str]:

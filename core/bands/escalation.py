@@ -201,7 +201,8 @@ def _reachable(contact: Contact, level: Level, now: dt.datetime) -> bool:
     return people.within_hours(contact, to_local(now))
 
 
-def _who(session: Session, alert: Alert) -> str:
+def household_name(session: Session, alert: Alert) -> str:
+    """The name of the alert's household ("" for a band given to nobody): the place in its messages."""
     if alert.household_id is not None:
         household = session.get(Household, alert.household_id)
         if household is not None:
@@ -251,7 +252,7 @@ def notify_level(
     levels = plan_from_json(alert.plan)
     level = levels[level_no - 1]
     channels = [c for c in level.channels if only_channels is None or c in only_channels]
-    who = _who(session, alert)
+    who = household_name(session, alert)
     told = 0
     for position, contact in enumerate(level.contacts):
         if not _reachable(contact, level, now) or (only_channels is not None and not contact.phone):
