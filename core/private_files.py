@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 PRIVATE_UMASK = 0o077
@@ -40,6 +42,31 @@ def write_private(path: Path, data: bytes) -> Path:
     os.chmod(tmp, FILE_MODE)
     os.replace(tmp, path)
     return path
+
+
+def kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in `path` (0600): the one there, else a new one from `make`, written once.
+
+    Processes that start together on a fresh data dir (gunicorn workers, a listener) may all find none:
+    each writes its candidate to a file of its own and links it into place; the first link wins and every
+    process reads the winner, never a half-written file.
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(make())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process was first: its secret counts
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
 
 
 def create_private_file(path: Path) -> None:

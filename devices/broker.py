@@ -31,6 +31,7 @@ from paho.mqtt.client import topic_matches_sub
 from core.bands.registry import BAND_USER_PREFIX, band_username, hash_secret, verify_secret
 from core.errors import LocalisedError
 from core.i18n import N_
+from core.private_files import kept_secret
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,7 @@ def service_password(settings: Settings) -> str:
     """The listener's broker password: `broker.password`, else a random one kept in the data dir."""
     if settings.broker.password:
         return settings.broker.password
-    path = broker_dir(settings) / "service.secret"
-    if path.exists():
-        return path.read_text().strip()
-    secret = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret)
-    return secret
+    return kept_secret(broker_dir(settings) / "service.secret", lambda: secrets.token_urlsafe(24))
 
 
 def listener_usernames(settings: Settings) -> list[str]:
@@ -82,16 +76,7 @@ def gateway_account(settings: Settings) -> tuple[str, str]:
     username = settings.watch.mqtt_username or "xiaoyuan-gateway"
     if settings.watch.mqtt_password:
         return username, settings.watch.mqtt_password
-    path = broker_dir(settings) / "gateway.secret"
-    if not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process wrote it a moment ago
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(24))
-    return username, path.read_text().strip()
+    return username, kept_secret(broker_dir(settings) / "gateway.secret", lambda: secrets.token_urlsafe(24))
 
 
 def gateway_acl(root: str, gateway_user: str) -> str:

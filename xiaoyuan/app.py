@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import pkgutil
 import secrets
-from pathlib import Path
 
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
@@ -22,7 +20,7 @@ from console.setup import init_console
 from core.community.tvboxes import TvConfig
 from core.container import Services
 from core.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS_DIR
-from core.private_files import private_dir
+from core.private_files import kept_secret
 from xiaoyuan.security_headers import init_security_headers
 
 log = logging.getLogger(__name__)
@@ -38,15 +36,7 @@ def secret_key_for(services: Services) -> str:
     """The configured secret key, or one generated once and kept (mode 0600) in the data dir."""
     if services.settings.web.secret_key:
         return services.settings.web.secret_key
-    path: Path = services.settings.data_dir / "secret_key"
-    if path.is_file():
-        return path.read_text().strip()
-    private_dir(path.parent)
-    key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+    return kept_secret(services.settings.data_dir / "secret_key", lambda: secrets.token_hex(32))
 
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
