@@ -12,6 +12,7 @@ row (so hammering does not extend a lockout forever); a successful one may be fo
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -62,6 +63,19 @@ def take(session_factory: sessionmaker[Session], *, bucket: str, now: dt.datetim
             session.execute(sa.delete(ThrottleHit).where(ThrottleHit.id == hit_id))
             return Verdict(allowed=False, hit_id=None, count=count - 1)
     return Verdict(allowed=True, hit_id=hit_id, count=count)
+
+
+def take_each(session_factory: sessionmaker[Session], *, now: dt.datetime,
+              limits: Iterable[tuple[str, int, dt.timedelta]]) -> list[Verdict] | None:
+    """Count one attempt against each (bucket, limit, window) in turn: None at the first that refuses it
+    (the later ones are not counted), else every verdict (to forgive them when the attempt succeeds)."""
+    verdicts = []
+    for bucket, limit, window in limits:
+        verdict = take(session_factory, bucket=bucket, now=now, window=window, limit=limit)
+        if not verdict.allowed:
+            return None
+        verdicts.append(verdict)
+    return verdicts
 
 
 def forgive(session: Session, hit_id: int | None) -> None:

@@ -196,10 +196,9 @@ def report_bin(session_factory: sessionmaker[Session], *, now: dt.datetime, toke
         raise InvalidInput(N_("请选一种情况"))
     with session_factory() as session:
         bin_id = bin_for_token(session, token).id
-    for bucket, (limit, window) in ((f"bin.scan:client:{client}", limits.per_client),
-                                    (f"bin.scan:bin:{bin_id}", limits.per_bin)):
-        if not throttle.take(session_factory, bucket=bucket, now=now, window=window, limit=limit).allowed:
-            raise RateLimited(texts.BIN_SCAN_LIMITED)
+    if throttle.take_each(session_factory, now=now, limits=((f"bin.scan:client:{client}", *limits.per_client),
+                                                            (f"bin.scan:bin:{bin_id}", *limits.per_bin))) is None:
+        raise RateLimited(texts.BIN_SCAN_LIMITED)
     with session_factory() as session, session.begin():
         # Take the bin's row lock first: two scans at the same moment then see each other's request.
         session.execute(sa.update(Bin).where(Bin.id == bin_id).values(scan_seq=Bin.scan_seq + 1))

@@ -300,10 +300,10 @@ def express_interest(session_factory: sessionmaker[Session], *, now: dt.datetime
     with session_factory() as session:
         public_listing(session, listing_id)  # closed listings take no buyers
     limits = limits or InterestLimits()
-    for bucket, (limit, window) in ((f"market:addr:{client_addr}", limits.per_client),
-                                    (f"market:listing:{listing_id}", limits.per_listing)):
-        if not throttle.take(session_factory, bucket=bucket, now=now, window=window, limit=limit).allowed:
-            raise RateLimited(N_("提交太多次了，请稍后再试，或直接打村委会电话"))
+    if throttle.take_each(session_factory, now=now, limits=((f"market:addr:{client_addr}", *limits.per_client),
+                                                            (f"market:listing:{listing_id}", *limits.per_listing))) \
+            is None:
+        raise RateLimited(N_("提交太多次了，请稍后再试，或直接打村委会电话"))
     with session_factory() as session, session.begin():
         listing = session.get_one(Listing, listing_id)
         if listing.status != "open":

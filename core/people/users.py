@@ -206,14 +206,11 @@ def sign_in_limited(session_factory: sessionmaker[Session], *, now: dt.datetime,
     limit reveals nothing) before the password is checked; a successful sign-in is not counted.
     Raises RateLimited when either limit is reached; the returned User is detached (read-only).
     """
-    verdicts = []
-    for bucket, limit, window in ((f"login:addr:{client_addr}", limits.per_address, limits.address_window),
-                                  (f"login:user:{username.strip().lower()}", limits.per_account,
-                                   limits.account_window)):
-        verdict = throttle.take(session_factory, bucket=bucket, now=now, window=window, limit=limit)
-        if not verdict.allowed:
-            raise RateLimited(N_("登录尝试太多，请稍后再试"))
-        verdicts.append(verdict)
+    verdicts = throttle.take_each(session_factory, now=now, limits=(
+        (f"login:addr:{client_addr}", limits.per_address, limits.address_window),
+        (f"login:user:{username.strip().lower()}", limits.per_account, limits.account_window)))
+    if verdicts is None:
+        raise RateLimited(N_("登录尝试太多，请稍后再试"))
     with session_factory() as session, session.begin():
         user = sign_in(session, now=now, username=username, password=password)
         if user is not None:
