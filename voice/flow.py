@@ -27,10 +27,6 @@ class Next:
     step: str
     params: Params = field(default_factory=dict)
 
-    def with_params(self, **more: Any) -> Next:
-        """The same step with extra parameters."""
-        return Next(self.step, {**self.params, **more})
-
 
 @dataclass(frozen=True)
 class Say:
