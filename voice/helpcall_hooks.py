@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 ANSWER_REPEAT = 3
 KEY_TIMEOUT_S = 5
-MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 
 
 def _intro(view: dialler.LegView) -> Speech:
@@ -45,7 +44,7 @@ def help_answer(call: CallInfo, params: Params, heard: Heard) -> Action:
     leg_id = param_int(params, "leg")
     cfg = voice_settings(services)
     now = services.clock.now()
-    if str(heard.extra.get("answered_by", "")) in MACHINE:
+    if progress.is_machine(heard.extra.get("answered_by")):
         with transaction(services.session_factory) as session:
             move_on = dialler.leg_machine(session, now=now, leg_id=leg_id)
             view = dialler.leg_view(session, leg_id)

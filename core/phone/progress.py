@@ -50,10 +50,15 @@ _ENDINGS = {"no-answer": "no_answer", "busy": "busy", "failed": "failed", "cance
             "completed": "completed"}
 
 
+def is_machine(answered_by: str | None) -> bool:
+    """Whether answering-machine detection says a machine (voicemail, fax) took the call (pure)."""
+    answered = (answered_by or "").strip().lower()
+    return answered.startswith("machine") or answered == "fax"
+
+
 def call_outcome(provider_status: str, answered_by: str = "") -> str | None:
     """How a call ended ("machine" when answering-machine detection says so), or None while it goes on."""
-    answered = (answered_by or "").strip().lower()
-    if answered.startswith("machine") or answered == "fax":
+    if is_machine(answered_by):
         return "machine"
     return _ENDINGS.get((provider_status or "").strip().lower())
 
