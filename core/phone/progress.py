@@ -24,13 +24,12 @@ ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
 
 def help_leg_progress(services: Services, *, leg_id: int, provider_status: str) -> None:
     """A help-call leg rang, was answered or ended: update it and, when it failed, ring the next person."""
+    now = services.clock.now()
     with transaction(services.session_factory) as session:
-        move_on = dialler.record_leg_status(session, now=services.clock.now(), leg_id=leg_id,
-                                            provider_status=provider_status,
-                                            answer_keypress_s=dialler.DialerSettings.from_settings(
-                                                services.settings).answer_keypress_s)
+        move_on = dialler.record_leg_status(session, now=now, leg_id=leg_id, provider_status=provider_status,
+                                            answer_keypress_s=services.settings.voice.answer_keypress_s)
         if provider_status == "completed":
-            dialler.finish_help_call(session, now=services.clock.now(), leg_id=leg_id)
+            dialler.finish_help_call(session, now=now, leg_id=leg_id)
         view = dialler.leg_view(session, leg_id)
     if move_on and view is not None:
         dialler.advance_help_call(services, view.help_call_id)
