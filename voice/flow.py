@@ -118,6 +118,11 @@ class Recorded:
     understood: bool | None = None  # grammar-first verdict on a menu answer (None: not judged)
     pcm16k: bytes | None = field(default=None, repr=False)  # for the free-mode pass after a grammar miss
 
+    @property
+    def streamed(self) -> bool:
+        """Whether streaming recognition already heard it (SIP): its result is stored, not queued for recognition."""
+        return self.text is not None or self.understood is not None
+
 
 @dataclass(frozen=True)
 class Heard:

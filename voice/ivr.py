@@ -181,7 +181,7 @@ def _add_recording(session: Session, call: CallInfo, entry: CallLog, recorded: R
 
 def _recognise(call: CallInfo, rec_id: int, recorded: Recorded) -> None:
     """Transcribe a kept recording: store the streaming result if the call had one, else queue recognition."""
-    if recorded.text is not None or recorded.understood is not None:
+    if recorded.streamed:
         store_streamed(call.services, rec_id, recorded)
     else:
         schedule_recognition(call.services, rec_id)
@@ -543,7 +543,7 @@ def _start_speech(call: CallInfo, recorded: Recorded, *, purpose: str, failures:
     if not speech:
         return _anything_else([P("message_saved", handler=handler, number=number)] if handler
                               else _done_items(number, None))
-    if recorded.text is not None or recorded.understood is not None:
+    if recorded.streamed:
         # Recognised while the caller spoke (SIP): read back at once, no hold.
         store_streamed(services, rec_id, recorded)
         return speech_poll(call, {"recording": rec_id, "polls": 0, "failures": failures}, Heard())
