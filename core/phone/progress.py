@@ -19,7 +19,9 @@ from core.phone import confirmations, dialler
 log = logging.getLogger(__name__)
 INBOUND_STATUS_PATH = "/voice/twilio/status"
 CONFIRM_STATUS_PATH = "/voice/twilio/confirm/status"
-ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
+# Provider call states that end a call, as the outcome names escalation keeps.
+_ENDINGS = {"no-answer": "no_answer", "busy": "busy", "failed": "failed", "canceled": "canceled",
+            "completed": "completed"}
 
 
 def help_leg_progress(services: Services, *, leg_id: int, provider_status: str) -> None:
@@ -37,16 +39,11 @@ def help_leg_progress(services: Services, *, leg_id: int, provider_status: str) 
 
 def inbound_call_ended(services: Services, *, call_id: str | None, status: str, duration_s: int | None) -> None:
     """An inbound call is over: close its call log with the duration."""
-    if status not in ENDED:
+    if status not in _ENDINGS:
         return
     with transaction(services.session_factory) as session:
         call_logs.finish_call(session, provider_call_id=call_id, status=status, duration_s=duration_s,
                               now=services.clock.now())
-
-
-# Provider call states that end a call, as the outcome names escalation keeps.
-_ENDINGS = {"no-answer": "no_answer", "busy": "busy", "failed": "failed", "canceled": "canceled",
-            "completed": "completed"}
 
 
 def is_machine(answered_by: str | None) -> bool:
