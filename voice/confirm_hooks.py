@@ -36,9 +36,8 @@ def confirm_call(call: CallInfo, params: Params, heard: Heard) -> Action:
         # Follow-ups and reminders ask their own question (1/2/3); adding "按1确认" would turn a
         # confused "1" into 满意.
         own_keys = bool(((message.params or {}) if message is not None else {}).get("expect_digits"))
-    outcome = progress.call_outcome("", str(heard.extra.get("answered_by", "")))
-    if outcome is not None and message is not None:
-        confirmations.call_ended(services, message=message, outcome=outcome)
+    if progress.is_machine(heard.extra.get("answered_by")) and message is not None:
+        confirmations.call_ended(services, message=message, outcome="machine")
         return Say([], hangup=True)
     if text is None:
         return Say([P("goodbye")], hangup=True)

@@ -27,10 +27,6 @@ class Next:
     step: str
     params: Params = field(default_factory=dict)
 
-    def with_params(self, **more: Any) -> Next:
-        """The same step with extra parameters."""
-        return Next(self.step, {**self.params, **more})
-
 
 @dataclass(frozen=True)
 class Say:
@@ -121,6 +117,11 @@ class Recorded:
     confidence: float | None = None
     understood: bool | None = None  # grammar-first verdict on a menu answer (None: not judged)
     pcm16k: bytes | None = field(default=None, repr=False)  # for the free-mode pass after a grammar miss
+
+    @property
+    def streamed(self) -> bool:
+        """Whether streaming recognition already heard it (SIP): its result is stored, not queued for recognition."""
+        return self.text is not None or self.understood is not None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 ANSWER_REPEAT = 3
 KEY_TIMEOUT_S = 5
-MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 
 
 def _intro(view: dialler.LegView) -> Speech:
@@ -45,7 +44,7 @@ def help_answer(call: CallInfo, params: Params, heard: Heard) -> Action:
     leg_id = param_int(params, "leg")
     cfg = voice_settings(services)
     now = services.clock.now()
-    if str(heard.extra.get("answered_by", "")) in MACHINE:
+    if progress.is_machine(heard.extra.get("answered_by")):
         with transaction(services.session_factory) as session:
             move_on = dialler.leg_machine(session, now=now, leg_id=leg_id)
             view = dialler.leg_view(session, leg_id)
@@ -58,7 +57,7 @@ def help_answer(call: CallInfo, params: Params, heard: Heard) -> Action:
             return Say([P("goodbye")], hangup=True)
         needed = dialler.keypress_deadline_s(_intro(view)[0], repeat=ANSWER_REPEAT, timeout_s=KEY_TIMEOUT_S)
         view = dialler.leg_answered(session, now=now, leg_id=leg_id,
-                                    answer_keypress_s=max(int(cfg.answer_keypress_s), needed))
+                                    answer_keypress_s=max(cfg.answer_keypress_s, needed))
     if view is None:
         return Say([P("goodbye")], hangup=True)
     return _ask(leg_id, view, repeat=ANSWER_REPEAT)
@@ -88,7 +87,7 @@ def help_press(call: CallInfo, params: Params, heard: Heard) -> Action:
     if view.resident_phone is None:
         return Say([P("help_leg_no_phone")], hangup=True)
     return Dial([P("help_leg_bridging")], number=view.resident_phone, caller_id=call.called or None,
-                timeout_s=int(voice_settings(services).bridge_timeout_s),
+                timeout_s=voice_settings(services).bridge_timeout_s,
                 on_done=Next("help/bridged", {"leg": leg_id}), on_answered=Next("help/bridge-status", {"leg": leg_id}))
 
 

@@ -47,10 +47,19 @@ from voice.flow import (
     Speech,
     step,
 )
-from voice.intents import Intent, classify, extract_offer, readback_text
+from voice.intents import (
+    INTENTS,
+    Intent,
+    classify,
+    clean_transcript,
+    correct_homophones,
+    extract_offer,
+    readback_text,
+    strip_fillers,
+)
 from voice.prompts import prompt_text
 from voice.recognition import is_stale, schedule_recognition, store_streamed
-from voice.webhooks import voice_settings
+from voice.webhooks import public_url, voice_settings
 
 log = logging.getLogger(__name__)
 REQUEST_LABEL = "电话"
@@ -109,8 +118,8 @@ def _menu(call: CallInfo, *, tries: int, failures: int = 0, lead: list[Speech] |
         items.append(P(menu_prompt))
     state = {"tries": tries, "failures": failures}
     return Menu(items, on_key=Next("menu/key", state), on_speech=Next("menu/record", state),
-                on_silence=Next("menu/silent", state), record_max_s=int(cfg.record_max_s),
-                silence_s=int(cfg.silence_s))
+                on_silence=Next("menu/silent", state), record_max_s=cfg.record_max_s,
+                silence_s=cfg.silence_s)
 
 
 def _record_message(call: CallInfo, prompt: str, request_type: str, purpose: str = "message", *,
@@ -122,7 +131,7 @@ def _record_message(call: CallInfo, prompt: str, request_type: str, purpose: str
         state["callback"] = 1
     on_silence = Next("message", state) if callback else Next("menu", {"tries": 1, "empty": 1})
     return Record([*(lead or []), P(prompt)], on_done=Next("message", state), on_silence=on_silence,
-                  max_s=int(cfg.message_max_s), silence_s=int(cfg.silence_s) + 1, purpose="message",
+                  max_s=cfg.message_max_s, silence_s=cfg.silence_s + 1, purpose="message",
                   keys_choose=True)
 
 
@@ -143,8 +152,6 @@ def _create_request(session: Session, services: Services, entry: CallLog, *, req
                     recording: CallRecording | None = None, details: dict | None = None,
                     urgent: bool = False) -> tuple[int, str | None]:
     """Submit a request from this call; return (request id, who handles it)."""
-    from voice.webhooks import public_url
-
     recording_link = public_url(services, f"/console/voice/recordings/{recording.id}") if recording else None
     extra = dict(details or {})
     if entry.unknown_caller:
@@ -174,7 +181,7 @@ def _add_recording(session: Session, call: CallInfo, entry: CallLog, recorded: R
 
 def _recognise(call: CallInfo, rec_id: int, recorded: Recorded) -> None:
     """Transcribe a kept recording: store the streaming result if the call had one, else queue recognition."""
-    if recorded.text is not None or recorded.understood is not None:
+    if recorded.streamed:
         store_streamed(call.services, rec_id, recorded)
     else:
         schedule_recognition(call.services, rec_id)
@@ -205,7 +212,7 @@ def incoming(call: CallInfo, params: Params, heard: Heard) -> Action:
     if resident is None:
         cfg = voice_settings(services)
         return Record([*greeting, P("ask_identity")], on_done=Next("identity"), on_silence=Next("menu", {"tries": 1}),
-                      max_s=int(cfg.record_max_s), silence_s=int(cfg.silence_s), purpose="identity")
+                      max_s=cfg.record_max_s, silence_s=cfg.silence_s, purpose="identity")
     return _menu(call, tries=1, lead=greeting)
 
 
@@ -247,7 +254,7 @@ def menu_silent(call: CallInfo, params: Params, heard: Heard) -> Action:
     tries = param_int(params, "tries", 1, 1, 9)
     with transaction(call.services.session_factory) as session:
         call_logs.add_step(_call_log(session, call), f"silent:{tries}")
-    if tries < int(voice_settings(call.services).menu_tries):
+    if tries < voice_settings(call.services).menu_tries:
         return _menu(call, tries=tries + 1, failures=param_int(params, "failures", 0, 0, 9))
     return _transfer(call, HEAD, single=True)
 
@@ -289,7 +296,7 @@ def _route_key(call: CallInfo, digit: str, tries: int, failures: int) -> Action:
         return _read_points(call)
     if digit == "4":
         return AskKey([P("submenu_4")], on_key=Next("submenu4"), on_none=Next("menu", {"tries": 1}))
-    if tries >= int(voice_settings(call.services).menu_tries) + 1:
+    if tries >= voice_settings(call.services).menu_tries + 1:
         return _transfer(call, HEAD, single=True)
     return _menu(call, tries=tries + 1, failures=failures, lead=[P("invalid_key")])
 
@@ -319,7 +326,7 @@ def submenu4(call: CallInfo, params: Params, heard: Heard) -> Action:
         if _speech_enabled(call.services):
             cfg = voice_settings(call.services)
             return Record([P("sell_prompt")], on_done=Next("sell"), on_silence=Next("menu", {"tries": 1, "empty": 1}),
-                          max_s=int(cfg.record_max_s), silence_s=int(cfg.silence_s), purpose="sell")
+                          max_s=cfg.record_max_s, silence_s=cfg.silence_s, purpose="sell")
         return _record_message(call, "sell_prompt", "sell")
     if digit == "2":
         return _read_jobs(call)
@@ -407,7 +414,7 @@ def _transfer(call: CallInfo, purpose: str, *, attempt: int = 1, single: bool = 
             people = [p for p in people if p.kind == "head"] if place.head is not None else people[:1]
         person = people[0] if people else None
         if person is not None:
-            call_logs.add_step(entry, "connect_head" if person.kind == "head" else f"connect_{person.kind}")
+            call_logs.add_step(entry, f"connect_{person.kind}")
             if person.kind != "head":
                 call_logs.add_step(entry, f"dial:{person.phone}")
         else:
@@ -421,7 +428,7 @@ def _transfer(call: CallInfo, purpose: str, *, attempt: int = 1, single: bool = 
     if single:
         state["single"] = 1
     return Dial([*(lead or []), say], number=person.phone, caller_id=call.called or None,
-                timeout_s=int(services.settings.telephony.ring_timeout_s), on_done=Next("transfer-dial", state))
+                timeout_s=services.settings.telephony.ring_timeout_s, on_done=Next("transfer-dial", state))
 
 
 @step("transfer-dial")
@@ -433,13 +440,13 @@ def transfer_dial(call: CallInfo, params: Params, heard: Heard) -> Action:
     attempt = param_int(params, "attempt", 1, 1, 9)
     with transaction(call.services.session_factory) as session:
         entry = _call_log(session, call)
-        call_logs.add_step(entry, f"{'head' if kind == 'head' else kind}:{status or '-'}")
+        call_logs.add_step(entry, f"{kind}:{status or '-'}")
         if status in ("completed", "answered"):
             call_logs.set_outcome(entry, "talked_to_head" if kind == "head" else "talked_to_staff")
     if status in ("completed", "answered"):
         return Say([P("goodbye")], hangup=True)
     no_answer = "head_no_answer" if kind == "head" else "person_no_answer"
-    if params.get("single") or attempt >= int(voice_settings(call.services).transfer_attempts):
+    if params.get("single") or attempt >= voice_settings(call.services).transfer_attempts:
         return _record_message(call, no_answer, "find_head", callback=True)
     missed = [P("transfer_next", name=str(params.get("name") or ""))] if params.get("name") else []
     return _transfer(call, purpose, attempt=attempt + 1, lead=missed)
@@ -536,7 +543,7 @@ def _start_speech(call: CallInfo, recorded: Recorded, *, purpose: str, failures:
     if not speech:
         return _anything_else([P("message_saved", handler=handler, number=number)] if handler
                               else _done_items(number, None))
-    if recorded.text is not None or recorded.understood is not None:
+    if recorded.streamed:
         # Recognised while the caller spoke (SIP): read back at once, no hold.
         store_streamed(services, rec_id, recorded)
         return speech_poll(call, {"recording": rec_id, "polls": 0, "failures": failures}, Heard())
@@ -548,8 +555,6 @@ def _start_speech(call: CallInfo, recorded: Recorded, *, purpose: str, failures:
 
 def _ready_url(call: CallInfo, rec_id: int, failures: int) -> str | None:
     """Where the recognition job redirects the live call when the result is stored (None: polling only)."""
-    from voice.webhooks import public_url
-
     if not voice_settings(call.services).push_result:
         return None
     return public_url(call.services, "/voice/twilio/speech/poll", recording=rec_id, polls=1, failures=failures,
@@ -558,13 +563,11 @@ def _ready_url(call: CallInfo, rec_id: int, failures: int) -> str | None:
 
 def _poll_interval(services: Services) -> int:
     """Seconds of <Pause> between polls: Twilio's shortest pause is 1 s."""
-    return max(1, int(voice_settings(services).poll_interval_s))
+    return max(1, voice_settings(services).poll_interval_s)
 
 
 def _intent_for(recording: CallRecording) -> Intent | None:
     if recording.purpose == "sell":
-        from voice.intents import INTENTS, clean_transcript, correct_homophones, strip_fillers
-
         cleaned = correct_homophones(clean_transcript(recording.text))
         if not cleaned:
             return None
@@ -589,7 +592,7 @@ def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
         if recording is None or recording.call_log_id != entry.id:
             return _menu(call, tries=1)
         if recording.status in ("pending", "running"):
-            if polls >= int(cfg.poll_max):
+            if polls >= cfg.poll_max:
                 call_logs.add_step(entry, "speech:timeout")
                 return _speech_gave_up(call, session, entry, recording)
             reschedule = is_stale(recording, services.clock.now(), float(services.settings.vosk.timeout_s))
@@ -620,7 +623,7 @@ def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
 def _speech_failed(call: CallInfo, session: Session, entry: CallLog, recording: CallRecording,
                    failures: int) -> Action:
     failures += 1
-    if failures >= int(voice_settings(call.services).confirm_failures):
+    if failures >= voice_settings(call.services).confirm_failures:
         return _speech_gave_up(call, session, entry, recording)
     return _menu(call, tries=1, failures=failures, lead=[P("not_understood")])
 

@@ -82,10 +82,7 @@ def run_recognition(services: Services, recording_id: int, ready_url: str | None
                 log.info("recording %s: grammar pass gave %s, free mode in the background", recording_id, match.reason)
                 _store(services, recording_id, text=None, confidence=match.confidence, local=local)
                 push_result(services, recording_id, ready_url)
-                try:
-                    getattr(asr, "submit_background", asr.submit)(run_free_pass, services, recording_id, pcm)
-                except Exception as exc:
-                    log.warning("free-mode pass of recording %s not queued: %s", recording_id, type(exc).__name__)
+                _queue_free_pass(services, recording_id, pcm)
                 return
         result = asr.transcribe_wav(data)
         _store(services, recording_id, text=result.text, confidence=result.confidence, local=local)
@@ -108,13 +105,18 @@ def store_streamed(services: Services, recording_id: int, recorded: Any) -> None
     if recorded.understood is False:
         _store(services, recording_id, text=None, confidence=recorded.confidence)
         if recorded.pcm16k and services.asr is not None:
-            try:
-                getattr(services.asr, "submit_background", services.asr.submit)(
-                    run_free_pass, services, recording_id, recorded.pcm16k)
-            except Exception as exc:
-                log.warning("free-mode pass of recording %s not queued: %s", recording_id, type(exc).__name__)
+            _queue_free_pass(services, recording_id, recorded.pcm16k)
         return
     _store(services, recording_id, text=recorded.text or None, confidence=recorded.confidence)
+
+
+def _queue_free_pass(services: Services, recording_id: int, pcm: bytes) -> None:
+    """Queue the free-mode transcript of a grammar miss in the background (a failure to queue is logged)."""
+    asr = services.asr
+    try:
+        getattr(asr, "submit_background", asr.submit)(run_free_pass, services, recording_id, pcm)
+    except Exception as exc:
+        log.warning("free-mode pass of recording %s not queued: %s", recording_id, type(exc).__name__)
 
 
 def run_free_pass(services: Services, recording_id: int, pcm: bytes) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import abort, g, request
+from flask import abort, g, has_request_context, request
 
 from core.container import Services, current_services
 from core.phone.config import village_for_number
@@ -26,16 +26,10 @@ REPLAY = "_rk"  # on the pause-and-ask-again URL given to a repeat that came whi
 def step_url(services: Services, target: flow.Next) -> str:
     """The webhook URL of a step with its parameters (and this document's one-time token) in the query string."""
     params = dict(target.params)
-    token = g.get("voice_token") if _in_request() else None
+    token = g.get("voice_token") if has_request_context() else None
     if token:
         params[TOKEN] = token
     return public_url(services, f"{BASE}{target.step}", **params)
-
-
-def _in_request() -> bool:
-    from flask import has_request_context
-
-    return has_request_context()
 
 
 def call_from_request(services: Services) -> flow.CallInfo:

@@ -9,10 +9,9 @@ from collections.abc import Sequence
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from voice.flow import Speech
 from voice.speech import Speaker
 
-Speech = tuple[str, str | None]
-MENU_KEYS = "0123456789"
 RECORD_FINISH_KEYS = "0123456789*#"
 
 
@@ -112,13 +111,9 @@ def apology(speaker: Speaker, *, message_action: str, record_max_s: int = 60, si
     """The safe path after any internal error: a spoken apology and a message for the 院长."""
     from voice.prompts import prompt_text
 
-    response = VoiceResponse()
-    speaker.add(response, prompt_text("error_apology"), "error_apology")
-    response.record(action=message_action, method="POST", max_length=record_max_s, timeout=silence_s,
-                    finish_on_key="#", play_beep=True)
-    speaker.add(response, prompt_text("goodbye"), "goodbye")
-    response.hangup()
-    return str(response)
+    return record_then_hangup(speaker, [(prompt_text("error_apology"), "error_apology")], action=message_action,
+                              record_max_s=record_max_s, silence_s=silence_s,
+                              after=[(prompt_text("goodbye"), "goodbye")], trim=False)
 
 
 def bare_apology() -> str:

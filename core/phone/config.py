@@ -194,10 +194,4 @@ def sip_settings(settings: Any) -> SipSettings:
 
 def village_for_number(settings: Any, called: str | None) -> int | None:
     """The village whose line number was called, from `[sip] numbers` (used by every provider); None if unmapped."""
-    if not called:
-        return None
-    wanted = _comparable(called)
-    for number, village_id in settings.sip.numbers.items():
-        if _comparable(str(number)) == wanted:
-            return int(village_id)
-    return None
+    return sip_settings(settings).village_for(called)

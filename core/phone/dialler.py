@@ -325,8 +325,7 @@ def record_leg_status(session: Session, *, now: dt.datetime, leg_id: int, provid
         leg.ended_at = now
     if leg.status not in FAILED_LEGS:
         return False
-    call = session.get_one(HelpCall, leg.help_call_id)
-    return call is not None and call.status == "calling"
+    return session.get_one(HelpCall, leg.help_call_id).status == "calling"
 
 
 SPOKEN_CHARS_PER_S = 3.5  # Chinese prompts as the TTS speaks them to elders (slowly)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core.errors import InvalidTransition, NotFound
 from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.helpcalls import HelpCall, HelpCallLeg
+from core.models.outbox import OutboxMessage
 from core.models.places import Household, Resident
 from core.notify.outbox import Recipient, enqueue_message, recipient_for_user
 from core.people.audit import record_audit
@@ -298,8 +299,6 @@ def describe_steps(
 
 def told_names(session: Session, help_call_id: int) -> list[str]:
     """Who really got a "nobody answered" message for this help call, in the order they were written."""
-    from core.models.outbox import OutboxMessage
-
     names: list[str] = []
     for name in session.scalars(sa.select(OutboxMessage.recipient_name).where(
             OutboxMessage.subject_type == "help_call", OutboxMessage.subject_id == help_call_id,

@@ -19,18 +19,19 @@ from core.phone import confirmations, dialler
 log = logging.getLogger(__name__)
 INBOUND_STATUS_PATH = "/voice/twilio/status"
 CONFIRM_STATUS_PATH = "/voice/twilio/confirm/status"
-ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
+# Provider call states that end a call, as the outcome names escalation keeps.
+_ENDINGS = {"no-answer": "no_answer", "busy": "busy", "failed": "failed", "canceled": "canceled",
+            "completed": "completed"}
 
 
 def help_leg_progress(services: Services, *, leg_id: int, provider_status: str) -> None:
     """A help-call leg rang, was answered or ended: update it and, when it failed, ring the next person."""
+    now = services.clock.now()
     with transaction(services.session_factory) as session:
-        move_on = dialler.record_leg_status(session, now=services.clock.now(), leg_id=leg_id,
-                                            provider_status=provider_status,
-                                            answer_keypress_s=dialler.DialerSettings.from_settings(
-                                                services.settings).answer_keypress_s)
+        move_on = dialler.record_leg_status(session, now=now, leg_id=leg_id, provider_status=provider_status,
+                                            answer_keypress_s=services.settings.voice.answer_keypress_s)
         if provider_status == "completed":
-            dialler.finish_help_call(session, now=services.clock.now(), leg_id=leg_id)
+            dialler.finish_help_call(session, now=now, leg_id=leg_id)
         view = dialler.leg_view(session, leg_id)
     if move_on and view is not None:
         dialler.advance_help_call(services, view.help_call_id)
@@ -38,22 +39,22 @@ def help_leg_progress(services: Services, *, leg_id: int, provider_status: str) 
 
 def inbound_call_ended(services: Services, *, call_id: str | None, status: str, duration_s: int | None) -> None:
     """An inbound call is over: close its call log with the duration."""
-    if status not in ENDED:
+    if status not in _ENDINGS:
         return
     with transaction(services.session_factory) as session:
         call_logs.finish_call(session, provider_call_id=call_id, status=status, duration_s=duration_s,
                               now=services.clock.now())
 
 
-# Provider call states that end a call, as the outcome names escalation keeps.
-_ENDINGS = {"no-answer": "no_answer", "busy": "busy", "failed": "failed", "canceled": "canceled",
-            "completed": "completed"}
+def is_machine(answered_by: str | None) -> bool:
+    """Whether answering-machine detection says a machine (voicemail, fax) took the call (pure)."""
+    answered = (answered_by or "").strip().lower()
+    return answered.startswith("machine") or answered == "fax"
 
 
 def call_outcome(provider_status: str, answered_by: str = "") -> str | None:
     """How a call ended ("machine" when answering-machine detection says so), or None while it goes on."""
-    answered = (answered_by or "").strip().lower()
-    if answered.startswith("machine") or answered == "fax":
+    if is_machine(answered_by):
         return "machine"
     return _ENDINGS.get((provider_status or "").strip().lower())
 

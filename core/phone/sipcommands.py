@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -108,8 +108,7 @@ def claim_commands(session: Session, *, now: dt.datetime, endpoint: str, free_ch
         too_old = as_utc(row.created_at) + dt.timedelta(seconds=int(row.timeout_s or 0) + DIAL_GRACE_S) < now
         if too_old:
             if _claim(session, row.id, endpoint, now, status="expired"):
-                dials.append(ClaimedCommand(row.id, "expired", row.call_id, row.to_number, row.flow_url,
-                                            row.status_url, int(row.timeout_s or 0), as_utc(row.created_at)))
+                dials.append(replace(_claimed(row), kind="expired"))
             continue
         if len([d for d in dials if d.kind == "dial"]) >= free_channels:
             continue

@@ -13,7 +13,6 @@ from core.i18n import N_
 STEP_PREPARING = N_("正在准备呼叫 %(name)s")
 STEP_RINGING = N_("正在呼叫 %(name)s")
 STEP_RINGING_AGAIN = N_("再打一次给 %(name)s")
-STEP_HEAD_TOLD = N_("已通知院长，请稍候")
 STEP_PICKED_UP = N_("%(name)s 的电话接起了，正在确认")
 STEP_ANSWERED = N_("%(name)s 已接听")
 STEP_NO_ANSWER_NEXT = N_("%(name)s 无人接听，正在呼叫下一位")

@@ -177,7 +177,6 @@ class CallDriver:
                                      end_silence_ms=config.end_silence_ms, end_stable_ms=config.end_stable_ms,
                                      register_thread=stack.register_thread,
                                      free=free)
-        self._recordings = 0
         self.timeline: list[tuple[str, float]] = []  # (event, monotonic) for benchmarks and tests
         self._stages: dict[str, Any] | None = None  # end of speech → first answer frame, being timed
         self.stages: list[dict[str, Any]] = []  # finished timings (bounded), also logged as "answer stages"
@@ -233,7 +232,7 @@ class CallDriver:
         """Carry out one action; return the next step to run and what was heard."""
         if isinstance(action, flow.Say):
             self._play(action.items, keys=False)
-            return (action.then, flow.Heard()) if action.then is not None else (None, flow.Heard())
+            return action.then, flow.Heard()
         if isinstance(action, flow.AskKey):
             return self._ask_key(action)
         if isinstance(action, flow.Menu):
@@ -326,7 +325,6 @@ class CallDriver:
 
     def _save(self, utterance: Utterance, purpose: str) -> flow.Recorded:
         """Keep the recording as phone audio in the data dir (staff listen to it; it can be recognised again)."""
-        self._recordings += 1
         name = f"sip-{uuid.uuid4().hex[:16]}.wav"
         relative = f"{RECORDINGS_DIR}/{name}"
         path = self.services.settings.data_dir / relative

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from core.phone.config import village_for_number
+from core.phone.config import SipSettings, village_for_number
 from core.phone.receipts import receipt_key
 from core.phone.transfers import HEAD, HUMAN, Person, PlaceStaff, plan_transfer
 from voice.speech import slow_rate
@@ -60,7 +60,7 @@ def test_slow_prompts_ask_for_three_quarters_of_the_rate():
 
 
 def test_the_called_number_names_its_village_in_any_written_form():
-    settings = SimpleNamespace(sip=SimpleNamespace(numbers={"023-4671 2345": 3}))
+    settings = SimpleNamespace(sip=SipSettings(numbers={"023-4671 2345": 3}))
     assert village_for_number(settings, "+862346712345") == 3
     assert village_for_number(settings, "+15005550006") is None
     assert village_for_number(settings, None) is None
