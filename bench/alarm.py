@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,16 +48,10 @@ from devices.broker import (  # noqa: E402
 )
 from devices.listener import Connection, Listener  # noqa: E402
 from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 from xiaoyuan.scheduler import make_dispatcher  # noqa: E402
 
 LINE = "+15005550006"
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class TimedCalls(list):

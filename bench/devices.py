@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,12 +42,7 @@ from devices.broker import (  # noqa: E402
     service_password,
 )
 from devices.listener import Connection, Listener  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.processes import free_port  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.devices import client, free_port, publish_all  # noqa: E402
+from bench.devices import client, publish_all  # noqa: E402
 from core.bands.registry import add_band, band_username  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.container import Services  # noqa: E402
@@ -47,6 +47,7 @@ from devices.broker import (  # noqa: E402
     service_password,
 )
 from devices.listener import Connection, Listener  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 from tests.sipphone import SipPhone, free_udp_port, wait_until  # noqa: E402
 from voice.audio import read_wav  # noqa: E402
 

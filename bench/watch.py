@@ -39,12 +39,7 @@ from core.settings import load_settings  # noqa: E402
 from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf, service_password  # noqa: E402
 from devices.listener import Connection, Listener  # noqa: E402
 from devices.watch.frames import encode_frame  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.processes import free_port  # noqa: E402
 
 
 def rss_kb(pid: int) -> int:

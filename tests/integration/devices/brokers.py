@@ -7,8 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -18,24 +16,9 @@ from core.bands.registry import band_username
 from core.models.devices import Band
 from core.settings import ROOT as REPO
 from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf
+from tests.processes import free_port, wait_until
 
 MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, every: float = 0.05) -> bool:
-    """Poll a real process's observable state (brokers and listeners run on real time)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return predicate()
 
 
 def band_credentials(session_factory) -> list[BandCredential]:
