@@ -1,4 +1,4 @@
-"""Real processes in tests and bench: a free port, polling their observable state, /healthz, stopping them."""
+"""Real processes and servers in tests and bench: a free port, polling their state, /healthz, stopping them."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import json
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from werkzeug.serving import make_server
 
 
 def free_port() -> int:
@@ -52,3 +57,16 @@ def stop_processes(procs: Iterable[subprocess.Popen]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """A WSGI app served by a thread on a free loopback port: its base URL, until the block ends."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
