@@ -29,10 +29,10 @@ def band_credentials(session_factory) -> list[BandCredential]:
 class Mosquitto:
     """A private Mosquitto with persistence, password file and ACL from config/mosquitto.conf."""
 
-    def __init__(self, workdir: Path, settings, bands: list[BandCredential]) -> None:
+    def __init__(self, workdir: Path, settings, bands: list[BandCredential], port: int | None = None) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         passwd, acl = export_broker_files(settings, self.dir, bands=bands)
         template = (REPO / "config" / "mosquitto.conf").read_text()
         self.conf = self.dir / "mosquitto.conf"
