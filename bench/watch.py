@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from devices.broker import BandCredential, service_password  # noqa: E402
 from devices.listener import Connection, Listener  # noqa: E402
 from devices.watch.frames import encode_frame  # noqa: E402
 from tests.integration.devices.brokers import Mosquitto  # noqa: E402
-from tests.processes import free_port  # noqa: E402
+from tests.processes import free_port, listening, wait_until  # noqa: E402
 
 
 def rss_kb(pid: int) -> int:
@@ -51,14 +50,8 @@ def rss_kb(pid: int) -> int:
 
 
 def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port}")
+    if not wait_until(lambda: listening(port), timeout, every=0.1):
+        raise SystemExit(f"nothing listens on {port}")
 
 
 def position(kind: str, when: float, status: str, battery: int = 80, steps: int = 1200) -> str:

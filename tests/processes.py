@@ -24,6 +24,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on this loopback port now."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, every: float = 0.05) -> bool:
     """Poll a real process's observable state (brokers, listeners and servers run on real time)."""
     deadline = time.monotonic() + timeout

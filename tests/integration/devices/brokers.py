@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from core.bands.registry import band_username
 from core.models.devices import Band
 from core.settings import ROOT as REPO
 from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf
-from tests.processes import free_port, wait_until
+from tests.processes import free_port, listening, wait_until
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -42,15 +41,8 @@ class Mosquitto:
     def start(self) -> Mosquitto:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        assert wait_until(self._listening, 10), (self.dir / "mosquitto.log").read_text()
+        assert wait_until(lambda: listening(self.port), 10), (self.dir / "mosquitto.log").read_text()
         return self
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
