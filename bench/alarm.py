@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,23 +40,15 @@ from core.phone.telephony.twilio_provider import TwilioTelephony  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from devices.broker import (  # noqa: E402
     BandCredential,
-    export_broker_files,
     listener_usernames,
-    render_mosquitto_conf,
     service_password,
 )
 from devices.listener import Connection, Listener  # noqa: E402
+from tests.integration.devices.brokers import Mosquitto  # noqa: E402
 from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer  # noqa: E402
 from xiaoyuan.scheduler import make_dispatcher  # noqa: E402
 
 LINE = "+15005550006"
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class TimedCalls(list):
@@ -160,13 +150,8 @@ def run(services: Services, settings, tmp: Path, calls: TimedCalls, args, db_url
                                     resident_id=resident.id)
             creds.append((band.device_id, secret, band.mqtt_password_hash))
             residents.append((band.device_id, secret, resident.id))
-    port = free_port()
-    passwd, acl = export_broker_files(settings, tmp, bands=[BandCredential(d, "bench", h) for d, _, h in creds])
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(render_mosquitto_conf((ROOT / "config/mosquitto.conf").read_text(), port=port, passwd=passwd,
-                                          acl=acl, data_dir=tmp))
-    broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    broker = Mosquitto(tmp, settings, [BandCredential(d, "bench", h) for d, _, h in creds]).start()
+    port = broker.port
     stop_dispatch = threading.Event()
     stop_telemetry = threading.Event()
     figures: dict = {"database": db_url.split(":")[0], "mode": args.mode, "sos": args.sos,
@@ -175,7 +160,6 @@ def run(services: Services, settings, tmp: Path, calls: TimedCalls, args, db_url
     clients: dict[str, mqtt.Client] = {}
     listener = None
     try:
-        time.sleep(0.5)
         service = (listener_usernames(settings)[0], service_password(settings))
         listener = Listener(services, connection=Connection("127.0.0.1", port, *service, 5),
                             client_id="bench-alarm-listener")
@@ -230,8 +214,7 @@ def run(services: Services, settings, tmp: Path, calls: TimedCalls, args, db_url
             c.disconnect()
         if listener is not None:
             listener.stop()
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
     print(json.dumps(figures, ensure_ascii=False, indent=2))
 
 

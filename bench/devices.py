@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,18 +35,11 @@ from core.models.places import CaregiverLink  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from devices.broker import (  # noqa: E402
     BandCredential,
-    export_broker_files,
     listener_usernames,
-    render_mosquitto_conf,
     service_password,
 )
 from devices.listener import Connection, Listener  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.integration.devices.brokers import Mosquitto  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -146,13 +137,8 @@ def main() -> None:
             creds.append((band.device_id, secret, band.mqtt_password_hash))
             if resident:
                 residents.append((band.device_id, secret, resident.id))
-    port = free_port()
-    passwd, acl = export_broker_files(settings, tmp, bands=[BandCredential(d, "bench", h) for d, _, h in creds])
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(render_mosquitto_conf((ROOT / "config/mosquitto.conf").read_text(), port=port, passwd=passwd,
-                                          acl=acl, data_dir=tmp))
-    broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)])
-    time.sleep(0.5)
+    broker = Mosquitto(tmp, settings, [BandCredential(d, "bench", h) for d, _, h in creds]).start()
+    port = broker.port
     service = (listener_usernames(settings)[0], service_password(settings))
     bands = {"service": (listener_usernames(settings)[1], service[1]),  # the raw subscriber: its own account
              "bands": [(d, s) for d, s, _ in creds]}
@@ -221,8 +207,7 @@ def main() -> None:
             c.loop_stop()
             c.disconnect()
     finally:
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
         engine.dispose()
     print(json.dumps(figures, ensure_ascii=False, indent=2))
 

@@ -31,8 +31,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -41,7 +39,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.alarm import TimedCalls, free_port, percentile  # noqa: E402
+from bench.alarm import TimedCalls, percentile  # noqa: E402
 from core import lease  # noqa: E402
 from core.bands.alerts import resolve_alert  # noqa: E402
 from core.bands.registry import add_band, band_username  # noqa: E402
@@ -52,6 +50,7 @@ from core.models.alerts import Alert  # noqa: E402
 from devices.broker import render_mosquitto_conf  # noqa: E402
 from devices.simulator import reading  # noqa: E402
 from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer  # noqa: E402
+from tests.processes import free_port, healthz, stop_processes  # noqa: E402
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 SITE = "district"
@@ -184,25 +183,7 @@ class District:
         return self.procs[name]
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def health(port: int) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-    except (OSError, ValueError):
-        return 0, {}
+        stop_processes(self.procs.values())
 
 
 def until(predicate, timeout: float, since: float | None = None) -> float | None:
@@ -322,8 +303,8 @@ def _rehearse(args, district: District, engine, calls: TimedCalls, etc: Path, pi
     web = free_port()
     district.start("gunicorn", [str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "-b", f"127.0.0.1:{web}",
                                 "--error-logfile", "-", "xiaoyuan.wsgi:create_app()"])
-    if until(lambda: health(web)[0] == 200 and healthy_listeners(health(web)[1]) == 2, 300) is None:
-        raise SystemExit(f"the deployment did not become healthy: {health(web)}")
+    if until(lambda: healthz(web)[0] == 200 and healthy_listeners(healthz(web)[1]) == 2, 300) is None:
+        raise SystemExit(f"the deployment did not become healthy: {healthz(web)}")
     setup_s = round(time.perf_counter() - t0, 1)
 
     state = {"sos": {}, "faults": [], "resolved": 0}
@@ -413,7 +394,7 @@ def _kill_listener(args, district: District, factory, web: int, state: dict) -> 
     time.sleep(args.restart_after)
     district.start("listener1")  # the supervisor's restart
     # Recovered: two listeners healthy again, the killed one's stale row not counted.
-    fault["recovery_s"] = until(lambda: healthy_listeners(health(web)[1], but=killed) == 2, 120, since=fault["at"])
+    fault["recovery_s"] = until(lambda: healthy_listeners(healthz(web)[1], but=killed) == 2, 120, since=fault["at"])
     return fault
 
 
@@ -437,7 +418,7 @@ def _kill_gunicorn_worker(args, district: District, factory, web: int, state: di
     os.kill(victim, signal.SIGKILL)
     fault = {"fault": "gunicorn", "at": time.perf_counter()}
     fault["recovery_s"] = until(lambda: len(children(master) - {victim}) == 2
-                                and health(web)[0] == 200, 60, since=fault["at"])
+                                and healthz(web)[0] == 200, 60, since=fault["at"])
     return fault
 
 
@@ -449,7 +430,7 @@ def _restart_broker(args, district: District, factory, web: int, state: dict) ->
     until(lambda: connected() < args.bands, 10)  # the bands notice
     district.start("mosquitto")
     fault["bands_reconnected_s"] = until(lambda: connected() == args.bands, 120, since=fault["at"])
-    fault["recovery_s"] = until(lambda: health(web)[0] == 200 and healthy_listeners(health(web)[1]) == 2, 120,
+    fault["recovery_s"] = until(lambda: healthz(web)[0] == 200 and healthy_listeners(healthz(web)[1]) == 2, 120,
                                 since=fault["at"])
     return fault
 

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.devices import client, free_port, publish_all  # noqa: E402
+from bench.devices import client, publish_all  # noqa: E402
 from core.bands.registry import add_band, band_username  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.container import Services  # noqa: E402
@@ -41,12 +41,11 @@ from core.models.sip import SipEndpointStatus  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from devices.broker import (  # noqa: E402
     BandCredential,
-    export_broker_files,
     listener_usernames,
-    render_mosquitto_conf,
     service_password,
 )
 from devices.listener import Connection, Listener  # noqa: E402
+from tests.integration.devices.brokers import Mosquitto  # noqa: E402
 from tests.sipphone import SipPhone, free_udp_port, wait_until  # noqa: E402
 from voice.audio import read_wav  # noqa: E402
 
@@ -185,12 +184,8 @@ def main() -> None:
         for i in range(20):
             band, secret = add_band(s, now=services.clock.now(), device_id=f"B{i:05d}", site="bench")
             creds.append((band.device_id, secret, band.mqtt_password_hash))
-    mqtt_port = free_port()
-    passwd, acl = export_broker_files(settings, tmp, bands=[BandCredential(d, "bench", h) for d, _, h in creds])
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(render_mosquitto_conf((ROOT / "config/mosquitto.conf").read_text(), port=mqtt_port,
-                                          passwd=passwd, acl=acl, data_dir=tmp))
-    broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
+    broker = Mosquitto(tmp, settings, [BandCredential(d, "bench", h) for d, _, h in creds]).start()
+    mqtt_port = broker.port
     sip_port = free_udp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("XIAOYUAN_")}
     env.update({"XIAOYUAN_DATABASE_URL": db_url, "XIAOYUAN_DATA_DIR": str(tmp), "XIAOYUAN_TELEPHONY_PROVIDER": "sip",
@@ -279,8 +274,7 @@ def main() -> None:
         phone_log.close()
         if listener is not None:
             listener.stop()
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
         engine.dispose()
     print(json.dumps(figures, ensure_ascii=False, indent=2))
 

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,15 +35,11 @@ from core.db import make_engine, make_session_factory, transaction  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.models.devices import Band, DeviceEvent  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf, service_password  # noqa: E402
+from devices.broker import BandCredential, service_password  # noqa: E402
 from devices.listener import Connection, Listener  # noqa: E402
 from devices.watch.frames import encode_frame  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.integration.devices.brokers import Mosquitto  # noqa: E402
+from tests.processes import free_port, listening, wait_until  # noqa: E402
 
 
 def rss_kb(pid: int) -> int:
@@ -55,14 +50,8 @@ def rss_kb(pid: int) -> int:
 
 
 def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port}")
+    if not wait_until(lambda: listening(port), timeout, every=0.1):
+        raise SystemExit(f"nothing listens on {port}")
 
 
 def position(kind: str, when: float, status: str, battery: int = 80, steps: int = 1200) -> str:
@@ -251,12 +240,7 @@ def main() -> None:
             band_ids[band.device_id] = band.id
     with services.session_factory() as s:
         creds = [BandCredential(*r) for r in s.execute(sa.select(Band.device_id, Band.site, Band.mqtt_password_hash))]
-    passwd, acl = export_broker_files(settings, tmp, bands=creds)
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(render_mosquitto_conf((ROOT / "config/mosquitto.conf").read_text(), port=mqtt_port,
-                                          passwd=passwd, acl=acl, data_dir=tmp))
-    broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    broker = Mosquitto(tmp, settings, creds, port=mqtt_port)
     gateway = None
     listener = None
     watcher = AlertWatcher(services.session_factory)
@@ -264,7 +248,7 @@ def main() -> None:
                      "duration_s": args.duration, "burst": args.burst, "burst_every_s": args.burst_every,
                      "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())}
     try:
-        wait_port(mqtt_port)
+        broker.start()
         service = (settings.broker.username, service_password(settings))
         listener = Listener(services, connection=Connection("127.0.0.1", mqtt_port, *service, 5),
                             client_id="bench-listener")
@@ -285,8 +269,7 @@ def main() -> None:
             gateway.wait(30)
         if listener is not None:
             listener.stop()
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
         engine.dispose()
     figures["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     print(json.dumps(figures, ensure_ascii=False, indent=2))

@@ -6,6 +6,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -94,23 +95,29 @@ def _sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+@contextmanager
+def scratch_pg_database(prefix: str) -> Iterator[str]:
+    """An empty PostgreSQL database of its own beside the configured one (skips without it), dropped afterwards."""
     base = os.environ.get(PG_URL_ENV)
     if not base:
         pytest.skip(f"PostgreSQL tests skipped: set {PG_URL_ENV} (CI does)")
     admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    name = f"xiaoyuan_test_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        yield sa.engine.make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    with scratch_pg_database("xiaoyuan_test") as url:
+        yield url
 
 
 _pg_schema_ready: set[str] = set()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from core.clock import FakeClock
 from core.container import Services
@@ -22,6 +20,7 @@ from core.requests.workorders import submit_request
 from core.settings import load_settings
 from tests.e2e.tv.conftest import seed_tv_world
 from tests.factories import PASSWORD
+from tests.processes import serving
 
 PHONE = {"width": 390, "height": 844}
 
@@ -56,15 +55,10 @@ def live_console(tmp_path) -> Iterator[LiveConsole]:
                            due_hours=settings.requests.due_hours, resident_id=resident.id, type="repair",
                            channel="tv", text=f"厨房的水管漏水了，地上全是水，请尽快派人来看看 {index}")
         start_help_call(session, now=clock.now(), household_id=residents[0].household_id)
-    app = create_app(services)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield LiveConsole(url=f"http://127.0.0.1:{server.server_port}", services=services)
+        with serving(create_app(services)) as url:
+            yield LiveConsole(url=url, services=services)
     finally:
-        server.shutdown()
-        thread.join(5)
         engine.dispose()
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from core.clock import FakeClock
 from core.community import bins as bin_service
@@ -20,6 +18,7 @@ from core.models import Base
 from core.models.requests import Request
 from core.settings import load_settings
 from tests.factories import build_world
+from tests.processes import serving
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +38,10 @@ def live_bins(tmp_path) -> Iterator[SimpleNamespace]:
         world = build_world(session, clock.now())
         token = bin_service.add_bin(session, now=clock.now(), actor=world.users["admin"],
                                     courtyard_id=world.courtyards[0].id, name="村口一号桶", location="村口").token
-    server = make_server("127.0.0.1", 0, create_app(services), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", services=services, token=token)
+        with serving(create_app(services)) as url:
+            yield SimpleNamespace(url=url, services=services, token=token)
     finally:
-        server.shutdown()
-        thread.join(5)
         engine.dispose()
 
 

@@ -8,23 +8,21 @@ import json
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from core.db import make_engine, normalise_url
+from core.db import make_engine
 from devices.broker import render_mosquitto_conf
-from tests.conftest import PG_URL_ENV
-from tests.e2e.core.test_district_health import _health
-from tests.integration.devices.brokers import MOSQUITTO, device_client, free_port, wait_until
+from tests.conftest import scratch_pg_database
+from tests.integration.devices.brokers import MOSQUITTO, device_client
 from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
+from tests.processes import free_port, healthz, stop_processes, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 README = (ROOT / "README.md").read_text()
@@ -51,19 +49,8 @@ def readme_command(pattern: str) -> list[str]:
 @pytest.fixture
 def fresh_pg_url():
     """An empty PostgreSQL database of its own (`xiaoyuan db upgrade` creates the schema), dropped afterwards."""
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"the district deployment runs on PostgreSQL: set {PG_URL_ENV}")
-    admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    name = f"xiaoyuan_district_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_pg_database("xiaoyuan_district") as url:
+        yield url
 
 
 class Deployment:
@@ -92,16 +79,7 @@ class Deployment:
         return "\n".join(f"--- {n}\n{p.read_text()[-2500:]}" for n, p in self.logs.items() if p.exists())
 
     def stop(self) -> None:
-        for name in reversed(list(self.procs)):
-            proc = self.procs[name]
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(reversed(list(self.procs.values())))
 
 
 def test_readme_district_deployment_calls_an_sos_once_and_learns_a_band_added_while_running(fresh_pg_url, tmp_path):
@@ -177,8 +155,8 @@ def _run(district: Deployment, twilio, etc: Path, pid_file: Path, db_url: str) -
         gunicorn = [str(Path(sys.executable).with_name("gunicorn"))] + [
             f"127.0.0.1:{web_port}" if a == "127.0.0.1:8000" else a for a in gunicorn[1:]]
         district.start("gunicorn", gunicorn)
-        assert wait_until(lambda: _health(web_port)[0] == 200, START_S, every=0.2), (_health(web_port), district.tell())
-        health = _health(web_port)[1]
+        assert wait_until(lambda: healthz(web_port)[0] == 200, START_S, every=0.2), (healthz(web_port), district.tell())
+        health = healthz(web_port)[1]
         roles = Counter(p["role"] for p in health.get("processes", []))
         assert roles["listener"] == 2 and roles["worker"] == 2, health
 
@@ -198,7 +176,7 @@ def _run(district: Deployment, twilio, etc: Path, pid_file: Path, db_url: str) -
         with engine.connect() as conn:
             alerts = conn.execute(sa.text("SELECT device_id, type FROM alert ORDER BY id")).all()
         assert [tuple(a) for a in alerts] == [(first[0], "sos"), (second[0], "sos")]
-        assert _health(web_port)[0] == 200, _health(web_port)
+        assert healthz(web_port)[0] == 200, healthz(web_port)
     finally:
         engine.dispose()
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port, stop_processes
+
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, proc: subprocess.Popen, deadline_s: float = 90) -> int:
@@ -47,7 +41,7 @@ def test_gunicorn_worker_loads_the_vosk_model_and_logs_at_info(tmp_path):
     upgrade = subprocess.run([sys.executable, "-m", "xiaoyuan", "db", "upgrade"], env=env, cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
     assert upgrade.returncode == 0, upgrade.stderr
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "gunicorn.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with log_path.open("w") as log:
@@ -62,9 +56,4 @@ def test_gunicorn_worker_loads_the_vosk_model_and_logs_at_info(tmp_path):
         assert "vosk model" in text, text
         assert "GET /healthz" in text, text  # the access log documented in README
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_processes([proc])

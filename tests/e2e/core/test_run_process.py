@@ -11,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(tmp_path, **extra) -> dict:
@@ -45,8 +41,8 @@ def _wait_http(url: str, deadline_s: float = 60) -> int:
 
 def test_run_serves_everything_and_stops_gracefully(tmp_path):
     """After db upgrade + demo, `run` answers /healthz, /tv/ and the console; SIGTERM ends it with code 0."""
-    port = _free_port()
-    env = _env(tmp_path, XIAOYUAN_WEB_PORT=str(port), XIAOYUAN_BROKER_PORT=str(_free_port()))
+    port = free_port()
+    env = _env(tmp_path, XIAOYUAN_WEB_PORT=str(port), XIAOYUAN_BROKER_PORT=str(free_port()))
     assert _xiaoyuan("db", "upgrade", env=env).returncode == 0
     assert _xiaoyuan("demo", env=env).returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "xiaoyuan", "run"], env=env, cwd=ROOT,

@@ -17,6 +17,7 @@ from core.db import make_engine, make_session_factory, transaction
 from core.health import WORKER_LEASE
 from core.notify.outbox import Recipient, enqueue_message
 from tests.integration.voice.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
+from tests.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
@@ -77,12 +78,5 @@ def test_kill_9_of_the_lease_holder_then_the_standby_places_the_alarm_call_withi
             assert twilio.calls[0]["To"] == "+8613800001111"
             assert (lease.current_holder(factory, WORKER_LEASE, now()) or "").startswith("w-b@")
         finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(30)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+            stop_processes(procs)
             engine.dispose()

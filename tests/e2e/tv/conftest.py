@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from core.clock import FakeClock
 from core.community import notices as nt
@@ -20,6 +18,7 @@ from core.db import make_engine, make_session_factory, transaction
 from core.models import Base
 from core.settings import load_settings
 from tests.factories import build_world
+from tests.processes import serving
 
 
 @dataclass
@@ -83,15 +82,10 @@ def live_tv(tmp_path) -> Iterator[LiveTv]:
     services.tts = TtsService.from_settings(settings)
     with transaction(factory) as session:
         world = seed_tv_world(session, clock.now())
-    app = create_app(services)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield LiveTv(url=f"http://127.0.0.1:{server.server_port}", services=services, world=world)
+        with serving(create_app(services)) as url:
+            yield LiveTv(url=url, services=services, world=world)
     finally:
-        server.shutdown()
-        thread.join(5)
         services.tts.close()
         engine.dispose()
 

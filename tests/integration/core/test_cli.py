@@ -8,13 +8,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from tests.processes import free_port
 from xiaoyuan.cli import _load_command_modules, cli
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -23,7 +18,7 @@ def run_cli(tmp_path):
     runner = CliRunner()
     # Free ports: `check` reports busy ones (and a system Mosquitto holds 1883 here).
     env = {"XIAOYUAN_DATA_DIR": str(tmp_path / "var"), "XIAOYUAN_CONFIG": "",
-           "XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": str(_free_port())}
+           "XIAOYUAN_WEB_PORT": str(free_port()), "XIAOYUAN_BROKER_PORT": str(free_port())}
 
     def invoke(*args, extra_env=None, input=None):
         return runner.invoke(cli, list(args), env={**env, **(extra_env or {})}, input=input, catch_exceptions=False)

@@ -4,53 +4,32 @@ the fixed file imported in one go, a second run changing nothing, a changed phon
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner
 
-from core.db import normalise_url
-from tests.conftest import PG_URL_ENV
+from tests.conftest import scratch_pg_database
+from tests.processes import free_port
 from tests.roster_data import as_csv, as_xlsx, break_rows, roster_rows
 from xiaoyuan.cli import _load_command_modules, cli
 
 BAD_INDEXES = [7, 150, 151, 333, 500, 777, 901, 1000, 1234, 1499, 1500, 1776, 1888, 1999]  # 14 rows
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def fresh_pg_url() -> Iterator[str]:
     """An empty PostgreSQL database of this test's own (`xiaoyuan db upgrade` builds its schema)."""
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests skipped: set {PG_URL_ENV} (CI does)")
-    admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    name = f"xiaoyuan_s14_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_pg_database("xiaoyuan_s14") as url:
+        yield url
 
 
 def _cli(tmp_path, database_url: str | None = None):
     _load_command_modules()
     runner = CliRunner()
     env = {"XIAOYUAN_DATA_DIR": str(tmp_path / "var"), "XIAOYUAN_CONFIG": "",
-           "XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": str(_free_port())}
+           "XIAOYUAN_WEB_PORT": str(free_port()), "XIAOYUAN_BROKER_PORT": str(free_port())}
     if database_url:
         env["XIAOYUAN_DATABASE_URL"] = database_url
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -18,24 +15,9 @@ from core.bands.registry import band_username
 from core.models.devices import Band
 from core.settings import ROOT as REPO
 from devices.broker import BandCredential, export_broker_files, render_mosquitto_conf
+from tests.processes import free_port, listening, wait_until
 
 MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, every: float = 0.05) -> bool:
-    """Poll a real process's observable state (brokers and listeners run on real time)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return predicate()
 
 
 def band_credentials(session_factory) -> list[BandCredential]:
@@ -46,10 +28,10 @@ def band_credentials(session_factory) -> list[BandCredential]:
 class Mosquitto:
     """A private Mosquitto with persistence, password file and ACL from config/mosquitto.conf."""
 
-    def __init__(self, workdir: Path, settings, bands: list[BandCredential]) -> None:
+    def __init__(self, workdir: Path, settings, bands: list[BandCredential], port: int | None = None) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         passwd, acl = export_broker_files(settings, self.dir, bands=bands)
         template = (REPO / "config" / "mosquitto.conf").read_text()
         self.conf = self.dir / "mosquitto.conf"
@@ -59,15 +41,8 @@ class Mosquitto:
     def start(self) -> Mosquitto:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        assert wait_until(self._listening, 10), (self.dir / "mosquitto.log").read_text()
+        assert wait_until(lambda: listening(self.port), 10), (self.dir / "mosquitto.log").read_text()
         return self
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

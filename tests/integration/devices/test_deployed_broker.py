@@ -29,7 +29,8 @@ from core.settings import ROOT, load_settings
 from devices.broker import service_password
 from devices.listener import Connection, Listener
 from tests.factories import build_world
-from tests.integration.devices.brokers import MOSQUITTO, device_client, free_port, wait_until
+from tests.integration.devices.brokers import MOSQUITTO, device_client
+from tests.processes import free_port, listening, wait_until
 from xiaoyuan.cli import _load_command_modules, cli
 
 pytestmark = [
@@ -71,17 +72,8 @@ class DeployedMosquitto:
     def start(self) -> DeployedMosquitto:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        assert wait_until(lambda: self.pid_file.exists() and self._listening(), 10), self._log()
+        assert wait_until(lambda: self.pid_file.exists() and listening(self.port), 10), self._log()
         return self
-
-    def _listening(self) -> bool:
-        import socket
-
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
 
     def _log(self) -> str:
         return self.log.read_text() if self.log.exists() else ""

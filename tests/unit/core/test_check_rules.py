@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from core.settings import load_settings
+from tests.processes import free_port
 from xiaoyuan.checks import check_messaging, check_ports, database_failure_cause
 
 
@@ -32,14 +33,8 @@ def test_database_failure_cause(message, cause):
     assert database_failure_cause(_DriverError(message)) == cause
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_free_ports_pass():
-    env = {"XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": str(_free_port())}
+    env = {"XIAOYUAN_WEB_PORT": str(free_port()), "XIAOYUAN_BROKER_PORT": str(free_port())}
     settings = load_settings(environ=env)
     assert check_ports(settings) == []
 
@@ -49,7 +44,7 @@ def test_a_busy_broker_port_is_an_error_only_for_the_embedded_broker():
         holder.bind(("127.0.0.1", 0))
         holder.listen(1)
         busy = str(holder.getsockname()[1])
-        env = {"XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": busy}
+        env = {"XIAOYUAN_WEB_PORT": str(free_port()), "XIAOYUAN_BROKER_PORT": busy}
         problems = check_ports(load_settings(environ=env))
         assert [p.level for p in problems] == ["error"] and "XIAOYUAN_BROKER_PORT" in problems[0].message
         external = check_ports(load_settings(environ={**env, "XIAOYUAN_MQTT_URL": "mqtt://broker:1883"}))
@@ -60,14 +55,14 @@ def test_a_busy_sip_port_is_found_over_udp():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
         holder.bind(("127.0.0.1", 0))
         busy = str(holder.getsockname()[1])
-        env = {"XIAOYUAN_WEB_PORT": str(_free_port()), "XIAOYUAN_BROKER_PORT": str(_free_port()),
+        env = {"XIAOYUAN_WEB_PORT": str(free_port()), "XIAOYUAN_BROKER_PORT": str(free_port()),
                "XIAOYUAN_TELEPHONY_PROVIDER": "sip", "XIAOYUAN_SIP_PORT": busy}
         problems = check_ports(load_settings(environ=env))
     assert len(problems) == 1 and "XIAOYUAN_SIP_PORT" in problems[0].message
 
 
 def test_two_services_on_one_port_is_an_error():
-    port = str(_free_port())
+    port = str(free_port())
     problems = check_ports(load_settings(environ={"XIAOYUAN_WEB_PORT": port, "XIAOYUAN_BROKER_PORT": port}))
     assert len(problems) == 1
     assert "XIAOYUAN_WEB_PORT" in problems[0].message and "XIAOYUAN_BROKER_PORT" in problems[0].message

@@ -65,14 +65,19 @@ async def closed(reader) -> bool:
     return await reader.read(100) == b""
 
 
+async def until(predicate) -> None:
+    """Poll the gateway's state between loop turns (the scenario's 10 s limit bounds it)."""
+    while not predicate():
+        await asyncio.sleep(0.005)
+
+
 def test_link_is_answered_and_the_watch_announced_online_then_offline():
     async def scenario(gateway, publisher):
         reader, writer = await connect(gateway)
         writer.write(encode_frame("3G", ID, None, "LK,100,0,77"))
         await expect(reader, b"[3G*8800000015*0002*LK]")
         writer.close()
-        while publisher.kinds()[-1:] != ["status"] or len(publisher.kinds()) < 3:
-            await asyncio.sleep(0.01)
+        await until(lambda: publisher.kinds()[-1:] == ["status"] and len(publisher.kinds()) >= 3)
 
     publisher, counters = run(scenario)
     assert publisher.sent == [("hut1", ID, "status", "online"),
@@ -177,8 +182,7 @@ def test_a_reconnect_replaces_the_old_connection_without_announcing_offline():
         assert await closed(old_reader)
         old_writer.close()
         writer.close()
-        while publisher.sent[-1][2:] != ("status", "offline"):
-            await asyncio.sleep(0.01)
+        await until(lambda: publisher.sent[-1][2:] == ("status", "offline"))
 
     publisher, counters = run(scenario)
     statuses = [payload for _, _, kind, payload in publisher.sent if kind == "status"]
@@ -205,11 +209,6 @@ def test_a_connection_that_never_says_who_it_is_is_closed_sooner_than_an_idle_wa
 
     _, counters = run(scenario, idle_timeout_s=600, login_timeout_s=0.05)
     assert counters.connections == {"opened": 1, "login_timeout": 1}
-
-
-async def until(predicate) -> None:
-    while not predicate():
-        await asyncio.sleep(0.005)
 
 
 def test_a_command_waits_for_the_watch_and_is_resent_until_acknowledged():
