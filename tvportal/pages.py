@@ -27,6 +27,7 @@ from core.community import points as points_service
 from core.community import rewards as reward_service
 from core.community.spoken import clip_text
 from core.community.tvboxes import RateLimited, current_code, register_box, set_text_size, set_voice_guide
+from core.community.tvhome import home_facts
 from core.errors import ServiceError
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, SPOKEN_LOCALE, translate
 from core.models.places import Courtyard, Household
@@ -213,28 +214,32 @@ def home() -> Any:
         return cached
     generation = cache.generation
     with read_unit() as session:
-        header = _household_header(session, household_id)
-        place = place_of_household(session, household_id)
-        balance = points_service.balance(session, household_id)
+        # One query for the household's own figures; the rare parts are read only when they are there.
+        facts = home_facts(session, household_id=household_id, now=now,
+                           active_call_minutes=tv_config().help_call_active_minutes)
+        if facts is None:
+            return redirect(tvurl("tv.index"))
+        place = facts.place
         month_start, _end = points_service.month_bounds(now)
         board = cache.remember(("board", place.courtyard_id, month_start), lambda: points_service.ranking(
             session, now=now, scope="courtyard", scope_id=place.courtyard_id, period="month"))
         rank, total = points_service.rank_in_board(board, household_id)
-        unread = notice_service.unread_count(session, now=now, household_id=household_id, place=place)
         # Today's meeting is the same for every box of the 小院: looked up once per 小院 and day.
         meeting_view: dict[str, Any] | None = cache.remember(
             ("meeting", place.courtyard_id, to_local(now).date()),
             lambda: _meeting_view(notice_service.todays_meeting(session, now=now, household_id=household_id,
                                                                 place=place)))
-        checked_in = checkin_service.checked_in_today(session, now=now, household_id=household_id) is not None
-        prompts = followup_service.pending_followups_for_household(session, household_id, _locale())
-        reminders = reminder_service.reminders_for_household_today(session, household_id, now)
-        call_on = _call_in_progress(session, now, household_id)
+        prompts = (followup_service.pending_followups_for_household(session, household_id, _locale())
+                   if facts.has_followup else [])
+        reminders = (reminder_service.reminders_for_household_today(session, household_id, now)
+                     if facts.has_reminders else [])
+        call_on = _call_in_progress(session, now, household_id) if facts.has_active_call else None
     followup = prompts[0] if prompts and request.args.get("later") != "1" else None
     shown = visible_reminders(reminders, meeting_view["time"] if meeting_view else None)
     page = render_template(
-        "tv/home.html", household=header, balance=balance, rank=rank, total=total, unread=unread,
-        meeting=meeting_view, checked_in=checked_in, back_url=None, followup=followup, call_on=call_on,
+        "tv/home.html", household={"name": facts.name}, balance=facts.balance, rank=rank, total=total,
+        unread=facts.unread, meeting=meeting_view, checked_in=facts.checked_in, back_url=None, followup=followup,
+        call_on=call_on,
         reminders=shown, reminder_line=reminder_line(shown, gettext), can_speak=_tts_available(),
     )
     if call_on is None:  # a call in progress changes by the second: never reuse that page

@@ -17,11 +17,12 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, request, url_for
 from sqlalchemy.orm import Session
 
-from core.community.tvboxes import TvConfig, box_for_token, paired_household_id
+from core.community.tvboxes import TvConfig, box_for_token, paired_household_id, seen_is_due
 from core.container import Services, current_services
 from core.db import read_only, transaction
 from core.i18n import LOCALES
 from tvportal.homecache import TvCache, cache_for
+from tvportal.seen import seen_boxes_for
 
 bp = Blueprint("tv", __name__, url_prefix="/tv", template_folder="templates", static_folder="static")
 
@@ -96,26 +97,17 @@ def _identify_box() -> None:
     g.tv_voice = False
     if not token:
         return
-    from core.community.tvboxes import touch
-
     now = services().clock.now()
     with read_unit() as session:
         box = box_for_token(session, token)
         if box is None:
             return
-        box_id = g.tv_box_id = box.id
+        g.tv_box_id = box.id
         g.tv_household_id = paired_household_id(box)
         g.tv_text_size = box.text_size
         g.tv_voice = bool(box.voice_guide) and g.tv_household_id is not None
-        stale = touch(box, now)  # only decides; the write happens below, at most once a minute
-    if stale:
-        # The read unit rolled back: `box` is expired and detached, so load it again by its plain id.
-        from core.models.tvbox import TvBox
-
-        with unit_of_work() as session:
-            fresh = session.get(TvBox, box_id)
-            if fresh is not None:
-                touch(fresh, now)
+        if seen_is_due(box, now):  # at most once a minute; written a moment later with the other boxes
+            seen_boxes_for(services().session_factory).note(box.id, now)
 
 
 @bp.app_template_global("tvurl")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -70,8 +71,12 @@ def check_in(session: Session, *, now: dt.datetime, household_id: int, source: s
 
 def checked_in_today(session: Session, *, now: dt.datetime, household_id: int) -> CheckIn | None:
     """Today's check-in of a household, if any."""
-    return session.scalar(sa.select(CheckIn).where(CheckIn.household_id == household_id,
-                                                   CheckIn.local_date == local_date(now)))
+    return session.scalar(sa.select(CheckIn).where(checked_in_clause(household_id, local_date(now))))
+
+
+def checked_in_clause(household_id: Any, day: Any) -> sa.ColumnElement[bool]:
+    """A household's check-in on a local date (values or SQL expressions)."""
+    return sa.and_(CheckIn.household_id == household_id, CheckIn.local_date == day)
 
 
 def missing_checkins(session: Session, *, now: dt.datetime, only_tv_households: bool = True) -> list[Resident]:

@@ -94,7 +94,7 @@ def edit_notice(session: Session, *, now: dt.datetime, notice: Notice, actor: An
     return notice
 
 
-def _visible_clause(place: Any, now: dt.datetime):
+def _visible_clause(place: Any, now: Any) -> sa.ColumnElement[bool]:
     return sa.and_(
         Notice.withdrawn.is_(False),
         Notice.publish_from <= now,
@@ -123,8 +123,14 @@ def notices_for_household(session: Session, *, now: dt.datetime, household_id: i
 def unread_count(session: Session, *, now: dt.datetime, household_id: int, place: Any = None) -> int:
     """How many visible notices this household has not opened."""
     place = place or place_of_household(session, household_id)
+    return int(session.scalar(unread_count_query(now, household_id, place)) or 0)
+
+
+def unread_count_query(now: Any, household_id: Any, place: Any) -> sa.Select[Any]:
+    """The select counting a household's unread visible notices; the arguments may be values or SQL expressions
+    (`place` needs `town_id`, `village_id` and `courtyard_id`)."""
     unread = ~sa.exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.household_id == household_id)
-    return int(session.scalar(sa.select(sa.func.count(Notice.id)).where(_visible_clause(place, now), unread)) or 0)
+    return sa.select(sa.func.count(Notice.id)).where(_visible_clause(place, now), unread)
 
 
 def get_notice_for_household(session: Session, *, now: dt.datetime, household_id: int, notice_id: int) -> Notice:

@@ -241,11 +241,14 @@ def refund_points(
     )
 
 
+def balance_query(household_id: Any) -> sa.Select[Any]:
+    """The select of a household's balance; `household_id` may be a value or a column of an outer query."""
+    return sa.select(sa.func.coalesce(sa.func.sum(PointEntry.delta), 0)).where(PointEntry.household_id == household_id)
+
+
 def balance(session: Session, household_id: int) -> int:
     """A household's balance: the sum of its ledger entries."""
-    return int(session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(PointEntry.delta), 0)).where(PointEntry.household_id == household_id)
-    ) or 0)
+    return int(session.scalar(balance_query(household_id)) or 0)
 
 
 def history(session: Session, household_id: int, *, limit: int = 50, offset: int = 0) -> list[PointEntry]:

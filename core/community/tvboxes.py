@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -263,12 +263,26 @@ def set_voice_guide(session: Session, *, box: TvBox, on: bool) -> None:
     box.voice_guide = bool(on)
 
 
-def touch(box: TvBox, now: dt.datetime) -> bool:
-    """Note that a box was seen; True when the row changed (at most once a minute)."""
-    if box.last_seen_at is None or now - box.last_seen_at >= dt.timedelta(minutes=1):
-        box.last_seen_at = now
-        return True
-    return False
+SEEN_EVERY = dt.timedelta(minutes=1)  # a box's last-seen time is written at most this often
+
+
+def seen_is_due(box: TvBox, now: dt.datetime) -> bool:
+    """Whether a box seen at `now` should have its last-seen time written (pure)."""
+    return box.last_seen_at is None or now - box.last_seen_at >= SEEN_EVERY
+
+
+def mark_seen(session: Session, seen: dict[int, dt.datetime]) -> None:
+    """Write the last-seen times of many boxes in one statement; a later time already stored is kept."""
+    if not seen:
+        return
+    table = cast(sa.Table, TvBox.__table__)
+    statement = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("box_id"),
+               sa.or_(table.c.last_seen_at.is_(None), table.c.last_seen_at < sa.bindparam("seen")))
+        .values(last_seen_at=sa.bindparam("seen"))
+    )
+    session.connection().execute(statement, [{"box_id": box_id, "seen": at} for box_id, at in sorted(seen.items())])
 
 
 def boxes_in_scope(session: Session, household_clause: Any) -> list[tuple[TvBox, Household]]:

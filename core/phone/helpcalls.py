@@ -99,11 +99,15 @@ def active_help_call(session: Session, *, now: dt.datetime, household_id: int,
                      active_minutes: int = DEFAULT_ACTIVE_MINUTES) -> HelpCall | None:
     """The household's help call still in progress (not ended, not failed or cancelled, recent)."""
     return session.scalar(
-        sa.select(HelpCall).where(
-            HelpCall.household_id == household_id, HelpCall.status.not_in(ENDED_STATUSES),
-            HelpCall.ended_at.is_(None), HelpCall.created_at >= now - dt.timedelta(minutes=active_minutes),
-        ).order_by(HelpCall.id.desc())
+        sa.select(HelpCall).where(active_help_call_clause(household_id, now - dt.timedelta(minutes=active_minutes)))
+        .order_by(HelpCall.id.desc())
     )
+
+
+def active_help_call_clause(household_id: Any, since: Any) -> sa.ColumnElement[bool]:
+    """A household's help call not ended and started at or after `since` (values or SQL expressions)."""
+    return sa.and_(HelpCall.household_id == household_id, HelpCall.status.not_in(ENDED_STATUSES),
+                   HelpCall.ended_at.is_(None), HelpCall.created_at >= since)
 
 
 def _limited(session: Session, *, now: dt.datetime, box_id: int | None, limit: StartLimit) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -258,15 +259,21 @@ class FollowupPrompt:
     options: tuple[tuple[str, str], ...] = OPTIONS
 
 
+def tv_followup_pending_clause(household_id: Any) -> sa.ColumnElement[bool]:
+    """A TV follow-up question waiting for the household (over FollowupAttempt joined to its Request)."""
+    return sa.and_(
+        FollowupAttempt.household_id == household_id, FollowupAttempt.channel == "tv",
+        FollowupAttempt.status == "pending", Request.status == "resolved",
+        Request.reopen_count == FollowupAttempt.cycle,
+    )
+
+
 def pending_followups_for_household(session: Session, household_id: int,
                                     locale: str = DEFAULT_LOCALE) -> list[FollowupPrompt]:
     """Questions waiting for this household on the TV (one per resolved request) in `locale`, oldest first."""
     rows = session.execute(
-        sa.select(FollowupAttempt, Request).join(Request, FollowupAttempt.request_id == Request.id).where(
-            FollowupAttempt.household_id == household_id, FollowupAttempt.channel == "tv",
-            FollowupAttempt.status == "pending", Request.status == "resolved",
-            Request.reopen_count == FollowupAttempt.cycle,
-        ).order_by(FollowupAttempt.id)
+        sa.select(FollowupAttempt, Request).join(Request, FollowupAttempt.request_id == Request.id)
+        .where(tv_followup_pending_clause(household_id)).order_by(FollowupAttempt.id)
     ).all()
     seen: set[int] = set()
     prompts = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -96,17 +97,31 @@ class ReminderItem:
     time: str  # local "HH:MM"
 
 
+def local_day(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) in UTC of the local day containing `now` (pure)."""
+    start = dt.datetime.combine(to_local(now).date(), dt.time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
+    return start, start + dt.timedelta(days=1)
+
+
+def household_reminder_clause(household_id: Any, courtyard_id: Any, start: Any, end: Any) -> sa.ColumnElement[bool]:
+    """A live reminder in [start, end) for the household: its 小院's or one of its residents' own.
+
+    The arguments may be values or SQL expressions."""
+    residents = sa.select(Resident.id).where(Resident.household_id == household_id)
+    return sa.and_(
+        Reminder.cancelled_at.is_(None), Reminder.at >= start, Reminder.at < end,
+        sa.or_(Reminder.courtyard_id == courtyard_id, Reminder.resident_id.in_(residents)),
+    )
+
+
 def reminders_for_household_today(session: Session, household_id: int, now: dt.datetime) -> list[ReminderItem]:
     """Today's (local) reminders for a household: its 小院's and its residents' own, in time order."""
     household = session.get(Household, household_id)
     if household is None:
         return []
-    today = to_local(now).date()
-    start = dt.datetime.combine(today, dt.time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
-    residents = sa.select(Resident.id).where(Resident.household_id == household_id)
+    start, end = local_day(now)
     rows = session.scalars(sa.select(Reminder).where(
-        Reminder.cancelled_at.is_(None), Reminder.at >= start, Reminder.at < start + dt.timedelta(days=1),
-        sa.or_(Reminder.courtyard_id == household.courtyard_id, Reminder.resident_id.in_(residents)),
+        household_reminder_clause(household_id, household.courtyard_id, start, end),
     ).order_by(Reminder.at, Reminder.id))
     return [ReminderItem(r.id, r.kind, KIND_LABELS[r.kind], r.text, to_local(r.at).strftime("%H:%M")) for r in rows]
 
