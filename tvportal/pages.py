@@ -30,7 +30,7 @@ from core.community.tvboxes import RateLimited, current_code, register_box, set_
 from core.community.tvhome import home_facts
 from core.errors import ServiceError
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, SPOKEN_LOCALE, translate
-from core.models.places import Courtyard, Household
+from core.models.places import Courtyard
 from core.models.tvbox import TvBox
 from core.people.directory import place_of_household
 from core.phone import helpcalls as helpcall_service
@@ -86,11 +86,6 @@ def _focused_page(items: list[dict[str, Any]], prefix: str, size: int) -> int:
             if f"{prefix}{item['id']}" == focus:
                 return index // size + 1
     return _int_arg("p", 1)
-
-
-def _household_header(session: Any, household_id: int) -> dict[str, Any]:
-    household = session.get(Household, household_id)
-    return {"name": household.name if household else ""}
 
 
 def _locale() -> str:
