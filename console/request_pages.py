@@ -46,8 +46,8 @@ def filtered_requests(user: User, args: dict, now) -> tuple[sa.Select, dict[str,
     for flag in ("overdue", "supervised", "mine"):
         if args.get(flag) in ("1", "true", "on"):
             applied[flag] = "1"
-    resident_id = args.get("resident_id")
-    if resident_id and str(resident_id).isdigit():
+    resident_id = parse_positive_int(args.get("resident_id"), 0)  # 0: none, or past any id (2^63 once crashed)
+    if resident_id:
         applied["resident_id"] = str(resident_id)
     query = request_query(
         user, now=now, status=applied.get("status"), type=applied.get("type"),
