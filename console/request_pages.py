@@ -14,6 +14,7 @@ from console.blueprint import bp
 from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, paginate, parse_positive_int
 from console.db import db_session
 from console.forms import form_action
+from core.community import bin_photos
 from core.container import current_services
 from core.errors import NotFound
 from core.i18n import N_
@@ -91,9 +92,11 @@ def _detail(req: Request, status: int = 200) -> tuple[str, int]:
             .order_by(User.role, User.display_name)
         ))
     now = current_services().clock.now()
+    photos = bin_photos.photos_of_requests(session, [req.id]).get(req.id, []) if req.channel == "qr" else []
     return render_template(
         "console/requests/detail.html", req=req, actions=actions, candidates=candidates, now=now,
-        overdue=request_service.is_overdue(req, now), satisfactions=SATISFACTION, **_labels(),
+        overdue=request_service.is_overdue(req, now), satisfactions=SATISFACTION, bin_photo_list=photos,
+        **_labels(),
     ), status
 
 
