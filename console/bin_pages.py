@@ -1,4 +1,5 @@
-"""Console pages for 爱环境 bins: the list, add / edit within scope, today's route for the cleaner, label sheets."""
+"""Console pages for 爱环境 bins: the list, one bin, add / edit within scope, today's route for the cleaner, label
+sheets, and the photos passers-by sent (served only to staff who may see the bin or its request)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ from console.blueprint import bp
 from console.db import db_session
 from console.forms import form_action
 from console.nav import MANAGERS, register_nav
+from core.community import bin_photos
 from core.community import bins as bin_service
 from core.container import current_services
 from core.errors import InvalidInput, NotFound
 from core.i18n import N_
-from core.models.bins import Bin
+from core.models.bins import Bin, BinReport
 from core.models.places import Courtyard
+from core.models.requests import Request
 from core.models.staff import User
 from core.people import access
+from core.requests.workorders import STATUS_LABELS
 
 register_nav("console.bin_route", N_("今日清运"), MANAGERS, 38)
 register_nav("console.bin_list", N_("垃圾桶"), MANAGERS, 39)
@@ -114,20 +118,71 @@ def bin_edit(bin_id: int) -> str | Response | tuple[str, int]:
     return render_template("console/bins/form.html", bin=bin_, form=values, **_form_choices(user))
 
 
+@bp.get("/bins/<int:bin_id>")
+@staff_required(*MANAGERS)
+def bin_detail(bin_id: int) -> str:
+    """One bin: where it is, who empties it, its open report (scans and photos) and its last requests."""
+    session = db_session()
+    user = current_staff()
+    try:
+        bin_ = bin_service.get_bin_for(session, user, bin_id)
+    except NotFound:
+        abort(404)
+    request_ids = list(session.scalars(
+        sa.select(BinReport.request_id).where(BinReport.bin_id == bin_.id).group_by(BinReport.request_id)
+        .order_by(BinReport.request_id.desc()).limit(10)))
+    requests = list(session.scalars(sa.select(Request).where(Request.id.in_(request_ids))
+                                    .order_by(Request.id.desc()))) if request_ids else []
+    open_request = next((r for r in requests if r.id == bin_.open_request_id), None) \
+        if bin_service.open_report_count(session, bin_) else None
+    scans = list(session.scalars(sa.select(BinReport).where(BinReport.request_id == open_request.id)
+                                 .order_by(BinReport.id))) if open_request else []
+    manages = session.scalar(bin_service.scoped_bins(user).where(Bin.id == bin_.id)) is not None
+    return render_template("console/bins/detail.html", bin=bin_, open_request=open_request, scans=scans,
+                           requests=requests, photos=bin_photos.photos_of_requests(session, request_ids),
+                           labels=bin_service.KIND_LABELS, status_labels=STATUS_LABELS, manages=manages)
+
+
+@bp.get("/bins/photos/<int:photo_id>")
+@staff_required(*MANAGERS)
+def bin_photo(photo_id: int) -> Response:
+    """One photo a passer-by sent, for staff who may see its bin or request; 410 once retention deleted it."""
+    try:
+        photo = bin_photos.get_photo_for(db_session(), current_staff(), photo_id)
+    except NotFound:
+        abort(404)
+    found = bin_photos.photo_path(current_services().settings.data_dir, photo.file)
+    if found is None:
+        abort(410)
+    path, content_type = found
+    response = Response(path.read_bytes(), mimetype=content_type, headers={
+        "Cache-Control": "private, max-age=3600", "Content-Disposition": "inline"})
+    # Whatever the bytes after the image's magic are, they never run as a page.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    return response
+
+
 @bp.get("/bins/route")
 @staff_required(*MANAGERS)
 def bin_route() -> str:
-    """The cleaner's phone page: today's full bins in route order, each with a big 已清运 button."""
-    return render_template("console/bins/route.html", full=bin_service.full_bins(db_session(), current_staff()))
+    """The cleaner's phone page: today's full bins in route order, each with its photos and a big 已清运 button."""
+    session = db_session()
+    full = bin_service.full_bins(session, current_staff())
+    return render_template("console/bins/route.html", full=full,
+                           photos=bin_photos.photos_of_requests(session, [item.request.id for item in full]))
 
 
 @bp.post("/bins/<int:bin_id>/emptied")
 @staff_required(*MANAGERS)
 def bin_emptied(bin_id: int) -> Response:
-    """已清运: resolve the bin's open request and go back to the route."""
+    """已清运: resolve the bin's open request (reporters' households get their points) and go back to the route."""
+    points = bin_service.ReportPoints.from_settings(current_services().settings)
     form_action(lambda session, viewer, now: bin_service.empty_bin(session, now=now, actor=viewer, bin_id=bin_id,
-                                                                   via="console"),
+                                                                   via="console", points=points),
                 done=N_("已清运"), missing_is_404=True)
+    back = request.form.get("back")
+    if back == "bin":
+        return redirect(url_for("console.bin_detail", bin_id=bin_id))
     return redirect(url_for("console.bin_route"))
 
 

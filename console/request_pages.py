@@ -14,6 +14,7 @@ from console.blueprint import bp
 from console.common import DEFAULT_PER_PAGE, MAX_PER_PAGE, paginate, parse_positive_int
 from console.db import db_session
 from console.forms import form_action
+from core.community import bin_photos
 from core.container import current_services
 from core.errors import NotFound
 from core.i18n import N_
@@ -46,8 +47,8 @@ def filtered_requests(user: User, args: dict, now) -> tuple[sa.Select, dict[str,
     for flag in ("overdue", "supervised", "mine"):
         if args.get(flag) in ("1", "true", "on"):
             applied[flag] = "1"
-    resident_id = args.get("resident_id")
-    if resident_id and str(resident_id).isdigit():
+    resident_id = parse_positive_int(args.get("resident_id"), 0)  # 0: none, or past any id (2^63 once crashed)
+    if resident_id:
         applied["resident_id"] = str(resident_id)
     query = request_query(
         user, now=now, status=applied.get("status"), type=applied.get("type"),
@@ -91,9 +92,11 @@ def _detail(req: Request, status: int = 200) -> tuple[str, int]:
             .order_by(User.role, User.display_name)
         ))
     now = current_services().clock.now()
+    photos = bin_photos.photos_of_requests(session, [req.id]).get(req.id, []) if req.channel == "qr" else []
     return render_template(
         "console/requests/detail.html", req=req, actions=actions, candidates=candidates, now=now,
-        overdue=request_service.is_overdue(req, now), satisfactions=SATISFACTION, **_labels(),
+        overdue=request_service.is_overdue(req, now), satisfactions=SATISFACTION, bin_photo_list=photos,
+        **_labels(),
     ), status
 
 

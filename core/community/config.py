@@ -77,11 +77,26 @@ class TvSettings(Section):
         return settings.tv if settings is not None else cls()
 
 
+# The web server refuses any request body over 16 MB (Flask MAX_CONTENT_LENGTH): a photo must fit well inside it.
+BIN_PHOTO_MAX_MB = 15
+
+
 class BinSettings(Section):
-    """爱环境 bins: how often a QR label may be scanned (counted in the database, shared by every web process)."""
+    """爱环境 bins: how often a QR label may be scanned (counted in the database, shared by every web process),
+    the photo a report may carry, and 环境卫生 points for reporters who leave their phone number."""
 
     scans_per_client: Rate = Field("6 per hour", description="reports one phone (client address) may send, all bins")
     scans_per_bin: Rate = Field("12 per hour", description="reports one bin may get from everybody together")
+    photo_max_mb: int = Field(
+        5, ge=1, le=BIN_PHOTO_MAX_MB, description="largest photo a report may carry (JPEG, PNG or WebP, judged by"
+        " content); a bigger one is dropped with a message and the report is kept")
+    photos_per_request: int = Field(
+        5, ge=0, description="photos kept on one bin's open request, all scans together (0: the page asks for none)")
+    report_points: int = Field(
+        0, ge=0, le=100, description="环境卫生 points for the household whose registered phone (same village as the"
+        " bin) a reporter left, given when the cleaner marks the bin 已清运; 0 = off and the page asks for no number")
+    report_points_per_day: int = Field(
+        10, ge=1, description="at most this many such points per household per day (Asia/Shanghai)")
 
 
 class MarketSettings(Section):

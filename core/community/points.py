@@ -69,6 +69,15 @@ def _ensure_account(session: Session, household_id: int, now: dt.datetime) -> No
     session.execute(stmt.on_conflict_do_nothing(index_elements=["household_id"]))
 
 
+def lock_account(session: Session, household_id: int, now: dt.datetime) -> None:
+    """Hold the household's account row (created if missing) until the transaction ends, so that a check of
+    what it got today and the award that follows are not interleaved with another (PostgreSQL row lock;
+    SQLite's write lock already serialises writers)."""
+    _ensure_account(session, household_id, now)
+    session.execute(sa.select(PointAccount.household_id).where(PointAccount.household_id == household_id)
+                    .with_for_update())
+
+
 def _append(
     session: Session, *, now: dt.datetime, household_id: int, delta: int, category: str, reason: str,
     source: str, actor: Any = None, reverses_id: int | None = None, redemption_id: int | None = None,

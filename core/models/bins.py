@@ -1,4 +1,4 @@
-"""Rubbish bins with a QR label (爱环境): the registry, and every scan of a label."""
+"""Rubbish bins with a QR label (爱环境): the registry, every scan of a label, and the photos scans carried."""
 
 from __future__ import annotations
 
@@ -45,4 +45,21 @@ class BinReport(Base):
     bin_id: Mapped[int] = mapped_column(sa.ForeignKey("rubbish_bin.id"), index=True)
     request_id: Mapped[int] = mapped_column(sa.ForeignKey("request.id"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(12))
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    # The household whose registered phone the reporter left (same village as the bin), owed 环境卫生 points
+    # once the bin is emptied; cleared then. The number itself is never stored.
+    household_id: Mapped[int | None] = mapped_column(sa.ForeignKey("household.id"))
+
+
+class BinPhoto(Base):
+    """A photo a scan carried, kept in the data dir under a random name; staff see it with the bin's request."""
+
+    __tablename__ = "bin_photo"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bin_id: Mapped[int] = mapped_column(sa.ForeignKey("rubbish_bin.id"), index=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("request.id"), index=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("bin_report.id"))
+    # Relative to the data dir: "bin-photos/<32 hex>.<jpg|png|webp>" (the name says nothing, the type is by content).
+    file: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    size: Mapped[int]
     at: Mapped[dt.datetime] = mapped_column(index=True)

@@ -14,3 +14,4 @@ class PrivacySettings(Section):
     telemetry_aggregate_days: int = Field(365, ge=1)
     recordings_days: int = Field(90, ge=1)
     call_logs_days: int = Field(365, ge=1)
+    bin_photos_days: int = Field(90, ge=1, description="photos passers-by sent with 爱环境 bin reports")

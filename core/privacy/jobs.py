@@ -7,5 +7,5 @@ from core.privacy.records import retention_job
 
 JOBS = [
     Job("ops.retention", retention_job, cron={"hour": 3, "minute": 30},
-        doc="Delete telemetry, recordings and call logs older than [privacy] retention; audited."),
+        doc="Delete telemetry, recordings, call logs and bin photos older than [privacy] retention; audited."),
 ]

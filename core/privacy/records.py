@@ -36,6 +36,7 @@ RETENTION_RULES = (
     ("call_recording", "created_at", "recordings_days"),
     ("call_log", "started_at", "call_logs_days"),
     ("telephony_dryrun", "created_at", "call_logs_days"),
+    ("bin_photo", "at", "bin_photos_days"),
 )
 ERASED_TEXT = "（已删除）"
 
@@ -45,7 +46,7 @@ def _table(name: str) -> sa.Table:
 
 
 def _delete_files(data_dir: Path, paths: list[str | None]) -> int:
-    """Delete recording files that live inside the data dir (never anything outside it)."""
+    """Delete recording and photo files that live inside the data dir (never anything outside it)."""
     removed = 0
     root = data_dir.resolve()
     for rel in paths:
@@ -59,7 +60,7 @@ def _delete_files(data_dir: Path, paths: list[str | None]) -> int:
 
 
 def purge_expired(session: Session, *, now: dt.datetime, privacy: Any, data_dir: Path) -> dict[str, int]:
-    """Delete rows older than their retention (and recording files); return rows deleted per table."""
+    """Delete rows older than their retention (and recording and bin photo files); return rows deleted per table."""
     deleted: dict[str, int] = {}
     recordings = _table("call_recording")
     for name, column, setting in RETENTION_RULES:
@@ -76,6 +77,9 @@ def purge_expired(session: Session, *, now: dt.datetime, privacy: Any, data_dir:
                 sa.update(requests).where(requests.c.created_at < cutoff, requests.c.recording_url.is_not(None))
                 .values(recording_url=None)
             ))
+        if name == "bin_photo":
+            deleted["bin_photo_files"] = _delete_files(
+                data_dir, list(session.scalars(sa.select(table.c.file).where(old))))
         if name == "call_log" and recordings is not None:
             # Recordings of calls about to go (kept longer than their call by configuration) go with them.
             ids = sa.select(table.c.id).where(old).scalar_subquery()

@@ -75,3 +75,57 @@ def test_a_passer_by_reports_a_full_bin_in_two_taps(chromium, live_bins):
     assert errors == []
     with live_bins.services.session_factory() as s:
         assert s.scalar(sa.select(sa.func.count(Request.id))) == 1
+
+
+def _png(width: int, height: int) -> bytes:
+    """A real PNG of one colour, made without an imaging library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + b"\x2e\x7d\x32" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame segment."""
+    import struct
+
+    at = 2
+    while at < len(data):
+        marker, length = data[at + 1], struct.unpack(">H", data[at + 2:at + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            height, width = struct.unpack(">HH", data[at + 5:at + 9])
+            return width, height
+        at += 2 + length
+    raise AssertionError("no start of frame")
+
+
+def test_a_photo_is_made_small_on_the_phone_then_reported_with_the_tap(chromium, live_bins):
+    """The camera field takes a 2400×1800 photo; the page's script redraws it as a JPEG of at most 1600 px before the
+    tap sends it, so a slow connection carries a fraction of the camera's file; the staff side has it on the request."""
+    from pathlib import Path
+
+    from core.models.bins import BinPhoto
+
+    context = _phone(chromium)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_bins.url}/q/{live_bins.token}")
+    original = _png(2400, 1800)
+    page.set_input_files("#photo", files=[{"name": "IMG_2041.png", "mimeType": "image/png", "buffer": original}])
+    page.wait_for_selector("#photo[data-shrunk]")
+    page.locator("button.big", has_text="满了").tap()
+    page.wait_for_selector("text=照片已收到")
+    assert "1 次报告" in page.inner_text("body")
+    context.close()
+    assert errors == []
+    with live_bins.services.session_factory() as s:
+        photo = s.scalar(sa.select(BinPhoto))
+    stored = (Path(live_bins.services.settings.data_dir) / photo.file).read_bytes()
+    assert photo.file.endswith(".jpg") and stored[:3] == b"\xff\xd8\xff"
+    assert _jpeg_size(stored) == (1600, 1200)

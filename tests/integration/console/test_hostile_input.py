@@ -153,5 +153,7 @@ def test_huge_ids_and_far_dates_in_console_urls_are_not_server_errors(console_ap
     for path in ("/console/residents/9223372036854775808", "/console/requests/99999999999999999999",
                  "/console/households/2147483648", "/console/alerts/history?from=9999-12-31&to=9999-12-31",
                  "/console/reports?date=9999-12-31", "/console/reports?date=0001-01-01&kind=weekly",
-                 "/console/alerts/history?resident_id=99999999999999999999"):
+                 "/console/alerts/history?resident_id=99999999999999999999",
+                 "/console/requests?resident_id=9223372036854775808", "/console/bins/2147483648",
+                 "/console/bins/photos/9223372036854775808"):
         _assert_no_server_error(client.get(path), path)
