@@ -85,6 +85,7 @@ class BinSettings(Section):
 
 
 MAX_SELL_ITEMS = 9  # one digit key each (0 is the one-key call)
+MAX_SELL_ITEM_CHARS = 4  # what one TV tile shows whole in 大字 ("红薯粉条")
 
 
 class MarketSettings(Section):
@@ -95,8 +96,8 @@ class MarketSettings(Section):
     interest_per_listing: Rate = Field("20 per day", description="我要买 one listing may get from everybody together")
     tv_items: tuple[str, ...] = Field(
         (N_("花椒"), N_("鸡蛋"), N_("土鸡"), N_("蔬菜"), N_("其他")),
-        description="what an elder can pick under 帮我卖 on the TV, one digit key each (1–9 items); the 院长 calls"
-        " back to ask how much and at what price")
+        description="what an elder can pick under 帮我卖 on the TV, one digit key each (1–9 items of at most 4"
+        " characters); the 院长 calls back to ask how much and at what price")
     tv_asks_per_household: Rate = Field(
         "6 per day", description="帮我卖 requests one household may make from its TV (asking again for an item that"
         " is still with the 院长 does not count)")
@@ -107,6 +108,6 @@ class MarketSettings(Section):
         items = tuple(item.strip() for item in value)
         if not 1 <= len(items) <= MAX_SELL_ITEMS or not all(items) or len(set(items)) != len(items):
             raise ValueError(f"1 to {MAX_SELL_ITEMS} different, non-empty items (one digit key each)")
-        if any(len(item) > 20 for item in items):
-            raise ValueError("an item is at most 20 characters (it must fit a TV tile)")
+        if any(len(item) > MAX_SELL_ITEM_CHARS for item in items):
+            raise ValueError(f"an item is at most {MAX_SELL_ITEM_CHARS} characters (a TV tile in 大字 shows no more)")
         return items

@@ -96,7 +96,7 @@ def test_home_tile_7_picks_confirms_and_makes_the_sell_request_the_head_is_told_
     assert services.tts.said == [f"要卖花椒，已经告诉李院长了。工单号是{chinese_number(req.id)}。"
                                  "李院长会打电话问您卖多少、什么价。"]
     assert "院长在办 1 件" in _text(tv_client.get("/tv/"))  # the cached home shows the new request at once
-    assert 'class="tile f done" id="sell-1"' in _text(tv_client.get("/tv/sell"))
+    assert 'class="tile choice f done" id="sell-1"' in _text(tv_client.get("/tv/sell"))
 
     with transaction(services.session_factory) as session:  # the 院长 lists it as from a phone request
         head = session.get_one(User, world_ids.users["head_a"])
@@ -218,7 +218,8 @@ def test_the_cached_home_counts_new_jobs_and_requests_at_once(tv_client, service
     assert "院长在办 1 件" in _text(tv_client.get("/tv/"))
 
 
-@pytest.mark.parametrize("items", [[], ["花椒", ""], ["花椒", "花椒"], [str(n) for n in range(10)]])
+@pytest.mark.parametrize("items", [[], ["花椒", ""], ["花椒", "花椒"], [str(n) for n in range(10)],
+                                   ["红薯粉条", "土鸡蛋和鸭蛋"]])
 def test_the_item_list_must_fit_the_digit_keys(items):
     from core.settings import SettingsError, load_settings
 
@@ -249,3 +250,17 @@ def test_presses_at_the_same_moment_make_one_request(session_factory, clock, wor
     with session_factory() as session:
         ids = list(session.scalars(sa.select(Request.id).where(Request.type == "sell")))
     assert len(ids) == 1 and results == ids * 4
+
+
+def test_the_voice_guide_speaks_the_new_tiles_choices_and_screens(tv_client, services, world_ids):
+    tv_client.post("/tv/voice", data={"t": tv_client.tv_token, "on": "1"})
+    choose = _text(tv_client.get("/tv/sell"))
+    assert 'id="sell-1" href="/tv/sell/1" data-key="1" data-default-focus data-say="花椒|按 1"' in choose
+    confirm = _text(tv_client.get("/tv/sell/1"))
+    assert 'data-say="帮我卖：花椒|院长会打电话问您卖多少、什么价|取消"' in confirm  # the question, then the key
+    done = _text(tv_client.get(_ask(tv_client, 1)))
+    assert 'data-say="已经记下了：要卖花椒|读给我听"' in done
+    assert 'data-say="花椒|院长在办|按 1"' in _text(tv_client.get("/tv/sell"))
+    home = _text(tv_client.get("/tv/"))  # the tiles are said from what they show (label and sub-label)
+    assert re.search(r'id="tile-sell"[^>]*><span class="key">7</span><span class="label">帮我卖</span>'
+                     r'<span class="sub">院长在办 1 件</span>', home)
