@@ -30,7 +30,7 @@ def _row(job: Any, mine: bool) -> dict[str, Any]:
 @bp.get("/jobs")
 @household_required
 def jobs() -> Any:
-    """The open jobs this household may take, soonest first, paged like the notices."""
+    """The open jobs this household may take, soonest first, paged like the notices (home tile 6)."""
     now = services().clock.now()
     with read_unit() as session:
         mine = job_service.signed_up_jobs(session, g.tv_household_id)
@@ -39,7 +39,7 @@ def jobs() -> Any:
     size = tv_config().page_size("notices", g.tv_text_size)
     page_items, page, pages = _page_slice(items, _focused_page(items, "job-", size), size)
     return render_template("tv/jobs.html", items=page_items, page=page, pages=pages,
-                           back_url=tvurl("tv.notices", f="jobs"))
+                           back_url=tvurl("tv.index", f="tile-jobs"))
 
 
 @bp.get("/jobs/<int:job_id>")

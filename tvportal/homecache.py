@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # reading a new table must add it here.
 WATCHED_TABLES = frozenset({
     "town", "village", "courtyard", "household", "resident", "point_entry", "point_account", "notice",
-    "notice_read", "check_in", "help_call", "help_call_leg", "request", "followup_attempt", "reminder",
+    "notice_read", "check_in", "help_call", "help_call_leg", "request", "followup_attempt", "reminder", "day_job",
 })
 MAX_ENTRIES = 4096
 _MISSING = object()

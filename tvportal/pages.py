@@ -1,4 +1,5 @@
-"""TV pages: pairing, home, ranking, rewards, notices, one-key call, check-in, text size, 语音导读, follow-up questions.
+"""TV pages: pairing, home, ranking, rewards, notices, one-key call, check-in, text size, 语音导读, follow-up questions
+(找活干 and 帮我卖 are in dayjobs.py and sell.py).
 
 Each view turns a remote key press (a link or a form) into one core service call and renders the
 result; the household always comes from the box, never from the URL.
@@ -193,7 +194,10 @@ def pair_status() -> Any:
 
 
 def home() -> Any:
-    """At most six tiles, focus on 一键呼叫; name, points, rank, unread notices, today's meeting and reminders.
+    """Nine tiles in two rows, focus on 一键呼叫; name, points, rank, unread notices, today's meeting and reminders.
+
+    Tiles: 1 一键呼叫, 2 积分榜, 3 兑换, 4 通知, 5 我很好, 6 找活干 (open jobs), 7 帮我卖 (requests the 院长 has),
+    then 大字 and 语音导读.
 
     A follow-up question (was the resolved request handled well?) takes the tiles' place until it is
     answered with 1/2/3 or put off with 稍后再说 (`?later=1`); it comes back on the next visit.
@@ -229,13 +233,16 @@ def home() -> Any:
         reminders = (reminder_service.reminders_for_household_today(session, household_id, now)
                      if facts.has_reminders else [])
         call_on = _call_in_progress(session, now, household_id) if facts.has_active_call else None
+        # Open day jobs are the same for every box of a village: counted once per village and day.
+        jobs = cache.remember(("jobs", place.village_id, to_local(now).date()),
+                              lambda: job_service.open_job_count(session, now=now, place=place))
     followup = prompts[0] if prompts and request.args.get("later") != "1" else None
     shown = visible_reminders(reminders, meeting_view["time"] if meeting_view else None)
     page = render_template(
         "tv/home.html", household={"name": facts.name}, balance=facts.balance, rank=rank, total=total,
         unread=facts.unread, meeting=meeting_view, checked_in=facts.checked_in, back_url=None, followup=followup,
-        call_on=call_on,
-        reminders=shown, reminder_line=reminder_line(shown, gettext), can_speak=_tts_available(),
+        call_on=call_on, reminders=shown, reminder_line=reminder_line(shown, gettext), can_speak=_tts_available(),
+        jobs=jobs, selling=facts.selling,
     )
     if call_on is None:  # a call in progress changes by the second: never reuse that page
         cache.put(key, page, generation)
@@ -495,10 +502,9 @@ def notices() -> Any:
         items = [{"id": n.id, "title": n.title, "category": notice_service.CATEGORY_LABELS.get(n.category, "通知"),
                   "date": tv_date(to_local(n.publish_from).date(), _locale()),
                   "pinned": n.pinned, "unread": read_at is None} for n, read_at in rows]
-        jobs = len(job_service.jobs_for_household(session, now=now, household_id=g.tv_household_id))
     size = tv_config().page_size("notices", g.tv_text_size)
     page_items, page, pages = _page_slice(items, _focused_page(items, "notice-", size), size)
-    return render_template("tv/notices.html", items=page_items, page=page, pages=pages, jobs=jobs,
+    return render_template("tv/notices.html", items=page_items, page=page, pages=pages,
                            back_url=tvurl("tv.index", f="tile-notices"))
 
 

@@ -99,9 +99,30 @@ class BinSettings(Section):
         10, ge=1, description="at most this many such points per household per day (Asia/Shanghai)")
 
 
+MAX_SELL_ITEMS = 9  # one digit key each (0 is the one-key call)
+MAX_SELL_ITEM_CHARS = 4  # what one TV tile shows whole in 大字 ("红薯粉条")
+
+
 class MarketSettings(Section):
-    """帮我卖 on the public /market/ page: how often buyers may send 我要买 (counted in the database)."""
+    """帮我卖: what a TV offers to sell, and how often buyers (我要买) and boxes may ask (counted in the database)."""
 
     interest_per_client: Rate = Field("5 per hour",
                                       description="我要买 one phone (client address) may send, all listings")
     interest_per_listing: Rate = Field("20 per day", description="我要买 one listing may get from everybody together")
+    tv_items: tuple[str, ...] = Field(
+        (N_("花椒"), N_("鸡蛋"), N_("土鸡"), N_("蔬菜"), N_("其他")),
+        description="what an elder can pick under 帮我卖 on the TV, one digit key each (1–9 items of at most 4"
+        " characters); the 院长 calls back to ask how much and at what price")
+    tv_asks_per_household: Rate = Field(
+        "6 per day", description="帮我卖 requests one household may make from its TV (asking again for an item that"
+        " is still with the 院长 does not count)")
+
+    @field_validator("tv_items")
+    @classmethod
+    def _digit_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        items = tuple(item.strip() for item in value)
+        if not 1 <= len(items) <= MAX_SELL_ITEMS or not all(items) or len(set(items)) != len(items):
+            raise ValueError(f"1 to {MAX_SELL_ITEMS} different, non-empty items (one digit key each)")
+        if any(len(item) > MAX_SELL_ITEM_CHARS for item in items):
+            raise ValueError(f"an item is at most {MAX_SELL_ITEM_CHARS} characters (a TV tile in 大字 shows no more)")
+        return items

@@ -150,6 +150,12 @@ def jobs_for_household(session: Session, *, now: dt.datetime, household_id: int)
                                 .order_by(DayJob.work_date, DayJob.id)))
 
 
+def open_job_count(session: Session, *, now: dt.datetime, place: Any) -> int:
+    """How many open jobs a household of `place` may take from today on (the TV home's 找活干 tile)."""
+    return int(session.scalar(sa.select(sa.func.count(DayJob.id))
+                              .where(_household_clause(place, to_local(now).date()))) or 0)
+
+
 def get_job_for_household(session: Session, *, now: dt.datetime, household_id: int, job_id: int) -> DayJob:
     """An open job this household may see; NotFound otherwise."""
     place = place_of_household(session, household_id)

@@ -1,4 +1,5 @@
-"""帮我卖: the 院长 turns an elder's request into a listing, buyers ask for it (我要买), sold / withdrawn closes it.
+"""帮我卖: an elder asks (phone, TV), the 院长 turns the request into a listing, buyers ask for it (我要买), sold /
+withdrawn closes it.
 
 The public market page shows listings by village with a household label ("王家"), never an elder's
 full name or phone number: buyers reach the seller only through the 院长, who is told through the
@@ -20,10 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import throttle
 from core.community import texts
 from core.community.photos import check_photo_url
+from core.community.spoken import chinese_number
+from core.db import read_only
 from core.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied, RateLimited
-from core.i18n import N_, translate
+from core.i18n import N_, SPOKEN_LOCALE, translate
 from core.models.market import BuyerInterest, Listing
 from core.models.places import Household, Resident, Village
+from core.models.requests import Request
+from core.models.staff import User
 from core.notify.outbox import enqueue_message, recipient_for_user
 from core.people.access import MANAGER_ROLES, Viewer, get_household_for, place_clause
 from core.people.audit import record_audit
@@ -361,3 +366,109 @@ def sell_request_defaults(details: dict[str, Any] | None, text: str) -> dict[str
     if found:
         amount, unit = found.group(1), found.group(2).strip()
     return {"item": item, "quantity": amount, "unit": unit, "note": ""}
+
+
+# --- 帮我卖 from the TV -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SellAsk:
+    """A 帮我卖 request as the TV shows it: made now (`created`), or already with the 院长 for this item."""
+
+    request_id: int
+    item: str
+    created: bool
+    handler: str  # who calls back: the assignee's name, "" while nobody has it
+
+
+def open_sell_requests(session: Session, household_id: int) -> list[Request]:
+    """The household's 帮我卖 requests that are still open (phone and TV alike), oldest first."""
+    return list(session.scalars(sa.select(Request).where(open_sell_clause(household_id)).order_by(Request.id)))
+
+
+def open_sell_clause(household_id: Any) -> sa.ColumnElement[bool]:
+    """A 帮我卖 request of the household still open (`household_id` a value or an SQL expression)."""
+    return sa.and_(Request.household_id == household_id, Request.type == "sell",
+                   Request.status.in_(workorders.OPEN_STATUSES))
+
+
+def asked_item(req: Request) -> str:
+    """What a 帮我卖 request is for, as the phone line and the TV store it (details goods="花椒")."""
+    return str((req.details or {}).get("goods") or "").strip()
+
+
+def _already_asked(session: Session, household_id: int, item: str,
+                   request_key: str | None) -> tuple[Request, bool] | None:
+    """An open 帮我卖 of this household for `item`, and whether it is this very confirm screen's (a double press)."""
+    for req in open_sell_requests(session, household_id):
+        if request_key and (req.details or {}).get("request_key") == request_key:
+            return req, True
+    for req in open_sell_requests(session, household_id):
+        if asked_item(req) == item:
+            return req, False
+    return None
+
+
+def sell_view(session: Session, req: Request, created: bool = True) -> SellAsk:
+    """A 帮我卖 request as the TV shows it (who calls back: its assignee)."""
+    assignee = session.get(User, req.assignee_id) if req.assignee_id is not None else None
+    return SellAsk(request_id=req.id, item=asked_item(req), created=created,
+                   handler=assignee.display_name if assignee is not None else "")
+
+
+def ask_to_sell(session_factory: sessionmaker[Session], *, now: dt.datetime, household_id: int, item: str,
+                due_hours: dict[str, float], request_key: str | None = None, channel: str = "tv",
+                limit: tuple[int, dt.timedelta] = (6, dt.timedelta(days=1))) -> SellAsk:
+    """帮我卖 from a TV: the same `sell` request (工单) the phone line submits, for the household's 院长, who is
+    told through the outbox and calls back to ask how much and at what price (committed here).
+
+    An open 帮我卖 of this household for the same item, from any channel, is returned instead of a second one
+    (`created` False); the confirm screen's nonce (`request_key`) makes a double press return the first press's
+    request as made now. New requests count against `limit` per household (core.throttle); repeats do not.
+    """
+    item = item.strip()
+    if not item or len(item) > 60:
+        raise InvalidInput(N_("请选择要卖的东西"))
+    key = (request_key or "").strip()[:40] or None
+    with read_only(session_factory) as session:  # a repeat is answered without counting against the limit
+        found = _already_asked(session, household_id, item, key)
+        if found is not None:
+            return sell_view(session, *found)
+    verdict = throttle.take(session_factory, bucket=f"market:ask:{household_id}", now=now, window=limit[1],
+                            limit=limit[0])
+    if not verdict.allowed:
+        raise RateLimited(N_("今天托院长卖的东西太多了，请直接给院长打电话"))
+    with session_factory() as session, session.begin():
+        # Serialise presses of one household (PostgreSQL row lock; SQLite's write lock covers it).
+        if session.scalar(sa.select(Household.id).where(Household.id == household_id)
+                          .with_for_update(key_share=True)) is None:
+            raise NotFound(N_("找不到这一户"))
+        found = _already_asked(session, household_id, item, key)
+        if found is not None:
+            throttle.forgive(session, verdict.hit_id)
+            return sell_view(session, *found)
+        resident = primary_resident(session, household_id)  # the 院长 sees whom to ring back
+        req = workorders.submit_request(
+            session, now=now, due_hours=due_hours, resident_id=resident.id if resident is not None else None,
+            household_id=household_id, type="sell", channel=channel, text=translate(texts.SELL_ASK_TEXT, item=item),
+            details={"goods": item, "request_key": key}, system_label=translate(texts.SELL_ASK_LABEL),
+        )
+        record_audit(session, at=now, actor=f"household:{household_id}", action="market.ask", entity_type="request",
+                     entity_id=req.id, item=item, channel=channel)
+        return sell_view(session, req, True)
+
+
+def get_sell_request_for_household(session: Session, household_id: int, request_id: int) -> Request:
+    """A 帮我卖 request of this household (the TV's result page); NotFound for anyone else's."""
+    req = session.scalar(sa.select(Request).where(Request.id == request_id, Request.household_id == household_id,
+                                                  Request.type == "sell"))
+    if req is None:
+        raise NotFound(N_("找不到这张工单"))
+    return req
+
+
+def sell_ask_speech(ask: SellAsk) -> str:
+    """What 读给我听 says on the TV's 帮我卖 result page (in the TV voice's Chinese)."""
+    handler = ask.handler or translate(texts.SELL_NOBODY, SPOKEN_LOCALE)
+    template = texts.SELL_ASK_SPOKEN if ask.created else texts.SELL_ALREADY_SPOKEN
+    return translate(template, SPOKEN_LOCALE, item=ask.item, handler=handler, number=chinese_number(ask.request_id))

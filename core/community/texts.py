@@ -28,6 +28,13 @@ MARKET_BUYER = N_("我要买：有买家想要挂单 #%(id)s（%(household)s 的
 MARKET_LISTED_NOTE = N_("已挂到集市（挂单 #%(id)s）")
 MARKET_SOLD_NOTE = N_("已卖出（挂单 #%(id)s）")
 MARKET_WITHDRAWN_NOTE = N_("已撤下（挂单 #%(id)s）")
+# 帮我卖 from the TV: the request's text (Chinese, like the phone line's "帮我卖：二十斤花椒"), its timeline label,
+# and what 读给我听 says on the result page.
+SELL_ASK_TEXT = N_("帮我卖：%(item)s（在电视上点的，请打电话问卖多少、什么价）")
+SELL_ASK_LABEL = N_("电视")
+SELL_ASK_SPOKEN = N_("要卖%(item)s，已经告诉%(handler)s了。工单号是%(number)s。%(handler)s会打电话问您卖多少、什么价。")
+SELL_ALREADY_SPOKEN = N_("%(item)s已经托给%(handler)s了，工单号是%(number)s。%(handler)s会打电话给您，不用再按了。")
+SELL_NOBODY = N_("村里的工作人员")
 
 # 找活干: a household signed up (for the poster and the 院长), and a job read aloud (TV, phone).
 JOB_SIGNUP = N_("找活干报名（%(channel)s）：%(household)s 的 %(resident)s（电话 %(phone)s）报名了「%(title)s」，"

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.community.checkins import checked_in_clause, local_date
+from core.community.market import open_sell_clause
 from core.community.notices import unread_count_query
 from core.community.points import balance_query
 from core.models.checkins import CheckIn
@@ -45,6 +46,7 @@ class HomeFacts:
     has_followup: bool
     has_reminders: bool
     has_active_call: bool
+    selling: int  # open 帮我卖 requests
 
 
 _statement: sa.Select[Any] | None = None
@@ -68,6 +70,7 @@ def _build() -> sa.Select[Any]:
             unread_count_query(sa.bindparam("now"), household, place).scalar_subquery(),
             sa.select(CheckIn.id).where(checked_in_clause(household, sa.bindparam("day"))).exists(),
             followup.exists(), reminder.exists(), call.exists(),
+            sa.select(sa.func.count(Request.id)).where(open_sell_clause(household)).scalar_subquery(),
         )
         .join(Courtyard, Household.courtyard_id == Courtyard.id)
         .join(Village, Courtyard.village_id == Village.id)
@@ -94,10 +97,10 @@ def home_facts(session: Session, *, household_id: int, now: dt.datetime, active_
     }).one_or_none()
     if row is None:
         return None
-    name, courtyard_id, village_id, town_id, balance, unread, checked_in, followup, reminders, call = cast(
-        tuple[str, int, int, int, int | None, int | None, bool, bool, bool, bool], tuple(row))
+    name, courtyard_id, village_id, town_id, balance, unread, checked_in, followup, reminders, call, selling = cast(
+        tuple[str, int, int, int, int | None, int | None, bool, bool, bool, bool, int | None], tuple(row))
     return HomeFacts(
         name=name, place=Place(household_id, courtyard_id, village_id, town_id), balance=int(balance or 0),
         unread=int(unread or 0), checked_in=bool(checked_in), has_followup=bool(followup),
-        has_reminders=bool(reminders), has_active_call=bool(call),
+        has_reminders=bool(reminders), has_active_call=bool(call), selling=int(selling or 0),
     )

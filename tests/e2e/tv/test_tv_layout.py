@@ -1,8 +1,8 @@
 """Every TV page fits 1280×720 with its controls on screen, in 标准 and 大字 (real Chromium).
 
-Checked per page: nothing scrolls (scrollHeight ≤ 720, scrollWidth ≤ 1280), every focusable control and
-the Back / 0 bar lie inside the safe area (64 px / 36 px margins), list rows are one line each, and
-sub-labels are ≥ 28 px.
+Checked per page: nothing scrolls (scrollHeight ≤ 720, scrollWidth ≤ 1280), every focusable control, every
+tile, the home's hint and the Back / 0 bar lie inside the safe area (64 px / 36 px margins), a tile's label
+and sub-label are whole (not cut at its edge, no "…"), list rows are one line each, and sub-labels are ≥ 28 px.
 大字 must enlarge every text of the page and show fewer ranking rows.
 """
 
@@ -15,6 +15,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from core.community import market
 from core.community import notices as nt
 from core.community import points as pts
 from core.community import rewards as rw
@@ -24,6 +25,7 @@ from tests.e2e.tv.conftest import pair_tv, wait_ready
 
 pytestmark = pytest.mark.slow
 
+SELL_ITEMS = ("红薯粉条", "土鸡鸭蛋", "菜籽油", "腊肉香肠", "花椒", "猕猴桃", "蜂蜜", "蔬菜", "其他")
 LONG_REASON = "门前屋后打扫得干干净净，柴火码放整齐，还帮隔壁独居的老人把院坝里的落叶和垃圾一起清理了，邻居们都说好" * 2
 
 MEASURE = """() => {
@@ -37,6 +39,15 @@ MEASURE = """() => {
   var controls = TvNav.focusables();
   ['back-link', 'call-link', 'pager'].forEach(function (id) {
     var el = document.getElementById(id); if (el) { controls.push(el); } });
+  var boxes = document.querySelectorAll('.tile, .hint');
+  for (i = 0; i < boxes.length; i++) { if (controls.indexOf(boxes[i]) < 0) { controls.push(boxes[i]); } }
+  var words = document.querySelectorAll('.tile .label, .tile .sub');
+  for (i = 0; i < words.length; i++) {
+    var word = words[i], tile = word.parentNode.getBoundingClientRect(), w = word.getBoundingClientRect();
+    if (!shown(word)) { continue; }
+    if (word.scrollWidth > word.clientWidth || w.bottom > tile.bottom + 1 || w.top < tile.top - 1) {
+      problems.push((word.parentNode.id || 'tile') + ' cuts "' + word.textContent + '"'); }
+  }
   for (i = 0; i < controls.length; i++) {
     var el = controls[i];
     if (!shown(el)) { continue; }
@@ -123,6 +134,12 @@ def _seed_more(live) -> dict:
         session.add_all(jobs)
         session.flush()
         ids["job"] = jobs[0].id
+    # 帮我卖: nine items of the longest allowed name (two rows of choices), one already with the 院长.
+    services.settings = services.settings.model_copy(
+        update={"market": services.settings.market.model_copy(update={"tv_items": SELL_ITEMS})})
+    asked = market.ask_to_sell(services.session_factory, now=now, household_id=world.households[0],
+                               item=SELL_ITEMS[0], due_hours=services.settings.requests.due_hours)
+    ids["sell"] = asked.request_id
     return ids
 
 
@@ -141,7 +158,12 @@ def _pages(live, ids) -> list[tuple[str, str]]:
               ("call countdown", "/tv/call"), ("not found", "/tv/notices/999999"),
               ("home in English", "/tv/?lang=en"), ("ranking in English", "/tv/ranking?tab=2&lang=en"),
               ("rewards in English", "/tv/rewards?lang=en"), ("notices in English", "/tv/notices?p=2&lang=en"),
-              ("jobs", "/tv/jobs"), ("jobs page 2", "/tv/jobs?p=2"), ("job", f"/tv/jobs/{ids['job']}")]
+              ("jobs", "/tv/jobs"), ("jobs page 2", "/tv/jobs?p=2"), ("job", f"/tv/jobs/{ids['job']}"),
+              ("sell", "/tv/sell"), ("sell confirm", "/tv/sell/4"), ("sell confirm, asked", "/tv/sell/1"),
+              ("sell asked", f"/tv/sell/requests/{ids['sell']}"),
+              ("sell already asked", f"/tv/sell/requests/{ids['sell']}?already=1"),
+              ("sell in English", "/tv/sell?lang=en"),
+              ("sell asked in English", f"/tv/sell/requests/{ids['sell']}?lang=en")]
     return pages
 
 

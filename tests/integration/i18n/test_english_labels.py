@@ -123,3 +123,30 @@ def test_tv_error_screen_follows_the_language(paired):
     assert "This TV cannot do that" in english.get_data(as_text=True)
     chinese = paired.post("/tv/checkin", data={})
     assert "这台电视不能做这件事" in chinese.get_data(as_text=True)
+
+
+def test_tv_sell_and_jobs_in_english_while_the_request_stays_chinese(paired, services):
+    """帮我卖 and 找活干 speak English on a ?lang=en TV, down to the configured items; the 院长's request is Chinese."""
+    from core.models.requests import Request
+
+    home = _text(paired.get("/tv/?lang=en"))
+    assert "Find work" in home and "Help me sell" in home and "帮我卖" not in home and "找活干" not in home
+    choose = _text(paired.get("/tv/sell?lang=en"))
+    for item in ("Peppercorns", "Eggs", "Chickens", "Vegetables", "Other"):
+        assert f'<span class="label">{item}</span>' in choose, item
+    assert "What do you want to sell?" in choose and "花椒" not in choose
+    confirm = _text(paired.get("/tv/sell/1?lang=en"))
+    assert "Help me sell: Peppercorns" in confirm and "how much and at what price" in confirm
+    action, token, key = re.search(r'<form[^>]*action="(/tv/sell/1[^"]*)"><input type="hidden" name="t" '
+                                   r'value="([^"]+)"><input type="hidden" name="k" value="([^"]+)">', confirm).groups()
+    assert "lang=en" in action
+    done = paired.post(action, data={"t": token, "k": key})
+    page = _text(paired.get(done.headers["Location"]))
+    assert LANG_ATTR.search(page).group(1) == "en"
+    assert "Noted: you want to sell Peppercorns" in page and "Request number" in page
+    assert "李院长 will call to ask how much and at what price." in page  # the 院长's name is data
+    again = _text(paired.get(paired.post(action, data={"t": token, "k": "another-screen"}).headers["Location"]))
+    assert "Peppercorns is already with 李院长" in again
+    with services.session_factory() as session:
+        req = session.scalar(sa.select(Request).where(Request.type == "sell"))
+    assert req.text.startswith("帮我卖：花椒") and req.details["goods"] == "花椒"

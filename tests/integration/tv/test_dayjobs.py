@@ -38,10 +38,12 @@ def _messages(services) -> list[OutboxMessage]:
 
 def test_a_job_is_listed_read_aloud_and_signed_up_for_on_the_tv(tv_client, services, world_ids, tmp_path):
     job_id = _post(services, world_ids)
-    notices = tv_client.get("/tv/notices").get_data(as_text=True)
-    assert 'id="jobs"' in notices and "1 个活在招人" in notices
+    home = tv_client.get("/tv/").get_data(as_text=True)  # home tile 6, with how many jobs are open
+    assert re.search(r'id="tile-jobs" href="/tv/jobs" data-key="6"><span class="key">6</span>'
+                     r'<span class="label">找活干</span><span class="sub">1 个活在招人</span>', home)
     listing = tv_client.get("/tv/jobs").get_data(as_text=True)
     assert f'id="job-{job_id}"' in listing and "摘花椒" in listing and "100元/天" in listing
+    assert 'data-back="/tv/?f=tile-jobs"' in listing  # Back goes to the home's tile
     page = tv_client.get(f"/tv/jobs/{job_id}").get_data(as_text=True)
     assert "大坡花椒地" in page and 'id="job-signup"' in page and 'data-key="1"' in page
     services.tts = SpokenTexts(tmp_path)
@@ -62,6 +64,22 @@ def test_a_job_is_listed_read_aloud_and_signed_up_for_on_the_tv(tv_client, servi
     told = {m.recipient_user_id for m in _messages(services)}
     assert told == {world_ids.users["village_a"], world_ids.users["head_a"]}  # once each, not per press
     assert len(_messages(services)) == 2 and "王奶奶" in _messages(services)[0].text
+
+
+def test_the_notices_list_keeps_its_page_size_with_jobs_open(tv_client, services, world_ids):
+    """找活干 is a home tile: the notices list no longer adds a jobs row on top of a full page."""
+    from core.community import notices as notice_service
+
+    _post(services, world_ids)
+    with transaction(services.session_factory) as session:
+        for index in range(7):
+            notice_service.post_notice(session, now=services.clock.now(), title=f"通知{index}", body="请注意。",
+                                       category="notice", audience="village", town_id=world_ids.town,
+                                       village_id=world_ids.villages[0])
+    size = services.settings.tv.notices_page_size
+    page = tv_client.get("/tv/notices").get_data(as_text=True)
+    assert len(re.findall(r'class="row f"', page)) == size and 'id="jobs"' not in page
+    assert "data-default-focus" in page.split('id="notice-')[1].split(">")[0]  # the first notice takes the focus
 
 
 def test_signing_up_needs_the_boxs_token(tv_client, services, world_ids):

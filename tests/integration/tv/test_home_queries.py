@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from core.clock import LOCAL_TZ, UTC, to_local
-from core.community import checkins, notices, points
+from core.community import checkins, market, notices, points
 from core.community.tvboxes import mark_seen
 from core.community.tvhome import home_facts
 from core.db import transaction
@@ -33,6 +33,7 @@ def _by_services(session, household_id: int, now: dt.datetime) -> tuple:
         bool(followup.pending_followups_for_household(session, household_id)),
         bool(reminders.reminders_for_household_today(session, household_id, now)),
         helpcalls.active_help_call(session, now=now, household_id=household_id, active_minutes=30) is not None,
+        len(market.open_sell_requests(session, household_id)),
     )
 
 
@@ -40,12 +41,12 @@ def _by_one_query(session, household_id: int, now: dt.datetime) -> tuple:
     facts = home_facts(session, household_id=household_id, now=now, active_call_minutes=30)
     assert facts is not None
     return (facts.place, facts.balance, facts.unread, facts.checked_in, facts.has_followup, facts.has_reminders,
-            facts.has_active_call)
+            facts.has_active_call, facts.selling)
 
 
 def test_the_one_home_query_agrees_with_every_service(services, world_ids, tv_client):
     """Households in different states (points, unread and read notices, check-in, a follow-up question, a
-    reminder, a help call going on, a notice of another 小院) read the same through the one query."""
+    reminder, a help call going on, two 帮我卖 asks, a notice of another 小院) read the same through the one query."""
     clock = services.clock
     now = clock.now()
     first, second, third = world_ids.households[:3]
@@ -70,13 +71,16 @@ def test_the_one_home_query_agrees_with_every_service(services, world_ids, tv_cl
     now = clock.now()
     with transaction(services.session_factory) as session:
         helpcalls.start_help_call(session, now=now, household_id=third)
+    for item in ("花椒", "鸡蛋"):
+        market.ask_to_sell(services.session_factory, now=now, household_id=second, item=item,
+                           due_hours=services.settings.requests.due_hours)
     with services.session_factory() as session:
         answers = {h: _by_services(session, h, now) for h in world_ids.households}
         assert {h: _by_one_query(session, h, now) for h in world_ids.households} == answers
         assert home_facts(session, household_id=10**6, now=now, active_call_minutes=30) is None
     # the states above really differ, so agreeing is not agreeing on zeros
-    assert answers[first][1:] == (7, 1, False, True, True, False)
-    assert answers[second][3] is True and answers[third][6] is True
+    assert answers[first][1:] == (7, 1, False, True, True, False, 0)
+    assert answers[second][3] is True and answers[second][7] == 2 and answers[third][6] is True
 
 
 def _last_seen(services, box_id: int) -> dt.datetime | None:

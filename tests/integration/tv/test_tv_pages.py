@@ -56,9 +56,12 @@ def test_paired_box_sees_its_household_home(tv_client, services, world_ids):
     assert "椒香小院1号户" in page
     assert "积分 12 分" in page
     assert "本月本院第 1 名" in page
-    # At most six tile places: 大字 and 语音导读 share one as two half tiles.
-    halves = len(re.findall(r'class="tile half[ "]', page))
-    assert len(re.findall(r'class="tile[ "]', page)) - halves + halves / 2 <= 6
+    # Two rows of five tile places: 一键呼叫 takes two, then 积分榜 … 帮我卖 (digits 2–7), 大字 and 语音导读.
+    tiles = re.findall(r'class="tile( wide)?[ "][^>]*id="([a-z-]+)"', page)
+    assert [name for _wide, name in tiles] == ["tile-call", "tile-ranking", "tile-rewards", "tile-notices",
+                                               "tile-checkin", "tile-jobs", "tile-sell", "tile-size", "tile-voice"]
+    assert sum(2 if wide else 1 for wide, _name in tiles) == 10
+    assert re.findall(r'id="tile-[a-z]+"[^>]*data-key="(\d)"', page) == list("1234567")
     assert 'id="tile-call"' in page and "data-default-focus" in page.split('id="tile-call"')[1].split(">")[0]
     assert tv_client.get("/tv/pair/status").get_json()["paired"] is True
 
