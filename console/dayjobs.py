@@ -23,7 +23,7 @@ from core.models.dayjobs import DayJob, JobSignup
 from core.models.places import Village
 from core.people.access import MANAGER_ROLES
 
-register_nav("console.jobs_list", N_("找活干"), MANAGER_ROLES, 46)
+register_nav("console.jobs_list", N_("找活干"), MANAGER_ROLES, 46, group="home")
 
 
 def _fields() -> job_service.JobFields:

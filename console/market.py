@@ -24,7 +24,7 @@ from core.models.market import LISTING_STATUSES, Listing
 from core.people.access import MANAGER_ROLES
 from core.requests.visibility import get_request_for
 
-register_nav("console.market_list", N_("帮我卖"), MANAGER_ROLES, 45)
+register_nav("console.market_list", N_("帮我卖"), MANAGER_ROLES, 45, group="home")
 
 
 def _fields() -> market_service.ListingFields:
