@@ -301,8 +301,9 @@ def _rehearse(args, district: District, engine, calls: TimedCalls, etc: Path, pi
         district.start(f"worker{n}", [sys.executable, "-m", "xiaoyuan", "worker"],
                        {"XIAOYUAN_WORKER_ID": f"worker-{n}"})
     web = free_port()
-    district.start("gunicorn", [str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "-b", f"127.0.0.1:{web}",
-                                "--error-logfile", "-", "xiaoyuan.wsgi:create_app()"])
+    district.start("gunicorn", [str(Path(sys.executable).with_name("gunicorn")), "-c", "python:xiaoyuan.gunicorn_conf",
+                                "-w", "2", "-b", f"127.0.0.1:{web}", "--error-logfile", "-",
+                                "xiaoyuan.wsgi:create_app()"])
     if until(lambda: healthz(web)[0] == 200 and healthy_listeners(healthz(web)[1]) == 2, 300) is None:
         raise SystemExit(f"the deployment did not become healthy: {healthz(web)}")
     setup_s = round(time.perf_counter() - t0, 1)

@@ -394,7 +394,7 @@ def band_add() -> Response | tuple[str, int]:
     watch (no password: it speaks to the watch gateway)."""
     form = request.form
     raw_resident = form.get("resident_id") or ""
-    outcome = form_action(lambda session, user, now: device_service.add_band(
+    outcome = form_action(lambda session, user, now: device_service.register_band(
         session, now=now, device_id=(form.get("device_id") or "").strip(),
         site=(form.get("site") or "default").strip(), model=(form.get("model") or "").strip()[:60],
         interval_s=parse_positive_int(form.get("interval_s"), 60),
@@ -403,13 +403,12 @@ def band_add() -> Response | tuple[str, int]:
         done=N_("手环已登记"), fields=BAND_FIELDS)
     if not outcome.ok:
         return _band_page(outcome.status)
-    band, secret = outcome.result
+    band, secret, notice = outcome.result.band, outcome.result.secret, outcome.result.notice
     if not secret:  # a watch has no MQTT account
         return _band_page(201)
     _refresh_broker()
-    if band.resident_id is None:  # whoever registers a band for nobody learns where its alarms will go
-        msgid, params = device_service.unassigned_band_notice(db_session(), band)
-        flash(gettext(msgid, **params), "warning")
+    if notice is not None:  # whoever registers a band for nobody learns where its alarms will go
+        flash(gettext(notice[0], **notice[1]), "warning")
     return _band_page(201, secret=(band.device_id, secret, device_service.band_username(band.device_id)))
 
 

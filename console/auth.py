@@ -135,6 +135,17 @@ def format_local_time(value: dt.datetime | None, fmt: str = "%m-%d %H:%M") -> st
     return to_local(value).strftime(fmt) if value is not None else ""
 
 
+@bp.app_template_filter("xy_staff")
+def staff_with_role(user: Any) -> str:
+    """"王芳（村干部）": a staff member's name and role; the bare name when it already says the role, as many do
+    ("李院长", the demo's "林凤英（椒香小院院长）", "桂花村网格员")."""
+    name = user.display_name or user.username
+    role = ROLE_LABELS.get(user.role, user.role)
+    if role in name:
+        return name
+    return f"{name}{gettext('（')}{gettext(role)}{gettext('）')}"
+
+
 @bp.app_template_filter("xy_translate")
 def translate_message(message: str) -> str:
     """Translate a flashed message if it is a catalogue msgid; never %-format it (it may hold user text)."""

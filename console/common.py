@@ -1,19 +1,27 @@
-"""Small helpers shared by console pages and the API: paging, local days, error messages."""
+"""Small helpers shared by console pages and the API: paging, local days, error messages, form values."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from flask import request
 from flask_babel import get_locale
 from sqlalchemy.orm import Session
 
 from console.api_schemas import MAX_ID
+from console.db import db_session
 from core.clock import as_utc, to_local
+from core.community import photos
+from core.community.tvboxes import TvConfig
+from core.container import current_services
 from core.errors import LocalisedError
 from core.i18n import DEFAULT_LOCALE
+from core.models.places import Household
+from core.people.access import scoped_households
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -96,3 +104,30 @@ def error_text(exc: Exception) -> str:
     if isinstance(exc, LocalisedError):
         return exc.text(str(get_locale() or DEFAULT_LOCALE)) or exc.__class__.__name__
     return str(exc) or exc.__class__.__name__
+
+
+def request_int(name: str, default: int | None = None) -> int | None:
+    """A form or query int; `default` when missing, malformed or beyond what a database integer holds."""
+    try:
+        value = int(request.values.get(name, ""))
+    except ValueError:
+        return default
+    return value if -MAX_ID <= value <= MAX_ID else default
+
+
+def households_in_scope(user: Any) -> list[Household]:
+    """The households the user manages, by 小院 (for a form's household list)."""
+    return list(db_session().scalars(scoped_households(user).order_by(Household.courtyard_id, Household.id)))
+
+
+def photo_hosts() -> tuple[str, ...]:
+    """The hosts whose https photos notices, rewards and listings may show ([tv] photo_hosts)."""
+    return TvConfig.from_settings(current_services().settings).photo_hosts
+
+
+def submitted_photo_url() -> str:
+    """An uploaded photo (kept by xiaoyuan, its address) or else the address typed into the form."""
+    upload = request.files.get("photo")
+    if upload is not None and upload.filename:
+        return photos.store_photo(current_services().settings.data_dir, upload.read(photos.MAX_BYTES + 1))
+    return request.form.get("photo_url", "")

@@ -11,10 +11,10 @@ from sqlalchemy.orm import selectinload
 
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
+from console.common import request_int
 from console.db import db_session
 from console.forms import form_action
 from console.nav import register_nav
-from console.tv import _int
 from core.community import dayjobs as job_service
 from core.community.visibility import managed_village_ids
 from core.errors import InvalidInput
@@ -23,7 +23,7 @@ from core.models.dayjobs import DayJob, JobSignup
 from core.models.places import Village
 from core.people.access import MANAGER_ROLES
 
-register_nav("console.jobs_list", N_("找活干"), MANAGER_ROLES, 46)
+register_nav("console.jobs_list", N_("找活干"), MANAGER_ROLES, 46, group="home")
 
 
 def _fields() -> job_service.JobFields:
@@ -51,14 +51,14 @@ def jobs_list() -> Any:
             def post(session, user, now) -> None:
                 village = request.form.get("village_id", "")
                 job_service.post_job(session, now=now, actor=user, fields=_fields(),
-                                     village_id=None if village == "town" else _int("village_id", 0))
+                                     village_id=None if village == "town" else request_int("village_id", 0))
 
             outcome = form_action(post, done=N_("已发布"))
             if not outcome.ok:
                 return _render(user, status=outcome.status)
         elif action == "close":
             def close(session, user, now) -> None:
-                job_service.close_job(session, now=now, actor=user, job_id=_int("job_id") or 0)
+                job_service.close_job(session, now=now, actor=user, job_id=request_int("job_id") or 0)
 
             form_action(close, done=N_("已结束"))
         else:

@@ -50,9 +50,10 @@ GROUPS = {
     "daily": (1, N_("日常")),
     "people": (2, N_("居民与手环")),
     "community": (3, N_("积分与电视")),
-    "phone": (4, N_("电话与消息")),
-    "admin": (5, N_("管理")),
-    "more": (6, N_("其他")),
+    "home": (4, N_("小院家")),  # 帮我卖, 找活干, bins and their rounds
+    "phone": (5, N_("电话与消息")),
+    "admin": (6, N_("管理")),
+    "more": (7, N_("其他")),
 }
 # The phone's top row (at most four, so they and "更多" fit 390 px): what each role opens most.
 PRIMARY = {
@@ -87,7 +88,7 @@ register_nav("console.request_new", N_("登记工单"), ROLES, 25, group="daily"
 register_nav("console.resident_list", N_("居民"), ROLES, 30, group="people")
 register_nav("console.household_list", N_("住户"), ROLES, 35, group="people")
 register_nav("console.user_list", N_("工作人员"), ("admin", "town", "village"), 60, group="admin")
-register_nav("console.village_list", N_("村值班电话"), ("admin", "town", "village"), 65)
+register_nav("console.village_list", N_("村值班电话"), ("admin", "town", "village"), 65, group="phone")
 register_nav("console.outbox_list", N_("消息"), MANAGERS, 70, group="phone")
 register_nav("console.audit_list", N_("操作记录"), ("admin", "town", "village"), 80, group="admin")
 register_nav("console.token_list", N_("API 令牌"), ROLES, 90, group="admin")

@@ -23,7 +23,7 @@ from core.i18n import N_, translate
 from core.people import roster
 
 IMPORTERS = roster.IMPORT_ROLES
-register_nav("console.roster_import", N_("导入名册"), IMPORTERS, 36)
+register_nav("console.roster_import", N_("导入名册"), IMPORTERS, 36, group="people")
 
 TEMPLATES = {
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", roster.template_xlsx),

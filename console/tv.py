@@ -13,16 +13,15 @@ import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from console.api_schemas import MAX_ID
 from console.auth import current_staff, staff_required
 from console.blueprint import bp
+from console.common import households_in_scope, photo_hosts, request_int, submitted_photo_url
 from console.db import db_session
 from console.forms import form_action
 from console.nav import register_nav
 from core.clock import LOCAL_TZ, to_local
 from core.community import checkins as checkin_service
 from core.community import notices as notice_service
-from core.community import photos
 from core.community import points as points_service
 from core.community import rewards as reward_service
 from core.community import tvboxes as tvbox_service
@@ -65,21 +64,8 @@ def _now() -> dt.datetime:
     return current_services().clock.now()
 
 
-def _households(user: Any) -> list[Household]:
-    return list(db_session().scalars(scoped_households(user).order_by(Household.courtyard_id, Household.id)))
-
-
 def _courtyards(user: Any) -> list[Courtyard]:
     return list(db_session().scalars(scoped_courtyards(user).order_by(Courtyard.id)))
-
-
-def _int(name: str, default: int | None = None) -> int | None:
-    """A form or query int; `default` when missing, malformed or beyond what a database integer holds."""
-    try:
-        value = int(request.values.get(name, ""))
-    except ValueError:
-        return default
-    return value if -MAX_ID <= value <= MAX_ID else default
 
 
 def _typed_int(name: str) -> int:
@@ -121,7 +107,7 @@ def tv_points() -> Any:
     categories = points_service.point_categories(current_services().settings)
     if request.method == "POST":
         def award(session, user, now) -> int:
-            household = get_household_for(session, user, _int("household_id", 0) or 0)
+            household = get_household_for(session, user, request_int("household_id", 0) or 0)
             points_service.award_points(
                 session, now=now, household_id=household.id, delta=_typed_int("delta"),
                 category=request.form.get("category", ""), reason=request.form.get("reason", ""), actor=user,
@@ -132,9 +118,9 @@ def tv_points() -> Any:
         outcome = form_action(award, done=N_("已记分"), fields=POINT_FIELDS)
         if outcome.ok:
             return redirect(url_for("console.tv_points_household", household_id=outcome.value))
-        return render_template("console/tv/points.html", households=_households(user),
+        return render_template("console/tv/points.html", households=households_in_scope(user),
                                courtyards=_courtyards(user), categories=categories), outcome.status
-    return render_template("console/tv/points.html", households=_households(user), courtyards=_courtyards(user),
+    return render_template("console/tv/points.html", households=households_in_scope(user), courtyards=_courtyards(user),
                            categories=categories)
 
 
@@ -194,7 +180,7 @@ def tv_points_household(household_id: int) -> Any:
         return render_template("console/error.html", title=N_("找不到"), message=N_("找不到这一户")), 404
     if request.method == "POST":
         def reverse(session, user, now) -> None:
-            entry = session.get(points_service.PointEntry, _int("entry_id", 0) or 0)
+            entry = session.get(points_service.PointEntry, request_int("entry_id", 0) or 0)
             if entry is None or entry.household_id != household.id:
                 raise NotFound(N_("找不到这条积分记录"))
             points_service.reverse_entry(session, now=now, entry_id=entry.id,
@@ -228,18 +214,19 @@ def tv_rewards() -> Any:
             action = request.form.get("action", "create")
             if action == "create":
                 village_id, courtyard_id = reward_place(
-                    session, user, village_id=_int("village_id", 0) or None,
-                    courtyard_id=_int("courtyard_id") if request.form.get("courtyard_id") else None)
+                    session, user, village_id=request_int("village_id", 0) or None,
+                    courtyard_id=request_int("courtyard_id") if request.form.get("courtyard_id") else None)
                 reward_service.create_reward(
                     session, now=now, village_id=village_id, courtyard_id=courtyard_id,
-                    name=request.form.get("name", ""), cost=_int("cost", 0) or 0, stock=_int("stock", 0) or 0,
-                    description=request.form.get("description", ""), photo_url=_photo_url(),
-                    pickup_place=request.form.get("pickup_place", ""), actor=user, photo_hosts=_photo_hosts(),
+                    name=request.form.get("name", ""), cost=request_int("cost", 0) or 0,
+                    stock=request_int("stock", 0) or 0,
+                    description=request.form.get("description", ""), photo_url=submitted_photo_url(),
+                    pickup_place=request.form.get("pickup_place", ""), actor=user, photo_hosts=photo_hosts(),
                 )
                 return
-            reward = get_reward_for(session, user, _int("reward_id", 0) or 0)
+            reward = get_reward_for(session, user, request_int("reward_id", 0) or 0)
             if action == "stock":
-                reward_service.adjust_stock(session, now=now, reward_id=reward.id, change=_int("change", 0) or 0,
+                reward_service.adjust_stock(session, now=now, reward_id=reward.id, change=request_int("change", 0) or 0,
                                             actor=user)
             elif action == "toggle":
                 reward_service.update_reward(session, now=now, reward=reward, actor=user, active=not reward.active)
@@ -267,7 +254,7 @@ def tv_redemptions() -> Any:
                 found = find_open_redemption_for(session, user, request.form.get("code", ""))
                 reward_service.collect(session, now=now, redemption=found, actor=user)
                 return gettext("已领取：%(name)s", name=found.reward_name)
-            item = get_redemption_for(session, user, _int("redemption_id", 0) or 0)
+            item = get_redemption_for(session, user, request_int("redemption_id", 0) or 0)
             reward_service.cancel(session, now=now, redemption=item, reason=request.form.get("reason", ""),
                                   actor=user)
             return N_("已取消，积分已退还")
@@ -297,23 +284,11 @@ def _parse_local(name: str) -> dt.datetime | None:
         raise error from exc
 
 
-def _photo_hosts() -> tuple[str, ...]:
-    return tvbox_service.TvConfig.from_settings(current_services().settings).photo_hosts
-
-
-def _photo_url() -> str:
-    """An uploaded photo (kept by xiaoyuan, its address) or else the address typed into the form."""
-    upload = request.files.get("photo")
-    if upload is not None and upload.filename:
-        return photos.store_photo(current_services().settings.data_dir, upload.read(photos.MAX_BYTES + 1))
-    return request.form.get("photo_url", "")
-
-
 def _notice_fields() -> dict[str, Any]:
     return {
         "title": request.form.get("title", ""), "body": request.form.get("body", ""),
         "category": request.form.get("category", "notice"), "pinned": bool(request.form.get("pinned")),
-        "photo_url": _photo_url(), "event_at": _parse_local("event_at"),
+        "photo_url": submitted_photo_url(), "event_at": _parse_local("event_at"),
         "publish_from": _parse_local("publish_from"), "publish_until": _parse_local("publish_until"),
     }
 
@@ -348,9 +323,9 @@ def tv_notices() -> Any:
         def post(session, user, now) -> None:
             audience = request.form.get("audience") or notice_audiences(user)[0]
             town_id, village_id, courtyard_id = notice_place(
-                session, user, audience=audience, courtyard_id=_int("courtyard_id") or user.courtyard_id)
+                session, user, audience=audience, courtyard_id=request_int("courtyard_id") or user.courtyard_id)
             notice_service.post_notice(session, now=now, audience=audience, town_id=town_id, village_id=village_id,
-                                       courtyard_id=courtyard_id, actor=user, photo_hosts=_photo_hosts(),
+                                       courtyard_id=courtyard_id, actor=user, photo_hosts=photo_hosts(),
                                        **_notice_fields())
 
         outcome = form_action(post, done=N_("通知已发布"), fields=NOTICE_FIELDS)
@@ -374,7 +349,7 @@ def tv_notice_edit(notice_id: int) -> Any:
             fields = _notice_fields()
             fields["publish_from"] = fields["publish_from"] or notice.publish_from
             fields["withdrawn"] = bool(request.form.get("withdrawn"))
-            notice_service.edit_notice(session, now=now, notice=notice, actor=user, photo_hosts=_photo_hosts(),
+            notice_service.edit_notice(session, now=now, notice=notice, actor=user, photo_hosts=photo_hosts(),
                                        **fields)
 
         outcome = form_action(edit, done=N_("已保存"), fields=NOTICE_FIELDS)
@@ -400,7 +375,7 @@ def tv_boxes() -> Any:
     if request.method == "POST":
         def change(session, user, now) -> str:
             if request.form.get("action", "pair") == "pair":
-                household = get_household_for(session, user, _int("household_id", 0) or 0)
+                household = get_household_for(session, user, request_int("household_id", 0) or 0)
                 # Counted and paired in transactions of their own (a wrong code must stay counted); end
                 # this request's transaction first, or on SQLite they would wait for its write lock.
                 session.commit()
@@ -408,7 +383,7 @@ def tv_boxes() -> Any:
                                            household_id=household.id, actor=user,
                                            config=tvbox_service.TvConfig.from_settings(services.settings))
                 return gettext("配对成功：%(name)s", name=household.name)
-            box = session.get(TvBox, _int("box_id", 0) or 0)
+            box = session.get(TvBox, request_int("box_id", 0) or 0)
             if box is None or box.household_id is None:
                 raise NotFound(N_("找不到这台机顶盒"))
             get_household_for(session, user, box.household_id)
@@ -423,7 +398,7 @@ def tv_boxes() -> Any:
         status = 200
     boxes = tvbox_service.boxes_in_scope(session, Household.id.in_(
         scoped_households(user).with_only_columns(Household.id)))
-    return render_template("console/tv/boxes.html", boxes=boxes, households=_households(user)), status
+    return render_template("console/tv/boxes.html", boxes=boxes, households=households_in_scope(user)), status
 
 
 @bp.get("/tv/checkins")
@@ -434,7 +409,7 @@ def tv_checkins() -> Any:
     session = db_session()
     now = _now()
     done = checkin_service.checkins_today(session, now=now, place_clause=household_scope(user))
-    visible = {h.id for h in _households(user)}
+    visible = {h.id for h in households_in_scope(user)}
     missing = [r for r in checkin_service.missing_checkins(session, now=now, only_tv_households=False)
                if r.household_id in visible]
     return render_template("console/tv/checkins.html", done=done, missing=missing, today=to_local(now).date())

@@ -231,18 +231,22 @@ def daily_trends(session: Session, user: Viewer, now: dt.datetime, days: int = T
         sa.select(CheckIn.local_date, sa.func.count(CheckIn.id))
         .where(CheckIn.household_id.in_(household_ids), CheckIn.local_date >= day_list[0])
         .group_by(CheckIn.local_date)).all())
-    # A request closed before the window and untouched since (every status change sets updated_at) was
-    # never open in it: only the rest need the per-day status check.
+    # The 超期 stock at the end of each day (now, for today), all days in one query: a small table of the
+    # days' ends, each request checked against each end. A request closed before the window and untouched
+    # since (every status change sets updated_at) was never open in it: only the rest need the check.
     may_be_open = sa.and_(scope, sa.or_(Request.status.in_(OPEN_STATUSES), Request.updated_at >= start))
+    day_ends = [min(now, local_midnight_utc(day + dt.timedelta(days=1))) for day in day_list]
+    ends = sa.union_all(*(sa.select(sa.literal(index).label("day"), sa.literal(end, Request.created_at.type)
+                                    .label("end_at")) for index, end in enumerate(day_ends))).subquery("day_ends")
+    stock = dict(session.execute(
+        overdue_open_at(may_be_open, ends.c.end_at).with_only_columns(ends.c.day, sa.func.count(Request.id))
+        .group_by(ends.c.day)).all())
     out = []
-    for day in day_list:
+    for index, day in enumerate(day_list):
         waits = [(acked - raised).total_seconds() / 60 for raised, acked in alerts.get(day, []) if acked]
         median, _ = median_p90(waits)
-        end = min(now, local_midnight_utc(day + dt.timedelta(days=1)))
-        stock = session.scalar(sa.select(sa.func.count()).select_from(
-            overdue_open_at(may_be_open, end).subquery())) or 0
         out.append(DayFigures(
-            day=day, opened=opened.get(day, 0), resolved=resolved.get(day, 0), overdue_open=stock,
+            day=day, opened=opened.get(day, 0), resolved=resolved.get(day, 0), overdue_open=stock.get(index, 0),
             alerts=len(alerts.get(day, [])), ack_minutes_median=None if median is None else round(median, 1),
             checkin_rate=round(checked.get(day, 0) / households, 4) if households else None))
     return out

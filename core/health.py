@@ -28,6 +28,7 @@ STALE_AFTER_S = 15.0  # a row older than this belongs to a process that stopped 
 HEARTBEAT_WITHIN_S = 30.0  # the listener's own heartbeat must have come back through the broker this recently
 DISPATCH_WITHIN_S = 30.0  # the dispatcher loop must have turned this recently (it turns every tick, ≤ a few s)
 PRUNE_AFTER_S = 3600.0  # rows of processes gone for an hour are deleted
+PRUNE_EVERY_S = 300.0  # …by each reporting process at most this often (not with every write)
 WORKER_LEASE = "worker"
 
 

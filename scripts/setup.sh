@@ -45,7 +45,10 @@ if [[ ! -f $stamp || "$(cat $stamp)" != "$want" ]]; then
   .venv/bin/python -m pip install -q -r requirements-dev.txt
   # The optional SIP endpoint (GPLv2 PJSIP): installed here for its tests; a deployment chooses it.
   .venv/bin/python -m pip install -q -r requirements-sip.txt || echo "setup: pjsua2-python did not install: SIP tests skip"
-  .venv/bin/python -m pip install -q --no-deps -e .
+  # setuptools' build backend warns on every editable install ("Editable installation. … folders with the
+  # same name as your package …", ten lines): pip passes the environment to the backend, whose warning
+  # filter drops just that one. Other warnings and every error still print.
+  PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi
 

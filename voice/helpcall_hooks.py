@@ -15,7 +15,7 @@ from core.phone import dialler, progress
 from voice import twiml
 from voice.flow import Action, AskKey, CallInfo, Dial, Heard, Next, Nothing, Params, Say, Speech, step
 from voice.ivr import P, param_int
-from voice.webhooks import bp, form, int_arg, twilio_webhook, voice_settings
+from voice.webhooks import bp, form, int_arg, twilio_webhook
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def help_answer(call: CallInfo, params: Params, heard: Heard) -> Action:
     """
     services = call.services
     leg_id = param_int(params, "leg")
-    cfg = voice_settings(services)
+    cfg = services.settings.voice
     now = services.clock.now()
     if progress.is_machine(heard.extra.get("answered_by")):
         with transaction(services.session_factory) as session:
@@ -87,7 +87,7 @@ def help_press(call: CallInfo, params: Params, heard: Heard) -> Action:
     if view.resident_phone is None:
         return Say([P("help_leg_no_phone")], hangup=True)
     return Dial([P("help_leg_bridging")], number=view.resident_phone, caller_id=call.called or None,
-                timeout_s=voice_settings(services).bridge_timeout_s,
+                timeout_s=services.settings.voice.bridge_timeout_s,
                 on_done=Next("help/bridged", {"leg": leg_id}), on_answered=Next("help/bridge-status", {"leg": leg_id}))
 
 

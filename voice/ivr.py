@@ -59,7 +59,7 @@ from voice.intents import (
 )
 from voice.prompts import prompt_text
 from voice.recognition import is_stale, schedule_recognition, store_streamed
-from voice.webhooks import public_url, voice_settings
+from voice.webhooks import public_url
 
 log = logging.getLogger(__name__)
 REQUEST_LABEL = "电话"
@@ -92,7 +92,7 @@ def _call_log(session: Session, call: CallInfo) -> CallLog:
 
 
 def _default_village(session: Session, services: Services) -> int | None:
-    configured = voice_settings(services).unknown_caller_village
+    configured = services.settings.voice.unknown_caller_village
     if configured > 0:
         return configured
     ids = list(session.scalars(sa.select(Village.id).limit(2)))
@@ -108,7 +108,7 @@ def _speech_enabled(services: Services) -> bool:
 
 
 def _menu(call: CallInfo, *, tries: int, failures: int = 0, lead: list[Speech] | None = None) -> Menu:
-    cfg = voice_settings(call.services)
+    cfg = call.services.settings.voice
     items = list(lead or [])
     menu_prompt = "menu_speech" if _speech_enabled(call.services) else "menu_keys"
     if tries > 1:
@@ -125,7 +125,7 @@ def _menu(call: CallInfo, *, tries: int, failures: int = 0, lead: list[Speech] |
 def _record_message(call: CallInfo, prompt: str, request_type: str, purpose: str = "message", *,
                     callback: bool = False, lead: list[Speech] | None = None) -> Record:
     """Record a message after the beep. With `callback` (nobody took the call) silence is a request too."""
-    cfg = voice_settings(call.services)
+    cfg = call.services.settings.voice
     state: dict[str, str | int] = {"type": request_type, "purpose": purpose}
     if callback:
         state["callback"] = 1
@@ -210,7 +210,7 @@ def incoming(call: CallInfo, params: Params, heard: Heard) -> Action:
             greeting = [P("greeting_unknown")]
             call_logs.add_step(entry, "unknown_caller")
     if resident is None:
-        cfg = voice_settings(services)
+        cfg = services.settings.voice
         return Record([*greeting, P("ask_identity")], on_done=Next("identity"), on_silence=Next("menu", {"tries": 1}),
                       max_s=cfg.record_max_s, silence_s=cfg.silence_s, purpose="identity")
     return _menu(call, tries=1, lead=greeting)
@@ -254,7 +254,7 @@ def menu_silent(call: CallInfo, params: Params, heard: Heard) -> Action:
     tries = param_int(params, "tries", 1, 1, 9)
     with transaction(call.services.session_factory) as session:
         call_logs.add_step(_call_log(session, call), f"silent:{tries}")
-    if tries < voice_settings(call.services).menu_tries:
+    if tries < call.services.settings.voice.menu_tries:
         return _menu(call, tries=tries + 1, failures=param_int(params, "failures", 0, 0, 9))
     return _transfer(call, HEAD, single=True)
 
@@ -296,7 +296,7 @@ def _route_key(call: CallInfo, digit: str, tries: int, failures: int) -> Action:
         return _read_points(call)
     if digit == "4":
         return AskKey([P("submenu_4")], on_key=Next("submenu4"), on_none=Next("menu", {"tries": 1}))
-    if tries >= voice_settings(call.services).menu_tries + 1:
+    if tries >= call.services.settings.voice.menu_tries + 1:
         return _transfer(call, HEAD, single=True)
     return _menu(call, tries=tries + 1, failures=failures, lead=[P("invalid_key")])
 
@@ -324,7 +324,7 @@ def submenu4(call: CallInfo, params: Params, heard: Heard) -> Action:
         call_logs.add_step(_call_log(session, call), f"key4:{digit or '-'}")
     if digit == "1":
         if _speech_enabled(call.services):
-            cfg = voice_settings(call.services)
+            cfg = call.services.settings.voice
             return Record([P("sell_prompt")], on_done=Next("sell"), on_silence=Next("menu", {"tries": 1, "empty": 1}),
                           max_s=cfg.record_max_s, silence_s=cfg.silence_s, purpose="sell")
         return _record_message(call, "sell_prompt", "sell")
@@ -446,7 +446,7 @@ def transfer_dial(call: CallInfo, params: Params, heard: Heard) -> Action:
     if status in ("completed", "answered"):
         return Say([P("goodbye")], hangup=True)
     no_answer = "head_no_answer" if kind == "head" else "person_no_answer"
-    if params.get("single") or attempt >= voice_settings(call.services).transfer_attempts:
+    if params.get("single") or attempt >= call.services.settings.voice.transfer_attempts:
         return _record_message(call, no_answer, "find_head", callback=True)
     missed = [P("transfer_next", name=str(params.get("name") or ""))] if params.get("name") else []
     return _transfer(call, purpose, attempt=attempt + 1, lead=missed)
@@ -555,7 +555,7 @@ def _start_speech(call: CallInfo, recorded: Recorded, *, purpose: str, failures:
 
 def _ready_url(call: CallInfo, rec_id: int, failures: int) -> str | None:
     """Where the recognition job redirects the live call when the result is stored (None: polling only)."""
-    if not voice_settings(call.services).push_result:
+    if not call.services.settings.voice.push_result:
         return None
     return public_url(call.services, "/voice/twilio/speech/poll", recording=rec_id, polls=1, failures=failures,
                       push=1)
@@ -563,7 +563,7 @@ def _ready_url(call: CallInfo, rec_id: int, failures: int) -> str | None:
 
 def _poll_interval(services: Services) -> int:
     """Seconds of <Pause> between polls: Twilio's shortest pause is 1 s."""
-    return max(1, voice_settings(services).poll_interval_s)
+    return max(1, services.settings.voice.poll_interval_s)
 
 
 def _intent_for(recording: CallRecording) -> Intent | None:
@@ -583,7 +583,7 @@ def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
     services = call.services
     rec_id, polls = param_int(params, "recording"), param_int(params, "polls", 0, 0, 99)
     failures = param_int(params, "failures", 0, 0, 9)
-    cfg = voice_settings(services)
+    cfg = services.settings.voice
     reschedule = False
     emergency_words: str | None = None
     with transaction(services.session_factory) as session:
@@ -623,7 +623,7 @@ def speech_poll(call: CallInfo, params: Params, heard: Heard) -> Action:
 def _speech_failed(call: CallInfo, session: Session, entry: CallLog, recording: CallRecording,
                    failures: int) -> Action:
     failures += 1
-    if failures >= voice_settings(call.services).confirm_failures:
+    if failures >= call.services.settings.voice.confirm_failures:
         return _speech_gave_up(call, session, entry, recording)
     return _menu(call, tries=1, failures=failures, lead=[P("not_understood")])
 

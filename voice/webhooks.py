@@ -17,7 +17,6 @@ from flask import Blueprint, Response, abort, request, send_from_directory
 from twilio.request_validator import RequestValidator
 
 from core.container import Services, current_services
-from core.phone.config import VoiceSettings
 from voice import twiml
 from voice.speech import Speaker
 
@@ -25,11 +24,6 @@ bp = Blueprint("voice", __name__, url_prefix="/voice")
 log = logging.getLogger(__name__)
 TWIML_MIMETYPE = "text/xml"
 MAX_FIELD = 2000  # longer form values are cut: nothing a phone network sends legitimately is longer
-
-
-def voice_settings(services: Services) -> VoiceSettings:
-    """The [voice] section."""
-    return services.settings.voice
 
 
 def public_url(services: Services, path: str, **params: Any) -> str:

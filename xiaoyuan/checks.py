@@ -14,6 +14,8 @@ import sqlalchemy as sa
 
 from core.db import make_engine
 from core.i18n import N_, bilingual
+from core.notify.base import channel_modules
+from core.notify.channels.call_hangup import NAME as HANGUP_CHANNEL
 from core.settings import Settings, variable_name
 
 
@@ -48,6 +50,7 @@ SPEECH_NOT_A_MODEL = N_("这个目录不像 vosk 模型：%(path)s")
 SPEECH_NO_ESPEAK = N_("未安装 espeak-ng：无法朗读（apt-get install espeak-ng）")
 MQTT_EMBEDDED = N_("使用内置 MQTT 服务（127.0.0.1:%(port)s）；区县部署请设置 XIAOYUAN_MQTT_URL")
 CHANNEL_UNKNOWN = N_("notify.default_channels 里有未知通知渠道：%(channel)s")
+CHANNEL_NOT_FOR_MESSAGES = N_("notify.default_channels 里的 %(channel)s 只用来挂断电话，不能发通知")
 CHANNEL_NO_URL = N_("启用了 %(channel)s 但 %(variable)s 为空")
 DINGTALK_NO_SECRET = N_("钉钉机器人没有加签密钥 XIAOYUAN_DINGTALK_SECRET")
 DATA_DIR_READONLY = N_("数据目录 XIAOYUAN_DATA_DIR 不可写：%(path)s")
@@ -138,7 +141,6 @@ SIP_LOOPBACK_BIND = N_("XIAOYUAN_SIP_BIND=%(bind)s 只在本机，网关 %(host)
 SIP_PASSWORD_ALONE = N_("设置了 XIAOYUAN_SIP_PASSWORD 但没有 XIAOYUAN_SIP_USERNAME")
 SIP_REGISTRAR_ALONE = N_("设置了注册服务器 XIAOYUAN_SIP_REGISTRAR 但没有用户名，多数服务器会拒绝")
 SIP_NO_NUMBERS = N_("没有设置号码与村的对应（XIAOYUAN_SIP_NUMBERS）：陌生来电不归任何村")
-SIP_NO_SPEECH = N_("电话网关没有语音识别模型：只能按键和留言")
 
 
 def check_sip(settings: Settings) -> list[Problem]:
@@ -161,9 +163,7 @@ def check_sip(settings: Settings) -> list[Problem]:
         problems.append(Problem("warning", bilingual(SIP_REGISTRAR_ALONE)))
     if not sip.numbers:
         problems.append(Problem("info", bilingual(SIP_NO_NUMBERS)))
-    if not settings.vosk.model:
-        problems.append(Problem("info", bilingual(SIP_NO_SPEECH)))
-    return problems
+    return problems  # a missing speech model: check_speech says so for every provider
 
 
 def check_speech(settings: Settings) -> list[Problem]:
@@ -188,9 +188,11 @@ def check_messaging(settings: Settings) -> list[Problem]:
     problems: list[Problem] = []
     if not settings.mqtt.url:
         problems.append(Problem("info", bilingual(MQTT_EMBEDDED, port=settings.broker.port)))
-    known = {"dryrun", "default", "twilio_sms", "wecom", "dingtalk", "webhook", "voice_call"}
+    known = channel_modules()  # the names the dispatcher finds channels by
     for channel in settings.notify.default_channels:
-        if channel not in known:
+        if channel == HANGUP_CHANNEL:
+            problems.append(Problem("error", bilingual(CHANNEL_NOT_FOR_MESSAGES, channel=channel)))
+        elif channel not in known:
             problems.append(Problem("error", bilingual(CHANNEL_UNKNOWN, channel=channel)))
     # The setting each robot channel needs: [channel] key.
     for channel, key in (("wecom", "webhook_url"), ("dingtalk", "webhook_url"), ("webhook", "url")):

@@ -7,6 +7,7 @@ SIP endpoint (PJSIP allows one endpoint per process) are child processes.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
@@ -119,6 +120,7 @@ class StatusReporter:
         self.role = role
         self.name = health.this_process_name()
         self.started_at = services.clock.now()
+        self.pruned_at: dt.datetime | None = None  # when this process last deleted rows of dead processes
 
     def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(state per part, counters) of this process right now."""
@@ -130,14 +132,20 @@ class StatusReporter:
         return state, own_counters(self.services)
 
     def report(self) -> None:
-        """Write the row once (errors are logged: a database outage shows as a stale row)."""
+        """Write the row once, and every PRUNE_EVERY_S delete the rows of processes gone for an hour (errors are
+        logged: a database outage shows as a stale row)."""
         try:
             state, counters = self.snapshot()
             now = self.services.clock.now()
+            since = (now - self.pruned_at).total_seconds() if self.pruned_at is not None else None
+            prune = since is None or not 0 <= since < health.PRUNE_EVERY_S
             with transaction(self.services.session_factory) as session:
                 health.save_status(session, name=self.name, role=self.role, now=now, started_at=self.started_at,
                                    state=state, counters=counters)
-                health.prune_statuses(session, now)
+                if prune:
+                    health.prune_statuses(session, now)
+            if prune:
+                self.pruned_at = now
         except Exception as exc:
             log.warning("could not write this process's status row: %s", type(exc).__name__)
 

@@ -322,15 +322,6 @@ def resolve_alert(
     return alert
 
 
-def acknowledge_by_short_code(session: Session, *, now: dt.datetime, phone: str, code: str) -> Alert | None:
-    """An SMS reply: acknowledge the newest active alert with this code that was sent to this phone."""
-    alert = next((a for a in _alerts_told_to(session, phone, code=code.strip()) if a.status in ("open", "notified")),
-                 None)
-    if alert is None:
-        return None
-    return _acknowledge_from_phone(session, alert, now=now, phone=phone)
-
-
 def _alerts_told_to(session: Session, phone: str, *, code: str | None = None, pending: bool = False) -> list[Alert]:
     """Alerts (newest first) that were sent to this phone; with `code` only that one, `pending` only unacknowledged."""
     query = (sa.select(Alert).where(Alert.id.in_(

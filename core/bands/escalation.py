@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.bands import texts
+from core.bands.config import PolicySettings
 from core.clock import to_local
 from core.container import Services
 from core.db import rows_changed
@@ -40,19 +41,8 @@ SEVERITY_LABELS = {"critical": N_("紧急"), "urgent": N_("重要"), "warning": 
 SEVERITY_ORDER = {"warning": 1, "urgent": 2, "critical": 3}
 
 
-@dataclass(frozen=True)
-class Policy:
-    """How one severity escalates."""
-
-    timeout_min: float = 5
-    repeat: int = 1
-    channels: tuple[str, ...] = ("message",)
-    kinds: tuple[str, ...] = ()
-    staff: bool = True
-    quiet_hours: bool = True
-    ack_timeout_min: float = 60
-    ring_at_once: int = 1  # chain members called together at one level (the first to press 1 takes it)
-    machine_detection: bool = True  # ask the provider to detect voicemail on alert calls
+# How one severity escalates: the typed [devices.escalation.*] section itself, so its defaults live in one place.
+Policy = PolicySettings
 
 
 @dataclass(frozen=True)
@@ -66,7 +56,7 @@ class EscalationConfig:
     def from_settings(cls, settings: Settings) -> EscalationConfig:
         """Read [devices.escalation] from the settings."""
         section = settings.devices.escalation
-        policies = {severity: Policy(**getattr(section, severity).model_dump()) for severity in SEVERITY_PRIORITY}
+        policies = {severity: getattr(section, severity) for severity in SEVERITY_PRIORITY}
         return cls(policies=policies, sms_channel=section.sms_channel)
 
     def policy(self, severity: str) -> Policy:

@@ -15,6 +15,7 @@ import re
 import secrets
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,16 +72,26 @@ def _check_id(value: str, problem: str) -> str:
     return value
 
 
-def add_band(
+@dataclass(frozen=True)
+class NewBand:
+    """A band just registered, its MQTT secret (shown once; only the hash is kept) and, for a band given to
+    nobody, what whoever registered it must be told (`unassigned_band_notice`: msgid, params)."""
+
+    band: Band
+    secret: str
+    notice: tuple[str, dict[str, Any]] | None
+
+
+def register_band(
     session: Session, *, now: dt.datetime, device_id: str, site: str = "default", model: str = "",
     interval_s: int = 60, resident_id: int | None = None, secret: str | None = None, actor: Viewer | None = None,
     protocol: str = "mqtt",
-) -> tuple[Band, str]:
-    """Register a band; return it and its MQTT secret (shown once; only the hash is kept).
+) -> NewBand:
+    """Register a band.
 
     A watch (`protocol="watch"`) has no MQTT account: the gateway publishes for it, so its secret is "".
     A person registering (`actor`) may give it only to a resident they see; None is the system (demo,
-    simulator). Audited.
+    simulator). Audited; a band given to nobody is logged with where its alarms will go.
     """
     if protocol not in PROTOCOLS:
         raise InvalidInput(N_("未知的设备协议 %(protocol)r"), protocol=protocol)
@@ -101,10 +112,16 @@ def add_band(
     session.flush()
     record_audit(session, at=now, actor=actor or "system", action="band.add", entity_type="band", entity_id=band.id,
                  resident_id=resident_id)
-    if resident_id is None:
-        msgid, params = unassigned_band_notice(session, band)
-        log.warning("band %s is not given to a resident: %s", device_id, translate(msgid, "en", **params))
-    return band, secret
+    notice = unassigned_band_notice(session, band) if resident_id is None else None
+    if notice is not None:
+        log.warning("band %s is not given to a resident: %s", device_id, translate(notice[0], "en", **notice[1]))
+    return NewBand(band, secret, notice)
+
+
+def add_band(session: Session, *, now: dt.datetime, device_id: str, **options: Any) -> tuple[Band, str]:
+    """`register_band` for callers that need only the band and its secret (the demo, simulators, tests)."""
+    new = register_band(session, now=now, device_id=device_id, **options)
+    return new.band, new.secret
 
 
 def unassigned_band_notice(session: Session, band: Band) -> tuple[str, dict[str, Any]]:

@@ -187,11 +187,6 @@ def _comparable(number: str) -> str:
     return try_normalise_phone(number) or "".join(ch for ch in number if ch.isdigit())
 
 
-def sip_settings(settings: Any) -> SipSettings:
-    """The [sip] section of the loaded settings (validated when they were loaded)."""
-    return settings.sip
-
-
 def village_for_number(settings: Any, called: str | None) -> int | None:
     """The village whose line number was called, from `[sip] numbers` (used by every provider); None if unmapped."""
-    return sip_settings(settings).village_for(called)
+    return settings.sip.village_for(called)

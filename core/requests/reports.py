@@ -118,8 +118,9 @@ def _scoped(column_village: Any, column_town: Any, scope: str, scope_id: int) ->
     return column_village == scope_id if scope == "village" else column_town == scope_id
 
 
-def overdue_open_at(where: Any, at: dt.datetime) -> Any:
-    """The requests (within `where`) that were open and past their due time at `at`: the 超期 stock."""
+def overdue_open_at(where: Any, at: dt.datetime | sa.ColumnElement[Any]) -> Any:
+    """The requests (within `where`) that were open and past their due time at `at`: the 超期 stock. `at` may
+    also be a column, e.g. of a table of moments, to count the stock at each of them in one query."""
     status_then = (
         sa.select(RequestEvent.to_status)
         .where(RequestEvent.request_id == Request.id, RequestEvent.at <= at, RequestEvent.to_status.is_not(None))

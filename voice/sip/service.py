@@ -20,7 +20,7 @@ from typing import Any
 from core.container import Services
 from core.db import transaction
 from core.phone import progress, sipcommands
-from core.phone.config import SipSettings, sip_settings
+from core.phone.config import SipSettings
 from voice import flow
 from voice.sip.driver import CallDriver, DriverConfig, PcmPrompts, clauses, dial_status, dial_string, next_from_url
 from voice.sip.listen import FreeRecognisers
@@ -54,7 +54,7 @@ class PhoneEndpoint:
     def __init__(self, services: Services, *, settings: SipSettings | None = None, log_level: int = 1) -> None:
         self.services = services
         flow.load_steps()
-        self.sip = settings or sip_settings(services.settings)
+        self.sip = settings or services.settings.sip
         self.name = f"{self.sip.bind}:{self.sip.port}"
         self.counters = Counters()
         self._lock = threading.Lock()

@@ -57,15 +57,13 @@ def band() -> None:
 @with_services
 def band_add(services, device_id, site, model, interval_s, resident_id, protocol, as_json) -> None:
     """Register a band or watch; for an MQTT band prints its secret once (only a hash is stored)."""
-    from core.bands.registry import add_band, band_row, band_username, unassigned_band_notice
+    from core.bands.registry import band_row, band_username, register_band
 
     try:
         with transaction(services.session_factory) as s:
-            created, secret = add_band(s, now=services.clock.now(), device_id=device_id, site=site, model=model,
-                                       interval_s=interval_s, resident_id=resident_id, actor=OPERATOR,
-                                       protocol=protocol)
-            row = band_row(created)
-            notice = unassigned_band_notice(s, created) if resident_id is None else None
+            created = register_band(s, now=services.clock.now(), device_id=device_id, site=site, model=model,
+                                    interval_s=interval_s, resident_id=resident_id, actor=OPERATOR, protocol=protocol)
+            row, secret, notice = band_row(created.band), created.secret, created.notice
     except ServiceError as exc:
         fail(exc)
     if protocol == "watch":

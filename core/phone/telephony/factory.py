@@ -29,10 +29,9 @@ def make_telephony(settings: Settings, session_factory: sessionmaker[Session], c
         return TwilioTelephony(settings.twilio.account_sid, settings.twilio.auth_token, settings.twilio.from_number,
                                settings.twilio.api_base)
     if provider == "sip":
-        from core.phone.config import sip_settings
         from core.phone.telephony.sip_provider import SipTelephony
 
-        return SipTelephony(session_factory, clock, from_number=sip_settings(settings).line_number,
+        return SipTelephony(session_factory, clock, from_number=settings.sip.line_number,
                             data_dir=settings.data_dir)
     raise SettingsError(bilingual(N_("未知的电话服务 %(provider)r（可选：%(choices)s）"), provider=provider,
                                   choices=", ".join(PROVIDERS)))

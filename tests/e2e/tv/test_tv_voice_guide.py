@@ -65,16 +65,45 @@ def test_home_tile_switches_the_guide_and_it_is_remembered_on_other_pages(live_t
     page.wait_for_function("() => document.getElementById('guide-player').getAttribute('src').indexOf('x=') > 0")
 
 
+# Counts in the page every way a clip can start: an <audio> made by script, a src set on one, play(). Key
+# handlers run to their end before page.keyboard.press returns, so the count can be read at once.
+COUNT_CLIPS = """
+window.__clips = 0;
+(function () {
+  var create = Document.prototype.createElement;
+  var set = Element.prototype.setAttribute;
+  var play = HTMLMediaElement.prototype.play;
+  Document.prototype.createElement = function (name) {
+    if (String(name).toLowerCase() === 'audio') { window.__clips++; }
+    return create.apply(this, arguments);
+  };
+  Element.prototype.setAttribute = function (name) {
+    if (this.tagName === 'AUDIO' && String(name).toLowerCase() === 'src') { window.__clips++; }
+    return set.apply(this, arguments);
+  };
+  HTMLMediaElement.prototype.play = function () { window.__clips++; return play.apply(this, arguments); };
+}());
+"""
+
+
 def test_with_the_guide_off_nothing_is_requested_or_played(live_tv, tv_page):
     page = tv_page
+    page.add_init_script(COUNT_CLIPS)
     said: list[str] = []
     page.on("request", lambda request: said.append(request.url) if "/tv/say" in request.url else None)
     pair_tv(page, live_tv)
     for key in ("ArrowRight", "ArrowDown", "ArrowLeft", "ArrowUp"):
         page.keyboard.press(key)
+    assert page.evaluate("window.__clips") == 0
     page.goto(f"{live_tv.url}/tv/ranking")
     wait_ready(page)
+    focused = page.evaluate("TvNav.current().id")
     page.keyboard.press("ArrowDown")
-    page.evaluate("() => new Promise(r => setTimeout(r, 300))")  # let any request leave the page
+    assert page.evaluate("TvNav.current().id") != focused  # the key was handled…
+    assert page.evaluate("window.__clips") == 0  # …and started no clip, so nothing can be on its way
     assert said == []
     assert page.evaluate("document.getElementById('guide-player')") is None
+    with page.expect_navigation():  # the count does see the guide: switched on, the page speaks at once
+        page.evaluate(BLUE)
+    wait_ready(page)
+    page.wait_for_function("() => window.__clips > 0")

@@ -183,3 +183,51 @@ def test_a_phone_sees_ten_pressing_requests_and_a_link_to_the_rest(web, world, s
     page = web.get("/console/").get_data(as_text=True)
     assert len([s for s in _sections(page) if s.startswith("request-")]) == 10
     assert 'id="more-requests"' in page and "还有2张紧急或超期工单" in page
+
+
+def test_the_daily_overdue_stock_is_one_query_and_counts_as_the_reports_do_day_by_day(world, services, clock, engine):
+    """The 超期 stock of each of the 14 days: one grouped query (it was one per day), the same numbers as the
+    reports' definition (core.requests.reports.overdue_open_at) evaluated at each day's end."""
+    import sqlalchemy as sa
+
+    from core.dashboard import daily_trends
+    from core.requests.reports import local_midnight_utc, overdue_open_at
+    from core.requests.visibility import request_scope
+    from core.requests.workorders import close_request, reopen_request, resolve_request, submit_request
+
+    due = services.settings.requests.due_hours  # repair: due after 24 h
+    now = clock.now()
+    head, town = world.users["head_a"], world.users["town"]
+    with transaction(services.session_factory) as s:
+        for i in range(16):  # one request every ~22 h over the window, in both villages
+            at = now - dt.timedelta(hours=22 * i + 3)
+            rid = submit_request(s, now=at, due_hours=due, resident_id=world.residents[i % 4].id, type="repair",
+                                 channel="tv", text=f"第{i}件").id
+            if i % 3 == 1:  # resolved after it fell due
+                resolve_request(s, now=at + dt.timedelta(hours=30), actor=town, request_id=rid, note="修好了")
+            if i % 6 == 1 and at + dt.timedelta(hours=50) < now:  # …then reopened: overdue again
+                reopen_request(s, now=at + dt.timedelta(hours=50), actor=town, request_id=rid, note="又坏了")
+            if i % 5 == 2:  # closed before it fell due
+                close_request(s, now=at + dt.timedelta(hours=5), actor=town, request_id=rid, note="重复")
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    for user in (head, town):
+        with services.session_factory() as s:
+            sa.event.listen(engine, "before_cursor_execute", count)
+            try:
+                trends = daily_trends(s, user, now)
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", count)
+            expected = []
+            for figures in trends:
+                end = min(now, local_midnight_utc(figures.day + dt.timedelta(days=1)))
+                expected.append(s.scalar(sa.select(sa.func.count()).select_from(
+                    overdue_open_at(request_scope(user), end).subquery())))
+        assert [f.overdue_open for f in trends] == expected
+        assert len(set(expected)) >= 3, expected  # the history moves the stock up and down
+        assert len(statements) <= 6, len(statements)  # one query per series, not one per day
+        statements.clear()

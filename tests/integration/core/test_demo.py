@@ -196,3 +196,27 @@ def test_demo_people_are_dry_run_by_default(seeded, session_factory):
         channels = {tuple(c) for c in session.scalars(sa.select(User.channels))}
         channels |= {tuple(c) for c in session.scalars(sa.select(CaregiverLink.channels))}
     assert channels == {("dryrun",)}
+
+
+def test_the_demo_staff_names_say_their_role_once_in_the_console(seeded, app) -> None:
+    """The 院长's name already says 院长 ("林凤英（椒香小院院长）"): the console showed "（院长）" after it again,
+    in the header of every page and in the 改派给 list."""
+    from core.models.requests import Request as WorkOrder
+    from core.models.staff import User
+    from tests.integration.console.conftest import login_as
+
+    client = app.test_client()
+    with seeded.session_factory() as session:
+        users = {u.username: u for u in session.scalars(sa.select(User))}
+        request_id = session.scalars(sa.select(WorkOrder.id).where(
+            WorkOrder.courtyard_id == users["yuanzhang1"].courtyard_id, WorkOrder.status.in_(("new", "assigned"))))\
+            .first()
+    head = users["yuanzhang1"]
+    assert "院长）" in head.display_name  # the demo's name for a 院长
+    login_as(client, head)
+    home = client.get("/console/").get_data(as_text=True)
+    assert f'<span class="who">{head.display_name}\n' in home
+    detail = client.get(f"/console/requests/{request_id}").get_data(as_text=True)
+    assert f">{head.display_name}</option>" in detail and "院长）（院长）" not in detail
+    login_as(client, users["cun1"])  # a name without the role keeps it: 桂花村村委（村干部）
+    assert f'<span class="who">{users["cun1"].display_name}（村干部）' in client.get("/console/").get_data(as_text=True)

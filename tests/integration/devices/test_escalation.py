@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from core.bands.alerts import acknowledge_by_short_code, raise_alert, resolve_alert
+from core.bands.alerts import raise_alert, resolve_alert
 from core.bands.escalation import EscalationConfig, sweep_alerts
 from core.clock import UTC
 from core.container import Services
@@ -15,6 +15,7 @@ from core.db import make_engine, make_session_factory, transaction
 from core.errors import InvalidInput
 from core.models.outbox import OutboxMessage
 from core.phone.confirmations import confirm
+from core.phone.sms_replies import answer_sms_reply
 from tests.integration.devices.helpers import alerts, outbox, seed
 
 
@@ -83,9 +84,12 @@ def test_sms_reply_with_the_short_code_acknowledges(services, clock):
     alert_id, _ = raise_sos(services, world.residents[0].id)
     code = alerts(services)[0].short_code
     with transaction(services.session_factory) as s:
-        assert acknowledge_by_short_code(s, now=clock.now(), phone="+8613900000020", code=code) is None  # not told
-        assert acknowledge_by_short_code(s, now=clock.now(), phone="+8613800001111", code=code).id == alert_id
-    assert alerts(services)[0].acknowledged_via == "sms"
+        answer_sms_reply(s, now=clock.now(), phone="+8613900000020", body=code)  # not told: acknowledges nothing
+    assert alerts(services)[0].status == "notified"
+    with transaction(services.session_factory) as s:
+        answer_sms_reply(s, now=clock.now(), phone="+8613800001111", body=code)
+    alert = alerts(services)[0]
+    assert (alert.id, alert.status, alert.acknowledged_via) == (alert_id, "acknowledged", "sms")
 
 
 def test_acknowledged_but_unresolved_alert_is_raised_again(services, clock):

@@ -297,12 +297,9 @@ def test_a_repeat_arriving_while_the_first_is_served_waits_and_gets_the_same_ans
 
 def test_an_unmapped_number_gives_unknown_callers_to_the_configured_village(world, call, voice_services,
                                                                           monkeypatch):
-    import voice.ivr
-
-    real = voice.ivr.voice_settings
-    monkeypatch.setattr(voice.ivr, "voice_settings",
-                        lambda services: real(services).model_copy(update={"unknown_caller_village":
-                                                                           world.villages[1].id}))
+    settings = voice_services.settings
+    monkeypatch.setattr(voice_services, "settings", settings.model_copy(update={"voice": settings.voice.model_copy(
+        update={"unknown_caller_village": world.villages[1].id})}))
     call(STRANGER).post(KEY_URL, Digits="0")
     with voice_services.session_factory() as s:
         assert s.scalar(sa.select(CallLog.village_id)) == world.villages[1].id

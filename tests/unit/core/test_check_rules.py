@@ -8,7 +8,7 @@ import pytest
 
 from core.settings import load_settings
 from tests.processes import free_port
-from xiaoyuan.checks import check_messaging, check_ports, database_failure_cause
+from xiaoyuan.checks import check_messaging, check_ports, check_speech, check_telephony, database_failure_cause
 
 
 class _DriverError(Exception):
@@ -74,3 +74,29 @@ def test_a_robot_channel_without_its_url_names_the_variable_to_set():
     errors = [p.message for p in check_messaging(settings) if p.level == "error"]
     assert len(errors) == 2
     assert "XIAOYUAN_WECOM_WEBHOOK_URL" in errors[0] and "XIAOYUAN_WEBHOOK_URL" in errors[1]
+
+
+@pytest.mark.parametrize(("channels", "errors"), [
+    ("dryrun,twilio_sms,voice_call", 0),  # every channel a message can go out by
+    ("wecom,dingtalk,webhook", 3),  # real channels, but their URLs are missing (the test above)
+    ("default", 1),  # a row's channel, expanded to these defaults: not a channel itself
+    ("sms", 1),
+])
+def test_default_channels_are_checked_against_the_dispatchers_channels(channels, errors):
+    settings = load_settings(environ={"XIAOYUAN_NOTIFY_DEFAULT_CHANNELS": channels})
+    assert len([p for p in check_messaging(settings) if p.level == "error"]) == errors
+
+
+def test_the_hang_up_channel_is_named_as_one_that_sends_no_message():
+    """call_hangup is a channel of the outbox, but it only ends calls: every message sent by it would fail."""
+    settings = load_settings(environ={"XIAOYUAN_NOTIFY_DEFAULT_CHANNELS": "call_hangup,dryrun"})
+    errors = [p.message for p in check_messaging(settings) if p.level == "error"]
+    assert len(errors) == 1 and "call_hangup" in errors[0] and "未知" not in errors[0]
+
+
+def test_a_sip_line_without_a_speech_model_is_reported_once():
+    """check_speech already says the phone works by keypad and messages only; check_sip said it again."""
+    settings = load_settings(environ={"XIAOYUAN_TELEPHONY_PROVIDER": "sip"})
+    problems = check_telephony(settings) + check_speech(settings)  # as run_checks adds them up
+    speech = [p.message for p in problems if "语音识别" in p.message]
+    assert len(speech) == 1, speech
