@@ -27,8 +27,8 @@ from core.models.staff import User
 from core.people import access
 from core.requests.workorders import STATUS_LABELS
 
-register_nav("console.bin_route", N_("今日清运"), MANAGERS, 38)
-register_nav("console.bin_list", N_("垃圾桶"), MANAGERS, 39)
+register_nav("console.bin_route", N_("今日清运"), MANAGERS, 38, group="home")
+register_nav("console.bin_list", N_("垃圾桶"), MANAGERS, 39, group="home")
 
 
 def _number(raw: str | None) -> float | None:

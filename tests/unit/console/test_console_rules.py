@@ -95,12 +95,15 @@ def test_login_redirects_stay_on_site(target, expected):
 
 
 def test_pages_sit_in_the_group_a_staff_member_looks_in():
-    """Pages added later had no group and landed in 其他: the 小院家 boards, the roster import, the duty phone."""
+    """Pages added later had no group and landed in 其他: the 小院家 boards and bins, the roster import, the duty
+    phone."""
+    import console.bin_pages
     import console.dayjobs  # each page module registers its menu entry
     import console.market
     import console.roster_pages  # noqa: F401
 
     groups = {item.endpoint: item.group_label for item in nav_for("admin")}
     assert groups["console.market_list"] == groups["console.jobs_list"] == "小院家"
+    assert groups["console.bin_route"] == groups["console.bin_list"] == "小院家"
     assert groups["console.roster_import"] == groups["console.resident_list"] == "居民与手环"
     assert groups["console.village_list"] == groups["console.outbox_list"] == "电话与消息"
