@@ -150,3 +150,12 @@ def test_tv_sell_and_jobs_in_english_while_the_request_stays_chinese(paired, ser
     with services.session_factory() as session:
         req = session.scalar(sa.select(Request).where(Request.type == "sell"))
     assert req.text.startswith("帮我卖：花椒") and req.details["goods"] == "花椒"
+
+
+def test_each_request_reads_its_own_language(paired):
+    """Templates read the catalogue once per request: English, Chinese, English again one after another each
+    come out in their own language (nothing of one request's catalogue is kept for the next)."""
+    first, second, third = (_text(paired.get(url)) for url in ("/tv/?lang=en", "/tv/", "/tv/?lang=en"))
+    assert "Call for help" in first and "一键呼叫" not in first
+    assert "一键呼叫" in second and "Call for help" not in second
+    assert "Call for help" in third and "一键呼叫" not in third
