@@ -2,7 +2,7 @@
 
 Two hundred boxes opening their home at once each asked the database a dozen small questions (name,
 place, balance, unread notices, today's check-in, a waiting follow-up, today's reminders, a help call
-going on). Each question is one of the owning service's own clauses; here they are put together once
+going on, open 帮我卖 asks). Each question is one of the owning service's own clauses; here they are put together once
 into a single statement with bound parameters, so a home costs one round trip and no statement
 building. Only what is rare (a follow-up question, reminders, a call in progress) is then read in
 full by its service, and only when this query says it is there.
