@@ -86,9 +86,7 @@ def sell_ask(choice: int) -> Any:
 
 def _ask(session: Any, request_id: int) -> market_service.SellAsk:
     req = market_service.get_sell_request_for_household(session, g.tv_household_id, request_id)
-    view = market_service.sell_view(session, req)
-    return view if request.args.get("already") != "1" else market_service.SellAsk(
-        request_id=view.request_id, item=view.item, created=False, handler=view.handler)
+    return market_service.sell_view(session, req, created=request.args.get("already") != "1")
 
 
 @bp.get("/sell/requests/<int:request_id>")

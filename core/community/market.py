@@ -400,10 +400,11 @@ def asked_item(req: Request) -> str:
 def _already_asked(session: Session, household_id: int, item: str,
                    request_key: str | None) -> tuple[Request, bool] | None:
     """An open 帮我卖 of this household for `item`, and whether it is this very confirm screen's (a double press)."""
-    for req in open_sell_requests(session, household_id):
+    open_asks = open_sell_requests(session, household_id)
+    for req in open_asks:
         if request_key and (req.details or {}).get("request_key") == request_key:
             return req, True
-    for req in open_sell_requests(session, household_id):
+    for req in open_asks:
         if asked_item(req) == item:
             return req, False
     return None
