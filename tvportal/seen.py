@@ -50,12 +50,16 @@ class SeenBoxes:
     def note(self, box_id: int, at: dt.datetime) -> None:
         """Box `box_id` was seen at `at`; written with the others within `delay` seconds."""
         with self._lock:
-            known = self._pending.get(box_id)
-            self._pending[box_id] = at if known is None else max(known, at)
+            self._keep_later(box_id, at)
             if self._armed:
                 return
             self._armed = True
         self.schedule(self.delay, self.flush)
+
+    def _keep_later(self, box_id: int, at: dt.datetime) -> None:
+        """Remember the later of `at` and the time already waiting for this box (caller holds the lock)."""
+        known = self._pending.get(box_id)
+        self._pending[box_id] = at if known is None else max(known, at)
 
     def flush(self) -> None:
         """Write every pending time now (one statement); on a database error they wait for the next write."""
@@ -71,8 +75,7 @@ class SeenBoxes:
                         len(pending), exc_info=True)
             with self._lock:
                 for box_id, at in pending.items():
-                    known = self._pending.get(box_id)
-                    self._pending[box_id] = at if known is None else max(known, at)
+                    self._keep_later(box_id, at)
 
 
 _registry: weakref.WeakKeyDictionary[sessionmaker[Session], SeenBoxes] = weakref.WeakKeyDictionary()

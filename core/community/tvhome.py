@@ -11,7 +11,7 @@ full by its service, and only when this query says it is there.
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
@@ -49,11 +49,9 @@ class HomeFacts:
     selling: int  # open 帮我卖 requests
 
 
-_statement: sa.Select[Any] | None = None
-_statement_lock = threading.Lock()
-
-
-def _build() -> sa.Select[Any]:
+@functools.cache
+def statement() -> sa.Select[Any]:
+    """The one home statement, built on first use and shared (it holds no values)."""
     # The household is a bound value everywhere (a column of the outer query would not be correlated
     # into the services' nested subqueries); its place comes from the joined rows.
     household: sa.BindParameter[int] = sa.bindparam("household_id")
@@ -76,16 +74,6 @@ def _build() -> sa.Select[Any]:
         .join(Village, Courtyard.village_id == Village.id)
         .where(Household.id == household)
     )
-
-
-def statement() -> sa.Select[Any]:
-    """The one home statement, built on first use and shared (it holds no values)."""
-    global _statement
-    if _statement is None:
-        with _statement_lock:
-            if _statement is None:
-                _statement = _build()
-    return _statement
 
 
 def home_facts(session: Session, *, household_id: int, now: dt.datetime, active_call_minutes: int) -> HomeFacts | None:
