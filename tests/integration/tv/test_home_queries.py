@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from sqlalchemy.exc import OperationalError
 
 from core.clock import LOCAL_TZ, UTC, to_local
@@ -93,19 +92,23 @@ def _box_id(services, household_id: int) -> int:
         return session.query(TvBox).filter_by(household_id=household_id).one().id
 
 
-def test_boxes_seen_again_are_written_together_after_their_pages(app, tv_client, services, world_ids):
+def test_boxes_seen_again_are_written_together_after_their_pages(app, tv_client, services, world_ids,
+                                                                 monkeypatch):
     """Two boxes back after two minutes get their pages without a write; one flush writes both times."""
     other = app.test_client()
     pair_client(other, services, world_ids.households[1])
     boxes = [_box_id(services, h) for h in world_ids.households[:2]]
     seen = seen_boxes_for(services.session_factory)
     seen.flush()
+    armed = []
+    monkeypatch.setattr(seen, "schedule", lambda delay, action: armed.append(action))  # no real timer here
     before = [_last_seen(services, b) for b in boxes]
     services.clock.advance(minutes=2)
     now = services.clock.now()
     assert tv_client.get("/tv/").status_code == 200 and other.get("/tv/").status_code == 200
     assert [_last_seen(services, b) for b in boxes] == before  # nothing written while the pages were made
-    seen.flush()
+    assert len(armed) == 1  # one write armed for both
+    armed[0]()
     assert [_last_seen(services, b) for b in boxes] == [now, now]
     services.clock.advance(seconds=30)  # within the minute: not noted again
     tv_client.get("/tv/")
@@ -153,9 +156,3 @@ def test_a_failed_write_keeps_the_sightings_for_the_next_one(services, tv_client
     seen.flush()
     assert _last_seen(services, box) == at and calls == [{box: at}, {box: at}]
 
-
-@pytest.fixture(autouse=True)
-def _no_timer_left(services):
-    """The web requests here arm the process's real timer: write what is pending before the database goes."""
-    yield
-    seen_boxes_for(services.session_factory).flush()
