@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import throttle
-from core.clock import LOCAL_TZ, UTC
 from core.community import bin_photos, texts
 from core.community import points as points_service
+from core.community.notices import local_day_bounds
 from core.errors import InvalidInput, InvalidTransition, LocalisedError, NotFound, RateLimited
 from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.bins import REPORT_KINDS, Bin, BinPhoto, BinReport
@@ -409,7 +409,7 @@ def _award_reporters(session: Session, *, now: dt.datetime, actor: User, bin_: B
         .where(BinReport.request_id == request_id).order_by(BinReport.id)) if household_id is not None]
     awarded: dict[int, int] = {}
     if points.enabled:
-        start, end = _local_day(now)
+        start, end = local_day_bounds(now)
         for household_id, kind in named:
             if household_id in awarded:
                 continue
@@ -435,13 +435,6 @@ def _forget_households(session: Session, request_id: int) -> None:
     """Drop the reporters' households from a request's reports (they were kept only for its points)."""
     session.execute(sa.update(BinReport).where(BinReport.request_id == request_id, BinReport.household_id.is_not(None))
                     .values(household_id=None).execution_options(synchronize_session=False))
-
-
-def _local_day(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """The Asia/Shanghai day `now` falls in, as UTC bounds."""
-    local = now.astimezone(LOCAL_TZ)
-    start = dt.datetime.combine(local.date(), dt.time(), tzinfo=LOCAL_TZ)
-    return start.astimezone(UTC), (start + dt.timedelta(days=1)).astimezone(UTC)
 
 
 def bin_figures(session: Session, where_request: sa.ColumnElement[bool], start: dt.datetime, end: dt.datetime
