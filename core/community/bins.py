@@ -266,8 +266,8 @@ def report_bin(session_factory: sessionmaker[Session], *, now: dt.datetime, toke
                 req.events.append(RequestEvent(at=now, actor_id=None, actor_label="qr", action="reported",
                                                from_status=req.status, to_status=None, note=KIND_LABELS[kind]))
                 req.updated_at = now
-            report = BinReport(bin_id=bin_.id, request_id=req.id, kind=kind, at=now,
-                               household_id=_household_of_phone(session, number, bin_.courtyard.village_id))
+            household_id = None if number is None else _household_of_phone(session, number, bin_.courtyard.village_id)
+            report = BinReport(bin_id=bin_.id, request_id=req.id, kind=kind, at=now, household_id=household_id)
             session.add(report)
             session.flush()
             reports = int(session.scalar(sa.select(sa.func.count(BinReport.id)).where(
@@ -326,10 +326,8 @@ def _readable_phone(raw: str | None, notes: list[LocalisedError]) -> str | None:
         return None
 
 
-def _household_of_phone(session: Session, phone: str | None, village_id: int) -> int | None:
+def _household_of_phone(session: Session, phone: str, village_id: int) -> int | None:
     """The household in the village whose resident's own phone, else whose landline, is this number."""
-    if phone is None:
-        return None
     in_village = sa.and_(Household.courtyard_id == Courtyard.id, Courtyard.village_id == village_id)
     own = session.scalar(
         sa.select(Resident.household_id).join(Household, Resident.household_id == Household.id)
