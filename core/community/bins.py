@@ -87,14 +87,13 @@ class ReportPoints:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one scan did: the request it opened or added to, how many reports that request now has, whether a
-    photo was kept, and notes for the reporter about what was not kept (the report itself always was)."""
+    """What one scan did: the request it opened or added to, how many reports that request now has, and
+    notes for the reporter on the photo and the number (the report itself was always kept)."""
 
     bin_id: int
     request_id: int
     reports: int
     opened: bool
-    photo_saved: bool = False
     notes: tuple[LocalisedError, ...] = ()
 
 
@@ -273,13 +272,11 @@ def report_bin(session_factory: sessionmaker[Session], *, now: dt.datetime, toke
             reports = int(session.scalar(sa.select(sa.func.count(BinReport.id)).where(
                 BinReport.request_id == req.id)) or 0)
             req.details = {**req.details, "bin_id": bin_.id, "reports": reports}
-            saved = False
             if photo is not None and photo_ext is not None and photo_rules is not None:
-                saved = _keep_photo(session, photo_rules, photo, photo_ext, report, now, notes, written)
+                _keep_photo(session, photo_rules, photo, photo_ext, report, now, notes, written)
             if number is not None:
                 notes.append(InvalidInput(PHONE_NOTED, points=points.per_report))
-            return ScanResult(bin_id=bin_.id, request_id=req.id, reports=reports, opened=opened, photo_saved=saved,
-                              notes=tuple(notes))
+            return ScanResult(bin_id=bin_.id, request_id=req.id, reports=reports, opened=opened, notes=tuple(notes))
     except BaseException:
         if photo_rules is not None:  # the report was not written: neither is its photo
             for rel in written:
@@ -300,18 +297,17 @@ def _checked_photo(photo: bytes | None, rules: bin_photos.PhotoRules | None, not
 
 
 def _keep_photo(session: Session, rules: bin_photos.PhotoRules, photo: bytes, ext: str, report: BinReport,
-                now: dt.datetime, notes: list[LocalisedError], written: list[str]) -> bool:
+                now: dt.datetime, notes: list[LocalisedError], written: list[str]) -> None:
     """Attach the photo to the report's request unless that request already keeps its maximum."""
     if bin_photos.photo_count(session, report.request_id) >= rules.per_request:
         notes.append(InvalidInput(bin_photos.PHOTO_REQUEST_FULL, n=rules.per_request))
-        return False
+        return
     rel = bin_photos.store_photo(rules.data_dir, photo, ext)
     written.append(rel)
     session.add(BinPhoto(bin_id=report.bin_id, request_id=report.request_id, report_id=report.id, file=rel,
                          size=len(photo), at=now))
     session.flush()
     notes.insert(0, InvalidInput(bin_photos.PHOTO_SAVED))
-    return True
 
 
 def _readable_phone(raw: str | None, notes: list[LocalisedError]) -> str | None:
