@@ -25,7 +25,7 @@ from core.models.places import Courtyard
 from core.models.requests import Request
 from core.models.staff import User
 from core.people import access
-from core.requests.workorders import STATUS_LABELS
+from core.requests.workorders import OPEN_STATUSES, STATUS_LABELS
 
 register_nav("console.bin_route", N_("今日清运"), MANAGERS, 38, group="home")
 register_nav("console.bin_list", N_("垃圾桶"), MANAGERS, 39, group="home")
@@ -128,13 +128,12 @@ def bin_detail(bin_id: int) -> str:
         bin_ = bin_service.get_bin_for(session, user, bin_id)
     except NotFound:
         abort(404)
-    request_ids = list(session.scalars(
-        sa.select(BinReport.request_id).where(BinReport.bin_id == bin_.id).group_by(BinReport.request_id)
-        .order_by(BinReport.request_id.desc()).limit(10)))
-    requests = list(session.scalars(sa.select(Request).where(Request.id.in_(request_ids))
-                                    .order_by(Request.id.desc()))) if request_ids else []
-    open_request = next((r for r in requests if r.id == bin_.open_request_id), None) \
-        if bin_service.open_report_count(session, bin_) else None
+    reported = sa.select(BinReport.request_id).where(BinReport.bin_id == bin_.id)
+    requests = list(session.scalars(sa.select(Request).where(Request.id.in_(reported))
+                                    .order_by(Request.id.desc()).limit(10)))
+    request_ids = [req.id for req in requests]
+    # The open request is the newest one scanned, so it is among these (with its status) whenever it has reports.
+    open_request = next((r for r in requests if r.id == bin_.open_request_id and r.status in OPEN_STATUSES), None)
     scans = list(session.scalars(sa.select(BinReport).where(BinReport.request_id == open_request.id)
                                  .order_by(BinReport.id))) if open_request else []
     manages = session.scalar(bin_service.scoped_bins(user).where(Bin.id == bin_.id)) is not None

@@ -83,8 +83,7 @@ def scan_report(token: str) -> str | tuple[str, int]:
         return _not_found()
     except (RateLimited, InvalidInput) as exc:
         return render_template("qr/message.html", message=error_text(exc)), exc.status
-    return render_template("qr/thanks.html", reports=result.reports, photo_saved=result.photo_saved,
-                           notes=[error_text(note) for note in result.notes])
+    return render_template("qr/thanks.html", reports=result.reports, notes=[error_text(note) for note in result.notes])
 
 
 @qr.errorhandler(RequestEntityTooLarge)

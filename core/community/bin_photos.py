@@ -88,17 +88,6 @@ def photo_path(data_dir: Path, file: str) -> tuple[Path, str] | None:
     return path, CONTENT_TYPES[file.rsplit(".", 1)[1]]
 
 
-def delete_photo_files(data_dir: Path, files: Iterable[str]) -> int:
-    """Delete photo files (only well-formed names inside the photo folder); how many were there."""
-    removed = 0
-    for file in files:
-        found = photo_path(data_dir, file)
-        if found is not None:
-            found[0].unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
 def photos_of_requests(session: Session, request_ids: Iterable[int]) -> dict[int, list[BinPhoto]]:
     """The photos of each request, oldest first (requests without any are missing from the map)."""
     ids = list(request_ids)

@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import throttle
-from core.clock import LOCAL_TZ, UTC
 from core.community import bin_photos, texts
 from core.community import points as points_service
+from core.community.notices import local_day_bounds
 from core.errors import InvalidInput, InvalidTransition, LocalisedError, NotFound, RateLimited
 from core.i18n import DEFAULT_LOCALE, N_, translate
 from core.models.bins import REPORT_KINDS, Bin, BinPhoto, BinReport
@@ -87,14 +87,13 @@ class ReportPoints:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one scan did: the request it opened or added to, how many reports that request now has, whether a
-    photo was kept, and notes for the reporter about what was not kept (the report itself always was)."""
+    """What one scan did: the request it opened or added to, how many reports that request now has, and
+    notes for the reporter on the photo and the number (the report itself was always kept)."""
 
     bin_id: int
     request_id: int
     reports: int
     opened: bool
-    photo_saved: bool = False
     notes: tuple[LocalisedError, ...] = ()
 
 
@@ -266,20 +265,18 @@ def report_bin(session_factory: sessionmaker[Session], *, now: dt.datetime, toke
                 req.events.append(RequestEvent(at=now, actor_id=None, actor_label="qr", action="reported",
                                                from_status=req.status, to_status=None, note=KIND_LABELS[kind]))
                 req.updated_at = now
-            report = BinReport(bin_id=bin_.id, request_id=req.id, kind=kind, at=now,
-                               household_id=_household_of_phone(session, number, bin_.courtyard.village_id))
+            household_id = None if number is None else _household_of_phone(session, number, bin_.courtyard.village_id)
+            report = BinReport(bin_id=bin_.id, request_id=req.id, kind=kind, at=now, household_id=household_id)
             session.add(report)
             session.flush()
             reports = int(session.scalar(sa.select(sa.func.count(BinReport.id)).where(
                 BinReport.request_id == req.id)) or 0)
             req.details = {**req.details, "bin_id": bin_.id, "reports": reports}
-            saved = False
             if photo is not None and photo_ext is not None and photo_rules is not None:
-                saved = _keep_photo(session, photo_rules, photo, photo_ext, report, now, notes, written)
+                _keep_photo(session, photo_rules, photo, photo_ext, report, now, notes, written)
             if number is not None:
                 notes.append(InvalidInput(PHONE_NOTED, points=points.per_report))
-            return ScanResult(bin_id=bin_.id, request_id=req.id, reports=reports, opened=opened, photo_saved=saved,
-                              notes=tuple(notes))
+            return ScanResult(bin_id=bin_.id, request_id=req.id, reports=reports, opened=opened, notes=tuple(notes))
     except BaseException:
         if photo_rules is not None:  # the report was not written: neither is its photo
             for rel in written:
@@ -300,18 +297,17 @@ def _checked_photo(photo: bytes | None, rules: bin_photos.PhotoRules | None, not
 
 
 def _keep_photo(session: Session, rules: bin_photos.PhotoRules, photo: bytes, ext: str, report: BinReport,
-                now: dt.datetime, notes: list[LocalisedError], written: list[str]) -> bool:
+                now: dt.datetime, notes: list[LocalisedError], written: list[str]) -> None:
     """Attach the photo to the report's request unless that request already keeps its maximum."""
     if bin_photos.photo_count(session, report.request_id) >= rules.per_request:
         notes.append(InvalidInput(bin_photos.PHOTO_REQUEST_FULL, n=rules.per_request))
-        return False
+        return
     rel = bin_photos.store_photo(rules.data_dir, photo, ext)
     written.append(rel)
     session.add(BinPhoto(bin_id=report.bin_id, request_id=report.request_id, report_id=report.id, file=rel,
                          size=len(photo), at=now))
     session.flush()
     notes.insert(0, InvalidInput(bin_photos.PHOTO_SAVED))
-    return True
 
 
 def _readable_phone(raw: str | None, notes: list[LocalisedError]) -> str | None:
@@ -326,10 +322,8 @@ def _readable_phone(raw: str | None, notes: list[LocalisedError]) -> str | None:
         return None
 
 
-def _household_of_phone(session: Session, phone: str | None, village_id: int) -> int | None:
+def _household_of_phone(session: Session, phone: str, village_id: int) -> int | None:
     """The household in the village whose resident's own phone, else whose landline, is this number."""
-    if phone is None:
-        return None
     in_village = sa.and_(Household.courtyard_id == Courtyard.id, Courtyard.village_id == village_id)
     own = session.scalar(
         sa.select(Resident.household_id).join(Household, Resident.household_id == Household.id)
@@ -409,7 +403,7 @@ def _award_reporters(session: Session, *, now: dt.datetime, actor: User, bin_: B
         .where(BinReport.request_id == request_id).order_by(BinReport.id)) if household_id is not None]
     awarded: dict[int, int] = {}
     if points.enabled:
-        start, end = _local_day(now)
+        start, end = local_day_bounds(now)
         for household_id, kind in named:
             if household_id in awarded:
                 continue
@@ -435,13 +429,6 @@ def _forget_households(session: Session, request_id: int) -> None:
     """Drop the reporters' households from a request's reports (they were kept only for its points)."""
     session.execute(sa.update(BinReport).where(BinReport.request_id == request_id, BinReport.household_id.is_not(None))
                     .values(household_id=None).execution_options(synchronize_session=False))
-
-
-def _local_day(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """The Asia/Shanghai day `now` falls in, as UTC bounds."""
-    local = now.astimezone(LOCAL_TZ)
-    start = dt.datetime.combine(local.date(), dt.time(), tzinfo=LOCAL_TZ)
-    return start.astimezone(UTC), (start + dt.timedelta(days=1)).astimezone(UTC)
 
 
 def bin_figures(session: Session, where_request: sa.ColumnElement[bool], start: dt.datetime, end: dt.datetime
