@@ -157,7 +157,13 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def session_factory(engine):
     """A session factory on the test database."""
-    return make_session_factory(engine)
+    from tvportal.seen import seen_boxes_for
+
+    factory = make_session_factory(engine)
+    yield factory
+    # TV pages note box sightings for a write two seconds later: write them now, into this test's
+    # database, so no timer writes into the next test's rows (PostgreSQL tests share one database).
+    seen_boxes_for(factory).flush()
 
 
 @pytest.fixture
@@ -173,12 +179,8 @@ def sqlite_session_factory(tmp_path):
 def services(settings, session_factory, clock):
     """Services wired for tests: test database, fake clock, no TTS/ASR unless a test adds them."""
     from core.container import Services
-    from tvportal.seen import seen_boxes_for
 
-    yield Services(settings=settings, session_factory=session_factory, clock=clock)
-    # TV pages note box sightings for a write two seconds later: write them now, into this test's
-    # database, so no timer writes into the next test's rows (PostgreSQL tests share one database).
-    seen_boxes_for(session_factory).flush()
+    return Services(settings=settings, session_factory=session_factory, clock=clock)
 
 
 @pytest.fixture
